@@ -1,0 +1,21 @@
+//! # crew-core
+//!
+//! Crew's model, DAG validation, scheduling rules and wire types. No I/O:
+//! rules are pure functions over a [`graph::GraphRead`] and an injected
+//! clock, returning [`graph::Changes`] for the daemon to apply in one
+//! transaction.
+
+pub mod dag;
+pub mod error;
+pub mod graph;
+pub mod model;
+pub mod rules;
+mod staged;
+pub mod time;
+pub mod wire;
+pub mod worker;
+
+pub use error::RuleError;
+pub use graph::{Change, Changes, GraphRead, MemGraph, StoreError};
+pub use model::{Task, TaskGroup, TaskStatus, Workgroup};
+pub use time::Timestamp;

@@ -1,0 +1,440 @@
+//! The model: tasks, task groups, workgroups and the derived status.
+//!
+//! JSON names are crew-go's (camelCase), so crew-go documents parse and
+//! existing clients keep working. Crew's additions are optional fields that
+//! crew-go clients ignore.
+
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Attempts a task gets when its creator does not say.
+pub const DEFAULT_REMAINING_ATTEMPTS: u32 = 5;
+/// Seconds between a failure and the next try when the creator does not say.
+pub const DEFAULT_ERROR_DELAY_SECS: u64 = 60;
+/// How many attempt records a task keeps (the oldest are dropped).
+pub const ATTEMPT_LOG_LIMIT: usize = 32;
+
+fn default_attempts() -> u32 {
+    DEFAULT_REMAINING_ATTEMPTS
+}
+fn default_error_delay() -> u64 {
+    DEFAULT_ERROR_DELAY_SECS
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A unit of work executed by one webhook worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    /// Unique across the daemon.
+    pub id: String,
+    /// The group this task belongs to.
+    pub task_group_id: String,
+    /// Human-readable name.
+    #[serde(default)]
+    pub name: String,
+    /// The worker that executes it (part of the worker's URL).
+    #[serde(default)]
+    pub worker: String,
+    /// Rate-limit domain shared across groups; empty when none.
+    #[serde(default)]
+    pub workgroup: String,
+    /// Duplicate-merge key within the group; empty when none.
+    #[serde(default)]
+    pub key: String,
+    /// Tries left before the task is `failed`.
+    #[serde(default = "default_attempts")]
+    pub remaining_attempts: u32,
+    /// Paused by an operator (the group and workgroup have their own flags).
+    #[serde(default)]
+    pub is_paused: bool,
+    /// Set once the worker succeeded (or a duplicate with the same key did).
+    #[serde(default)]
+    pub is_complete: bool,
+    /// crew-go's priority; kept for compatibility, not used for ordering.
+    #[serde(default)]
+    pub priority: i64,
+    /// Not before this instant; crew-go's zero time means "not set".
+    #[serde(default)]
+    pub run_after: Timestamp,
+    /// crew-go's progress weight; kept for compatibility.
+    #[serde(default)]
+    pub progress_weight: i64,
+    /// Seed tasks survive a group reset; the others are deleted by it.
+    #[serde(default)]
+    pub is_seed: bool,
+    /// Delay between a failure and the next try.
+    #[serde(default = "default_error_delay")]
+    pub error_delay_in_seconds: u64,
+    /// Any JSON, passed to the worker.
+    #[serde(default)]
+    pub input: Value,
+    /// Any JSON, the worker's output once complete.
+    #[serde(default)]
+    pub output: Value,
+    /// One entry per failed attempt (crew-go wrote bare strings; Crew writes
+    /// [`TaskError::Recorded`]).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub errors: Vec<TaskError>,
+    /// When the task was created.
+    #[serde(default)]
+    pub created_at: Timestamp,
+    /// Tasks that must complete before this one runs (same group).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub parent_ids: Vec<String>,
+    /// An attempt is in flight.
+    #[serde(default)]
+    pub busy_executing: bool,
+
+    // ---- Crew's additions -------------------------------------------------
+    /// The derived status, filled in when the task is sent to a client;
+    /// never stored and ignored on input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<TaskStatus>,
+    /// Attempts started so far (monotonic: it also identifies the attempt in
+    /// flight, so a late result for an older attempt is ignored).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub attempts: u32,
+    /// The task whose worker response created this one (a continuation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// The latest attempts, oldest first (at most [`ATTEMPT_LOG_LIMIT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempt_log: Vec<Attempt>,
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+impl Task {
+    /// Whether a worker call for this task is in flight.
+    pub fn is_running(&self) -> bool {
+        self.busy_executing
+    }
+
+    /// Whether `runAfter` lies after `now`.
+    pub fn is_delayed_at(&self, now: Timestamp) -> bool {
+        !self.run_after.is_zero() && self.run_after > now
+    }
+
+    /// Appends to the attempt log, dropping the oldest beyond the limit.
+    pub fn log_attempt(&mut self, attempt: Attempt) {
+        self.attempt_log.push(attempt);
+        if self.attempt_log.len() > ATTEMPT_LOG_LIMIT {
+            let extra = self.attempt_log.len() - ATTEMPT_LOG_LIMIT;
+            self.attempt_log.drain(..extra);
+        }
+    }
+
+    /// The attempt record of the attempt in flight, if any.
+    pub fn current_attempt_mut(&mut self) -> Option<&mut Attempt> {
+        let n = self.attempts;
+        self.attempt_log
+            .iter_mut()
+            .rev()
+            .find(|a| a.number == n && a.outcome == AttemptOutcome::Running)
+    }
+}
+
+/// One entry of a task's `errors` list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TaskError {
+    /// What Crew records: the message, when, and which attempt.
+    Recorded(RecordedError),
+    /// Anything else (crew-go stored whatever the worker sent as `error`).
+    Raw(Value),
+}
+
+/// A failure as Crew records it. Unknown fields make it a
+/// [`TaskError::Raw`] instead, so foreign documents round-trip unchanged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedError {
+    /// Readable description of the failure.
+    pub message: String,
+    /// When the failure was recorded.
+    pub at: Timestamp,
+    /// The attempt number that failed.
+    pub attempt: u32,
+}
+
+impl TaskError {
+    /// A Crew error record.
+    pub fn recorded(message: impl Into<String>, at: Timestamp, attempt: u32) -> Self {
+        TaskError::Recorded(RecordedError {
+            message: message.into(),
+            at,
+            attempt,
+        })
+    }
+
+    /// A readable one-line message, whatever the shape.
+    pub fn message(&self) -> String {
+        match self {
+            TaskError::Recorded(r) => r.message.clone(),
+            TaskError::Raw(Value::String(s)) => s.clone(),
+            TaskError::Raw(v) => v.to_string(),
+        }
+    }
+}
+
+/// How an attempt ended (or that it is still running).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AttemptOutcome {
+    /// The call is in flight.
+    Running,
+    /// The worker succeeded.
+    Succeeded,
+    /// The worker failed; an attempt was burned.
+    Failed,
+    /// The worker answered a rate limit; no attempt was burned.
+    RateLimited,
+    /// The daemon stopped while the call was in flight; it is made again.
+    Interrupted,
+}
+
+/// The record of one attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// 1-based attempt number (the task's `attempts` when it started).
+    pub number: u32,
+    /// When the call was started.
+    pub started_at: Timestamp,
+    /// When the result was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+}
+
+/// The status the console and API show, derived from the task, its group,
+/// its workgroup, its parents and the clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TaskStatus {
+    /// The worker succeeded (or a duplicate did).
+    Completed,
+    /// An attempt is in flight.
+    Running,
+    /// The task, its group or its workgroup is paused.
+    Paused,
+    /// A parent is not complete.
+    Waiting,
+    /// `runAfter` or a workgroup pause lies in the future.
+    Delayed,
+    /// Eligible to run now.
+    Ready,
+    /// No attempts left.
+    Failed,
+}
+
+impl TaskStatus {
+    /// Every status, in display order.
+    pub const ALL: [TaskStatus; 7] = [
+        TaskStatus::Running,
+        TaskStatus::Ready,
+        TaskStatus::Delayed,
+        TaskStatus::Waiting,
+        TaskStatus::Paused,
+        TaskStatus::Failed,
+        TaskStatus::Completed,
+    ];
+
+    /// The lower-case name used on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TaskStatus::Completed => "completed",
+            TaskStatus::Running => "running",
+            TaskStatus::Paused => "paused",
+            TaskStatus::Waiting => "waiting",
+            TaskStatus::Delayed => "delayed",
+            TaskStatus::Ready => "ready",
+            TaskStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        TaskStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A collection of tasks that make up one body of work.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskGroup {
+    /// Unique id.
+    pub id: String,
+    /// Human-readable name.
+    #[serde(default)]
+    pub name: String,
+    /// Pausing a group is this flag alone: no task is rewritten.
+    #[serde(default)]
+    pub is_paused: bool,
+    /// When the group was created.
+    #[serde(default)]
+    pub created_at: Timestamp,
+}
+
+/// A rate-limit domain shared by tasks across groups.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Workgroup {
+    /// The name tasks carry in `workgroup`.
+    pub name: String,
+    /// No task of this workgroup starts before this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_until: Option<Timestamp>,
+    /// Whether the last pause came from an operator (or a worker's rate limit).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub paused_by_operator: bool,
+}
+
+impl Workgroup {
+    /// A workgroup with no pause.
+    pub fn new(name: impl Into<String>) -> Self {
+        Workgroup {
+            name: name.into(),
+            paused_until: None,
+            paused_by_operator: false,
+        }
+    }
+
+    /// Whether the workgroup holds its tasks back at `now`.
+    pub fn is_paused_at(&self, now: Timestamp) -> bool {
+        self.paused_until.is_some_and(|t| t > now)
+    }
+}
+
+/// Derives a task's status from what it depends on.
+///
+/// `parents_complete` is whether every parent is complete; `group_paused`
+/// and `workgroup` describe the task's group and workgroup at `now`.
+pub fn derive_status(
+    task: &Task,
+    group_paused: bool,
+    workgroup: Option<&Workgroup>,
+    parents_complete: bool,
+    now: Timestamp,
+) -> TaskStatus {
+    if task.is_complete {
+        TaskStatus::Completed
+    } else if task.busy_executing {
+        TaskStatus::Running
+    } else if task.remaining_attempts == 0 {
+        TaskStatus::Failed
+    } else if task.is_paused || group_paused {
+        TaskStatus::Paused
+    } else if !parents_complete {
+        TaskStatus::Waiting
+    } else if task.is_delayed_at(now) || workgroup.is_some_and(|w| w.is_paused_at(now)) {
+        TaskStatus::Delayed
+    } else {
+        TaskStatus::Ready
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CREW_GO_TASK: &str = r#"{
+        "id": "t-42", "taskGroupId": "g1", "name": "fetch", "worker": "fetch-insights",
+        "workgroup": "", "key": "", "remainingAttempts": 3, "isPaused": false,
+        "isComplete": false, "priority": 0, "runAfter": "2023-05-01T12:00:00.123456789+02:00",
+        "progressWeight": 0, "isSeed": true, "errorDelayInSeconds": 30,
+        "input": {"account": "a1", "n": [1, 2.5, null]}, "output": null,
+        "errors": ["boom", {"code": 7}], "createdAt": "2023-05-01T09:59:59.5Z",
+        "parentIds": null, "busyExecuting": false
+    }"#;
+
+    #[test]
+    fn crew_go_task_parses_and_round_trips() {
+        let t: Task = serde_json::from_str(CREW_GO_TASK).unwrap();
+        assert_eq!(t.remaining_attempts, 3);
+        assert!(t.is_seed);
+        assert!(t.parent_ids.is_empty());
+        assert_eq!(t.errors[0].message(), "boom");
+        assert_eq!(t.errors[1].message(), r#"{"code":7}"#);
+        let again: Task = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(t, again);
+        assert_eq!(
+            serde_json::to_value(&again).unwrap()["runAfter"],
+            "2023-05-01T12:00:00.123456789+02:00"
+        );
+    }
+
+    #[test]
+    fn missing_optional_fields_take_crew_go_defaults() {
+        let t: Task = serde_json::from_str(r#"{"id":"a","taskGroupId":"g"}"#).unwrap();
+        assert_eq!(t.remaining_attempts, DEFAULT_REMAINING_ATTEMPTS);
+        assert_eq!(t.error_delay_in_seconds, DEFAULT_ERROR_DELAY_SECS);
+        assert!(t.run_after.is_zero());
+        assert_eq!(t.input, Value::Null);
+    }
+
+    #[test]
+    fn recorded_errors_round_trip() {
+        let e = TaskError::recorded("HTTP 500: oops", Timestamp::from_unix_millis(5), 2);
+        let v = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<TaskError>(&v).unwrap(), e);
+        let foreign = r#"{"message":"m","at":"2023-01-01T00:00:00Z","attempt":1,"extra":true}"#;
+        let raw: TaskError = serde_json::from_str(foreign).unwrap();
+        assert!(matches!(raw, TaskError::Raw(_)));
+    }
+
+    #[test]
+    fn status_precedence() {
+        let now = Timestamp::from_unix_millis(10_000);
+        let mut t: Task = serde_json::from_str(r#"{"id":"a","taskGroupId":"g"}"#).unwrap();
+        assert_eq!(derive_status(&t, false, None, true, now), TaskStatus::Ready);
+        assert_eq!(
+            derive_status(&t, false, None, false, now),
+            TaskStatus::Waiting
+        );
+        assert_eq!(derive_status(&t, true, None, true, now), TaskStatus::Paused);
+        let mut wg = Workgroup::new("w");
+        wg.paused_until = Some(now.plus_seconds(5.0));
+        assert_eq!(
+            derive_status(&t, false, Some(&wg), true, now),
+            TaskStatus::Delayed
+        );
+        t.run_after = now.plus_seconds(1.0);
+        assert_eq!(
+            derive_status(&t, false, None, true, now),
+            TaskStatus::Delayed
+        );
+        t.remaining_attempts = 0;
+        assert_eq!(derive_status(&t, true, None, true, now), TaskStatus::Failed);
+        t.busy_executing = true;
+        assert_eq!(
+            derive_status(&t, false, None, true, now),
+            TaskStatus::Running
+        );
+        t.is_complete = true;
+        assert_eq!(
+            derive_status(&t, false, None, true, now),
+            TaskStatus::Completed
+        );
+    }
+}

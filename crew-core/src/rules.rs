@@ -1,0 +1,1033 @@
+//! The scheduling rules, as pure functions over a [`GraphRead`] and an
+//! injected clock. Each returns the [`Changes`] to apply atomically, or a
+//! [`RuleError`] and no changes at all.
+//!
+//! Each rule reads only what it changes, plus parents and same-key tasks
+//! where the rule needs them: completing one task in a 100k-task group reads
+//! that task, its children's parents up to the first incomplete one, and
+//! tasks sharing its key.
+
+use crate::dag::{self, NewNode};
+use crate::error::RuleError;
+use crate::graph::{Change, Changes, GraphRead};
+use crate::model::{
+    derive_status, Attempt, AttemptOutcome, Task, TaskError, TaskGroup, TaskStatus, Workgroup,
+    DEFAULT_ERROR_DELAY_SECS, DEFAULT_REMAINING_ATTEMPTS,
+};
+use crate::staged::Staged;
+use crate::time::Timestamp;
+use crate::wire::{NewTask, NewTaskGroup, ParentPayload, TaskGroupPatch, TaskPatch, WorkerPayload};
+use crate::worker::WorkerOutcome;
+use std::collections::{HashSet, VecDeque};
+
+/// A source of fresh ids for tasks and groups created without one.
+pub type IdSource<'a> = &'a mut dyn FnMut() -> String;
+
+/// How the delay after a failure grows.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum RetryPolicy {
+    /// `errorDelayInSeconds` after every failure (crew-go).
+    #[default]
+    Fixed,
+    /// `errorDelayInSeconds × 2^(failures-1)`, capped, with jitter: the delay
+    /// is scaled by a factor between 0.5 and 1.0 drawn by the caller.
+    Exponential {
+        /// Longest delay, in seconds.
+        cap_secs: u64,
+    },
+}
+
+impl RetryPolicy {
+    /// The delay before the next try after the `failures`-th failure.
+    /// `jitter` is a number in `[0, 1)` supplied by the caller.
+    pub fn delay_secs(&self, error_delay: u64, failures: u32, jitter: f64) -> f64 {
+        match *self {
+            RetryPolicy::Fixed => error_delay as f64,
+            RetryPolicy::Exponential { cap_secs } => {
+                let exp = failures.saturating_sub(1).min(40);
+                let raw = (error_delay as f64) * 2f64.powi(exp as i32);
+                let capped = raw.min(cap_secs as f64);
+                capped * (0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+            }
+        }
+    }
+}
+
+// ---- status ------------------------------------------------------------------
+
+/// The derived status of `task` at `now`. Reads its group, its workgroup and
+/// its parents, stopping at the first incomplete parent.
+pub fn status_of<G: GraphRead + ?Sized>(
+    g: &G,
+    task: &Task,
+    now: Timestamp,
+) -> Result<TaskStatus, RuleError> {
+    let group_paused = g
+        .group(&task.task_group_id)?
+        .map(|gr| gr.is_paused)
+        .unwrap_or(false);
+    let workgroup = if task.workgroup.is_empty() {
+        None
+    } else {
+        g.workgroup(&task.workgroup)?
+    };
+    // Only look at parents when the answer depends on them.
+    let quick = derive_status(task, group_paused, workgroup.as_ref(), true, now);
+    if matches!(quick, TaskStatus::Ready | TaskStatus::Delayed) {
+        for p in &task.parent_ids {
+            if g.is_complete(p)? != Some(true) {
+                return Ok(derive_status(
+                    task,
+                    group_paused,
+                    workgroup.as_ref(),
+                    false,
+                    now,
+                ));
+            }
+        }
+    }
+    Ok(quick)
+}
+
+// ---- groups --------------------------------------------------------------------
+
+/// Creates a group, with its tasks if the request carries any, atomically.
+pub fn create_group<G: GraphRead + ?Sized>(
+    g: &G,
+    spec: NewTaskGroup,
+    now: Timestamp,
+    ids: IdSource<'_>,
+) -> Result<Changes, RuleError> {
+    let id = spec.id.unwrap_or_else(&mut *ids);
+    dag::check_safe_name("task group id", &id)?;
+    dag::check_text("name", &spec.name)?;
+    if g.group(&id)?.is_some() {
+        return Err(RuleError::Conflict(format!(
+            "task group {id:?} already exists"
+        )));
+    }
+    let group = TaskGroup {
+        id: id.clone(),
+        name: spec.name,
+        is_paused: spec.is_paused,
+        created_at: now,
+    };
+    let mut changes = Changes {
+        ops: vec![Change::CreateGroup(group.clone())],
+        wake: vec![],
+    };
+    if !spec.tasks.is_empty() {
+        let overlay = WithGroup { g, group: &group };
+        changes.extend(create_tasks(&overlay, &id, spec.tasks, now, ids)?);
+    }
+    Ok(changes)
+}
+
+/// A graph that also has one group not yet written (for create_group).
+struct WithGroup<'a, G: GraphRead + ?Sized> {
+    g: &'a G,
+    group: &'a TaskGroup,
+}
+
+impl<G: GraphRead + ?Sized> GraphRead for WithGroup<'_, G> {
+    fn task(&self, id: &str) -> Result<Option<Task>, crate::graph::StoreError> {
+        self.g.task(id)
+    }
+    fn group(&self, id: &str) -> Result<Option<TaskGroup>, crate::graph::StoreError> {
+        if id == self.group.id {
+            Ok(Some(self.group.clone()))
+        } else {
+            self.g.group(id)
+        }
+    }
+    fn workgroup(&self, name: &str) -> Result<Option<Workgroup>, crate::graph::StoreError> {
+        self.g.workgroup(name)
+    }
+    fn children(&self, id: &str) -> Result<Vec<String>, crate::graph::StoreError> {
+        self.g.children(id)
+    }
+    fn tasks_with_key(
+        &self,
+        group: &str,
+        key: &str,
+    ) -> Result<Vec<String>, crate::graph::StoreError> {
+        self.g.tasks_with_key(group, key)
+    }
+    fn group_task_ids(&self, group: &str) -> Result<Vec<String>, crate::graph::StoreError> {
+        self.g.group_task_ids(group)
+    }
+    fn incomplete_task_ids(&self, group: &str) -> Result<Vec<String>, crate::graph::StoreError> {
+        self.g.incomplete_task_ids(group)
+    }
+}
+
+/// Renames, pauses or resumes a group. Pausing is the flag alone: O(1).
+pub fn update_group<G: GraphRead + ?Sized>(
+    g: &G,
+    id: &str,
+    patch: TaskGroupPatch,
+) -> Result<Changes, RuleError> {
+    let mut group = g.group(id)?.ok_or_else(|| RuleError::group_not_found(id))?;
+    if let Some(pid) = &patch.id {
+        if pid != id {
+            return Err(RuleError::Invalid(format!(
+                "the body's id {pid:?} does not match the path's {id:?}"
+            )));
+        }
+    }
+    if let Some(name) = patch.name {
+        dag::check_text("name", &name)?;
+        group.name = name;
+    }
+    if let Some(p) = patch.is_paused {
+        group.is_paused = p;
+    }
+    Ok(Changes {
+        ops: vec![Change::UpdateGroup(group)],
+        wake: vec![],
+    })
+}
+
+/// Pauses or resumes a group: one flag, no task rewritten.
+pub fn set_group_paused<G: GraphRead + ?Sized>(
+    g: &G,
+    id: &str,
+    paused: bool,
+) -> Result<Changes, RuleError> {
+    update_group(
+        g,
+        id,
+        TaskGroupPatch {
+            is_paused: Some(paused),
+            ..Default::default()
+        },
+    )
+}
+
+/// Deletes a group and every task in it. Calls in flight are abandoned:
+/// their results find no task and are dropped.
+pub fn delete_group<G: GraphRead + ?Sized>(g: &G, id: &str) -> Result<Changes, RuleError> {
+    let mut s = Staged::new(g);
+    let group = s.require_group(id)?;
+    for tid in g.group_task_ids(id)? {
+        s.delete(&tid)?;
+    }
+    s.after_tasks(Change::DeleteGroup(group));
+    Ok(s.finish())
+}
+
+// ---- creating tasks --------------------------------------------------------------
+
+fn check_new_task(t: &NewTask) -> Result<(), RuleError> {
+    dag::check_text("name", &t.name)?;
+    dag::check_safe_name("worker", &t.worker)?;
+    if !t.workgroup.is_empty() {
+        dag::check_safe_name("workgroup", &t.workgroup)?;
+    }
+    dag::check_text("key", &t.key)?;
+    if let Some(n) = t.remaining_attempts {
+        dag::check_attempts(n)?;
+    }
+    if let Some(n) = t.error_delay_in_seconds {
+        dag::check_error_delay(n)?;
+    }
+    Ok(())
+}
+
+/// Creates a batch of tasks in `group` as one DAG: validated whole, created
+/// all or none. A task whose key already completed in the group completes at
+/// once with that output.
+pub fn create_tasks<G: GraphRead + ?Sized>(
+    g: &G,
+    group: &str,
+    specs: Vec<NewTask>,
+    now: Timestamp,
+    ids: IdSource<'_>,
+) -> Result<Changes, RuleError> {
+    let mut s = Staged::new(g);
+    s.require_group(group)?;
+    if specs.is_empty() {
+        return Err(RuleError::Invalid("no tasks to create".into()));
+    }
+    let tasks = build_tasks(group, specs, now, None, ids)?;
+    insert_batch(&mut s, group, tasks)?;
+    Ok(s.finish())
+}
+
+fn build_tasks(
+    group: &str,
+    specs: Vec<NewTask>,
+    now: Timestamp,
+    created_by: Option<&Task>,
+    ids: IdSource<'_>,
+) -> Result<Vec<Task>, RuleError> {
+    let mut out = Vec::with_capacity(specs.len());
+    for spec in specs {
+        check_new_task(&spec)?;
+        if let Some(gid) = &spec.task_group_id {
+            if gid != group {
+                return Err(RuleError::Invalid(format!(
+                    "task {:?} names group {gid:?} but is created in {group:?}",
+                    spec.id.as_deref().unwrap_or("")
+                )));
+            }
+        }
+        let mut parent_ids = spec.parent_ids;
+        if let Some(creator) = created_by {
+            if !parent_ids.iter().any(|p| p == &creator.id) {
+                parent_ids.push(creator.id.clone());
+            }
+        }
+        let mut seen = HashSet::new();
+        parent_ids.retain(|p| seen.insert(p.clone()));
+        out.push(Task {
+            id: spec.id.unwrap_or_else(&mut *ids),
+            task_group_id: group.to_string(),
+            name: spec.name,
+            worker: spec.worker,
+            workgroup: spec.workgroup,
+            key: spec.key,
+            remaining_attempts: spec
+                .remaining_attempts
+                .unwrap_or(DEFAULT_REMAINING_ATTEMPTS),
+            is_paused: spec.is_paused,
+            is_complete: false,
+            priority: spec.priority.unwrap_or(0),
+            run_after: spec.run_after.unwrap_or_default(),
+            progress_weight: spec.progress_weight.unwrap_or(0),
+            is_seed: spec.is_seed,
+            error_delay_in_seconds: spec
+                .error_delay_in_seconds
+                .unwrap_or(DEFAULT_ERROR_DELAY_SECS),
+            input: spec.input,
+            output: serde_json::Value::Null,
+            errors: Vec::new(),
+            created_at: now,
+            parent_ids,
+            busy_executing: false,
+            status: None,
+            attempts: 0,
+            created_by: created_by.map(|c| c.id.clone()),
+            attempt_log: Vec::new(),
+        });
+    }
+    Ok(out)
+}
+
+fn insert_batch<G: GraphRead + ?Sized>(
+    s: &mut Staged<'_, G>,
+    group: &str,
+    tasks: Vec<Task>,
+) -> Result<(), RuleError> {
+    let nodes: Vec<NewNode<'_>> = tasks
+        .iter()
+        .map(|t| NewNode {
+            id: &t.id,
+            parent_ids: &t.parent_ids,
+        })
+        .collect();
+    // Parents outside the batch may have been written by this rule (a
+    // continuation's creator): validate against the rule's view.
+    dag::validate_batch(&StagedView(s), group, &nodes)?;
+    for mut t in tasks {
+        if !t.key.is_empty() {
+            if let Some(done) = completed_with_key(s, group, &t.key, &t.id)? {
+                t.is_complete = true;
+                t.output = done.output;
+            }
+        }
+        s.put(t);
+    }
+    Ok(())
+}
+
+/// Read access to a [`Staged`] view, for validation inside a rule.
+struct StagedView<'s, 'g, G: GraphRead + ?Sized>(&'s Staged<'g, G>);
+
+impl<G: GraphRead + ?Sized> StagedView<'_, '_, G> {
+    fn peek(&self, id: &str) -> Result<Option<Task>, crate::graph::StoreError> {
+        match self.0.peek(id) {
+            Some(t) => Ok(t),
+            None => self.0.g.task(id),
+        }
+    }
+}
+
+impl<G: GraphRead + ?Sized> GraphRead for StagedView<'_, '_, G> {
+    fn task(&self, id: &str) -> Result<Option<Task>, crate::graph::StoreError> {
+        self.peek(id)
+    }
+    fn group(&self, id: &str) -> Result<Option<TaskGroup>, crate::graph::StoreError> {
+        self.0.g.group(id)
+    }
+    fn workgroup(&self, name: &str) -> Result<Option<Workgroup>, crate::graph::StoreError> {
+        self.0.g.workgroup(name)
+    }
+    fn children(&self, id: &str) -> Result<Vec<String>, crate::graph::StoreError> {
+        self.0.g.children(id)
+    }
+    fn tasks_with_key(
+        &self,
+        group: &str,
+        key: &str,
+    ) -> Result<Vec<String>, crate::graph::StoreError> {
+        self.0.g.tasks_with_key(group, key)
+    }
+    fn group_task_ids(&self, group: &str) -> Result<Vec<String>, crate::graph::StoreError> {
+        self.0.g.group_task_ids(group)
+    }
+    fn incomplete_task_ids(&self, group: &str) -> Result<Vec<String>, crate::graph::StoreError> {
+        self.0.g.incomplete_task_ids(group)
+    }
+}
+
+fn completed_with_key<G: GraphRead + ?Sized>(
+    s: &mut Staged<'_, G>,
+    group: &str,
+    key: &str,
+    except: &str,
+) -> Result<Option<Task>, RuleError> {
+    for id in s.tasks_with_key(group, key)? {
+        if id == except {
+            continue;
+        }
+        if let Some(t) = s.task(&id)? {
+            if t.is_complete {
+                return Ok(Some(t));
+            }
+        }
+    }
+    Ok(None)
+}
+
+// ---- attempts ------------------------------------------------------------------------
+
+/// What [`start_attempt`] decided.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Start {
+    /// The attempt is recorded; POST `payload` to the worker after commit.
+    Started {
+        /// The task marked running.
+        changes: Changes,
+        /// The attempt number the result must carry.
+        attempt: u32,
+        /// What to send.
+        payload: WorkerPayload,
+    },
+    /// A task with the same key already completed: this one completes now
+    /// with its output, without a call.
+    Settled(Changes),
+    /// Not eligible now; `status` says why (a same-key task running shows
+    /// as `running`).
+    Skipped {
+        /// The task's status (or `None` when it no longer exists).
+        status: Option<TaskStatus>,
+    },
+}
+
+/// Records the start of an attempt, if the task is ready: it is marked
+/// running and its attempt counted before any call is made. At most one task
+/// per key and group is in flight.
+pub fn start_attempt<G: GraphRead + ?Sized>(
+    g: &G,
+    id: &str,
+    now: Timestamp,
+) -> Result<Start, RuleError> {
+    let Some(mut task) = g.task(id)? else {
+        return Ok(Start::Skipped { status: None });
+    };
+    let status = status_of(g, &task, now)?;
+    if status != TaskStatus::Ready {
+        return Ok(Start::Skipped {
+            status: Some(status),
+        });
+    }
+    let mut s = Staged::new(g);
+    if !task.key.is_empty() {
+        for other in s.tasks_with_key(&task.task_group_id, &task.key)? {
+            if other == task.id {
+                continue;
+            }
+            let Some(o) = s.task(&other)? else { continue };
+            if o.is_complete {
+                s.task(&task.id)?;
+                complete_duplicate(&mut s, task, &o.output, now)?;
+                return Ok(Start::Settled(s.finish()));
+            }
+            if o.busy_executing {
+                return Ok(Start::Skipped {
+                    status: Some(TaskStatus::Running),
+                });
+            }
+        }
+    }
+    let mut parents = Vec::with_capacity(task.parent_ids.len());
+    for p in &task.parent_ids {
+        if let Some(pt) = s.task(p)? {
+            parents.push(ParentPayload {
+                task_id: pt.id,
+                worker: pt.worker,
+                input: pt.input,
+                output: pt.output,
+            });
+        }
+    }
+    s.task(&task.id)?;
+    task.attempts += 1;
+    task.busy_executing = true;
+    task.log_attempt(Attempt {
+        number: task.attempts,
+        started_at: now,
+        finished_at: None,
+        outcome: AttemptOutcome::Running,
+    });
+    let attempt = task.attempts;
+    let payload = WorkerPayload {
+        task_id: task.id.clone(),
+        worker: task.worker.clone(),
+        input: task.input.clone(),
+        parents,
+    };
+    s.put(task);
+    Ok(Start::Started {
+        changes: s.finish(),
+        attempt,
+        payload,
+    })
+}
+
+fn finish_attempt(task: &mut Task, outcome: AttemptOutcome, now: Timestamp) {
+    task.busy_executing = false;
+    if let Some(a) = task.current_attempt_mut() {
+        a.outcome = outcome;
+        a.finished_at = Some(now);
+    }
+}
+
+fn complete_duplicate<G: GraphRead + ?Sized>(
+    s: &mut Staged<'_, G>,
+    mut task: Task,
+    output: &serde_json::Value,
+    _now: Timestamp,
+) -> Result<(), RuleError> {
+    task.is_complete = true;
+    task.output = output.clone();
+    for c in s.children(&task.id)? {
+        s.wake(c);
+    }
+    s.put(task);
+    Ok(())
+}
+
+/// Applies a worker's result to the attempt it belongs to. A result for a
+/// task that no longer exists, or for another attempt, changes nothing.
+///
+/// - success: complete with the output; continuations created in the same
+///   changes (all or none; the creator always a parent; delayed by
+///   `childrenDelayInSeconds`); every other incomplete task with the same
+///   key completes with the same output; children are woken.
+/// - failure: an error is recorded, an attempt burned, the next try delayed.
+/// - rate limit: the workgroup pauses (or the task, without a workgroup);
+///   no attempt is burned.
+#[allow(clippy::too_many_arguments)]
+pub fn record_result<G: GraphRead + ?Sized>(
+    g: &G,
+    id: &str,
+    attempt: u32,
+    outcome: WorkerOutcome,
+    now: Timestamp,
+    policy: RetryPolicy,
+    jitter: f64,
+    ids: IdSource<'_>,
+) -> Result<Changes, RuleError> {
+    let mut s = Staged::new(g);
+    let Some(task) = s.task(id)? else {
+        return Ok(Changes::default());
+    };
+    if !task.busy_executing || task.attempts != attempt {
+        return Ok(Changes::default());
+    }
+    match outcome {
+        WorkerOutcome::Success {
+            output,
+            children,
+            children_delay_secs,
+            workgroup_delay_secs,
+        } => {
+            let mut done = task.clone();
+            finish_attempt(&mut done, AttemptOutcome::Succeeded, now);
+            done.is_complete = true;
+            done.output = output.clone();
+            let group = done.task_group_id.clone();
+            let specs: Vec<NewTask> = children
+                .into_iter()
+                .map(|c| {
+                    let mut n = NewTask::from(c);
+                    if children_delay_secs > 0.0 {
+                        n.run_after = Some(now.plus_seconds(children_delay_secs));
+                    }
+                    n
+                })
+                .collect();
+            let built = build_tasks(&group, specs, now, Some(&done), &mut *ids);
+            // Write the creator first so children validate against it.
+            s.put(done.clone());
+            let created = built.and_then(|tasks| insert_batch(&mut s, &group, tasks));
+            if let Err(e) = created {
+                // All or none: fail the attempt instead, with the reason.
+                let mut s = Staged::new(g);
+                s.task(id)?;
+                let msg = format!("the worker's children were refused: {e}");
+                fail(&mut s, task, msg, now, policy, jitter);
+                return Ok(s.finish());
+            }
+            for c in s.children(&done.id)? {
+                s.wake(c);
+            }
+            if !done.key.is_empty() {
+                for other in s.tasks_with_key(&group, &done.key)? {
+                    if other == done.id {
+                        continue;
+                    }
+                    if let Some(o) = s.task(&other)? {
+                        if !o.is_complete && !o.busy_executing {
+                            complete_duplicate(&mut s, o, &output, now)?;
+                        }
+                    }
+                }
+            }
+            if let Some(d) = workgroup_delay_secs {
+                rate_limit_workgroup(&mut s, &done, d, now)?;
+            }
+        }
+        WorkerOutcome::Failure { message } => {
+            fail(&mut s, task.clone(), message, now, policy, jitter);
+            wake_same_key(&mut s, &task)?;
+        }
+        WorkerOutcome::RateLimited {
+            delay_secs,
+            message: _,
+        } => {
+            let mut t = task.clone();
+            finish_attempt(&mut t, AttemptOutcome::RateLimited, now);
+            if t.workgroup.is_empty() {
+                t.run_after = now.plus_seconds(delay_secs);
+                s.put(t);
+            } else {
+                s.put(t.clone());
+                rate_limit_workgroup(&mut s, &t, delay_secs, now)?;
+            }
+            wake_same_key(&mut s, &task)?;
+        }
+    }
+    Ok(s.finish())
+}
+
+fn fail<G: GraphRead + ?Sized>(
+    s: &mut Staged<'_, G>,
+    mut task: Task,
+    message: String,
+    now: Timestamp,
+    policy: RetryPolicy,
+    jitter: f64,
+) {
+    finish_attempt(&mut task, AttemptOutcome::Failed, now);
+    task.errors
+        .push(TaskError::recorded(message, now, task.attempts));
+    task.remaining_attempts = task.remaining_attempts.saturating_sub(1);
+    if task.remaining_attempts > 0 {
+        let failures = task.errors.len() as u32;
+        let delay = policy.delay_secs(task.error_delay_in_seconds, failures, jitter);
+        task.run_after = now.plus_seconds(delay);
+    }
+    s.put(task);
+}
+
+fn wake_same_key<G: GraphRead + ?Sized>(
+    s: &mut Staged<'_, G>,
+    task: &Task,
+) -> Result<(), RuleError> {
+    if !task.key.is_empty() {
+        for other in s.tasks_with_key(&task.task_group_id, &task.key)? {
+            if other != task.id {
+                s.wake(other);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn rate_limit_workgroup<G: GraphRead + ?Sized>(
+    s: &mut Staged<'_, G>,
+    task: &Task,
+    delay_secs: f64,
+    now: Timestamp,
+) -> Result<(), RuleError> {
+    if task.workgroup.is_empty() {
+        return Ok(());
+    }
+    let mut wg =
+        s.g.workgroup(&task.workgroup)?
+            .unwrap_or_else(|| Workgroup::new(task.workgroup.clone()));
+    let until = now.plus_seconds(delay_secs);
+    // A rate limit never shortens a pause already in force.
+    if wg.paused_until.is_some_and(|t| t >= until) {
+        return Ok(());
+    }
+    wg.paused_until = Some(until);
+    wg.paused_by_operator = false;
+    s.before_tasks(Change::PutWorkgroup(wg));
+    Ok(())
+}
+
+/// Recovery after a restart: the attempt in flight when the daemon died is
+/// recorded as interrupted (no attempt burned) and the task runs again.
+pub fn interrupt_attempt<G: GraphRead + ?Sized>(
+    g: &G,
+    id: &str,
+    now: Timestamp,
+) -> Result<Changes, RuleError> {
+    let mut s = Staged::new(g);
+    let Some(mut task) = s.task(id)? else {
+        return Ok(Changes::default());
+    };
+    if !task.busy_executing {
+        return Ok(Changes::default());
+    }
+    finish_attempt(&mut task, AttemptOutcome::Interrupted, now);
+    s.put(task);
+    Ok(s.finish())
+}
+
+// ---- operator actions ------------------------------------------------------------------
+
+fn refuse_running(task: &Task, action: &str) -> Result<(), RuleError> {
+    if task.busy_executing {
+        Err(RuleError::Conflict(format!(
+            "task {:?} is running; it cannot be {action} until its attempt ends",
+            task.id
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// Pauses or resumes a task. Pausing a running task takes effect after its
+/// current attempt.
+pub fn set_task_paused<G: GraphRead + ?Sized>(
+    g: &G,
+    id: &str,
+    paused: bool,
+) -> Result<Changes, RuleError> {
+    let mut s = Staged::new(g);
+    let mut t = s.require(id)?;
+    t.is_paused = paused;
+    s.put(t);
+    Ok(s.finish())
+}
+
+/// Edits a task (refused while it runs). crew-go clients send the whole
+/// task: read-only fields are accepted when they do not change.
+pub fn update_task<G: GraphRead + ?Sized>(
+    g: &G,
+    id: &str,
+    patch: TaskPatch,
+    now: Timestamp,
+) -> Result<Changes, RuleError> {
+    let mut s = Staged::new(g);
+    let mut t = s.require(id)?;
+    refuse_running(&t, "edited")?;
+    if patch.id.as_deref().is_some_and(|p| p != id) {
+        return Err(RuleError::Invalid("a task's id cannot be changed".into()));
+    }
+    if patch
+        .task_group_id
+        .as_deref()
+        .is_some_and(|p| p != t.task_group_id)
+    {
+        return Err(RuleError::Invalid(
+            "a task's group cannot be changed".into(),
+        ));
+    }
+    if patch
+        .parent_ids
+        .as_ref()
+        .is_some_and(|p| p != &t.parent_ids)
+    {
+        return Err(RuleError::Invalid(
+            "a task's parents cannot be changed; delete it and create it again".into(),
+        ));
+    }
+    if let Some(v) = patch.name {
+        dag::check_text("name", &v)?;
+        t.name = v;
+    }
+    if let Some(v) = patch.worker {
+        dag::check_safe_name("worker", &v)?;
+        t.worker = v;
+    }
+    if let Some(v) = patch.workgroup {
+        if !v.is_empty() {
+            dag::check_safe_name("workgroup", &v)?;
+        }
+        t.workgroup = v;
+    }
+    if let Some(v) = patch.key {
+        dag::check_text("key", &v)?;
+        t.key = v;
+    }
+    if let Some(v) = patch.remaining_attempts {
+        dag::check_attempts(v)?;
+        t.remaining_attempts = v;
+    }
+    if let Some(v) = patch.error_delay_in_seconds {
+        dag::check_error_delay(v)?;
+        t.error_delay_in_seconds = v;
+    }
+    if let Some(v) = patch.is_paused {
+        t.is_paused = v;
+    }
+    if let Some(v) = patch.run_after {
+        t.run_after = v;
+    }
+    if let Some(v) = patch.is_seed {
+        t.is_seed = v;
+    }
+    if let Some(v) = patch.input {
+        t.input = v;
+    }
+    if let Some(v) = patch.output {
+        t.output = v;
+    }
+    if let Some(v) = patch.is_complete {
+        if v && !t.is_complete {
+            for c in s.children(id)? {
+                s.wake(c);
+            }
+        }
+        t.is_complete = v;
+    }
+    let _ = now;
+    s.put(t);
+    Ok(s.finish())
+}
+
+/// Every descendant of `roots` (not the roots), breadth first.
+fn descendants<G: GraphRead + ?Sized>(
+    s: &mut Staged<'_, G>,
+    roots: &[String],
+) -> Result<Vec<String>, RuleError> {
+    let mut seen: HashSet<String> = roots.iter().cloned().collect();
+    let mut queue: VecDeque<String> = roots.iter().cloned().collect();
+    let mut out = Vec::new();
+    while let Some(id) = queue.pop_front() {
+        for c in s.children(&id)? {
+            if seen.insert(c.clone()) {
+                out.push(c.clone());
+                queue.push_back(c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn reset_fields(t: &mut Task, attempts: u32, now: Timestamp) {
+    t.is_complete = false;
+    t.output = serde_json::Value::Null;
+    t.errors.clear();
+    t.remaining_attempts = attempts;
+    t.run_after = now;
+}
+
+/// Resets a task: output and errors cleared, attempts restored, runs now.
+/// The continuations its earlier execution created are deleted (with their
+/// descendants: the re-run creates them again); its other descendants are
+/// reset too. Refused if any of them is running.
+pub fn reset_task<G: GraphRead + ?Sized>(
+    g: &G,
+    id: &str,
+    attempts: Option<u32>,
+    now: Timestamp,
+) -> Result<Changes, RuleError> {
+    let attempts = attempts.unwrap_or(DEFAULT_REMAINING_ATTEMPTS);
+    dag::check_attempts(attempts)?;
+    let mut s = Staged::new(g);
+    let root = s.require(id)?;
+    refuse_running(&root, "reset")?;
+    let mut continuations = Vec::new();
+    for c in s.children(id)? {
+        if s.task(&c)?
+            .is_some_and(|t| t.created_by.as_deref() == Some(id))
+        {
+            continuations.push(c);
+        }
+    }
+    let mut doomed: Vec<String> = continuations.clone();
+    doomed.extend(descendants(&mut s, &continuations)?);
+    let doomed_set: HashSet<&String> = doomed.iter().collect();
+    let reset: Vec<String> = descendants(&mut s, &[id.to_string()])?
+        .into_iter()
+        .filter(|d| !doomed_set.contains(d))
+        .collect();
+    for d in doomed.iter().chain(reset.iter()) {
+        let t = s.require(d)?;
+        refuse_running(&t, "reset")?;
+    }
+    for d in &doomed {
+        s.delete(d)?;
+    }
+    let mut root = root;
+    reset_fields(&mut root, attempts, now);
+    s.put(root);
+    for r in reset {
+        let mut t = s.require(&r)?;
+        reset_fields(&mut t, attempts, now);
+        s.put(t);
+    }
+    Ok(s.finish())
+}
+
+/// Resets a group. With seed tasks: every non-seed task is deleted (with
+/// anything that depends on one) and the seeds are reset. Without: every
+/// task is reset. Refused while any task of the group runs.
+pub fn reset_group<G: GraphRead + ?Sized>(
+    g: &G,
+    group: &str,
+    attempts: Option<u32>,
+    now: Timestamp,
+) -> Result<Changes, RuleError> {
+    let attempts = attempts.unwrap_or(DEFAULT_REMAINING_ATTEMPTS);
+    dag::check_attempts(attempts)?;
+    let mut s = Staged::new(g);
+    s.require_group(group)?;
+    let ids = g.group_task_ids(group)?;
+    let mut tasks = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let t = s.require(id)?;
+        refuse_running(&t, "reset")?;
+        tasks.push(t);
+    }
+    let has_seeds = tasks.iter().any(|t| t.is_seed);
+    let mut doomed: HashSet<String> = HashSet::new();
+    if has_seeds {
+        let non_seeds: Vec<String> = tasks
+            .iter()
+            .filter(|t| !t.is_seed)
+            .map(|t| t.id.clone())
+            .collect();
+        doomed.extend(descendants(&mut s, &non_seeds)?);
+        doomed.extend(non_seeds);
+    }
+    for mut t in tasks {
+        if doomed.contains(&t.id) {
+            s.delete(&t.id)?;
+        } else {
+            reset_fields(&mut t, attempts, now);
+            s.put(t);
+        }
+    }
+    Ok(s.finish())
+}
+
+fn retry_fields(t: &mut Task, attempts: u32, now: Timestamp) {
+    t.remaining_attempts = attempts;
+    // A task waiting out an error delay runs now; a schedule set by its
+    // creator is kept.
+    if !t.errors.is_empty() && t.is_delayed_at(now) {
+        t.run_after = now;
+    }
+}
+
+/// Gives an incomplete task new attempts without clearing anything.
+pub fn retry_task<G: GraphRead + ?Sized>(
+    g: &G,
+    id: &str,
+    attempts: Option<u32>,
+    now: Timestamp,
+) -> Result<Changes, RuleError> {
+    let attempts = attempts.unwrap_or(DEFAULT_REMAINING_ATTEMPTS);
+    dag::check_attempts(attempts)?;
+    let mut s = Staged::new(g);
+    let mut t = s.require(id)?;
+    if t.is_complete {
+        return Err(RuleError::Conflict(format!(
+            "task {id:?} is complete; reset it to run it again"
+        )));
+    }
+    refuse_running(&t, "retried")?;
+    retry_fields(&mut t, attempts, now);
+    s.put(t);
+    Ok(s.finish())
+}
+
+/// Gives every incomplete, idle task of a group new attempts.
+pub fn retry_group<G: GraphRead + ?Sized>(
+    g: &G,
+    group: &str,
+    attempts: Option<u32>,
+    now: Timestamp,
+) -> Result<Changes, RuleError> {
+    let attempts = attempts.unwrap_or(DEFAULT_REMAINING_ATTEMPTS);
+    dag::check_attempts(attempts)?;
+    let mut s = Staged::new(g);
+    s.require_group(group)?;
+    for id in g.incomplete_task_ids(group)? {
+        let mut t = s.require(&id)?;
+        if t.busy_executing || t.is_complete {
+            continue;
+        }
+        retry_fields(&mut t, attempts, now);
+        s.put(t);
+    }
+    Ok(s.finish())
+}
+
+/// Deletes a task and every descendant (they could never run). Refused if
+/// any of them is running. [`Changes::deleted_tasks`] is the count.
+pub fn delete_task<G: GraphRead + ?Sized>(g: &G, id: &str) -> Result<Changes, RuleError> {
+    let mut s = Staged::new(g);
+    let root = s.require(id)?;
+    refuse_running(&root, "deleted")?;
+    let desc = descendants(&mut s, &[id.to_string()])?;
+    for d in &desc {
+        let t = s.require(d)?;
+        refuse_running(&t, "deleted (it depends on the task being deleted)")?;
+    }
+    s.delete(id)?;
+    for d in desc {
+        s.delete(&d)?;
+    }
+    Ok(s.finish())
+}
+
+/// Pauses a workgroup until `until` (an operator's pause replaces any
+/// pause in force).
+pub fn pause_workgroup<G: GraphRead + ?Sized>(
+    g: &G,
+    name: &str,
+    until: Timestamp,
+) -> Result<Changes, RuleError> {
+    dag::check_safe_name("workgroup", name)?;
+    let mut wg = g.workgroup(name)?.unwrap_or_else(|| Workgroup::new(name));
+    wg.paused_until = Some(until);
+    wg.paused_by_operator = true;
+    Ok(Changes {
+        ops: vec![Change::PutWorkgroup(wg)],
+        wake: vec![],
+    })
+}
+
+/// Ends a workgroup's pause now.
+pub fn resume_workgroup<G: GraphRead + ?Sized>(g: &G, name: &str) -> Result<Changes, RuleError> {
+    dag::check_safe_name("workgroup", name)?;
+    let mut wg = g.workgroup(name)?.ok_or_else(|| RuleError::NotFound {
+        what: "workgroup",
+        id: name.to_string(),
+    })?;
+    wg.paused_until = None;
+    wg.paused_by_operator = false;
+    Ok(Changes {
+        ops: vec![Change::PutWorkgroup(wg)],
+        wake: vec![],
+    })
+}

@@ -1,0 +1,618 @@
+//! Wire types shared by the daemon and its clients: REST bodies, the worker
+//! protocol (crew-go's) and the event stream.
+
+use crate::model::{Task, TaskGroup, TaskStatus, Workgroup};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+// ---- REST: requests ---------------------------------------------------------
+
+/// A task to create, as a client sends it. Server-owned fields
+/// (`isComplete`, `output`, `errors`, `busyExecuting`) are refused.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewTask {
+    /// Client-chosen id; generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Optional; when present it must name the group in the path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_group_id: Option<String>,
+    /// Human-readable name.
+    #[serde(default)]
+    pub name: String,
+    /// The worker that executes it.
+    #[serde(default)]
+    pub worker: String,
+    /// Rate-limit domain.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub workgroup: String,
+    /// Duplicate-merge key.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
+    /// Tries before `failed` (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_attempts: Option<u32>,
+    /// Created paused.
+    #[serde(default)]
+    pub is_paused: bool,
+    /// Not before this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_after: Option<Timestamp>,
+    /// Survives a group reset.
+    #[serde(default)]
+    pub is_seed: bool,
+    /// Delay after a failure (default 60 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_delay_in_seconds: Option<u64>,
+    /// crew-go's priority (kept, unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    /// crew-go's progress weight (kept, unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_weight: Option<i64>,
+    /// Any JSON for the worker.
+    #[serde(default)]
+    pub input: Value,
+    /// Parents in the same group (existing or in the same batch).
+    #[serde(default)]
+    pub parent_ids: Vec<String>,
+}
+
+/// One task or a whole DAG: `POST /api/v1/task_group/:id/tasks` takes either.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum NewTasks {
+    /// A JSON array, created atomically as one DAG.
+    Many(Vec<NewTask>),
+    /// A single task (crew-go's form).
+    One(Box<NewTask>),
+}
+
+impl NewTasks {
+    /// The tasks as a list.
+    pub fn into_vec(self) -> Vec<NewTask> {
+        match self {
+            NewTasks::Many(v) => v,
+            NewTasks::One(t) => vec![*t],
+        }
+    }
+}
+
+/// A group to create, optionally with its whole DAG in the same transaction.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewTaskGroup {
+    /// Client-chosen id; generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Human-readable name.
+    #[serde(default)]
+    pub name: String,
+    /// Created paused.
+    #[serde(default)]
+    pub is_paused: bool,
+    /// Tasks created with the group, atomically.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<NewTask>,
+}
+
+/// Changes to a group (`PUT /api/v1/task_group/:id`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskGroupPatch {
+    /// Must match the path when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// New name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Pause or resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_paused: Option<bool>,
+}
+
+/// Changes to a task (`PUT .../task/:tid`). crew-go clients send the whole
+/// task back: read-only fields are accepted when unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskPatch {
+    /// Must match the path when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Must match the path when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_group_id: Option<String>,
+    /// New name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// New workgroup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workgroup: Option<String>,
+    /// New key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// New attempt budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_attempts: Option<u32>,
+    /// Pause or resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_paused: Option<bool>,
+    /// Mark complete (with `output`) or incomplete by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_complete: Option<bool>,
+    /// New schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_after: Option<Timestamp>,
+    /// Seed flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_seed: Option<bool>,
+    /// New delay after failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_delay_in_seconds: Option<u64>,
+    /// New input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    /// New output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// Must equal the current parents when present (edges are not edited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_ids: Option<Vec<String>>,
+}
+
+/// Body of reset and retry (`{remainingAttempts}`); all optional.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttemptsRequest {
+    /// Attempts to give (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_attempts: Option<u32>,
+}
+
+/// Body of a workgroup pause.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PauseRequest {
+    /// How long to pause (default: one hour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+}
+
+/// Body of a worker limit change.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkerLimitRequest {
+    /// Maximum calls in flight for this worker; `null` for no limit.
+    pub max_concurrency: Option<u32>,
+}
+
+// ---- REST: responses --------------------------------------------------------
+
+/// Every API error: `{"error": "..."}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
+}
+
+/// Number of tasks in each status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusCounts {
+    /// Completed tasks.
+    pub completed: u64,
+    /// Tasks with a call in flight.
+    pub running: u64,
+    /// Paused tasks (task, group or workgroup).
+    pub paused: u64,
+    /// Tasks waiting on parents.
+    pub waiting: u64,
+    /// Tasks delayed by `runAfter` or a workgroup pause.
+    pub delayed: u64,
+    /// Tasks ready to run.
+    pub ready: u64,
+    /// Tasks with no attempts left.
+    pub failed: u64,
+}
+
+impl StatusCounts {
+    /// The count for one status.
+    pub fn get(&self, s: TaskStatus) -> u64 {
+        match s {
+            TaskStatus::Completed => self.completed,
+            TaskStatus::Running => self.running,
+            TaskStatus::Paused => self.paused,
+            TaskStatus::Waiting => self.waiting,
+            TaskStatus::Delayed => self.delayed,
+            TaskStatus::Ready => self.ready,
+            TaskStatus::Failed => self.failed,
+        }
+    }
+
+    /// Mutable count for one status.
+    pub fn get_mut(&mut self, s: TaskStatus) -> &mut u64 {
+        match s {
+            TaskStatus::Completed => &mut self.completed,
+            TaskStatus::Running => &mut self.running,
+            TaskStatus::Paused => &mut self.paused,
+            TaskStatus::Waiting => &mut self.waiting,
+            TaskStatus::Delayed => &mut self.delayed,
+            TaskStatus::Ready => &mut self.ready,
+            TaskStatus::Failed => &mut self.failed,
+        }
+    }
+
+    /// All tasks counted.
+    pub fn total(&self) -> u64 {
+        TaskStatus::ALL.iter().map(|s| self.get(*s)).sum()
+    }
+
+    /// Completed share in percent (100 for an empty group).
+    pub fn completed_percent(&self) -> f64 {
+        let total = self.total();
+        if total == 0 {
+            100.0
+        } else {
+            self.completed as f64 * 100.0 / total as f64
+        }
+    }
+}
+
+/// A group as the API shows it: crew-go's fields plus counts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskGroupView {
+    /// The stored group.
+    #[serde(flatten)]
+    pub group: TaskGroup,
+    /// Tasks by derived status.
+    #[serde(default)]
+    pub counts: StatusCounts,
+    /// Completed share in percent.
+    #[serde(default)]
+    pub completed_percent: f64,
+}
+
+/// `GET /api/v1/task_groups`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskGroupList {
+    /// One page of groups.
+    pub task_groups: Vec<TaskGroupView>,
+    /// Groups matching the query, over all pages.
+    pub count: u64,
+}
+
+/// `GET /api/v1/task_group/:id/tasks`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskList {
+    /// One page of tasks (with `status` filled in).
+    pub tasks: Vec<Task>,
+    /// Tasks matching the query, over all pages.
+    pub count: u64,
+}
+
+/// `GET /api/v1/task_group/:id/progress`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// Completed share in percent.
+    pub completed_percent: f64,
+}
+
+/// The answer to a delete, reset or retry: how many tasks it touched.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionResult {
+    /// Tasks deleted.
+    #[serde(default)]
+    pub deleted: u64,
+    /// Tasks changed (reset, retried, paused...).
+    #[serde(default)]
+    pub updated: u64,
+}
+
+/// A workgroup as the API shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkgroupView {
+    /// The stored workgroup.
+    #[serde(flatten)]
+    pub workgroup: Workgroup,
+    /// Incomplete tasks that belong to it.
+    #[serde(default)]
+    pub incomplete_tasks: u64,
+}
+
+/// `GET /api/v1/workgroups`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkgroupList {
+    /// Every workgroup that has tasks or a pause.
+    pub workgroups: Vec<WorkgroupView>,
+}
+
+/// A worker's limit and its current load.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerLimit {
+    /// The worker name.
+    pub worker: String,
+    /// Maximum calls in flight; `None` for no limit.
+    pub max_concurrency: Option<u32>,
+    /// Calls in flight now.
+    #[serde(default)]
+    pub in_flight: u32,
+}
+
+/// `GET /api/v1/workers`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkerList {
+    /// Known workers.
+    pub workers: Vec<WorkerLimit>,
+}
+
+// ---- Worker protocol ----------------------------------------------------------
+
+/// What Crew POSTs to a worker (crew-go's payload).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerPayload {
+    /// The task being executed.
+    pub task_id: String,
+    /// Its worker.
+    pub worker: String,
+    /// Its input.
+    pub input: Value,
+    /// Every parent, with its output.
+    pub parents: Vec<ParentPayload>,
+}
+
+/// One parent in a [`WorkerPayload`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParentPayload {
+    /// Parent id.
+    pub task_id: String,
+    /// Parent worker.
+    pub worker: String,
+    /// Parent input.
+    pub input: Value,
+    /// Parent output.
+    pub output: Value,
+}
+
+/// What a worker answers. Lenient: unknown fields are ignored, delays may be
+/// fractional, `children` may be `null`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerResponse {
+    /// The task's output.
+    #[serde(default)]
+    pub output: Value,
+    /// Continuations, created atomically with the completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children: Option<Vec<ChildTask>>,
+    /// Pause the task's workgroup this long (a rate limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workgroup_delay_in_seconds: Option<f64>,
+    /// Delay every child this long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children_delay_in_seconds: Option<f64>,
+    /// Present and not null means failure.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub error: Value,
+}
+
+/// A continuation as a worker describes it. Lenient like
+/// [`WorkerResponse`]; server-owned fields a worker may echo are ignored.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildTask {
+    /// Chosen id; generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// Worker.
+    #[serde(default)]
+    pub worker: String,
+    /// Workgroup.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub workgroup: String,
+    /// Duplicate key.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
+    /// Attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_attempts: Option<u32>,
+    /// Created paused.
+    #[serde(default)]
+    pub is_paused: bool,
+    /// Not before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_after: Option<Timestamp>,
+    /// Seed flag.
+    #[serde(default)]
+    pub is_seed: bool,
+    /// Delay after a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_delay_in_seconds: Option<u64>,
+    /// Input.
+    #[serde(default)]
+    pub input: Value,
+    /// Parents: siblings in the same response or tasks of the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_ids: Option<Vec<String>>,
+}
+
+impl From<ChildTask> for NewTask {
+    fn from(c: ChildTask) -> Self {
+        NewTask {
+            id: c.id,
+            task_group_id: None,
+            name: c.name,
+            worker: c.worker,
+            workgroup: c.workgroup,
+            key: c.key,
+            remaining_attempts: c.remaining_attempts,
+            is_paused: c.is_paused,
+            run_after: c.run_after,
+            is_seed: c.is_seed,
+            error_delay_in_seconds: c.error_delay_in_seconds,
+            priority: None,
+            progress_weight: None,
+            input: c.input,
+            parent_ids: c.parent_ids.unwrap_or_default(),
+        }
+    }
+}
+
+// ---- Event stream ---------------------------------------------------------------
+
+/// One message on `/api/v1/events`: a sequence number and what happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamMessage {
+    /// Strictly increasing across the daemon; 0 for `resync`.
+    pub seq: u64,
+    /// When the change was committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Timestamp>,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// A state change, carrying the changed entity whole (under crew-go's keys).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    /// A task was created.
+    #[serde(rename = "task.created")]
+    TaskCreated {
+        /// The new task, with its status.
+        task: Box<Task>,
+    },
+    /// A task changed.
+    #[serde(rename = "task.updated")]
+    TaskUpdated {
+        /// The task as it is now, with its status.
+        task: Box<Task>,
+    },
+    /// A task was deleted.
+    #[serde(rename = "task.deleted")]
+    TaskDeleted {
+        /// The task as it was.
+        task: Box<Task>,
+    },
+    /// A group was created.
+    #[serde(rename = "group.created")]
+    GroupCreated {
+        /// The new group.
+        #[serde(rename = "taskGroup")]
+        task_group: TaskGroup,
+    },
+    /// A group changed (renamed, paused, resumed).
+    #[serde(rename = "group.updated")]
+    GroupUpdated {
+        /// The group as it is now.
+        #[serde(rename = "taskGroup")]
+        task_group: TaskGroup,
+    },
+    /// A group and all its tasks were deleted.
+    #[serde(rename = "group.deleted")]
+    GroupDeleted {
+        /// The group as it was.
+        #[serde(rename = "taskGroup")]
+        task_group: TaskGroup,
+    },
+    /// A workgroup was paused or resumed.
+    #[serde(rename = "workgroup.updated")]
+    WorkgroupUpdated {
+        /// The workgroup as it is now.
+        workgroup: Workgroup,
+    },
+    /// A worker's limit changed.
+    #[serde(rename = "worker.updated")]
+    WorkerUpdated {
+        /// The worker's limit.
+        worker: WorkerLimit,
+    },
+    /// The client missed events (too old `since`, or it fell behind):
+    /// refetch a snapshot over REST, then resume from `seq`.
+    #[serde(rename = "resync")]
+    Resync {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Event {
+    /// The group this event concerns, if any (for per-group subscriptions).
+    pub fn group_id(&self) -> Option<&str> {
+        match self {
+            Event::TaskCreated { task }
+            | Event::TaskUpdated { task }
+            | Event::TaskDeleted { task } => Some(&task.task_group_id),
+            Event::GroupCreated { task_group }
+            | Event::GroupUpdated { task_group }
+            | Event::GroupDeleted { task_group } => Some(&task_group.id),
+            Event::WorkgroupUpdated { .. } | Event::WorkerUpdated { .. } | Event::Resync { .. } => {
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_response_is_lenient() {
+        let r: WorkerResponse = serde_json::from_str(
+            r#"{"output":{"rows":1},"children":null,"workgroupDelayInSeconds":1.5,"extra":1}"#,
+        )
+        .unwrap();
+        assert_eq!(r.workgroup_delay_in_seconds, Some(1.5));
+        assert!(r.children.is_none());
+        assert!(r.error.is_null());
+    }
+
+    #[test]
+    fn new_task_refuses_server_owned_fields() {
+        let e = serde_json::from_str::<NewTask>(r#"{"name":"a","worker":"w","isComplete":true}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("isComplete"), "{e}");
+    }
+
+    #[test]
+    fn one_or_many_tasks() {
+        let one: NewTasks = serde_json::from_str(r#"{"name":"a","worker":"w"}"#).unwrap();
+        assert_eq!(one.into_vec().len(), 1);
+        let many: NewTasks = serde_json::from_str(r#"[{"worker":"w"},{"worker":"x"}]"#).unwrap();
+        assert_eq!(many.into_vec().len(), 2);
+    }
+
+    #[test]
+    fn stream_message_shape() {
+        let m = StreamMessage {
+            seq: 7,
+            at: None,
+            event: Event::WorkgroupUpdated {
+                workgroup: Workgroup::new("api-key-1"),
+            },
+        };
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["type"], "workgroup.updated");
+        assert_eq!(v["workgroup"]["name"], "api-key-1");
+        let back: StreamMessage = serde_json::from_value(v).unwrap();
+        assert_eq!(back, m);
+    }
+}

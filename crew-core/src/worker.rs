@@ -1,0 +1,244 @@
+//! Interpreting a worker's answer (crew-go's protocol) as an attempt outcome.
+
+use crate::dag::truncate;
+use crate::time::Timestamp;
+use crate::wire::{ChildTask, WorkerResponse};
+use serde_json::Value;
+
+/// How long a rate limit pauses the workgroup when the worker does not say.
+pub const DEFAULT_RATE_LIMIT_SECS: f64 = 60.0;
+/// Longest pause a worker may impose (one day).
+pub const MAX_WORKER_DELAY_SECS: f64 = 86_400.0;
+/// How much of a body an error message quotes.
+pub const QUOTED_BODY_BYTES: usize = 512;
+
+/// What one attempt came to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorkerOutcome {
+    /// The worker succeeded.
+    Success {
+        /// The task's output.
+        output: Value,
+        /// Continuations to create with the completion.
+        children: Vec<ChildTask>,
+        /// Delay every child this long.
+        children_delay_secs: f64,
+        /// A success may still ask to pause the workgroup (crew-go did).
+        workgroup_delay_secs: Option<f64>,
+    },
+    /// The worker (or the call) failed: one attempt is burned.
+    Failure {
+        /// Readable reason: status and body, decode error, timeout...
+        message: String,
+    },
+    /// A rate limit: the workgroup pauses, no attempt is burned.
+    RateLimited {
+        /// How long to pause.
+        delay_secs: f64,
+        /// What the worker said.
+        message: String,
+    },
+}
+
+impl WorkerOutcome {
+    /// A failure with this message.
+    pub fn failure(message: impl Into<String>) -> Self {
+        WorkerOutcome::Failure {
+            message: message.into(),
+        }
+    }
+}
+
+fn clamp_delay(secs: f64) -> f64 {
+    if secs.is_finite() {
+        secs.clamp(0.0, MAX_WORKER_DELAY_SECS)
+    } else {
+        0.0
+    }
+}
+
+/// Parses `Retry-After`: delay-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<f64> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return Some(clamp_delay(secs));
+    }
+    chrono::DateTime::parse_from_rfc2822(v)
+        .ok()
+        .map(|t| clamp_delay(now.seconds_until(&Timestamp::from_unix_millis(t.timestamp_millis()))))
+}
+
+fn error_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn quote_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        "(empty body)".to_string()
+    } else {
+        truncate(text, QUOTED_BODY_BYTES)
+    }
+}
+
+/// Interprets a complete HTTP answer: status, `Retry-After`, and body.
+/// Failure is a non-2xx status, an `error` that is present and not null, or
+/// a body that is not the expected JSON. A 429 or a `workgroupDelayInSeconds`
+/// on a failure is a rate limit.
+pub fn interpret_response(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+    now: Timestamp,
+) -> WorkerOutcome {
+    let parsed: Result<WorkerResponse, _> = serde_json::from_slice(body);
+    let ok_status = (200..300).contains(&status);
+    if status == 429 {
+        let from_header = retry_after.and_then(|v| parse_retry_after(v, now));
+        let from_body = parsed
+            .as_ref()
+            .ok()
+            .and_then(|r| r.workgroup_delay_in_seconds)
+            .map(clamp_delay)
+            .filter(|d| *d > 0.0);
+        let message = match &parsed {
+            Ok(r) if !r.error.is_null() => format!("HTTP 429: {}", error_text(&r.error)),
+            _ => format!("HTTP 429: {}", quote_body(body)),
+        };
+        return WorkerOutcome::RateLimited {
+            delay_secs: from_header.or(from_body).unwrap_or(DEFAULT_RATE_LIMIT_SECS),
+            message,
+        };
+    }
+    let response = match parsed {
+        Ok(r) => r,
+        Err(e) if ok_status => {
+            return WorkerOutcome::failure(format!(
+                "HTTP {status}: the response is not a worker response ({e}): {}",
+                quote_body(body)
+            ))
+        }
+        Err(_) => return WorkerOutcome::failure(format!("HTTP {status}: {}", quote_body(body))),
+    };
+    let failed = !ok_status || !response.error.is_null();
+    let wg_delay = response
+        .workgroup_delay_in_seconds
+        .map(clamp_delay)
+        .filter(|d| *d > 0.0);
+    if failed {
+        let message = if response.error.is_null() {
+            format!("HTTP {status}: {}", quote_body(body))
+        } else if ok_status {
+            truncate(&error_text(&response.error), QUOTED_BODY_BYTES * 4)
+        } else {
+            format!(
+                "HTTP {status}: {}",
+                truncate(&error_text(&response.error), QUOTED_BODY_BYTES * 4)
+            )
+        };
+        return match wg_delay {
+            Some(delay_secs) => WorkerOutcome::RateLimited {
+                delay_secs,
+                message,
+            },
+            None => WorkerOutcome::Failure { message },
+        };
+    }
+    WorkerOutcome::Success {
+        output: response.output,
+        children: response.children.unwrap_or_default(),
+        children_delay_secs: response
+            .children_delay_in_seconds
+            .map(clamp_delay)
+            .unwrap_or(0.0),
+        workgroup_delay_secs: wg_delay,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        Timestamp::from_unix_millis(1_700_000_000_000)
+    }
+
+    #[test]
+    fn success_with_children() {
+        let o = interpret_response(
+            200,
+            None,
+            br#"{"output":{"rows":120},"children":[{"id":"c","worker":"w"}],"childrenDelayInSeconds":5}"#,
+            now(),
+        );
+        match o {
+            WorkerOutcome::Success {
+                children,
+                children_delay_secs,
+                workgroup_delay_secs,
+                ..
+            } => {
+                assert_eq!(children.len(), 1);
+                assert_eq!(children_delay_secs, 5.0);
+                assert_eq!(workgroup_delay_secs, None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn error_field_on_200_is_failure() {
+        let o = interpret_response(200, None, br#"{"error":"bad account"}"#, now());
+        assert_eq!(o, WorkerOutcome::failure("bad account"));
+        let o = interpret_response(200, None, br#"{"error":null,"output":1}"#, now());
+        assert!(matches!(o, WorkerOutcome::Success { .. }));
+    }
+
+    #[test]
+    fn rate_limits() {
+        let o = interpret_response(
+            500,
+            None,
+            br#"{"error":"slow down","workgroupDelayInSeconds":900}"#,
+            now(),
+        );
+        assert_eq!(
+            o,
+            WorkerOutcome::RateLimited {
+                delay_secs: 900.0,
+                message: "HTTP 500: slow down".into()
+            }
+        );
+        let o = interpret_response(429, Some("7"), b"", now());
+        assert!(matches!(o, WorkerOutcome::RateLimited { delay_secs, .. } if delay_secs == 7.0));
+        let o = interpret_response(429, Some("Tue, 14 Nov 2023 22:13:40 GMT"), b"", now());
+        assert!(
+            matches!(o, WorkerOutcome::RateLimited { delay_secs, .. } if delay_secs == 20.0),
+            "{o:?}"
+        );
+        let o = interpret_response(429, None, b"", now());
+        assert!(
+            matches!(o, WorkerOutcome::RateLimited { delay_secs, .. } if delay_secs == DEFAULT_RATE_LIMIT_SECS)
+        );
+    }
+
+    #[test]
+    fn bad_bodies_are_readable_failures() {
+        let o = interpret_response(200, None, b"<html>oops", now());
+        let WorkerOutcome::Failure { message } = o else {
+            panic!()
+        };
+        assert!(message.contains("not a worker response"), "{message}");
+        let o = interpret_response(503, None, b"maintenance", now());
+        assert_eq!(o, WorkerOutcome::failure("HTTP 503: maintenance"));
+        let huge = vec![b'x'; 10_000];
+        let WorkerOutcome::Failure { message } = interpret_response(502, None, &huge, now()) else {
+            panic!()
+        };
+        assert!(message.len() < 600);
+    }
+}
