@@ -1,0 +1,458 @@
+//! The HTTP client that calls workers (crew-go's webhook protocol).
+//!
+//! One pooled keep-alive [`reqwest::Client`] serves every worker. A call
+//! POSTs the [`WorkerPayload`] as JSON, reads the answer with a hard size
+//! cap, bounds the whole exchange with a timeout, and turns whatever
+//! happened into a [`WorkerOutcome`]: every failure, from a refused
+//! connection to an oversized body, is a [`WorkerOutcome::Failure`] with a
+//! readable message. Redirects are never followed. The configured
+//! `Authorization` value is sent as a sensitive header and never logged.
+
+use crew_core::dag::is_safe_name;
+use crew_core::wire::WorkerPayload;
+use crew_core::worker::{interpret_response, WorkerOutcome};
+use crew_core::Timestamp;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use reqwest::Url;
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+/// The header carrying the 1-based attempt number.
+pub const ATTEMPT_HEADER: &str = "x-crew-attempt";
+/// The most of a `Location` header a redirect failure quotes.
+const QUOTED_LOCATION_CHARS: usize = 200;
+
+/// Settings of a [`WorkerClient`].
+#[derive(Clone)]
+pub struct WorkerClientConfig {
+    /// Workers are called at this URL followed by the worker name
+    /// (crew-go's convention: plain concatenation).
+    pub base_url: String,
+    /// Per-worker URLs that override `base_url + name`.
+    pub worker_urls: HashMap<String, String>,
+    /// `Authorization` header value sent to every worker.
+    pub authorization: Option<String>,
+    /// Timeout of a whole call when the caller gives none.
+    pub default_timeout: Duration,
+    /// Largest response body read; a larger one fails the attempt.
+    pub max_response_bytes: usize,
+}
+
+impl fmt::Debug for WorkerClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerClientConfig")
+            .field("base_url", &self.base_url)
+            .field("worker_urls", &self.worker_urls)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .field("default_timeout", &self.default_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish()
+    }
+}
+
+/// Why a [`WorkerClient`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerClientError {
+    /// A base or per-worker URL is unusable.
+    #[error("invalid worker URL {url:?}: {reason}")]
+    Url {
+        /// The URL as configured.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A per-worker URL is configured for a name that is not a valid worker name.
+    #[error("invalid worker name {0:?} in the per-worker URLs")]
+    Name(String),
+    /// The `Authorization` value cannot be sent as a header.
+    #[error("the worker Authorization value is not a valid header value")]
+    Authorization,
+    /// The timeout or size limit is zero.
+    #[error("{0}")]
+    Limit(&'static str),
+    /// reqwest could not build its client (TLS setup...).
+    #[error("cannot build the HTTP client: {0}")]
+    Build(#[from] reqwest::Error),
+}
+
+/// Calls workers. Cheap to clone: clones share one connection pool.
+#[derive(Clone)]
+pub struct WorkerClient {
+    http: reqwest::Client,
+    base_url: String,
+    worker_urls: HashMap<String, String>,
+    default_timeout: Duration,
+    max_response_bytes: usize,
+}
+
+impl fmt::Debug for WorkerClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerClient")
+            .field("base_url", &self.base_url)
+            .field("worker_urls", &self.worker_urls)
+            .field("default_timeout", &self.default_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_url(url: &str) -> Result<Url, WorkerClientError> {
+    let bad = |reason: &str| WorkerClientError::Url {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    let parsed = Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("the scheme must be http or https"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it has no host"));
+    }
+    Ok(parsed)
+}
+
+impl WorkerClient {
+    /// Builds the client: validates the URLs and the `Authorization` value.
+    ///
+    /// A base URL with no path (`http://host:8091`) gets its `/`, so the
+    /// worker name is never glued to the port; otherwise the base URL is
+    /// used as written and the worker name appended (crew-go's convention).
+    pub fn new(cfg: WorkerClientConfig) -> Result<Self, WorkerClientError> {
+        if cfg.default_timeout.is_zero() {
+            return Err(WorkerClientError::Limit(
+                "the worker timeout must be positive",
+            ));
+        }
+        if cfg.max_response_bytes == 0 {
+            return Err(WorkerClientError::Limit(
+                "the worker response size limit must be positive",
+            ));
+        }
+        let parsed = check_url(&cfg.base_url)?;
+        let base_url = if parsed.path() == "/" && !cfg.base_url.ends_with('/') {
+            format!("{}/", cfg.base_url)
+        } else {
+            cfg.base_url.clone()
+        };
+        for (name, url) in &cfg.worker_urls {
+            if !is_safe_name(name) {
+                return Err(WorkerClientError::Name(name.clone()));
+            }
+            check_url(url)?;
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        if let Some(auth) = &cfg.authorization {
+            let mut v =
+                HeaderValue::from_str(auth).map_err(|_| WorkerClientError::Authorization)?;
+            v.set_sensitive(true);
+            headers.insert(AUTHORIZATION, v);
+        }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("crewd/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(WorkerClient {
+            http,
+            base_url,
+            worker_urls: cfg.worker_urls,
+            default_timeout: cfg.default_timeout,
+            max_response_bytes: cfg.max_response_bytes,
+        })
+    }
+
+    /// The URL a worker is called at: its own URL when one is configured,
+    /// else the base URL followed by the name. Does not check the name:
+    /// [`WorkerClient::call`] refuses names outside crew-core's safe charset.
+    pub fn url_for(&self, worker: &str) -> String {
+        match self.worker_urls.get(worker) {
+            Some(url) => url.clone(),
+            None => format!("{}{}", self.base_url, worker),
+        }
+    }
+
+    /// Calls the task's worker once and interprets the answer. `attempt` is
+    /// sent as `X-Crew-Attempt`; `timeout` (default: the configured one)
+    /// bounds the whole exchange, body included. Never panics: every
+    /// problem is a [`WorkerOutcome::Failure`].
+    pub async fn call(
+        &self,
+        payload: &WorkerPayload,
+        attempt: u32,
+        timeout: Option<Duration>,
+    ) -> WorkerOutcome {
+        if !is_safe_name(&payload.worker) {
+            return WorkerOutcome::failure(format!(
+                "worker name {:?} is not valid; it was not called",
+                crew_core::dag::truncate(&payload.worker, 80)
+            ));
+        }
+        let url = self.url_for(&payload.worker);
+        let timeout = timeout.unwrap_or(self.default_timeout);
+        match tokio::time::timeout(timeout, self.exchange(&url, payload, attempt)).await {
+            Ok(outcome) => outcome,
+            Err(_) => WorkerOutcome::failure(format!(
+                "timed out after {} (worker at {})",
+                format_duration(timeout),
+                display_url(&url)
+            )),
+        }
+    }
+
+    async fn exchange(&self, url: &str, payload: &WorkerPayload, attempt: u32) -> WorkerOutcome {
+        let body = match serde_json::to_vec(payload) {
+            Ok(b) => b,
+            Err(e) => return WorkerOutcome::failure(format!("cannot encode the payload: {e}")),
+        };
+        let response = match self
+            .http
+            .post(url)
+            .header(ATTEMPT_HEADER, attempt)
+            .body(body)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return WorkerOutcome::failure(format!(
+                    "{} (worker at {})",
+                    describe_error(&e),
+                    display_url(url)
+                ))
+            }
+        };
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .map(|v| quote_header(v.as_bytes()))
+                .unwrap_or_else(|| "none".to_string());
+            return WorkerOutcome::failure(format!(
+                "HTTP {}: redirects are not followed (Location: {location})",
+                status.as_u16()
+            ));
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = match read_capped(response, self.max_response_bytes).await {
+            Ok(b) => b,
+            Err(message) => {
+                return WorkerOutcome::failure(format!("HTTP {}: {message}", status.as_u16()))
+            }
+        };
+        interpret_response(
+            status.as_u16(),
+            retry_after.as_deref(),
+            &body,
+            Timestamp::now(),
+        )
+    }
+}
+
+/// Reads a body chunk by chunk, failing as soon as it passes `limit`.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+    let too_large = || format!("the response body is larger than the limit of {limit} bytes");
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(
+        response
+            .content_length()
+            .map_or(0, |n| (n as usize).min(64 * 1024)),
+    );
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(format!(
+                    "error reading the response body: {}",
+                    describe_error(&e)
+                ))
+            }
+        }
+    }
+}
+
+/// A readable description of a reqwest error, without its URL (which may
+/// carry a secret in its query) and without internal type names.
+fn describe_error(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = e.source();
+    let mut io_kind = None;
+    let mut innermost = None;
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            io_kind = Some(io.kind());
+        }
+        innermost = Some(s);
+        source = s.source();
+    }
+    match io_kind {
+        Some(std::io::ErrorKind::ConnectionRefused) => return "connection refused".into(),
+        Some(std::io::ErrorKind::ConnectionReset) => {
+            return "connection reset by the worker".into()
+        }
+        Some(std::io::ErrorKind::ConnectionAborted) => return "connection aborted".into(),
+        Some(std::io::ErrorKind::TimedOut) => return "connection timed out".into(),
+        _ => {}
+    }
+    let detail = innermost.map(|s| s.to_string()).unwrap_or_default();
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "error reading the response"
+    } else if e.is_request() {
+        "request failed"
+    } else {
+        "worker call failed"
+    };
+    if detail.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what}: {detail}")
+    }
+}
+
+/// A URL for messages: scheme, host, port and path; no credentials, no query.
+fn display_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("");
+            match u.port() {
+                Some(p) => format!("{}://{}:{}{}", u.scheme(), host, p, u.path()),
+                None => format!("{}://{}{}", u.scheme(), host, u.path()),
+            }
+        }
+        Err(_) => "(invalid URL)".to_string(),
+    }
+}
+
+/// A header value for messages: printable ASCII only, truncated.
+fn quote_header(v: &[u8]) -> String {
+    let text: String = String::from_utf8_lossy(v)
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    crew_core::dag::truncate(&text, QUOTED_LOCATION_CHARS)
+}
+
+/// "300 s", "1.5 s", "0.25 s".
+fn format_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        let s = format!("{:.3}", d.as_secs_f64());
+        format!("{} s", s.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> WorkerClientConfig {
+        WorkerClientConfig {
+            base_url: "http://127.0.0.1:8091/".into(),
+            worker_urls: HashMap::from([("special".into(), "https://w.example/x?k=1".into())]),
+            authorization: Some("Bearer secret".into()),
+            default_timeout: Duration::from_secs(300),
+            max_response_bytes: 1024,
+        }
+    }
+
+    #[test]
+    fn urls() {
+        let c = WorkerClient::new(cfg()).unwrap();
+        assert_eq!(c.url_for("fetch"), "http://127.0.0.1:8091/fetch");
+        assert_eq!(c.url_for("special"), "https://w.example/x?k=1");
+        let mut no_slash = cfg();
+        no_slash.base_url = "http://127.0.0.1:8091".into();
+        let c = WorkerClient::new(no_slash).unwrap();
+        assert_eq!(c.url_for("fetch"), "http://127.0.0.1:8091/fetch");
+        let mut prefix = cfg();
+        prefix.base_url = "http://h/workers/w-".into();
+        let c = WorkerClient::new(prefix).unwrap();
+        assert_eq!(c.url_for("fetch"), "http://h/workers/w-fetch");
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        let mut c = cfg();
+        c.base_url = "ftp://h/".into();
+        assert!(matches!(
+            WorkerClient::new(c),
+            Err(WorkerClientError::Url { .. })
+        ));
+        let mut c = cfg();
+        c.authorization = Some("a\nb".into());
+        assert!(matches!(
+            WorkerClient::new(c),
+            Err(WorkerClientError::Authorization)
+        ));
+        let mut c = cfg();
+        c.worker_urls.insert("../x".into(), "http://h/".into());
+        assert!(matches!(
+            WorkerClient::new(c),
+            Err(WorkerClientError::Name(_))
+        ));
+        let mut c = cfg();
+        c.default_timeout = Duration::ZERO;
+        assert!(WorkerClient::new(c).is_err());
+    }
+
+    #[test]
+    fn debug_redacts_authorization() {
+        let d = format!("{:?}", cfg());
+        assert!(!d.contains("secret"), "{d}");
+        let d = format!("{:?}", WorkerClient::new(cfg()).unwrap());
+        assert!(!d.contains("secret"), "{d}");
+    }
+
+    #[test]
+    fn messages() {
+        assert_eq!(format_duration(Duration::from_secs(300)), "300 s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "0.25 s");
+        assert_eq!(
+            display_url("https://user:pw@h.example:8443/p/q?token=x"),
+            "https://h.example:8443/p/q"
+        );
+        assert_eq!(quote_header(b"/a\x1b[2Jb"), "/a[2Jb");
+    }
+
+    #[tokio::test]
+    async fn unsafe_worker_names_are_not_called() {
+        let c = WorkerClient::new(cfg()).unwrap();
+        let payload = WorkerPayload {
+            task_id: "t".into(),
+            worker: "../admin".into(),
+            input: serde_json::Value::Null,
+            parents: vec![],
+        };
+        let o = c.call(&payload, 1, None).await;
+        assert!(
+            matches!(&o, WorkerOutcome::Failure { message } if message.contains("not valid")),
+            "{o:?}"
+        );
+    }
+}
