@@ -478,7 +478,8 @@ impl From<ChildTask> for NewTask {
 /// One message on `/api/v1/events`: a sequence number and what happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StreamMessage {
-    /// Strictly increasing across the daemon; 0 for `resync`.
+    /// Strictly increasing across the daemon; for `resync`, the latest
+    /// sequence at that moment (resume from it after refetching).
     pub seq: u64,
     /// When the change was committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,72 @@
+//! The engine: the daemon's single writer.
+//!
+//! Every state change (an API command, a worker result, an attempt start)
+//! reaches the engine as a message. The engine drains whatever has arrived,
+//! applies it with `crew-core`'s rules inside **one** durable redb write
+//! transaction (group commit), and only after that commit returns does it
+//! answer callers, publish events and start worker calls.
+
+mod ops;
+mod run;
+
+pub use ops::{EngineError, EngineHandle, Op, OpOutcome};
+pub use run::EngineConfig;
+
+use crate::dispatch::client::WorkerClient;
+use crate::dispatch::scheduler::Scheduler;
+use crate::storage::Store;
+use crate::stream::hub::EventHub;
+use ops::{Msg, WorkerLoads};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+/// The running engine thread.
+pub struct EngineThread {
+    join: std::thread::JoinHandle<()>,
+    tx: mpsc::Sender<Msg>,
+}
+
+/// Starts the engine on its own thread: it recovers state from the store
+/// (interrupted attempts, timers, ready tasks), then runs until shutdown.
+/// Must be called inside a tokio runtime (worker calls run on it).
+pub fn start(
+    store: Store,
+    hub: EventHub,
+    client: Arc<WorkerClient>,
+    config: EngineConfig,
+) -> std::io::Result<(EngineHandle, EngineThread)> {
+    let (tx, rx) = mpsc::channel();
+    let loads = WorkerLoads::default();
+    let engine = run::Engine {
+        store,
+        hub,
+        client,
+        sched: Scheduler::new(config.max_in_flight),
+        config,
+        rx,
+        tx: tx.clone(),
+        loads: loads.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        ids: run::IdGen::new(),
+    };
+    let join = std::thread::Builder::new()
+        .name("crew-engine".into())
+        .spawn(move || engine.run())?;
+    Ok((
+        EngineHandle {
+            commands: tx.clone(),
+            loads,
+        },
+        EngineThread { join, tx },
+    ))
+}
+
+impl EngineThread {
+    /// Stops dispatching, waits for calls in flight up to the grace period,
+    /// commits their results, and joins the thread.
+    pub async fn shutdown(self) {
+        let _ = self.tx.send(Msg::Shutdown);
+        let join = self.join;
+        let _ = tokio::task::spawn_blocking(move || join.join()).await;
+    }
+}

@@ -1,0 +1,182 @@
+//! The engine's command vocabulary and the handle other shells use.
+
+use crew_core::wire::{NewTask, NewTaskGroup, TaskGroupPatch, TaskPatch, WorkerLimit};
+use crew_core::RuleError;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// An operator command (from the REST API or the console).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Create a group, optionally with its DAG.
+    CreateGroup(NewTaskGroup),
+    /// Rename, pause or resume a group.
+    UpdateGroup {
+        /// Group id.
+        id: String,
+        /// Changes.
+        patch: TaskGroupPatch,
+    },
+    /// Pause or resume a group (a flag: O(1)).
+    SetGroupPaused {
+        /// Group id.
+        id: String,
+        /// New state.
+        paused: bool,
+    },
+    /// Delete a group and its tasks.
+    DeleteGroup {
+        /// Group id.
+        id: String,
+    },
+    /// Reset a group (seed semantics).
+    ResetGroup {
+        /// Group id.
+        id: String,
+        /// Attempts to give (default 5).
+        attempts: Option<u32>,
+    },
+    /// Give a group's incomplete tasks new attempts.
+    RetryGroup {
+        /// Group id.
+        id: String,
+        /// Attempts to give (default 5).
+        attempts: Option<u32>,
+    },
+    /// Create tasks in a group as one atomic DAG.
+    CreateTasks {
+        /// Group id.
+        group: String,
+        /// The tasks.
+        tasks: Vec<NewTask>,
+    },
+    /// Edit a task.
+    UpdateTask {
+        /// Task id.
+        id: String,
+        /// Changes.
+        patch: TaskPatch,
+    },
+    /// Pause or resume a task.
+    SetTaskPaused {
+        /// Task id.
+        id: String,
+        /// New state.
+        paused: bool,
+    },
+    /// Reset a task (continuations deleted, descendants reset).
+    ResetTask {
+        /// Task id.
+        id: String,
+        /// Attempts to give (default 5).
+        attempts: Option<u32>,
+    },
+    /// Give a task new attempts.
+    RetryTask {
+        /// Task id.
+        id: String,
+        /// Attempts to give (default 5).
+        attempts: Option<u32>,
+    },
+    /// Delete a task and its descendants.
+    DeleteTask {
+        /// Task id.
+        id: String,
+    },
+    /// Pause a workgroup for a while.
+    PauseWorkgroup {
+        /// Workgroup name.
+        name: String,
+        /// How long.
+        seconds: f64,
+    },
+    /// End a workgroup's pause.
+    ResumeWorkgroup {
+        /// Workgroup name.
+        name: String,
+    },
+    /// Change a worker's concurrency limit (live).
+    SetWorkerLimit {
+        /// Worker name.
+        worker: String,
+        /// Maximum calls in flight; `None` for no limit.
+        max_concurrency: Option<u32>,
+    },
+}
+
+/// What a command did, once committed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OpOutcome {
+    /// Ids of the tasks created, in request order.
+    pub created_task_ids: Vec<String>,
+    /// Id of the group created, if any.
+    pub created_group_id: Option<String>,
+    /// Tasks deleted.
+    pub deleted: u64,
+    /// Tasks changed.
+    pub updated: u64,
+}
+
+/// Why a command was not applied.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    /// The rules refused it (404, 409 or 422).
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// Storage could not commit; nothing was applied (503).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The daemon is stopping (503).
+    #[error("the daemon is shutting down")]
+    ShuttingDown,
+}
+
+/// Everything that reaches the engine thread.
+pub(crate) enum Msg {
+    /// An operator command waiting for its commit.
+    Command {
+        op: Op,
+        reply: oneshot::Sender<Result<OpOutcome, EngineError>>,
+    },
+    /// A worker call ended.
+    Result {
+        task_id: String,
+        worker: String,
+        attempt: u32,
+        outcome: crew_core::worker::WorkerOutcome,
+    },
+    /// Stop dispatching, wait for calls in flight (up to the grace period),
+    /// then exit.
+    Shutdown,
+}
+
+/// Live view of worker limits and calls in flight, shared with the API.
+#[derive(Clone, Default)]
+pub(crate) struct WorkerLoads(pub Arc<Mutex<Vec<WorkerLimit>>>);
+
+/// How the API and the console's actions reach the engine. Cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    pub(crate) commands: mpsc::Sender<Msg>,
+    pub(crate) loads: WorkerLoads,
+}
+
+impl EngineHandle {
+    /// Applies a command; returns once it is durably committed (or refused).
+    pub async fn execute(&self, op: Op) -> Result<OpOutcome, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Msg::Command { op, reply })
+            .map_err(|_| EngineError::ShuttingDown)?;
+        rx.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    /// Every known worker with its limit and calls in flight now.
+    pub fn worker_loads(&self) -> Vec<WorkerLimit> {
+        match self.loads.0.lock() {
+            Ok(v) => v.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}

@@ -1,0 +1,593 @@
+//! The engine thread: batches, one durable commit per batch, then effects.
+
+use super::ops::{EngineError, Msg, OpOutcome, WorkerLoads};
+use super::Op;
+use crate::dispatch::client::WorkerClient;
+use crate::dispatch::scheduler::{Placement, Scheduler};
+use crate::storage::{Store, WriteTx};
+use crate::stream::hub::EventHub;
+use crew_core::graph::{Change, Changes, GraphRead};
+use crew_core::rules::{self, RetryPolicy, Start};
+use crew_core::wire::{WorkerLimit, WorkerPayload};
+use crew_core::worker::WorkerOutcome;
+use crew_core::{RuleError, TaskStatus, Timestamp};
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Most messages applied in one transaction.
+const MAX_BATCH: usize = 8192;
+/// Most attempts started in one transaction.
+const MAX_STARTS: usize = 4096;
+/// How long to wait before retrying after a failed commit.
+const STORAGE_RETRY: Duration = Duration::from_millis(500);
+
+/// Settings of the engine.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// How delays grow after failures.
+    pub retry_policy: RetryPolicy,
+    /// Calls in flight across all workers.
+    pub max_in_flight: u32,
+    /// Worker concurrency limits from the configuration (the store's
+    /// live-set limits take precedence).
+    pub worker_limits: HashMap<String, u32>,
+    /// Worker call timeout.
+    pub worker_timeout: Duration,
+    /// How long shutdown waits for calls in flight.
+    pub shutdown_grace: Duration,
+}
+
+type Reply = oneshot::Sender<Result<OpOutcome, EngineError>>;
+
+struct Started {
+    worker: String,
+    attempt: u32,
+    payload: WorkerPayload,
+}
+
+pub(crate) struct Engine {
+    pub store: Store,
+    pub hub: EventHub,
+    pub client: Arc<WorkerClient>,
+    pub config: EngineConfig,
+    pub rx: Receiver<Msg>,
+    pub tx: Sender<Msg>,
+    pub loads: WorkerLoads,
+    pub runtime: tokio::runtime::Handle,
+    pub sched: Scheduler,
+    pub ids: IdGen,
+}
+
+/// Fresh ids: time-ordered and random, so they sort by creation and never
+/// collide across restarts.
+pub(crate) struct IdGen {
+    last_ms: i64,
+    counter: u32,
+    salt: u32,
+}
+
+impl IdGen {
+    pub fn new() -> Self {
+        IdGen {
+            last_ms: 0,
+            counter: 0,
+            salt: rand::random::<u32>(),
+        }
+    }
+
+    pub fn next_id(&mut self) -> String {
+        let ms = Timestamp::now().unix_millis();
+        if ms == self.last_ms {
+            self.counter = self.counter.wrapping_add(1);
+        } else {
+            self.last_ms = ms;
+            self.counter = 0;
+        }
+        format!("{:011x}-{:08x}-{:x}", ms, self.salt, self.counter)
+    }
+}
+
+impl Engine {
+    /// Runs until shutdown. Blocking: call it on its own thread.
+    pub fn run(mut self) {
+        if let Err(e) = self.recover() {
+            tracing::error!("recovery failed: {e}");
+        }
+        let mut shutting_down: Option<Instant> = None;
+        let mut pending: Vec<Msg> = Vec::new();
+        loop {
+            if let Some(since) = shutting_down {
+                if self.sched.total_in_flight() == 0
+                    || since.elapsed() >= self.config.shutdown_grace
+                {
+                    break;
+                }
+            }
+            let wait = if !pending.is_empty() {
+                Duration::ZERO
+            } else if shutting_down.is_none() && self.sched.has_startable() {
+                Duration::ZERO
+            } else {
+                let now = Timestamp::now().unix_millis();
+                let until_timer = self
+                    .sched
+                    .next_deadline()
+                    .map(|d| Duration::from_millis((d - now).max(0) as u64))
+                    .unwrap_or(Duration::from_secs(3600));
+                if shutting_down.is_some() {
+                    until_timer.min(Duration::from_millis(50))
+                } else {
+                    until_timer
+                }
+            };
+            let mut batch = std::mem::take(&mut pending);
+            if batch.is_empty() || wait.is_zero() {
+                match if wait.is_zero() {
+                    self.rx.try_recv().map_err(|e| match e {
+                        std::sync::mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
+                        std::sync::mpsc::TryRecvError::Disconnected => {
+                            RecvTimeoutError::Disconnected
+                        }
+                    })
+                } else {
+                    self.rx.recv_timeout(wait)
+                } {
+                    Ok(m) => batch.push(m),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            while batch.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            if batch.iter().any(|m| matches!(m, Msg::Shutdown)) && shutting_down.is_none() {
+                tracing::info!(
+                    in_flight = self.sched.total_in_flight(),
+                    "stopping dispatch; waiting for calls in flight"
+                );
+                shutting_down = Some(Instant::now());
+            }
+            if let Err(retry) = self.step(batch, shutting_down.is_none()) {
+                pending = retry;
+                std::thread::sleep(STORAGE_RETRY);
+            }
+        }
+        tracing::info!(abandoned = self.sched.total_in_flight(), "engine stopped");
+    }
+
+    /// Rebuilds the scheduler from the store: interrupted attempts are
+    /// recorded and every incomplete task is evaluated.
+    fn recover(&mut self) -> Result<(), EngineError> {
+        let read = self.store.read().map_err(unavailable)?;
+        for (worker, max) in read.worker_limits().map_err(unavailable)? {
+            self.sched.set_limit(&worker, max);
+        }
+        for (worker, max) in &self.config.worker_limits {
+            if self.sched.limit(worker).is_none() {
+                self.sched.set_limit(worker, Some(*max));
+            }
+        }
+        let tasks = read.incomplete_tasks().map_err(unavailable)?;
+        drop(read);
+        let now = Timestamp::now();
+        let mut tx = self.store.write().map_err(unavailable)?;
+        let mut interrupted = 0;
+        for t in &tasks {
+            if t.busy_executing {
+                let ch = rules::interrupt_attempt(&tx, &t.id, now)?;
+                tx.apply(&ch, now).map_err(unavailable)?;
+                interrupted += 1;
+            }
+        }
+        let mut placements = Vec::with_capacity(tasks.len());
+        for t in &tasks {
+            if let Some(p) = evaluate(&tx, &t.id, now)? {
+                placements.push((t.id.clone(), p));
+            }
+        }
+        let events = tx.commit().map_err(unavailable)?;
+        self.hub.publish(&events);
+        for (id, p) in placements {
+            self.sched.place(&id, p);
+        }
+        self.publish_loads();
+        tracing::info!(
+            incomplete = tasks.len(),
+            interrupted,
+            ready = self.sched.queued_len(),
+            "recovered state from the store"
+        );
+        Ok(())
+    }
+
+    /// One batch: apply everything in one transaction, commit, then act.
+    /// On a storage failure nothing of the batch is kept: commands are
+    /// answered 503 and worker results are handed back to retry.
+    fn step(&mut self, batch: Vec<Msg>, dispatching: bool) -> Result<(), Vec<Msg>> {
+        let now = Timestamp::now();
+        let retry: Vec<Msg> = batch
+            .iter()
+            .filter_map(|m| match m {
+                Msg::Result {
+                    task_id,
+                    worker,
+                    attempt,
+                    outcome,
+                } => Some(Msg::Result {
+                    task_id: task_id.clone(),
+                    worker: worker.clone(),
+                    attempt: *attempt,
+                    outcome: outcome.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut work = BatchWork {
+            touched: self.sched.due(now.unix_millis()),
+            ..Default::default()
+        };
+        match self.apply_batch(batch, dispatching, now, &mut work) {
+            Ok(events) => {
+                // Committed: now, and only now, act on it.
+                for w in &work.finished {
+                    self.sched.finished(w);
+                }
+                for (worker, max) in work.limits {
+                    self.sched.set_limit(&worker, max);
+                }
+                for (id, p) in work.placements {
+                    self.sched.place(&id, p);
+                }
+                for (reply, r) in work.replies {
+                    let _ = reply.send(Ok(r));
+                }
+                self.hub.publish(&events);
+                for s in work.started {
+                    self.spawn_call(s);
+                }
+                self.publish_loads();
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!("storage failed, batch not applied: {e}");
+                for (reply, _) in work.replies {
+                    let _ = reply.send(Err(EngineError::Unavailable(e.clone())));
+                }
+                for s in &work.started {
+                    self.sched.finished(&s.worker);
+                }
+                for w in &work.not_started {
+                    self.sched.finished(w);
+                }
+                // Look at everything again once storage works.
+                for id in work.touched {
+                    self.sched.place(&id, Placement::At { at_ms: 0 });
+                }
+                Err(retry)
+            }
+        }
+    }
+
+    fn apply_batch(
+        &mut self,
+        batch: Vec<Msg>,
+        dispatching: bool,
+        now: Timestamp,
+        work: &mut BatchWork,
+    ) -> Result<Vec<crew_core::wire::StreamMessage>, String> {
+        let mut tx = self.store.write().map_err(|e| e.to_string())?;
+        for msg in batch {
+            match msg {
+                Msg::Command { op, reply } => match self.apply_op(&mut tx, op, now) {
+                    Ok(applied) => {
+                        work.touched
+                            .extend(applied.changes.touched_task_ids().map(str::to_string));
+                        if let Some(g) = applied.resumed_group {
+                            work.touched.extend(self.sched.release_group(&g));
+                        }
+                        if let Some(w) = applied.resumed_workgroup {
+                            work.touched.extend(self.sched.release_workgroup(&w));
+                        }
+                        work.limits.extend(applied.limit);
+                        work.replies.push((reply, applied.outcome));
+                    }
+                    Err(ApplyError::Rule(e)) => {
+                        let _ = reply.send(Err(EngineError::Rule(e)));
+                    }
+                    Err(ApplyError::Storage(e)) => {
+                        let _ = reply.send(Err(EngineError::Unavailable(e.clone())));
+                        return Err(e);
+                    }
+                },
+                Msg::Result {
+                    task_id,
+                    worker,
+                    attempt,
+                    outcome,
+                } => {
+                    let jitter = rand::random::<f64>();
+                    let ids = &mut self.ids;
+                    let r = rules::record_result(
+                        &tx,
+                        &task_id,
+                        attempt,
+                        outcome,
+                        now,
+                        self.config.retry_policy,
+                        jitter,
+                        &mut || ids.next_id(),
+                    );
+                    work.finished.push(worker);
+                    match r {
+                        Ok(ch) => {
+                            tx.apply(&ch, now).map_err(|e| e.to_string())?;
+                            work.touched
+                                .extend(ch.touched_task_ids().map(str::to_string));
+                        }
+                        Err(RuleError::Store(e)) => return Err(e.0),
+                        Err(e) => tracing::warn!(task = %task_id, "worker result not applied: {e}"),
+                    }
+                }
+                Msg::Shutdown => {}
+            }
+        }
+
+        // Start attempts for ready tasks, within the limits.
+        if dispatching {
+            for (worker, id) in self.sched.take(MAX_STARTS) {
+                let started = match rules::start_attempt(&tx, &id, now) {
+                    Ok(s) => s,
+                    Err(RuleError::Store(e)) => {
+                        work.not_started.push(worker);
+                        return Err(e.0);
+                    }
+                    Err(e) => {
+                        tracing::warn!(task = %id, "cannot start: {e}");
+                        work.not_started.push(worker);
+                        continue;
+                    }
+                };
+                match started {
+                    Start::Started {
+                        changes,
+                        attempt,
+                        payload,
+                    } => {
+                        tx.apply(&changes, now).map_err(|e| e.to_string())?;
+                        work.started.push(Started {
+                            worker,
+                            attempt,
+                            payload,
+                        });
+                    }
+                    Start::Settled(changes) => {
+                        work.not_started.push(worker);
+                        tx.apply(&changes, now).map_err(|e| e.to_string())?;
+                        work.touched
+                            .extend(changes.touched_task_ids().map(str::to_string));
+                    }
+                    Start::Skipped { status } => {
+                        work.not_started.push(worker);
+                        // Not ready after all (paused, delayed...): place it
+                        // where it belongs now. A task whose key is busy is
+                        // woken when that call ends.
+                        if status.is_some() && status != Some(TaskStatus::Running) {
+                            work.touched.push(id);
+                        }
+                    }
+                }
+            }
+        }
+        // Candidates that did not start free their slot at once.
+        for w in std::mem::take(&mut work.not_started) {
+            self.sched.finished(&w);
+        }
+
+        // Where does every touched task go now?
+        work.touched.sort();
+        work.touched.dedup();
+        for id in &work.touched {
+            match evaluate(&tx, id, now) {
+                Ok(Some(p)) => work.placements.push((id.clone(), p)),
+                Ok(None) => {}
+                Err(RuleError::Store(e)) => return Err(e.0),
+                Err(e) => tracing::warn!(task = %id, "cannot evaluate: {e}"),
+            }
+        }
+        tx.commit().map_err(|e| e.to_string())
+    }
+
+    fn apply_op(
+        &mut self,
+        tx: &mut WriteTx,
+        op: Op,
+        now: Timestamp,
+    ) -> Result<Applied, ApplyError> {
+        let mut applied = Applied::default();
+        let ids = &mut self.ids;
+        let mut gen = || ids.next_id();
+        let changes = match op {
+            Op::CreateGroup(spec) => {
+                let ch = rules::create_group(&*tx, spec, now, &mut gen)?;
+                for c in &ch.ops {
+                    match c {
+                        Change::CreateGroup(g) => {
+                            applied.outcome.created_group_id = Some(g.id.clone())
+                        }
+                        Change::CreateTask(t) => {
+                            applied.outcome.created_task_ids.push(t.id.clone())
+                        }
+                        _ => {}
+                    }
+                }
+                ch
+            }
+            Op::UpdateGroup { id, patch } => {
+                if patch.is_paused == Some(false) {
+                    applied.resumed_group = Some(id.clone());
+                }
+                rules::update_group(&*tx, &id, patch)?
+            }
+            Op::SetGroupPaused { id, paused } => {
+                if !paused {
+                    applied.resumed_group = Some(id.clone());
+                }
+                rules::set_group_paused(&*tx, &id, paused)?
+            }
+            Op::DeleteGroup { id } => rules::delete_group(&*tx, &id)?,
+            Op::ResetGroup { id, attempts } => rules::reset_group(&*tx, &id, attempts, now)?,
+            Op::RetryGroup { id, attempts } => rules::retry_group(&*tx, &id, attempts, now)?,
+            Op::CreateTasks { group, tasks } => {
+                let ch = rules::create_tasks(&*tx, &group, tasks, now, &mut gen)?;
+                for c in &ch.ops {
+                    if let Change::CreateTask(t) = c {
+                        applied.outcome.created_task_ids.push(t.id.clone());
+                    }
+                }
+                ch
+            }
+            Op::UpdateTask { id, patch } => rules::update_task(&*tx, &id, patch, now)?,
+            Op::SetTaskPaused { id, paused } => rules::set_task_paused(&*tx, &id, paused)?,
+            Op::ResetTask { id, attempts } => rules::reset_task(&*tx, &id, attempts, now)?,
+            Op::RetryTask { id, attempts } => rules::retry_task(&*tx, &id, attempts, now)?,
+            Op::DeleteTask { id } => rules::delete_task(&*tx, &id)?,
+            Op::PauseWorkgroup { name, seconds } => {
+                rules::pause_workgroup(&*tx, &name, now.plus_seconds(seconds))?
+            }
+            Op::ResumeWorkgroup { name } => {
+                applied.resumed_workgroup = Some(name.clone());
+                rules::resume_workgroup(&*tx, &name)?
+            }
+            Op::SetWorkerLimit {
+                worker,
+                max_concurrency,
+            } => {
+                crew_core::dag::check_safe_name("worker", &worker)?;
+                tx.set_worker_limit(&worker, max_concurrency, now)
+                    .map_err(|e| ApplyError::Storage(e.to_string()))?;
+                applied.limit = Some((worker, max_concurrency));
+                Changes::default()
+            }
+        };
+        tx.apply(&changes, now)
+            .map_err(|e| ApplyError::Storage(e.to_string()))?;
+        applied.outcome.deleted = changes.deleted_tasks();
+        applied.outcome.updated = changes.updated_tasks();
+        applied.changes = changes;
+        Ok(applied)
+    }
+
+    fn spawn_call(&self, s: Started) {
+        let client = self.client.clone();
+        let tx = self.tx.clone();
+        let timeout = self.config.worker_timeout;
+        self.runtime.spawn(async move {
+            let outcome = client.call(&s.payload, s.attempt, Some(timeout)).await;
+            let _ = tx.send(Msg::Result {
+                task_id: s.payload.task_id,
+                worker: s.worker,
+                attempt: s.attempt,
+                outcome,
+            });
+        });
+    }
+
+    fn publish_loads(&self) {
+        let loads: Vec<WorkerLimit> = self
+            .sched
+            .known_workers()
+            .into_iter()
+            .map(|w| WorkerLimit {
+                max_concurrency: self.sched.limit(&w),
+                in_flight: self.sched.in_flight(&w),
+                worker: w,
+            })
+            .collect();
+        if let Ok(mut l) = self.loads.0.lock() {
+            *l = loads;
+        }
+    }
+}
+
+/// What one batch produced, acted on only after its commit.
+#[derive(Default)]
+struct BatchWork {
+    replies: Vec<(Reply, OpOutcome)>,
+    touched: Vec<String>,
+    placements: Vec<(String, Placement)>,
+    limits: Vec<(String, Option<u32>)>,
+    started: Vec<Started>,
+    /// Workers whose call ended in this batch.
+    finished: Vec<String>,
+    /// Workers of candidates taken but not started.
+    not_started: Vec<String>,
+}
+
+#[derive(Default)]
+struct Applied {
+    outcome: OpOutcome,
+    changes: Changes,
+    resumed_group: Option<String>,
+    resumed_workgroup: Option<String>,
+    limit: Option<(String, Option<u32>)>,
+}
+
+enum ApplyError {
+    Rule(RuleError),
+    Storage(String),
+}
+
+impl From<RuleError> for ApplyError {
+    fn from(e: RuleError) -> Self {
+        match e {
+            RuleError::Store(s) => ApplyError::Storage(s.0),
+            other => ApplyError::Rule(other),
+        }
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Unavailable(e.to_string())
+}
+
+/// Where a task belongs now, or `None` when nothing needs to happen until
+/// another change (completed, running, failed, paused by its own flag,
+/// waiting on parents, deleted).
+fn evaluate<G: GraphRead>(g: &G, id: &str, now: Timestamp) -> Result<Option<Placement>, RuleError> {
+    let Some(task) = g.task(id)? else {
+        return Ok(None);
+    };
+    let status = rules::status_of(g, &task, now)?;
+    Ok(match status {
+        TaskStatus::Ready => Some(Placement::Ready {
+            worker: task.worker.clone(),
+        }),
+        TaskStatus::Delayed => {
+            if task.is_delayed_at(now) {
+                Some(Placement::At {
+                    at_ms: task.run_after.unix_millis(),
+                })
+            } else {
+                let wg = g.workgroup(&task.workgroup)?;
+                let until = wg
+                    .and_then(|w| w.paused_until)
+                    .map(|t| t.unix_millis())
+                    .unwrap_or(0);
+                Some(Placement::Workgroup {
+                    name: task.workgroup.clone(),
+                    until_ms: until,
+                })
+            }
+        }
+        TaskStatus::Paused if !task.is_paused => Some(Placement::Group {
+            id: task.task_group_id.clone(),
+        }),
+        _ => None,
+    })
+}

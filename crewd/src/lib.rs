@@ -1,0 +1,21 @@
+//! # crewd
+//!
+//! The Crew daemon: durable state in redb, webhook dispatch, the REST API and
+//! the WebSocket event stream. Thin shells around `crew-core`, joined by
+//! channels:
+//!
+//! - [`storage`]: the redb file, its indexes and the event log;
+//! - [`engine`]: the single writer: applies commands and worker results in
+//!   batched durable transactions, then publishes events;
+//! - [`dispatch`]: the ready queues, limits, timers and the worker client;
+//! - [`api`]: the axum REST API;
+//! - [`stream`]: the event hub and the WebSocket endpoints.
+
+pub mod api;
+pub mod config;
+pub mod demo;
+pub mod dispatch;
+pub mod engine;
+pub mod server;
+pub mod storage;
+pub mod stream;

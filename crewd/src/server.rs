@@ -1,0 +1,95 @@
+//! Wiring: the store, the engine, the API, the stream and (with `--demo`)
+//! the demo workers, served on a listener until a shutdown signal.
+//!
+//! Like mini-redis, the entry is a plain function that takes a bound
+//! listener and a shutdown future, so tests run the real daemon in-process
+//! on `127.0.0.1:0`.
+
+use crate::api::{self, ApiState};
+use crate::config::{Backoff, Config};
+use crate::dispatch::client::WorkerClient;
+use crate::engine::{self, EngineConfig};
+use crate::storage::{Store, StoreConfig};
+use crate::stream::hub::EventHub;
+use crate::stream::ws::StreamState;
+use anyhow::Context;
+use crew_core::rules::RetryPolicy;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Runs the daemon on `listener` until `shutdown` completes: stops
+/// accepting, stops dispatching, waits for calls in flight (up to the grace
+/// period), commits their results, and returns.
+pub async fn run(
+    listener: TcpListener,
+    mut config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    config.validate()?;
+    let addr = listener.local_addr()?;
+    if config.demo {
+        config.worker_base_url = format!("http://{addr}{}", crate::demo::DEMO_WORKERS_PATH);
+    }
+    if let Some(dir) = config.db.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        }
+    }
+    let store = Store::open(
+        &config.db,
+        StoreConfig {
+            event_retention: config.event_retention,
+        },
+    )
+    .with_context(|| format!("cannot open the database {}", config.db.display()))?;
+    let hub = EventHub::new();
+    let client = Arc::new(WorkerClient::new(config.worker_client_config())?);
+    let retry_policy = match config.backoff {
+        Backoff::Fixed => RetryPolicy::Fixed,
+        Backoff::Exponential => RetryPolicy::Exponential {
+            cap_secs: config.backoff_cap,
+        },
+    };
+    let (handle, thread) = engine::start(
+        store.clone(),
+        hub.clone(),
+        client,
+        EngineConfig {
+            retry_policy,
+            max_in_flight: config.max_in_flight,
+            worker_limits: config.worker_limits(),
+            worker_timeout: config.worker_timeout(),
+            shutdown_grace: config.shutdown_grace(),
+        },
+    )?;
+    let state = ApiState {
+        engine: handle.clone(),
+        store: store.clone(),
+        token: config.token.as_deref().map(Arc::from),
+        max_request_bytes: config.max_request_bytes,
+    };
+    let stream = StreamState {
+        store: store.clone(),
+        hub: hub.clone(),
+        token: config.token.as_deref().map(Arc::from),
+    };
+    let mut app = api::router(state).merge(crate::stream::ws::router(stream));
+    let demo_loop = if config.demo {
+        app = app.merge(crate::demo::worker_routes());
+        Some(tokio::spawn(crate::demo::run_demo_loop(handle, store)))
+    } else {
+        None
+    };
+    tracing::info!(%addr, db = %config.db.display(), demo = config.demo, "crewd listening");
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    if let Some(d) = demo_loop {
+        d.abort();
+    }
+    thread.shutdown().await;
+    tracing::info!("crewd stopped");
+    served.context("the HTTP server failed")
+}

@@ -1,0 +1,344 @@
+//! The WebSocket endpoints: Crew's resumable stream and crew-go's.
+//!
+//! `GET /api/v1/events?group=<id>&since=<seq>`: with `since`, every stored
+//! event after it is replayed first, then the connection goes live with no
+//! gap and no duplicate (live events at or below the last replayed sequence
+//! are skipped). A `since` older than the kept tail gets `resync`.
+//!
+//! `GET /api/v1/task_group/:id/stream/:token`: crew-go's path and message
+//! shape (`{"type": "create"|"update"|"delete", "task"|"taskGroup": …}`).
+
+use super::hub::{EventHub, Subscription};
+use crate::storage::Store;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use crew_core::wire::{ErrorBody, Event, StreamMessage};
+use serde::Deserialize;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Events queued per client before it is cut off and told to resync.
+pub const CLIENT_QUEUE: usize = 8192;
+/// Largest message a client may send us (we expect only pings and closes).
+const MAX_INCOMING_MESSAGE: usize = 64 * 1024;
+/// Bytes buffered for a client's socket before writes wait.
+const WRITE_BUFFER: usize = 128 * 1024;
+/// Hard cap on the socket's write buffer.
+const MAX_WRITE_BUFFER: usize = 4 * 1024 * 1024;
+/// How often idle connections are pinged; two missed pongs close them.
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// Events read from the store per replay page.
+const REPLAY_PAGE: usize = 1000;
+/// Close code sent to a client cut off for falling behind.
+const CLOSE_LAGGED: u16 = 4000;
+
+/// What the stream endpoints need.
+#[derive(Clone)]
+pub struct StreamState {
+    /// The store, for replay.
+    pub store: Store,
+    /// Live events.
+    pub hub: EventHub,
+    /// The API token, when auth is on.
+    pub token: Option<Arc<str>>,
+}
+
+/// The stream routes, to merge into the daemon's router.
+pub fn router(state: StreamState) -> Router {
+    Router::new()
+        .route("/api/v1/events", get(events))
+        .route(
+            "/api/v1/task_group/{id}/stream/{token}",
+            get(crew_go_stream),
+        )
+        .with_state(state)
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    group: Option<String>,
+    since: Option<u64>,
+}
+
+fn error(status: StatusCode, msg: &str) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            error: msg.to_string(),
+        }),
+    )
+        .into_response()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// 401 unless the bearer header (or crew-go's path token) matches; 403 for
+/// a foreign `Origin`. Runs before the handshake.
+fn admit(
+    state: &StreamState,
+    headers: &HeaderMap,
+    path_token: Option<&str>,
+) -> Result<(), Response> {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let origin = origin.to_str().unwrap_or("");
+        let origin_host = origin
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .unwrap_or(origin)
+            .trim_end_matches('/');
+        if origin_host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "cross-origin stream requests are refused",
+            ));
+        }
+    }
+    let Some(token) = &state.token else {
+        return Ok(());
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "));
+    let ok = bearer.is_some_and(|b| constant_time_eq(b.as_bytes(), token.as_bytes()))
+        || path_token.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes()));
+    if ok {
+        Ok(())
+    } else {
+        Err(error(StatusCode::UNAUTHORIZED, "missing or wrong token"))
+    }
+}
+
+fn limits(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.max_message_size(MAX_INCOMING_MESSAGE)
+        .max_frame_size(MAX_INCOMING_MESSAGE)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+}
+
+async fn events(
+    State(state): State<StreamState>,
+    headers: HeaderMap,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    if let Err(r) = admit(&state, &headers, None) {
+        return r;
+    }
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+    };
+    // Subscribe before reading the log, so nothing falls between the two.
+    let sub = state.hub.subscribe(q.group.clone(), CLIENT_QUEUE);
+    limits(ws).on_upgrade(move |socket| follow(socket, state, sub, q.group, q.since))
+}
+
+async fn send_json(socket: &mut WebSocket, m: &StreamMessage) -> bool {
+    match serde_json::to_string(m) {
+        Ok(text) => socket
+            .send(Message::Text(Utf8Bytes::from(text)))
+            .await
+            .is_ok(),
+        Err(_) => true,
+    }
+}
+
+fn resync(seq: u64, reason: &str) -> StreamMessage {
+    StreamMessage {
+        seq,
+        at: None,
+        event: Event::Resync {
+            reason: reason.to_string(),
+        },
+    }
+}
+
+fn wanted(group: &Option<String>, m: &StreamMessage) -> bool {
+    match (group, m.event.group_id()) {
+        (None, _) | (Some(_), None) => true,
+        (Some(g), Some(mg)) => g == mg,
+    }
+}
+
+/// Replays the log after `since` (if given), then forwards live events.
+async fn follow(
+    mut socket: WebSocket,
+    state: StreamState,
+    mut sub: Subscription,
+    group: Option<String>,
+    since: Option<u64>,
+) {
+    let mut last = 0u64;
+    if let Some(since) = since {
+        last = since;
+        loop {
+            let page = match state
+                .store
+                .read()
+                .and_then(|r| r.events_after(last, REPLAY_PAGE))
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!("stream replay failed: {e}");
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
+            };
+            if page.oldest_kept > last.saturating_add(1) && last < page.last_seq {
+                // Part of what the client missed is gone: it must refetch.
+                if !send_json(
+                    &mut socket,
+                    &resync(page.last_seq, "since is older than the kept events"),
+                )
+                .await
+                {
+                    return;
+                }
+                last = page.last_seq;
+                break;
+            }
+            let n = page.messages.len();
+            for m in page.messages {
+                last = last.max(m.seq);
+                if wanted(&group, &m) && !send_json(&mut socket, &m).await {
+                    return;
+                }
+            }
+            if n < REPLAY_PAGE {
+                break;
+            }
+        }
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut missed_pongs = 0u32;
+    loop {
+        tokio::select! {
+            live = sub.rx.recv() => match live {
+                Some(m) => {
+                    if m.seq > last {
+                        last = m.seq;
+                        if !send_json(&mut socket, &m).await {
+                            return;
+                        }
+                    }
+                }
+                None => {
+                    if sub.lagged.load(Ordering::Acquire) {
+                        // Cut off for falling behind: say so, then resume
+                        // live from here; the client refetches a snapshot.
+                        if !send_json(&mut socket, &resync(last, "the client fell behind")).await {
+                            return;
+                        }
+                        sub = state.hub.subscribe(group.clone(), CLIENT_QUEUE);
+                    } else {
+                        let _ = socket.send(Message::Close(None)).await;
+                        return;
+                    }
+                }
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Pong(_))) => missed_pongs = 0,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                missed_pongs += 1;
+                if missed_pongs > 2 {
+                    tracing::debug!("closing a stream client that stopped answering pings");
+                    return;
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn crew_go_stream(
+    State(state): State<StreamState>,
+    Path((group, token)): Path<(String, String)>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let path_token = if token == "-" {
+        None
+    } else {
+        Some(token.as_str())
+    };
+    if let Err(r) = admit(&state, &headers, path_token) {
+        return r;
+    }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
+    };
+    let sub = state.hub.subscribe(Some(group), CLIENT_QUEUE);
+    limits(ws).on_upgrade(move |socket| follow_crew_go(socket, sub))
+}
+
+/// crew-go's shape for one event, or `None` for events it had no shape for.
+pub fn crew_go_message(event: &Event) -> Option<serde_json::Value> {
+    use serde_json::json;
+    Some(match event {
+        Event::TaskCreated { task } => json!({"type": "create", "task": task}),
+        Event::TaskUpdated { task } => json!({"type": "update", "task": task}),
+        Event::TaskDeleted { task } => json!({"type": "delete", "task": task}),
+        Event::GroupCreated { task_group } => json!({"type": "create", "taskGroup": task_group}),
+        Event::GroupUpdated { task_group } => json!({"type": "update", "taskGroup": task_group}),
+        Event::GroupDeleted { task_group } => json!({"type": "delete", "taskGroup": task_group}),
+        _ => return None,
+    })
+}
+
+async fn follow_crew_go(mut socket: WebSocket, mut sub: Subscription) {
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            live = sub.rx.recv() => match live {
+                Some(m) => {
+                    if let Some(v) = crew_go_message(&m.event) {
+                        if socket.send(Message::Text(Utf8Bytes::from(v.to_string()))).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                None => {
+                    let reason = if sub.lagged.load(Ordering::Acquire) { "client fell behind" } else { "closing" };
+                    let _ = socket
+                        .send(Message::Close(Some(CloseFrame { code: CLOSE_LAGGED, reason: Utf8Bytes::from(reason) })))
+                        .await;
+                    return;
+                }
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
