@@ -1,0 +1,145 @@
+//! The durable store: one redb file holding tasks, groups, workgroups, worker
+//! limits, their indexes, per-group counters and the event log.
+//!
+//! - [`Store::write`] opens one durable write transaction ([`WriteTx`]): the
+//!   engine reads through it (it is a [`crew_core::GraphRead`] that sees its
+//!   own writes), applies each rule's [`crew_core::Changes`] with
+//!   [`WriteTx::apply`], and commits. Every change appends an event with a
+//!   strictly increasing sequence number, written in the same transaction.
+//!   Dropping a [`WriteTx`] without committing writes nothing.
+//! - [`Store::read`] opens an MVCC snapshot ([`ReadTx`]) that runs
+//!   concurrently with the writer and serves listings, views and the event
+//!   log.
+//!
+//! Every operation is a point lookup or a range over an index: no operation
+//! lists a whole group to find one thing. The tables are described in
+//! [`tables`](self) (see the source of `tables.rs`).
+
+mod error;
+mod read;
+mod tables;
+mod write;
+
+pub use error::StorageError;
+pub use read::{EventsPage, ReadTx, TaskQuery};
+pub use write::WriteTx;
+
+use redb::{Database, ReadableDatabase};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The schema version this build writes and accepts. A file written with
+/// another version is refused with [`StorageError::SchemaMismatch`].
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Default number of events kept for stream clients that resume.
+pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
+
+/// Settings of the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Events kept for resume (the newest ones); older events are trimmed in
+    /// the transaction that appends new ones. Default 100 000.
+    pub event_retention: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            event_retention: DEFAULT_EVENT_RETENTION,
+        }
+    }
+}
+
+/// The redb file. Cheap to clone: clones share the database.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    config: StoreConfig,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store at `path`, creating the file if it is missing. A new
+    /// file gets every table and the current [`SCHEMA_VERSION`]; an existing
+    /// one must carry that version.
+    pub fn open(path: &Path, config: StoreConfig) -> Result<Store, StorageError> {
+        let db = Database::create(path).map_err(|source| StorageError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let fresh = check_schema(&db, path)?;
+        let mut txn = db.begin_write()?;
+        txn.set_durability(redb::Durability::Immediate)?;
+        tables::create_all(&txn)?;
+        if fresh {
+            let mut meta = txn.open_table(tables::META)?;
+            meta.insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION)?;
+            meta.insert(tables::META_NEXT_SEQ, 1u64)?;
+        }
+        txn.commit()?;
+        Ok(Store {
+            db: Arc::new(db),
+            config,
+        })
+    }
+
+    /// The settings the store was opened with.
+    pub fn config(&self) -> StoreConfig {
+        self.config
+    }
+
+    /// Begins the (single) durable write transaction; waits while another
+    /// one is open. Its commit returns only once the data is on disk.
+    pub fn write(&self) -> Result<WriteTx, StorageError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(redb::Durability::Immediate)?;
+        WriteTx::new(txn, self.config.event_retention)
+    }
+
+    /// Begins a read transaction: a consistent snapshot of the last commit,
+    /// concurrent with the writer.
+    pub fn read(&self) -> Result<ReadTx, StorageError> {
+        let txn = self.db.begin_read()?;
+        Ok(ReadTx::new(txn))
+    }
+}
+
+/// Whether the file is new (no table at all). Errors when it holds another
+/// schema version or is not a Crew store.
+fn check_schema(db: &Database, path: &Path) -> Result<bool, StorageError> {
+    let txn = db.begin_read()?;
+    let not_crew = |detail: String| StorageError::NotACrewStore {
+        path: PathBuf::from(path),
+        detail,
+    };
+    let meta = match txn.open_table(tables::META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_)) => {
+            let has_tables = txn.list_tables()?.next().is_some();
+            return if has_tables {
+                Err(not_crew("it has tables but no schema version".into()))
+            } else {
+                Ok(true)
+            };
+        }
+        Err(e @ redb::TableError::TableTypeMismatch { .. }) => return Err(not_crew(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    match meta.get(tables::META_SCHEMA_VERSION)? {
+        Some(v) if v.value() == SCHEMA_VERSION => Ok(false),
+        Some(v) => Err(StorageError::SchemaMismatch {
+            path: PathBuf::from(path),
+            found: v.value(),
+            expected: SCHEMA_VERSION,
+        }),
+        None => Err(not_crew("its meta table has no schema version".into())),
+    }
+}

@@ -1,0 +1,562 @@
+//! Read transactions: listings, views with counts, and the event log.
+
+use super::tables::{
+    self, decode_json, get_group, get_state, get_task, get_workgroup, status_from_state, Bucket,
+    BUCKETS,
+};
+use super::StorageError;
+use crew_core::wire::{
+    StatusCounts, StreamMessage, TaskGroupList, TaskGroupView, TaskList, WorkgroupList,
+    WorkgroupView,
+};
+use crew_core::{Task, TaskGroup, TaskStatus, Timestamp, Workgroup};
+use redb::{ReadOnlyTable, ReadableTable, ReadableTableMetadata};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A consistent snapshot of the last commit, concurrent with the writer.
+pub struct ReadTx {
+    pub(super) txn: redb::ReadTransaction,
+}
+
+tables::impl_graph_read!(ReadTx);
+
+/// A task listing query (`GET /api/v1/task_group/:id/tasks`).
+///
+/// Pages follow crew-go: `page` is **1-based** (0 is read as 1) and a
+/// `page_size` of 0 means "everything". Tasks come oldest first (by
+/// `createdAt`, then id), as in crew-go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskQuery {
+    /// 1-based page number (0 is read as 1).
+    pub page: u64,
+    /// Tasks per page; 0 for all.
+    pub page_size: u64,
+    /// Case-insensitive substring of the task's name or id.
+    pub search: Option<String>,
+    /// Only incomplete tasks (read from the incomplete index: completed
+    /// tasks are never scanned).
+    pub skip_completed: bool,
+    /// Only tasks with this derived status.
+    pub status: Option<TaskStatus>,
+}
+
+impl Default for TaskQuery {
+    /// crew-go's defaults: page 1 of 20, no filter.
+    fn default() -> Self {
+        TaskQuery {
+            page: 1,
+            page_size: 20,
+            search: None,
+            skip_completed: false,
+            status: None,
+        }
+    }
+}
+
+/// A page of the event log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventsPage {
+    /// Events after the requested sequence number, oldest first.
+    pub messages: Vec<StreamMessage>,
+    /// The smallest sequence number still stored, or the next one when the
+    /// log is empty. A client that last saw `s < oldest_kept - 1` missed
+    /// events and must resync.
+    pub oldest_kept: u64,
+    /// The last sequence number written (0 before any event).
+    pub last_seq: u64,
+}
+
+/// Rows to skip and the page size (`usize::MAX` for all), 1-based pages.
+fn page_window(page: u64, page_size: u64) -> (u64, u64) {
+    let size = if page_size == 0 { u64::MAX } else { page_size };
+    let skip = page.max(1).saturating_sub(1).saturating_mul(page_size);
+    (skip, size)
+}
+
+fn lower_needle(search: Option<&str>) -> Option<String> {
+    search
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase)
+}
+
+fn matches(needle: &str, name: &str, id: &str) -> bool {
+    name.to_lowercase().contains(needle) || id.to_lowercase().contains(needle)
+}
+
+/// Buckets a status can come from, given whether the group is paused, and
+/// whether the status must still be checked task by task.
+fn buckets_for(status: TaskStatus, group_paused: bool) -> (Vec<Bucket>, bool) {
+    match status {
+        TaskStatus::Completed => (vec![Bucket::Completed], false),
+        TaskStatus::Running => (vec![Bucket::Running], false),
+        TaskStatus::Failed => (vec![Bucket::Failed], false),
+        TaskStatus::Paused if group_paused => (
+            vec![Bucket::Paused, Bucket::Waiting, Bucket::Pending],
+            false,
+        ),
+        TaskStatus::Paused => (vec![Bucket::Paused], false),
+        TaskStatus::Waiting if group_paused => (vec![], false),
+        TaskStatus::Waiting => (vec![Bucket::Waiting], false),
+        TaskStatus::Delayed | TaskStatus::Ready if group_paused => (vec![], false),
+        TaskStatus::Delayed | TaskStatus::Ready => (vec![Bucket::Pending], true),
+    }
+}
+
+/// Caches workgroups during one listing.
+struct WorkgroupCache<'a> {
+    table: &'a ReadOnlyTable<&'static str, &'static [u8]>,
+    seen: HashMap<String, Option<Workgroup>>,
+}
+
+impl WorkgroupCache<'_> {
+    fn get(&mut self, name: &str) -> Result<Option<&Workgroup>, StorageError> {
+        if name.is_empty() {
+            return Ok(None);
+        }
+        if !self.seen.contains_key(name) {
+            let w = get_workgroup(self.table, name)?;
+            self.seen.insert(name.to_string(), w);
+        }
+        Ok(self.seen.get(name).and_then(Option::as_ref))
+    }
+}
+
+impl ReadTx {
+    pub(super) fn new(txn: redb::ReadTransaction) -> ReadTx {
+        ReadTx { txn }
+    }
+
+    fn next_seq(&self) -> Result<u64, StorageError> {
+        let meta = self.txn.open_table(tables::META)?;
+        let v = meta.get(tables::META_NEXT_SEQ)?;
+        v.map(|v| v.value()).ok_or_else(|| StorageError::Corrupt {
+            table: "meta",
+            key: tables::META_NEXT_SEQ.to_string(),
+            detail: "missing".into(),
+        })
+    }
+
+    /// Groups, newest first, with counts. `page` is 1-based (0 is read as
+    /// 1), `page_size` 0 means all; `search` is a case-insensitive substring
+    /// of the name or id (a search decodes every group; without one, only
+    /// the page is read).
+    pub fn list_groups(
+        &self,
+        page: u64,
+        page_size: u64,
+        search: Option<&str>,
+        now: Timestamp,
+    ) -> Result<TaskGroupList, StorageError> {
+        let by_time = self.txn.open_table(tables::GROUPS_BY_TIME)?;
+        let groups = self.txn.open_table(tables::GROUPS)?;
+        let (skip, size) = page_window(page, page_size);
+        let needle = lower_needle(search);
+        let mut count = 0u64;
+        let mut page_groups = Vec::new();
+        for row in by_time.range::<(i64, &str)>(..)?.rev() {
+            let (k, _) = row?;
+            let (_, id) = k.value();
+            let in_page = count >= skip && (page_groups.len() as u64) < size;
+            if needle.is_none() && !in_page && count >= skip {
+                break;
+            }
+            if needle.is_some() || in_page {
+                let g = get_group(&groups, id)?.ok_or_else(|| StorageError::Corrupt {
+                    table: "groups_by_time",
+                    key: id.to_string(),
+                    detail: "indexed group does not exist".into(),
+                })?;
+                if let Some(n) = &needle {
+                    if !matches(n, &g.name, &g.id) {
+                        continue;
+                    }
+                }
+                if in_page {
+                    page_groups.push(g);
+                }
+            }
+            count += 1;
+        }
+        if needle.is_none() {
+            count = groups.len()?;
+        }
+        let mut views = Vec::with_capacity(page_groups.len());
+        for g in page_groups {
+            views.push(self.view_of(g, now)?);
+        }
+        Ok(TaskGroupList {
+            task_groups: views,
+            count,
+        })
+    }
+
+    /// A group with its counts by status, or `None`.
+    pub fn group_view(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Option<TaskGroupView>, StorageError> {
+        let groups = self.txn.open_table(tables::GROUPS)?;
+        match get_group(&groups, id)? {
+            Some(g) => Ok(Some(self.view_of(g, now)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn view_of(&self, group: TaskGroup, now: Timestamp) -> Result<TaskGroupView, StorageError> {
+        let counts = self.counts(&group, now)?;
+        Ok(TaskGroupView {
+            completed_percent: counts.completed_percent(),
+            counts,
+            group,
+        })
+    }
+
+    fn raw_counts(&self, group: &str) -> Result<[u64; BUCKETS], StorageError> {
+        let t = self.txn.open_table(tables::GROUP_COUNTS)?;
+        let v = t.get(group)?;
+        Ok(v.map(|v| v.value()).unwrap_or([0; BUCKETS]))
+    }
+
+    /// Counts by status of a group's tasks.
+    ///
+    /// Completed, running, failed, paused and waiting come from counters kept
+    /// per change (O(1)). Pending tasks are split at `now`: those in a
+    /// workgroup paused at `now` (a counter per group and workgroup) and
+    /// those whose `runAfter` lies after `now` (a range over the delayed
+    /// index: O(delayed tasks of the group)) are `delayed`, the rest
+    /// `ready`. Approximation: `runAfter` is compared at millisecond
+    /// precision, so a task due within the current millisecond counts as
+    /// ready.
+    pub fn counts(&self, group: &TaskGroup, now: Timestamp) -> Result<StatusCounts, StorageError> {
+        let raw = self.raw_counts(&group.id)?;
+        let get = |b: Bucket| raw[b.idx()];
+        let mut c = StatusCounts {
+            completed: get(Bucket::Completed),
+            running: get(Bucket::Running),
+            failed: get(Bucket::Failed),
+            ..StatusCounts::default()
+        };
+        let pending = get(Bucket::Pending);
+        if group.is_paused {
+            c.paused = get(Bucket::Paused) + get(Bucket::Waiting) + pending;
+            return Ok(c);
+        }
+        c.paused = get(Bucket::Paused);
+        c.waiting = get(Bucket::Waiting);
+        let id = group.id.as_str();
+        let wgs = self.txn.open_table(tables::WORKGROUPS)?;
+        let per_wg = self.txn.open_table(tables::GROUP_WG_PENDING)?;
+        let mut paused_wgs: HashSet<String> = HashSet::new();
+        let mut delayed = 0u64;
+        for row in per_wg.range((id, "")..)? {
+            let (k, v) = row?;
+            let (g, wg) = k.value();
+            if g != id {
+                break;
+            }
+            if get_workgroup(&wgs, wg)?.is_some_and(|w| w.is_paused_at(now)) {
+                paused_wgs.insert(wg.to_string());
+                delayed += v.value();
+            }
+        }
+        let index = self.txn.open_table(tables::DELAYED)?;
+        let from = tables::millis(&now).saturating_add(1);
+        for row in index.range((id, from, "")..)? {
+            let (k, v) = row?;
+            let (g, _, _) = k.value();
+            if g != id {
+                break;
+            }
+            if !paused_wgs.contains(v.value()) {
+                delayed += 1;
+            }
+        }
+        c.delayed = delayed.min(pending);
+        c.ready = pending - c.delayed;
+        Ok(c)
+    }
+
+    /// A page of a group's tasks with `status` filled in (see
+    /// [`TaskQuery`]). An unknown group gives an empty list.
+    ///
+    /// Without `search`, and with a status filter other than `delayed` or
+    /// `ready`, only the page is decoded and `count` comes from the
+    /// counters. `search` decodes every candidate task; `delayed`/`ready`
+    /// decode the group's pending tasks.
+    pub fn list_tasks(
+        &self,
+        group: &str,
+        q: &TaskQuery,
+        now: Timestamp,
+    ) -> Result<TaskList, StorageError> {
+        let groups = self.txn.open_table(tables::GROUPS)?;
+        let Some(gr) = get_group(&groups, group)? else {
+            return Ok(TaskList {
+                tasks: Vec::new(),
+                count: 0,
+            });
+        };
+        let tasks = self.txn.open_table(tables::TASKS)?;
+        let states = self.txn.open_table(tables::TASK_STATE)?;
+        let wg_table = self.txn.open_table(tables::WORKGROUPS)?;
+        let mut wgs = WorkgroupCache {
+            table: &wg_table,
+            seen: HashMap::new(),
+        };
+        let raw = self.raw_counts(group)?;
+        let needle = lower_needle(q.search.as_deref());
+        let (skip, size) = page_window(q.page, q.page_size);
+
+        // Candidate ids, in listing order, and their total when exact.
+        let (ids, exact_total, check_status): (Vec<String>, Option<u64>, bool) = match q.status {
+            Some(status) => {
+                let (buckets, check) = buckets_for(status, gr.is_paused);
+                let buckets: Vec<Bucket> = buckets
+                    .into_iter()
+                    .filter(|b| !(q.skip_completed && *b == Bucket::Completed))
+                    .collect();
+                let total: u64 = buckets.iter().map(|b| raw[b.idx()]).sum();
+                let ids = self.bucket_ids(group, &buckets)?;
+                (ids, (!check).then_some(total), check)
+            }
+            None => {
+                let table = if q.skip_completed {
+                    tables::GROUP_INCOMPLETE
+                } else {
+                    tables::GROUP_TASKS
+                };
+                let total: u64 = raw.iter().sum::<u64>()
+                    - if q.skip_completed {
+                        raw[Bucket::Completed.idx()]
+                    } else {
+                        0
+                    };
+                let limit = if needle.is_none() {
+                    Some(skip.saturating_add(size))
+                } else {
+                    None
+                };
+                let t = self.txn.open_table(table)?;
+                let ids = time_ids(&t, group, limit)?;
+                (ids, Some(total), false)
+            }
+        };
+
+        let filtering = needle.is_some() || check_status;
+        let mut count = 0u64;
+        let mut out = Vec::new();
+        for id in ids {
+            let in_page = count >= skip && (out.len() as u64) < size;
+            if !filtering && !in_page {
+                if count >= skip {
+                    break;
+                }
+                count += 1;
+                continue;
+            }
+            let task = get_task(&tasks, &id)?.ok_or_else(|| StorageError::Corrupt {
+                table: "group index",
+                key: id.clone(),
+                detail: "indexed task does not exist".into(),
+            })?;
+            if let Some(n) = &needle {
+                if !matches(n, &task.name, &task.id) {
+                    continue;
+                }
+            }
+            let state = get_state(&states, &id)?.ok_or_else(|| StorageError::Corrupt {
+                table: "task_state",
+                key: id.clone(),
+                detail: "a stored task has no state row".into(),
+            })?;
+            let status =
+                status_from_state(&task, state, gr.is_paused, wgs.get(&task.workgroup)?, now);
+            if q.status.is_some_and(|s| s != status) {
+                continue;
+            }
+            if in_page {
+                let mut task = task;
+                task.status = Some(status);
+                out.push(task);
+            }
+            count += 1;
+        }
+        let count = match (filtering, exact_total) {
+            (false, Some(total)) => total,
+            _ => count,
+        };
+        Ok(TaskList { tasks: out, count })
+    }
+
+    /// Ids in the given buckets of a group, oldest first.
+    fn bucket_ids(&self, group: &str, buckets: &[Bucket]) -> Result<Vec<String>, StorageError> {
+        let t = self.txn.open_table(tables::GROUP_BUCKET)?;
+        let mut keyed: Vec<(i64, String)> = Vec::new();
+        for b in buckets {
+            let b = *b as u8;
+            for row in t.range((group, b, i64::MIN, "")..)? {
+                let (k, _) = row?;
+                let (g, kb, ms, id) = k.value();
+                if g != group || kb != b {
+                    break;
+                }
+                keyed.push((ms, id.to_string()));
+            }
+        }
+        if buckets.len() > 1 {
+            keyed.sort();
+        }
+        Ok(keyed.into_iter().map(|(_, id)| id).collect())
+    }
+
+    /// A task with its derived status, or `None`.
+    pub fn task_with_status(&self, id: &str, now: Timestamp) -> Result<Option<Task>, StorageError> {
+        let tasks = self.txn.open_table(tables::TASKS)?;
+        let Some(mut task) = get_task(&tasks, id)? else {
+            return Ok(None);
+        };
+        let states = self.txn.open_table(tables::TASK_STATE)?;
+        let state = get_state(&states, id)?.ok_or_else(|| StorageError::Corrupt {
+            table: "task_state",
+            key: id.to_string(),
+            detail: "a stored task has no state row".into(),
+        })?;
+        let groups = self.txn.open_table(tables::GROUPS)?;
+        let paused = get_group(&groups, &task.task_group_id)?.is_some_and(|g| g.is_paused);
+        let wgs = self.txn.open_table(tables::WORKGROUPS)?;
+        let wg = if task.workgroup.is_empty() {
+            None
+        } else {
+            get_workgroup(&wgs, &task.workgroup)?
+        };
+        task.status = Some(status_from_state(&task, state, paused, wg.as_ref(), now));
+        Ok(Some(task))
+    }
+
+    /// Every workgroup that has incomplete tasks or a stored record, by
+    /// name, with its number of incomplete tasks. (`now` is accepted for
+    /// symmetry; stored pauses are returned as they are, expired or not.)
+    pub fn workgroups(&self, _now: Timestamp) -> Result<WorkgroupList, StorageError> {
+        let mut all: BTreeMap<String, WorkgroupView> = BTreeMap::new();
+        let stored = self.txn.open_table(tables::WORKGROUPS)?;
+        for row in stored.range::<&str>(..)? {
+            let (k, v) = row?;
+            let name = k.value();
+            let w: Workgroup = decode_json("workgroups", name, v.value())?;
+            all.insert(
+                name.to_string(),
+                WorkgroupView {
+                    workgroup: w,
+                    incomplete_tasks: 0,
+                },
+            );
+        }
+        let counts = self.txn.open_table(tables::WG_COUNTS)?;
+        for row in counts.range::<&str>(..)? {
+            let (k, v) = row?;
+            let name = k.value();
+            all.entry(name.to_string())
+                .or_insert_with(|| WorkgroupView {
+                    workgroup: Workgroup::new(name),
+                    incomplete_tasks: 0,
+                })
+                .incomplete_tasks = v.value();
+        }
+        Ok(WorkgroupList {
+            workgroups: all.into_values().collect(),
+        })
+    }
+
+    /// Ids of the incomplete tasks of a workgroup (any group).
+    pub fn workgroup_task_ids(&self, workgroup: &str) -> Result<Vec<String>, StorageError> {
+        let t = self.txn.open_table(tables::WG_TASKS)?;
+        tables::pair_seconds(&t, workgroup)
+    }
+
+    /// Every worker with a stored limit (`None`: no limit), by name.
+    pub fn worker_limits(&self) -> Result<Vec<(String, Option<u32>)>, StorageError> {
+        let t = self.txn.open_table(tables::WORKER_LIMITS)?;
+        let mut out = Vec::new();
+        for row in t.range::<&str>(..)? {
+            let (k, v) = row?;
+            out.push((k.value().to_string(), v.value()));
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` events with a sequence number above `seq`, oldest first.
+    pub fn events_after(&self, seq: u64, limit: usize) -> Result<EventsPage, StorageError> {
+        let next = self.next_seq()?;
+        let log = self.txn.open_table(tables::EVENTS)?;
+        let oldest_kept = match log.first()? {
+            Some((k, _)) => k.value(),
+            None => next,
+        };
+        let mut messages = Vec::new();
+        if limit > 0 {
+            for row in log.range(seq.saturating_add(1)..)? {
+                let (k, v) = row?;
+                let key = k.value();
+                let m: StreamMessage = decode_json("events", &key.to_string(), v.value())?;
+                messages.push(m);
+                if messages.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(EventsPage {
+            messages,
+            oldest_kept,
+            last_seq: next.saturating_sub(1),
+        })
+    }
+
+    /// The last sequence number written (0 before any event).
+    pub fn last_seq(&self) -> Result<u64, StorageError> {
+        Ok(self.next_seq()?.saturating_sub(1))
+    }
+
+    /// Every incomplete task of every group, from the incomplete index
+    /// (completed tasks are never read), without `status`. For recovery on
+    /// start.
+    pub fn incomplete_tasks(&self) -> Result<Vec<Task>, StorageError> {
+        let index = self.txn.open_table(tables::GROUP_INCOMPLETE)?;
+        let tasks = self.txn.open_table(tables::TASKS)?;
+        let mut out = Vec::new();
+        for row in index.range::<(&str, i64, &str)>(..)? {
+            let (k, _) = row?;
+            let (_, _, id) = k.value();
+            let t = get_task(&tasks, id)?.ok_or_else(|| StorageError::Corrupt {
+                table: "group_incomplete",
+                key: id.to_string(),
+                detail: "indexed task does not exist".into(),
+            })?;
+            out.push(t);
+        }
+        Ok(out)
+    }
+}
+
+/// Task ids of one group from a `(group, ms, task)` index, oldest first, at
+/// most `limit` of them.
+fn time_ids(
+    t: &ReadOnlyTable<(&'static str, i64, &'static str), ()>,
+    group: &str,
+    limit: Option<u64>,
+) -> Result<Vec<String>, StorageError> {
+    let mut out = Vec::new();
+    for row in t.range((group, i64::MIN, "")..)? {
+        if limit.is_some_and(|l| out.len() as u64 >= l) {
+            break;
+        }
+        let (k, _) = row?;
+        let (g, _, id) = k.value();
+        if g != group {
+            break;
+        }
+        out.push(id.to_string());
+    }
+    Ok(out)
+}

@@ -1,0 +1,736 @@
+//! The write transaction: applies rules' changes, keeps every index and
+//! counter, and appends events.
+
+use super::tables::{
+    self, get_group, get_state, get_task, millis, pair_seconds, Bucket, TaskState, BUCKETS,
+};
+use super::StorageError;
+use crew_core::wire::{Event, StreamMessage, WorkerLimit};
+use crew_core::{Change, Changes, Task, TaskGroup, Timestamp, Workgroup};
+use redb::{ReadableTable, Table};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// One durable write transaction.
+///
+/// Reads through [`crew_core::GraphRead`] see this transaction's own writes.
+/// [`WriteTx::commit`] makes everything durable at once and returns the
+/// events; dropping the transaction without committing writes nothing. After
+/// an error from [`WriteTx::apply`] the transaction may hold part of that
+/// change: drop it.
+pub struct WriteTx {
+    pub(super) txn: redb::WriteTransaction,
+    events: Vec<StreamMessage>,
+    next_seq: u64,
+    retention: u64,
+}
+
+tables::impl_graph_read!(WriteTx);
+
+/// What happened, noted while the tables are open; turned into events once
+/// every op of a [`Changes`] is applied.
+enum Note {
+    Created(Task),
+    Updated(Task),
+    Deleted(Task),
+    Other(Event),
+}
+
+impl WriteTx {
+    pub(super) fn new(
+        txn: redb::WriteTransaction,
+        retention: u64,
+    ) -> Result<WriteTx, StorageError> {
+        let next_seq = {
+            let meta = txn.open_table(tables::META)?;
+            let v = meta.get(tables::META_NEXT_SEQ)?;
+            v.map(|v| v.value()).ok_or_else(|| StorageError::Corrupt {
+                table: "meta",
+                key: tables::META_NEXT_SEQ.to_string(),
+                detail: "missing".into(),
+            })?
+        };
+        Ok(WriteTx {
+            txn,
+            events: Vec::new(),
+            next_seq,
+            retention,
+        })
+    }
+
+    /// Applies one rule's [`Changes`], in order: writes tasks, groups and
+    /// workgroups, keeps every index and counter, and appends one event per
+    /// change (sequence numbers strictly increasing, stored in this
+    /// transaction).
+    ///
+    /// The stored version of a task is authoritative for index upkeep (the
+    /// `before` an update carries is not trusted). Task events carry the task
+    /// with its status derived after every op of `changes` is applied.
+    /// A task whose status changed only because a parent completed or
+    /// stopped being complete (the children `changes.wake` names, typically)
+    /// gets a `task.updated` event too, unless its group is paused (its
+    /// status stays `paused`).
+    pub fn apply(&mut self, changes: &Changes, now: Timestamp) -> Result<(), StorageError> {
+        let mut notes = Vec::with_capacity(changes.ops.len());
+        let flips = {
+            let mut ops = Ops::open(&self.txn, now)?;
+            for op in &changes.ops {
+                let note = match op {
+                    Change::CreateTask(t) => {
+                        ops.create_task(t)?;
+                        Note::Created(t.clone())
+                    }
+                    Change::UpdateTask { after, .. } => {
+                        ops.update_task(after)?;
+                        Note::Updated((**after).clone())
+                    }
+                    Change::DeleteTask(t) => Note::Deleted(ops.delete_task(&t.id)?),
+                    Change::CreateGroup(g) => {
+                        ops.create_group(g)?;
+                        Note::Other(Event::GroupCreated {
+                            task_group: g.clone(),
+                        })
+                    }
+                    Change::UpdateGroup(g) => {
+                        ops.update_group(g)?;
+                        Note::Other(Event::GroupUpdated {
+                            task_group: g.clone(),
+                        })
+                    }
+                    Change::DeleteGroup(g) => Note::Other(Event::GroupDeleted {
+                        task_group: ops.delete_group(&g.id)?,
+                    }),
+                    Change::PutWorkgroup(w) => {
+                        ops.put_workgroup(w)?;
+                        Note::Other(Event::WorkgroupUpdated {
+                            workgroup: w.clone(),
+                        })
+                    }
+                };
+                notes.push(note);
+            }
+            std::mem::take(&mut ops.flips)
+        };
+
+        let mut events = Vec::with_capacity(notes.len());
+        let mut has_event: HashSet<String> = HashSet::new();
+        for note in notes {
+            let event = match note {
+                Note::Created(t) => Event::TaskCreated {
+                    task: Box::new(self.with_status(t, now, &mut has_event)?),
+                },
+                Note::Updated(t) => Event::TaskUpdated {
+                    task: Box::new(self.with_status(t, now, &mut has_event)?),
+                },
+                Note::Deleted(t) => Event::TaskDeleted {
+                    task: Box::new(self.with_status(t, now, &mut has_event)?),
+                },
+                Note::Other(e) => e,
+            };
+            events.push(event);
+        }
+        for (id, was_waiting) in flips {
+            if has_event.contains(&id) {
+                continue;
+            }
+            let state = {
+                let st = self.txn.open_table(tables::TASK_STATE)?;
+                get_state(&st, &id)?
+            };
+            let Some(state) = state else { continue };
+            if (state.bucket == Bucket::Waiting) == was_waiting {
+                continue;
+            }
+            let task = {
+                let tt = self.txn.open_table(tables::TASKS)?;
+                get_task(&tt, &id)?
+            };
+            let Some(mut task) = task else { continue };
+            let status = crew_core::rules::status_of(self, &task, now)?;
+            if status == crew_core::TaskStatus::Paused {
+                continue;
+            }
+            task.status = Some(status);
+            events.push(Event::TaskUpdated {
+                task: Box::new(task),
+            });
+        }
+        self.append(events, now)
+    }
+
+    fn with_status(
+        &self,
+        mut t: Task,
+        now: Timestamp,
+        seen: &mut HashSet<String>,
+    ) -> Result<Task, StorageError> {
+        seen.insert(t.id.clone());
+        t.status = Some(crew_core::rules::status_of(self, &t, now)?);
+        Ok(t)
+    }
+
+    /// Sets (or clears, with `None`) a worker's concurrency limit, with a
+    /// `worker.updated` event.
+    pub fn set_worker_limit(
+        &mut self,
+        worker: &str,
+        max_concurrency: Option<u32>,
+        now: Timestamp,
+    ) -> Result<(), StorageError> {
+        {
+            let mut t = self.txn.open_table(tables::WORKER_LIMITS)?;
+            t.insert(worker, max_concurrency)?;
+        }
+        self.append(
+            vec![Event::WorkerUpdated {
+                worker: WorkerLimit {
+                    worker: worker.to_string(),
+                    max_concurrency,
+                    in_flight: 0,
+                },
+            }],
+            now,
+        )
+    }
+
+    /// The events this transaction has appended so far, in sequence order.
+    pub fn pending_events(&self) -> &[StreamMessage] {
+        &self.events
+    }
+
+    /// Commits durably (the data is on disk when this returns) and returns
+    /// this transaction's events in sequence order.
+    pub fn commit(self) -> Result<Vec<StreamMessage>, StorageError> {
+        self.txn.commit()?;
+        Ok(self.events)
+    }
+
+    /// Discards everything this transaction wrote (as dropping it does).
+    pub fn abort(self) -> Result<(), StorageError> {
+        self.txn.abort()?;
+        Ok(())
+    }
+
+    /// Stores events with the next sequence numbers and trims the log to the
+    /// retention.
+    fn append(&mut self, events: Vec<Event>, now: Timestamp) -> Result<(), StorageError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut log = self.txn.open_table(tables::EVENTS)?;
+        for event in events {
+            let msg = StreamMessage {
+                seq: self.next_seq,
+                at: Some(now),
+                event,
+            };
+            log.insert(
+                self.next_seq,
+                tables::encode_json("event", &msg)?.as_slice(),
+            )?;
+            self.next_seq += 1;
+            self.events.push(msg);
+        }
+        let keep_from = self.next_seq.saturating_sub(self.retention);
+        for row in log.extract_from_if(..keep_from, |_, _| true)? {
+            row?;
+        }
+        drop(log);
+        let mut meta = self.txn.open_table(tables::META)?;
+        meta.insert(tables::META_NEXT_SEQ, self.next_seq)?;
+        Ok(())
+    }
+}
+
+// ---- applying ops ------------------------------------------------------------
+
+type SetTable<'t, K> = Table<'t, K, ()>;
+
+/// The tables one [`Changes`] touches, open for its ops.
+struct Ops<'t> {
+    now: Timestamp,
+    tasks: Table<'t, &'static str, &'static [u8]>,
+    state: Table<'t, &'static str, (u8, u32)>,
+    groups: Table<'t, &'static str, &'static [u8]>,
+    groups_by_time: SetTable<'t, (i64, &'static str)>,
+    group_counts: Table<'t, &'static str, [u64; BUCKETS]>,
+    group_tasks: SetTable<'t, (&'static str, i64, &'static str)>,
+    group_incomplete: SetTable<'t, (&'static str, i64, &'static str)>,
+    group_bucket: SetTable<'t, (&'static str, u8, i64, &'static str)>,
+    children: SetTable<'t, (&'static str, &'static str)>,
+    keys: SetTable<'t, (&'static str, &'static str, &'static str)>,
+    wg_tasks: SetTable<'t, (&'static str, &'static str)>,
+    wg_counts: Table<'t, &'static str, u64>,
+    group_wg_pending: Table<'t, (&'static str, &'static str), u64>,
+    delayed: Table<'t, (&'static str, i64, &'static str), &'static str>,
+    workgroups: Table<'t, &'static str, &'static [u8]>,
+    /// Tasks whose bucket moved between waiting and pending because a parent
+    /// changed, with whether they were waiting before this `Changes`.
+    flips: BTreeMap<String, bool>,
+}
+
+/// A task with the bucket it is (or was) indexed under.
+struct Placed<'a> {
+    t: &'a Task,
+    bucket: Bucket,
+    /// Whether a `delayed` entry is (possibly) present, or must be.
+    delayed: bool,
+}
+
+impl Placed<'_> {
+    fn group(&self) -> &str {
+        &self.t.task_group_id
+    }
+    fn created(&self) -> i64 {
+        millis(&self.t.created_at)
+    }
+    fn incomplete(&self) -> bool {
+        self.bucket != Bucket::Completed
+    }
+}
+
+/// Removes `before` and inserts `after` in a set table when they differ.
+macro_rules! diff_set {
+    ($table:expr, $before:expr, $after:expr) => {{
+        let (b, a) = ($before, $after);
+        if b != a {
+            if let Some(k) = b {
+                $table.remove(k)?;
+            }
+            if let Some(k) = a {
+                $table.insert(k, ())?;
+            }
+        }
+    }};
+}
+
+fn add_delta(v: u64, delta: i64) -> u64 {
+    if delta >= 0 {
+        v.saturating_add(delta.unsigned_abs())
+    } else {
+        v.saturating_sub(delta.unsigned_abs())
+    }
+}
+
+impl<'t> Ops<'t> {
+    fn open(txn: &'t redb::WriteTransaction, now: Timestamp) -> Result<Self, StorageError> {
+        Ok(Ops {
+            now,
+            tasks: txn.open_table(tables::TASKS)?,
+            state: txn.open_table(tables::TASK_STATE)?,
+            groups: txn.open_table(tables::GROUPS)?,
+            groups_by_time: txn.open_table(tables::GROUPS_BY_TIME)?,
+            group_counts: txn.open_table(tables::GROUP_COUNTS)?,
+            group_tasks: txn.open_table(tables::GROUP_TASKS)?,
+            group_incomplete: txn.open_table(tables::GROUP_INCOMPLETE)?,
+            group_bucket: txn.open_table(tables::GROUP_BUCKET)?,
+            children: txn.open_table(tables::CHILDREN)?,
+            keys: txn.open_table(tables::KEYS)?,
+            wg_tasks: txn.open_table(tables::WG_TASKS)?,
+            wg_counts: txn.open_table(tables::WG_COUNTS)?,
+            group_wg_pending: txn.open_table(tables::GROUP_WG_PENDING)?,
+            delayed: txn.open_table(tables::DELAYED)?,
+            workgroups: txn.open_table(tables::WORKGROUPS)?,
+            flips: BTreeMap::new(),
+        })
+    }
+
+    /// How a stored task is indexed: a `delayed` entry may exist for any
+    /// pending task with a runAfter (it was future when written).
+    fn placed_stored<'a>(&self, t: &'a Task, bucket: Bucket) -> Placed<'a> {
+        Placed {
+            t,
+            bucket,
+            delayed: bucket == Bucket::Pending && !t.run_after.is_zero(),
+        }
+    }
+
+    /// How a task being written must be indexed at `now`.
+    fn placed_new<'a>(&self, t: &'a Task, bucket: Bucket) -> Placed<'a> {
+        Placed {
+            t,
+            bucket,
+            delayed: bucket == Bucket::Pending && t.is_delayed_at(self.now),
+        }
+    }
+
+    fn required_state(&self, id: &str) -> Result<TaskState, StorageError> {
+        get_state(&self.state, id)?.ok_or_else(|| StorageError::Corrupt {
+            table: "task_state",
+            key: id.to_string(),
+            detail: "a stored task has no state row".into(),
+        })
+    }
+
+    /// Parents (each counted once) that are missing or not complete.
+    fn incomplete_parents(&self, t: &Task) -> Result<u32, StorageError> {
+        let mut seen = HashSet::new();
+        let mut n = 0u32;
+        for p in &t.parent_ids {
+            if !seen.insert(p.as_str()) {
+                continue;
+            }
+            let complete =
+                get_state(&self.state, p)?.is_some_and(|s| s.bucket == Bucket::Completed);
+            if !complete {
+                n = n.saturating_add(1);
+            }
+        }
+        Ok(n)
+    }
+
+    fn create_task(&mut self, t: &Task) -> Result<(), StorageError> {
+        if self.tasks.get(t.id.as_str())?.is_some() {
+            return Err(StorageError::Inconsistent(format!(
+                "task {:?} already exists",
+                t.id
+            )));
+        }
+        let n = self.incomplete_parents(t)?;
+        let bucket = Bucket::of(t, n);
+        self.tasks
+            .insert(t.id.as_str(), tables::encode_task(t)?.as_slice())?;
+        let st = TaskState {
+            bucket,
+            incomplete_parents: n,
+        };
+        self.state.insert(t.id.as_str(), st.encode())?;
+        let after = self.placed_new(t, bucket);
+        self.reindex(None, Some(&after))?;
+        if bucket == Bucket::Completed {
+            self.adjust_children(&t.id, -1)?;
+        }
+        Ok(())
+    }
+
+    fn update_task(&mut self, after: &Task) -> Result<(), StorageError> {
+        let id = after.id.as_str();
+        let before = get_task(&self.tasks, id)?.ok_or_else(|| {
+            StorageError::Inconsistent(format!("update of task {id:?}, which does not exist"))
+        })?;
+        let old = self.required_state(id)?;
+        let same_parents = before.parent_ids.iter().collect::<BTreeSet<_>>()
+            == after.parent_ids.iter().collect::<BTreeSet<_>>();
+        let n = if same_parents {
+            old.incomplete_parents
+        } else {
+            self.incomplete_parents(after)?
+        };
+        let bucket = Bucket::of(after, n);
+        self.tasks
+            .insert(id, tables::encode_task(after)?.as_slice())?;
+        let st = TaskState {
+            bucket,
+            incomplete_parents: n,
+        };
+        self.state.insert(id, st.encode())?;
+        let b = self.placed_stored(&before, old.bucket);
+        let a = self.placed_new(after, bucket);
+        self.reindex(Some(&b), Some(&a))?;
+        let (was, is) = (old.bucket == Bucket::Completed, bucket == Bucket::Completed);
+        if was != is {
+            self.adjust_children(id, if is { -1 } else { 1 })?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a task; returns it as it was stored.
+    fn delete_task(&mut self, id: &str) -> Result<Task, StorageError> {
+        let before = get_task(&self.tasks, id)?.ok_or_else(|| {
+            StorageError::Inconsistent(format!("delete of task {id:?}, which does not exist"))
+        })?;
+        let old = self.required_state(id)?;
+        self.tasks.remove(id)?;
+        self.state.remove(id)?;
+        let b = self.placed_stored(&before, old.bucket);
+        self.reindex(Some(&b), None)?;
+        if old.bucket == Bucket::Completed {
+            self.adjust_children(id, 1)?;
+        }
+        Ok(before)
+    }
+
+    /// A parent's completeness changed: `delta` to each child's count of
+    /// incomplete parents, moving children between waiting and pending.
+    fn adjust_children(&mut self, parent: &str, delta: i64) -> Result<(), StorageError> {
+        for child in pair_seconds(&self.children, parent)? {
+            let Some(old) = get_state(&self.state, &child)? else {
+                continue;
+            };
+            let n = u32::try_from(add_delta(u64::from(old.incomplete_parents), delta))
+                .unwrap_or(u32::MAX);
+            let mut new = TaskState {
+                bucket: old.bucket,
+                incomplete_parents: n,
+            };
+            let crosses_zero = (old.incomplete_parents == 0) != (n == 0);
+            if crosses_zero && matches!(old.bucket, Bucket::Waiting | Bucket::Pending) {
+                let task = get_task(&self.tasks, &child)?.ok_or_else(|| StorageError::Corrupt {
+                    table: "tasks",
+                    key: child.clone(),
+                    detail: "a task_state row has no task".into(),
+                })?;
+                new.bucket = Bucket::of(&task, n);
+                let b = self.placed_stored(&task, old.bucket);
+                let a = self.placed_new(&task, new.bucket);
+                self.reindex(Some(&b), Some(&a))?;
+                self.flips
+                    .entry(child.clone())
+                    .or_insert(old.bucket == Bucket::Waiting);
+            }
+            self.state.insert(child.as_str(), new.encode())?;
+        }
+        Ok(())
+    }
+
+    /// Moves a task's index entries and counters from `before` to `after`
+    /// (`None`: absent), touching only what differs.
+    fn reindex(
+        &mut self,
+        before: Option<&Placed>,
+        after: Option<&Placed>,
+    ) -> Result<(), StorageError> {
+        let time_key = |p: &Placed<'_>| (p.group().to_owned(), p.created(), p.t.id.clone());
+        let tk_b = before.map(time_key);
+        let tk_a = after.map(time_key);
+        diff_set!(
+            self.group_tasks,
+            tk_b.as_ref().map(time_ref),
+            tk_a.as_ref().map(time_ref)
+        );
+        diff_set!(
+            self.group_incomplete,
+            before
+                .filter(|p| p.incomplete())
+                .and(tk_b.as_ref().map(time_ref)),
+            after
+                .filter(|p| p.incomplete())
+                .and(tk_a.as_ref().map(time_ref))
+        );
+        let bucket_key = |p: &Placed<'_>| {
+            (
+                p.group().to_owned(),
+                p.bucket as u8,
+                p.created(),
+                p.t.id.clone(),
+            )
+        };
+        let bk_b = before.map(bucket_key);
+        let bk_a = after.map(bucket_key);
+        diff_set!(
+            self.group_bucket,
+            bk_b.as_ref()
+                .map(|k| (k.0.as_str(), k.1, k.2, k.3.as_str())),
+            bk_a.as_ref()
+                .map(|k| (k.0.as_str(), k.1, k.2, k.3.as_str()))
+        );
+        let key_key = |p: &Placed<'_>| -> Option<(String, String, String)> {
+            (!p.t.key.is_empty()).then(|| (p.group().to_owned(), p.t.key.clone(), p.t.id.clone()))
+        };
+        let kk_b = before.and_then(key_key);
+        let kk_a = after.and_then(key_key);
+        diff_set!(
+            self.keys,
+            kk_b.as_ref()
+                .map(|k| (k.0.as_str(), k.1.as_str(), k.2.as_str())),
+            kk_a.as_ref()
+                .map(|k| (k.0.as_str(), k.1.as_str(), k.2.as_str()))
+        );
+
+        // Workgroup membership of incomplete tasks, and its counter.
+        let wg_of = |p: &Placed<'_>| -> Option<(String, String)> {
+            (p.incomplete() && !p.t.workgroup.is_empty())
+                .then(|| (p.t.workgroup.clone(), p.t.id.clone()))
+        };
+        let (wb, wa) = (before.and_then(wg_of), after.and_then(wg_of));
+        if wb != wa {
+            if let Some((wg, id)) = &wb {
+                self.wg_tasks.remove((wg.as_str(), id.as_str()))?;
+                bump(&mut self.wg_counts, wg.as_str(), -1)?;
+            }
+            if let Some((wg, id)) = &wa {
+                self.wg_tasks.insert((wg.as_str(), id.as_str()), ())?;
+                bump(&mut self.wg_counts, wg.as_str(), 1)?;
+            }
+        }
+
+        // Pending tasks per (group, workgroup).
+        let gwp = |p: &Placed<'_>| -> Option<(String, String)> {
+            (p.bucket == Bucket::Pending && !p.t.workgroup.is_empty())
+                .then(|| (p.group().to_owned(), p.t.workgroup.clone()))
+        };
+        let (pb, pa) = (before.and_then(gwp), after.and_then(gwp));
+        if pb != pa {
+            if let Some((g, w)) = &pb {
+                bump_pair(&mut self.group_wg_pending, g, w, -1)?;
+            }
+            if let Some((g, w)) = &pa {
+                bump_pair(&mut self.group_wg_pending, g, w, 1)?;
+            }
+        }
+
+        // Delayed pending tasks.
+        let dl = |p: &Placed<'_>| -> Option<(String, i64, String, String)> {
+            p.delayed.then(|| {
+                (
+                    p.group().to_owned(),
+                    millis(&p.t.run_after),
+                    p.t.id.clone(),
+                    p.t.workgroup.clone(),
+                )
+            })
+        };
+        let (db, da) = (before.and_then(dl), after.and_then(dl));
+        if db != da {
+            if let Some((g, ms, id, _)) = &db {
+                self.delayed.remove((g.as_str(), *ms, id.as_str()))?;
+            }
+        }
+        if let Some((g, ms, id, wg)) = &da {
+            // Idempotent; also repairs an entry skipped under an earlier clock.
+            self.delayed
+                .insert((g.as_str(), *ms, id.as_str()), wg.as_str())?;
+        }
+
+        // Counters by bucket.
+        let cb = before.map(|p| (p.group().to_owned(), p.bucket));
+        let ca = after.map(|p| (p.group().to_owned(), p.bucket));
+        if cb != ca {
+            if let Some((g, b)) = &cb {
+                self.bump_count(g, *b, -1)?;
+            }
+            if let Some((g, b)) = &ca {
+                self.bump_count(g, *b, 1)?;
+            }
+        }
+
+        // Parent edges (they belong to the child).
+        let parents = |p: Option<&Placed<'_>>| -> BTreeSet<String> {
+            p.map(|p| p.t.parent_ids.iter().cloned().collect())
+                .unwrap_or_default()
+        };
+        let (eb, ea) = (parents(before), parents(after));
+        let id_b = before.map(|p| p.t.id.as_str());
+        let id_a = after.map(|p| p.t.id.as_str());
+        if let Some(id) = id_b {
+            for p in &eb {
+                if id_a != Some(id) || !ea.contains(p) {
+                    self.children.remove((p.as_str(), id))?;
+                }
+            }
+        }
+        if let Some(id) = id_a {
+            for p in &ea {
+                if id_b != Some(id) || !eb.contains(p) {
+                    self.children.insert((p.as_str(), id), ())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn bump_count(&mut self, group: &str, bucket: Bucket, delta: i64) -> Result<(), StorageError> {
+        let mut counts = self
+            .group_counts
+            .get(group)?
+            .map(|v| v.value())
+            .unwrap_or([0; BUCKETS]);
+        let i = bucket.idx();
+        counts[i] = add_delta(counts[i], delta);
+        self.group_counts.insert(group, counts)?;
+        Ok(())
+    }
+
+    fn create_group(&mut self, g: &TaskGroup) -> Result<(), StorageError> {
+        if self.groups.get(g.id.as_str())?.is_some() {
+            return Err(StorageError::Inconsistent(format!(
+                "task group {:?} already exists",
+                g.id
+            )));
+        }
+        self.groups
+            .insert(g.id.as_str(), tables::encode_json("group", g)?.as_slice())?;
+        self.groups_by_time
+            .insert((millis(&g.created_at), g.id.as_str()), ())?;
+        Ok(())
+    }
+
+    fn update_group(&mut self, g: &TaskGroup) -> Result<(), StorageError> {
+        let before = get_group(&self.groups, &g.id)?.ok_or_else(|| {
+            StorageError::Inconsistent(format!(
+                "update of task group {:?}, which does not exist",
+                g.id
+            ))
+        })?;
+        let (tb, ta) = (millis(&before.created_at), millis(&g.created_at));
+        if tb != ta {
+            self.groups_by_time.remove((tb, g.id.as_str()))?;
+            self.groups_by_time.insert((ta, g.id.as_str()), ())?;
+        }
+        self.groups
+            .insert(g.id.as_str(), tables::encode_json("group", g)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Deletes a group whose tasks are already deleted; returns it as stored.
+    fn delete_group(&mut self, id: &str) -> Result<TaskGroup, StorageError> {
+        let before = get_group(&self.groups, id)?.ok_or_else(|| {
+            StorageError::Inconsistent(format!("delete of task group {id:?}, which does not exist"))
+        })?;
+        let left: u64 = self
+            .group_counts
+            .get(id)?
+            .map(|v| v.value().iter().sum())
+            .unwrap_or(0);
+        if left > 0 {
+            return Err(StorageError::Inconsistent(format!(
+                "task group {id:?} still has {left} tasks; delete them first"
+            )));
+        }
+        self.groups.remove(id)?;
+        self.groups_by_time
+            .remove((millis(&before.created_at), id))?;
+        self.group_counts.remove(id)?;
+        Ok(before)
+    }
+
+    fn put_workgroup(&mut self, w: &Workgroup) -> Result<(), StorageError> {
+        self.workgroups.insert(
+            w.name.as_str(),
+            tables::encode_json("workgroup", w)?.as_slice(),
+        )?;
+        Ok(())
+    }
+}
+
+/// Adds `delta` to a counter, removing it at zero.
+fn bump(t: &mut Table<'_, &'static str, u64>, key: &str, delta: i64) -> Result<(), StorageError> {
+    let cur = t.get(key)?.map(|v| v.value()).unwrap_or(0);
+    let new = add_delta(cur, delta);
+    if new == 0 {
+        t.remove(key)?;
+    } else {
+        t.insert(key, new)?;
+    }
+    Ok(())
+}
+
+/// Adds `delta` to a counter keyed by a pair, removing it at zero.
+fn bump_pair(
+    t: &mut Table<'_, (&'static str, &'static str), u64>,
+    a: &str,
+    b: &str,
+    delta: i64,
+) -> Result<(), StorageError> {
+    let cur = t.get((a, b))?.map(|v| v.value()).unwrap_or(0);
+    let new = add_delta(cur, delta);
+    if new == 0 {
+        t.remove((a, b))?;
+    } else {
+        t.insert((a, b), new)?;
+    }
+    Ok(())
+}
+
+fn time_ref(k: &(String, i64, String)) -> (&str, i64, &str) {
+    (k.0.as_str(), k.1, k.2.as_str())
+}

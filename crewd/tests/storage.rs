@@ -1,0 +1,904 @@
+//! The redb store against real temporary files: indexes, counters, events,
+//! listings, schema checks. Rules from crew-core produce the changes; a
+//! `MemGraph` fed the same changes is the reference model.
+
+use crew_core::rules::{self, RetryPolicy, Start};
+use crew_core::wire::{ChildTask, Event, NewTask, NewTaskGroup, StatusCounts};
+use crew_core::worker::WorkerOutcome;
+use crew_core::{Changes, GraphRead, MemGraph, TaskStatus, Timestamp};
+use crewd::storage::{ReadTx, StorageError, Store, StoreConfig, TaskQuery, WriteTx};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const T0: i64 = 1_700_000_000_000;
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_unix_millis(T0 + secs * 1000)
+}
+
+fn open(path: &Path) -> Store {
+    Store::open(path, StoreConfig::default()).unwrap()
+}
+
+fn ids() -> impl FnMut() -> String {
+    let mut n = 0;
+    move || {
+        n += 1;
+        format!("gen-{n}")
+    }
+}
+
+fn task(id: &str, parents: &[&str]) -> NewTask {
+    NewTask {
+        id: Some(id.into()),
+        name: format!("task {id}"),
+        worker: "w".into(),
+        parent_ids: parents.iter().map(|p| p.to_string()).collect(),
+        ..NewTask::default()
+    }
+}
+
+/// A store and the reference model, kept in step.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    store: Store,
+    mem: MemGraph,
+    last_seq: u64,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crew.redb");
+        let store = open(&path);
+        Fixture {
+            _dir: dir,
+            path,
+            store,
+            mem: MemGraph::new(),
+            last_seq: 0,
+        }
+    }
+
+    /// Runs a rule against the write transaction, applies, commits, mirrors
+    /// into the model, checks the events and every index.
+    fn run(
+        &mut self,
+        now: Timestamp,
+        rule: impl FnOnce(&WriteTx) -> Changes,
+    ) -> Vec<crew_core::wire::StreamMessage> {
+        let mut w = self.store.write().unwrap();
+        let changes = rule(&w);
+        w.apply(&changes, now).unwrap();
+        let events = w.commit().unwrap();
+        self.mem.apply(&changes);
+        assert!(events.len() >= changes.ops.len());
+        for e in &events {
+            assert!(e.seq > self.last_seq, "seq strictly increasing");
+            self.last_seq = e.seq;
+            assert_eq!(e.at, Some(now));
+            if let Event::TaskCreated { task } | Event::TaskUpdated { task } = &e.event {
+                let expected = rules::status_of(&self.mem, &self.mem.tasks[&task.id], now).unwrap();
+                assert_eq!(task.status, Some(expected), "event status of {}", task.id);
+            }
+        }
+        check(&self.store.read().unwrap(), &self.mem, now);
+        events
+    }
+
+    fn start(&mut self, id: &str, now: Timestamp) -> u32 {
+        let mut attempt = 0;
+        self.run(now, |w| match rules::start_attempt(w, id, now).unwrap() {
+            Start::Started {
+                changes,
+                attempt: a,
+                ..
+            } => {
+                attempt = a;
+                changes
+            }
+            other => panic!("{id} did not start: {other:?}"),
+        });
+        attempt
+    }
+
+    fn finish(
+        &mut self,
+        id: &str,
+        outcome: WorkerOutcome,
+        now: Timestamp,
+    ) -> Vec<crew_core::wire::StreamMessage> {
+        let attempt = self.start(id, now);
+        let mut gen = ids();
+        self.run(now, |w| {
+            rules::record_result(
+                w,
+                id,
+                attempt,
+                outcome,
+                now,
+                RetryPolicy::Fixed,
+                0.0,
+                &mut gen,
+            )
+            .unwrap()
+        })
+    }
+
+    /// Closes the file and opens it again.
+    fn reopen(&mut self) {
+        // The database closes when its last handle goes: swap in a
+        // throwaway store first.
+        let scratch = tempfile::tempdir().unwrap();
+        drop(std::mem::replace(
+            &mut self.store,
+            open(&scratch.path().join("scratch.redb")),
+        ));
+        self.store = open(&self.path);
+    }
+}
+
+fn success(output: serde_json::Value, children: Vec<ChildTask>) -> WorkerOutcome {
+    WorkerOutcome::Success {
+        output,
+        children,
+        children_delay_secs: 0.0,
+        workgroup_delay_secs: None,
+    }
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// Every index and counter of the store agrees with the model.
+fn check(r: &ReadTx, mem: &MemGraph, now: Timestamp) {
+    let mut wg_counts: BTreeMap<String, u64> = BTreeMap::new();
+    for (gid, g) in &mem.groups {
+        assert_eq!(r.group(gid).unwrap().as_ref(), Some(g));
+        let mut expected = StatusCounts::default();
+        let mut by_status: BTreeMap<TaskStatus, Vec<String>> = BTreeMap::new();
+        for t in mem.tasks.values().filter(|t| &t.task_group_id == gid) {
+            let s = rules::status_of(mem, t, now).unwrap();
+            *expected.get_mut(s) += 1;
+            by_status.entry(s).or_default().push(t.id.clone());
+        }
+        let view = r.group_view(gid, now).unwrap().unwrap();
+        assert_eq!(view.counts, expected, "counts of {gid}");
+        assert_eq!(view.completed_percent, expected.completed_percent());
+        assert_eq!(
+            sorted(r.group_task_ids(gid).unwrap()),
+            sorted(mem.group_task_ids(gid).unwrap())
+        );
+        assert_eq!(
+            sorted(r.incomplete_task_ids(gid).unwrap()),
+            sorted(mem.incomplete_task_ids(gid).unwrap())
+        );
+        for s in TaskStatus::ALL {
+            let q = TaskQuery {
+                page_size: 0,
+                status: Some(s),
+                ..TaskQuery::default()
+            };
+            let list = r.list_tasks(gid, &q, now).unwrap();
+            assert_eq!(list.count, expected.get(s), "count of {s} in {gid}");
+            let got = sorted(list.tasks.iter().map(|t| t.id.clone()).collect());
+            assert_eq!(got, sorted(by_status.remove(&s).unwrap_or_default()), "{s}");
+            assert!(list.tasks.iter().all(|t| t.status == Some(s)));
+        }
+    }
+    for (id, t) in &mem.tasks {
+        assert_eq!(r.task(id).unwrap().as_ref(), Some(t));
+        assert_eq!(r.is_complete(id).unwrap(), Some(t.is_complete));
+        assert_eq!(
+            sorted(r.children(id).unwrap()),
+            sorted(mem.children(id).unwrap())
+        );
+        if !t.key.is_empty() {
+            assert_eq!(
+                sorted(r.tasks_with_key(&t.task_group_id, &t.key).unwrap()),
+                sorted(mem.tasks_with_key(&t.task_group_id, &t.key).unwrap())
+            );
+        }
+        let with = r.task_with_status(id, now).unwrap().unwrap();
+        assert_eq!(with.status, Some(rules::status_of(mem, t, now).unwrap()));
+        if !t.is_complete && !t.workgroup.is_empty() {
+            *wg_counts.entry(t.workgroup.clone()).or_default() += 1;
+        }
+    }
+    let listed: BTreeMap<String, u64> = r
+        .workgroups(now)
+        .unwrap()
+        .workgroups
+        .into_iter()
+        .filter(|w| w.incomplete_tasks > 0)
+        .map(|w| (w.workgroup.name, w.incomplete_tasks))
+        .collect();
+    assert_eq!(listed, wg_counts);
+    let mut incomplete: Vec<String> = r
+        .incomplete_tasks()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    incomplete.sort();
+    let expected: Vec<String> = mem
+        .tasks
+        .values()
+        .filter(|t| !t.is_complete)
+        .map(|t| t.id.clone())
+        .collect();
+    assert_eq!(incomplete, expected);
+}
+
+fn create_dag(f: &mut Fixture, now: Timestamp) {
+    let mut gen = ids();
+    let mut e = task("e", &[]);
+    e.key = "k".into();
+    e.run_after = Some(now.plus_seconds(3600.0));
+    let mut c = task("c", &["a"]);
+    c.key = "k".into();
+    let mut a = task("a", &[]);
+    a.is_seed = true;
+    a.workgroup = "api".into();
+    let mut ff = task("f", &[]);
+    ff.workgroup = "api".into();
+    let spec = NewTaskGroup {
+        id: Some("g1".into()),
+        name: "First Group".into(),
+        is_paused: false,
+        tasks: vec![a, task("b", &["a"]), c, task("d", &["b", "c"]), e, ff],
+    };
+    f.run(now, |w| {
+        rules::create_group(w, spec, now, &mut gen).unwrap()
+    });
+}
+
+#[test]
+fn lifecycle_keeps_indexes_and_counts_exact() {
+    let mut f = Fixture::new();
+    let now = at(0);
+    create_dag(&mut f, now);
+    let counts = |f: &Fixture, now| {
+        f.store
+            .read()
+            .unwrap()
+            .group_view("g1", now)
+            .unwrap()
+            .unwrap()
+            .counts
+    };
+    let c = counts(&f, now);
+    assert_eq!((c.ready, c.waiting, c.delayed), (2, 3, 1));
+
+    // a runs and completes with a continuation; b and c are released.
+    let events = f.finish(
+        "a",
+        success(
+            json!({"n": 1}),
+            vec![ChildTask {
+                id: Some("x".into()),
+                name: "x".into(),
+                worker: "w".into(),
+                ..ChildTask::default()
+            }],
+        ),
+        at(1),
+    );
+    let updated: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::TaskUpdated { task } => Some(task.id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        updated.contains(&"b") && updated.contains(&"c"),
+        "{updated:?}"
+    );
+    let c = counts(&f, at(1));
+    assert_eq!((c.completed, c.ready, c.waiting), (1, 4, 1));
+
+    // b fails its last attempt.
+    f.run(at(2), |w| {
+        let patch = crew_core::wire::TaskPatch {
+            remaining_attempts: Some(1),
+            ..Default::default()
+        };
+        rules::update_task(w, "b", patch, at(2)).unwrap()
+    });
+    f.finish("b", WorkerOutcome::failure("boom"), at(3));
+    assert_eq!(counts(&f, at(3)).failed, 1);
+
+    // c completes; e (same key) completes with it.
+    f.finish("c", success(json!("out"), vec![]), at(4));
+    let r = f.store.read().unwrap();
+    let e = r.task_with_status("e", at(4)).unwrap().unwrap();
+    assert!(e.is_complete);
+    assert_eq!(e.output, json!("out"));
+    drop(r);
+
+    // f is running while the group gets paused: paused counts pending and waiting.
+    f.start("f", at(5));
+    f.run(at(5), |w| rules::set_group_paused(w, "g1", true).unwrap());
+    let c = counts(&f, at(5));
+    assert_eq!((c.running, c.paused, c.ready, c.waiting), (1, 2, 0, 0));
+    f.run(at(6), |w| rules::set_group_paused(w, "g1", false).unwrap());
+
+    // A rate limit on f pauses workgroup "api": f is delayed, not failed.
+    let attempt = f.store.read().unwrap().task("f").unwrap().unwrap().attempts;
+    let mut gen = ids();
+    f.run(at(7), |w| {
+        rules::record_result(
+            w,
+            "f",
+            attempt,
+            WorkerOutcome::RateLimited {
+                delay_secs: 60.0,
+                message: "slow down".into(),
+            },
+            at(7),
+            RetryPolicy::Fixed,
+            0.0,
+            &mut gen,
+        )
+        .unwrap()
+    });
+    let c = counts(&f, at(8));
+    assert_eq!(c.delayed, 1);
+    check(&f.store.read().unwrap(), &f.mem, at(100));
+
+    // Reset a: x (its continuation) is deleted, b, c, d are reset.
+    f.run(at(9), |w| rules::reset_task(w, "a", None, at(9)).unwrap());
+    assert!(f.store.read().unwrap().task("x").unwrap().is_none());
+    assert!(f
+        .store
+        .read()
+        .unwrap()
+        .children("a")
+        .unwrap()
+        .iter()
+        .all(|c| c != "x"));
+
+    // Delete c: d goes with it.
+    let events = f.run(at(10), |w| rules::delete_task(w, "c").unwrap());
+    let deleted = events
+        .iter()
+        .filter(|e| matches!(e.event, Event::TaskDeleted { .. }))
+        .count();
+    assert_eq!(deleted, 2);
+    assert!(f.store.read().unwrap().tasks_with_key("g1", "k").unwrap() == vec!["e".to_string()]);
+
+    // Delete the group: nothing of it is left.
+    f.run(at(11), |w| rules::delete_group(w, "g1").unwrap());
+    let r = f.store.read().unwrap();
+    assert!(r.group_view("g1", at(11)).unwrap().is_none());
+    assert!(r.group_task_ids("g1").unwrap().is_empty());
+    assert!(r.incomplete_tasks().unwrap().is_empty());
+    assert!(r.children("a").unwrap().is_empty());
+    assert_eq!(r.list_groups(1, 10, None, at(11)).unwrap().count, 0);
+    let wgs = r.workgroups(at(11)).unwrap().workgroups;
+    assert!(wgs.iter().all(|w| w.incomplete_tasks == 0), "{wgs:?}");
+}
+
+#[test]
+fn commit_then_reopen_gives_the_same_state() {
+    let mut f = Fixture::new();
+    create_dag(&mut f, at(0));
+    f.finish("a", success(json!(1), vec![]), at(1));
+    let before = f.store.read().unwrap().events_after(0, 1000).unwrap();
+    f.reopen();
+    let r = f.store.read().unwrap();
+    check(&r, &f.mem, at(2));
+    let after = r.events_after(0, 1000).unwrap();
+    assert_eq!(before, after);
+    assert_eq!(r.last_seq().unwrap(), f.last_seq);
+    drop(r);
+    // Sequence numbers continue after a reopen.
+    let events = f.run(at(3), |w| rules::set_group_paused(w, "g1", true).unwrap());
+    assert_eq!(events[0].seq, before.last_seq + 1);
+}
+
+#[test]
+fn dropping_a_transaction_writes_nothing() {
+    let mut f = Fixture::new();
+    create_dag(&mut f, at(0));
+    let seq = f.store.read().unwrap().last_seq().unwrap();
+    {
+        let mut w = f.store.write().unwrap();
+        let mut gen = ids();
+        let ch = rules::create_tasks(&w, "g1", vec![task("z", &["a"])], at(1), &mut gen).unwrap();
+        w.apply(&ch, at(1)).unwrap();
+        assert!(w.task("z").unwrap().is_some(), "reads see own writes");
+        assert_eq!(w.children("a").unwrap().len(), 3);
+        assert_eq!(w.pending_events().len(), 1);
+    }
+    let w = f.store.write().unwrap();
+    let ch = rules::set_group_paused(&w, "g1", true).unwrap();
+    drop(ch);
+    w.abort().unwrap();
+    let r = f.store.read().unwrap();
+    assert!(r.task("z").unwrap().is_none());
+    assert_eq!(r.last_seq().unwrap(), seq);
+    assert!(!r.group("g1").unwrap().unwrap().is_paused);
+    check(&r, &f.mem, at(1));
+}
+
+#[test]
+fn reader_sees_a_snapshot() {
+    let mut f = Fixture::new();
+    create_dag(&mut f, at(0));
+    let r = f.store.read().unwrap();
+    f.run(at(1), |w| rules::delete_task(w, "a").unwrap());
+    assert!(r.task("a").unwrap().is_some());
+    assert!(f.store.read().unwrap().task("a").unwrap().is_none());
+}
+
+#[test]
+fn events_are_persisted_trimmed_and_paged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crew.redb");
+    let store = Store::open(&path, StoreConfig { event_retention: 5 }).unwrap();
+    let now = at(0);
+    let mut all = Vec::new();
+    for i in 0..4 {
+        let mut w = store.write().unwrap();
+        w.set_worker_limit(&format!("w{i}"), Some(i), now).unwrap();
+        w.set_worker_limit(&format!("w{i}"), None, now).unwrap();
+        w.set_worker_limit(&format!("w{i}"), Some(i + 1), now)
+            .unwrap();
+        all.extend(w.commit().unwrap());
+    }
+    let seqs: Vec<u64> = all.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=12).collect::<Vec<_>>());
+    drop(store);
+    let store = Store::open(&path, StoreConfig { event_retention: 5 }).unwrap();
+    let r = store.read().unwrap();
+    assert_eq!(r.last_seq().unwrap(), 12);
+    let page = r.events_after(0, 100).unwrap();
+    assert_eq!(page.oldest_kept, 8);
+    assert_eq!(page.last_seq, 12);
+    assert_eq!(page.messages, all[7..].to_vec());
+    let page = r.events_after(9, 2).unwrap();
+    assert_eq!(
+        page.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![10, 11]
+    );
+    assert!(r.events_after(12, 10).unwrap().messages.is_empty());
+    let limits = r.worker_limits().unwrap();
+    assert_eq!(limits[0], ("w0".to_string(), Some(1)));
+    assert_eq!(limits.len(), 4);
+    match &page.messages[0].event {
+        Event::WorkerUpdated { worker } => assert_eq!(worker.worker, "w3"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn empty_log_reports_next_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("crew.redb"));
+    let page = store.read().unwrap().events_after(0, 10).unwrap();
+    assert_eq!((page.oldest_kept, page.last_seq), (1, 0));
+    assert!(page.messages.is_empty());
+}
+
+#[test]
+fn another_schema_version_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crew.redb");
+    drop(open(&path));
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let w = db.begin_write().unwrap();
+        {
+            let def: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+            let mut t = w.open_table(def).unwrap();
+            t.insert("schema_version", 999).unwrap();
+        }
+        w.commit().unwrap();
+    }
+    let err = Store::open(&path, StoreConfig::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::SchemaMismatch {
+                found: 999,
+                expected: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("999") && msg.contains('1'), "{msg}");
+    let core: crew_core::StoreError = err.into();
+    assert!(core.0.contains("999"));
+}
+
+#[test]
+fn a_foreign_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.redb");
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let w = db.begin_write().unwrap();
+        {
+            let def: redb::TableDefinition<u64, u64> = redb::TableDefinition::new("stuff");
+            w.open_table(def).unwrap().insert(1, 2).unwrap();
+        }
+        w.commit().unwrap();
+    }
+    let err = Store::open(&path, StoreConfig::default()).unwrap_err();
+    assert!(matches!(err, StorageError::NotACrewStore { .. }), "{err:?}");
+    let text = dir.path().join("text.redb");
+    std::fs::write(&text, b"this is not a database at all, just some text").unwrap();
+    let err = Store::open(&text, StoreConfig::default()).unwrap_err();
+    assert!(matches!(err, StorageError::Open { .. }), "{err:?}");
+}
+
+#[test]
+fn a_corrupt_record_is_an_error() {
+    let mut f = Fixture::new();
+    create_dag(&mut f, at(0));
+    let path = f.path.clone();
+    f.reopen();
+    drop(f.store);
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let w = db.begin_write().unwrap();
+        {
+            let def: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("tasks");
+            w.open_table(def)
+                .unwrap()
+                .insert("a", b"{not json".as_slice())
+                .unwrap();
+        }
+        w.commit().unwrap();
+    }
+    let store = open(&path);
+    let r = store.read().unwrap();
+    let err = r.task_with_status("a", at(1)).unwrap_err();
+    assert!(
+        matches!(err, StorageError::Corrupt { table: "tasks", .. }),
+        "{err:?}"
+    );
+    assert!(r.task("a").is_err());
+    assert!(r.list_tasks("g1", &TaskQuery::default(), at(1)).is_err());
+}
+
+#[test]
+fn inconsistent_changes_are_refused() {
+    let mut f = Fixture::new();
+    create_dag(&mut f, at(0));
+    let stored = f.store.read().unwrap().task("a").unwrap().unwrap();
+    let mut w = f.store.write().unwrap();
+    let mut ghost = stored.clone();
+    ghost.id = "ghost".into();
+    let err = w
+        .apply(
+            &Changes {
+                ops: vec![crew_core::Change::UpdateTask {
+                    before: Box::new(ghost.clone()),
+                    after: Box::new(ghost),
+                }],
+                wake: vec![],
+            },
+            at(1),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Inconsistent(_)), "{err:?}");
+    drop(w);
+    let mut w = f.store.write().unwrap();
+    let err = w
+        .apply(
+            &Changes {
+                ops: vec![crew_core::Change::CreateTask(stored)],
+                wake: vec![],
+            },
+            at(1),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Inconsistent(_)), "{err:?}");
+    let g = w.group("g1").unwrap().unwrap();
+    let err = w
+        .apply(
+            &Changes {
+                ops: vec![crew_core::Change::DeleteGroup(g)],
+                wake: vec![],
+            },
+            at(1),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("still has"), "{err}");
+}
+
+#[test]
+fn task_listing_pages_searches_and_filters() {
+    let mut f = Fixture::new();
+    let mut gen = ids();
+    f.run(at(0), |w| {
+        rules::create_group(
+            w,
+            NewTaskGroup {
+                id: Some("g".into()),
+                name: "G".into(),
+                ..Default::default()
+            },
+            at(0),
+            &mut gen,
+        )
+        .unwrap()
+    });
+    // 25 tasks created one second apart: t00 oldest.
+    for i in 0..25 {
+        let mut t = task(&format!("t{i:02}"), &[]);
+        t.name = if i % 5 == 0 {
+            format!("Special {i}")
+        } else {
+            format!("plain {i}")
+        };
+        f.run(at(i), |w| {
+            rules::create_tasks(w, "g", vec![t], at(i), &mut gen).unwrap()
+        });
+    }
+    for i in [0, 3, 6] {
+        f.finish(&format!("t{i:02}"), success(json!(i), vec![]), at(30));
+    }
+    let r = f.store.read().unwrap();
+    let now = at(31);
+    let names =
+        |l: &crew_core::wire::TaskList| l.tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
+
+    let q = TaskQuery {
+        page: 1,
+        page_size: 10,
+        ..TaskQuery::default()
+    };
+    let l = r.list_tasks("g", &q, now).unwrap();
+    assert_eq!(l.count, 25);
+    assert_eq!(names(&l)[0], "t00");
+    assert_eq!(names(&l).len(), 10);
+    assert!(l.tasks.iter().all(|t| t.status.is_some()));
+    let q0 = TaskQuery {
+        page: 0,
+        ..q.clone()
+    };
+    assert_eq!(
+        r.list_tasks("g", &q0, now).unwrap(),
+        l,
+        "page 0 reads as page 1"
+    );
+    let l3 = r
+        .list_tasks(
+            "g",
+            &TaskQuery {
+                page: 3,
+                ..q.clone()
+            },
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        names(&l3),
+        (20..25).map(|i| format!("t{i:02}")).collect::<Vec<_>>()
+    );
+    assert_eq!(l3.count, 25);
+    let beyond = r
+        .list_tasks(
+            "g",
+            &TaskQuery {
+                page: 9,
+                ..q.clone()
+            },
+            now,
+        )
+        .unwrap();
+    assert!(beyond.tasks.is_empty());
+    assert_eq!(beyond.count, 25);
+
+    let skip = TaskQuery {
+        page_size: 0,
+        skip_completed: true,
+        ..TaskQuery::default()
+    };
+    let l = r.list_tasks("g", &skip, now).unwrap();
+    assert_eq!(l.count, 22);
+    assert!(!names(&l).contains(&"t03".to_string()));
+
+    let search = TaskQuery {
+        page_size: 2,
+        search: Some("SPECIAL".into()),
+        ..TaskQuery::default()
+    };
+    let l = r.list_tasks("g", &search, now).unwrap();
+    assert_eq!(l.count, 5);
+    assert_eq!(names(&l), vec!["t00", "t05"]);
+    let by_id = TaskQuery {
+        page_size: 0,
+        search: Some("t1".into()),
+        ..TaskQuery::default()
+    };
+    assert_eq!(r.list_tasks("g", &by_id, now).unwrap().count, 10);
+    let both = TaskQuery {
+        page_size: 0,
+        search: Some("special".into()),
+        skip_completed: true,
+        ..TaskQuery::default()
+    };
+    assert_eq!(
+        names(&r.list_tasks("g", &both, now).unwrap()),
+        vec!["t05", "t10", "t15", "t20"]
+    );
+
+    let done = TaskQuery {
+        page_size: 2,
+        status: Some(TaskStatus::Completed),
+        ..TaskQuery::default()
+    };
+    let l = r.list_tasks("g", &done, now).unwrap();
+    assert_eq!(
+        (l.count, names(&l)),
+        (3, vec!["t00".to_string(), "t03".to_string()])
+    );
+    let ready = TaskQuery {
+        page: 2,
+        page_size: 20,
+        status: Some(TaskStatus::Ready),
+        ..TaskQuery::default()
+    };
+    let l = r.list_tasks("g", &ready, now).unwrap();
+    assert_eq!((l.count, l.tasks.len()), (22, 2));
+    let none = TaskQuery {
+        status: Some(TaskStatus::Completed),
+        skip_completed: true,
+        ..TaskQuery::default()
+    };
+    assert_eq!(r.list_tasks("g", &none, now).unwrap().count, 0);
+    assert_eq!(
+        r.list_tasks("nope", &TaskQuery::default(), now)
+            .unwrap()
+            .count,
+        0
+    );
+}
+
+#[test]
+fn group_listing_is_newest_first_paged_and_searchable() {
+    let mut f = Fixture::new();
+    let mut gen = ids();
+    for i in 0..7 {
+        let spec = NewTaskGroup {
+            id: Some(format!("grp-{i}")),
+            name: if i % 2 == 0 {
+                format!("Even {i}")
+            } else {
+                format!("odd {i}")
+            },
+            ..Default::default()
+        };
+        f.run(at(i), |w| {
+            rules::create_group(w, spec, at(i), &mut gen).unwrap()
+        });
+    }
+    let r = f.store.read().unwrap();
+    let ids_of = |l: &crew_core::wire::TaskGroupList| {
+        l.task_groups
+            .iter()
+            .map(|g| g.group.id.clone())
+            .collect::<Vec<_>>()
+    };
+    let l = r.list_groups(1, 3, None, at(10)).unwrap();
+    assert_eq!(l.count, 7);
+    assert_eq!(ids_of(&l), vec!["grp-6", "grp-5", "grp-4"]);
+    let l = r.list_groups(3, 3, None, at(10)).unwrap();
+    assert_eq!(ids_of(&l), vec!["grp-0"]);
+    let l = r.list_groups(1, 0, Some("EVEN"), at(10)).unwrap();
+    assert_eq!(
+        (l.count, ids_of(&l)),
+        (
+            4,
+            vec![
+                "grp-6".into(),
+                "grp-4".into(),
+                "grp-2".into(),
+                "grp-0".into()
+            ]
+        )
+    );
+    let l = r.list_groups(2, 1, Some("grp-1"), at(10)).unwrap();
+    assert_eq!((l.count, l.task_groups.len()), (1, 0));
+    assert_eq!(
+        r.list_groups(1, 10, None, at(10)).unwrap().task_groups[0].completed_percent,
+        100.0
+    );
+}
+
+#[test]
+fn delayed_and_workgroup_pauses_split_pending() {
+    let mut f = Fixture::new();
+    let mut gen = ids();
+    let mut later = task("later", &[]);
+    later.run_after = Some(at(100));
+    let mut in_wg = task("in-wg", &[]);
+    in_wg.workgroup = "acct".into();
+    let mut both = task("both", &[]);
+    both.workgroup = "acct".into();
+    both.run_after = Some(at(50));
+    let spec = NewTaskGroup {
+        id: Some("g".into()),
+        name: "g".into(),
+        is_paused: false,
+        tasks: vec![later, in_wg, both, task("now", &[])],
+    };
+    f.run(at(0), |w| {
+        rules::create_group(w, spec, at(0), &mut gen).unwrap()
+    });
+    let counts = |f: &Fixture, t| {
+        f.store
+            .read()
+            .unwrap()
+            .group_view("g", at(t))
+            .unwrap()
+            .unwrap()
+            .counts
+    };
+    assert_eq!((counts(&f, 1).delayed, counts(&f, 1).ready), (2, 2));
+    assert_eq!((counts(&f, 60).delayed, counts(&f, 60).ready), (1, 3));
+    assert_eq!((counts(&f, 200).delayed, counts(&f, 200).ready), (0, 4));
+    f.run(at(1), |w| {
+        rules::pause_workgroup(w, "acct", at(80)).unwrap()
+    });
+    // "both" is delayed twice over but counted once.
+    assert_eq!((counts(&f, 2).delayed, counts(&f, 2).ready), (3, 1));
+    assert_eq!((counts(&f, 90).delayed, counts(&f, 90).ready), (1, 3));
+    check(&f.store.read().unwrap(), &f.mem, at(2));
+    check(&f.store.read().unwrap(), &f.mem, at(60));
+    check(&f.store.read().unwrap(), &f.mem, at(90));
+    let wgs = f
+        .store
+        .read()
+        .unwrap()
+        .workgroups(at(2))
+        .unwrap()
+        .workgroups;
+    assert_eq!(wgs.len(), 1);
+    assert_eq!(wgs[0].incomplete_tasks, 2);
+    assert_eq!(wgs[0].workgroup.paused_until, Some(at(80)));
+    assert_eq!(
+        f.store.read().unwrap().workgroup_task_ids("acct").unwrap(),
+        vec!["both", "in-wg"]
+    );
+}
+
+#[test]
+fn release_events_follow_parent_completion() {
+    let mut f = Fixture::new();
+    let mut gen = ids();
+    let spec = NewTaskGroup {
+        id: Some("g".into()),
+        name: "g".into(),
+        is_paused: false,
+        tasks: vec![task("p", &[]), task("q", &[]), task("kid", &["p", "q"])],
+    };
+    f.run(at(0), |w| {
+        rules::create_group(w, spec, at(0), &mut gen).unwrap()
+    });
+    let updated_kid = |events: &[crew_core::wire::StreamMessage]| {
+        events.iter().find_map(|e| match &e.event {
+            Event::TaskUpdated { task } if task.id == "kid" => task.status,
+            _ => None,
+        })
+    };
+    // One parent of two: still waiting, no event for kid.
+    let events = f.finish("p", success(json!(1), vec![]), at(1));
+    assert_eq!(updated_kid(&events), None);
+    let events = f.finish("q", success(json!(2), vec![]), at(2));
+    assert_eq!(updated_kid(&events), Some(TaskStatus::Ready));
+    // Resetting q makes kid wait again (kid is reset too, with an event).
+    let events = f.run(at(3), |w| rules::reset_task(w, "q", None, at(3)).unwrap());
+    assert_eq!(updated_kid(&events), Some(TaskStatus::Waiting));
+}
