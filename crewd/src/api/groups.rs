@@ -1,0 +1,168 @@
+//! Task group routes.
+
+use super::error::ApiError;
+use super::extract::{JsonBody, ListQuery, OptionalJson, PathParams};
+use super::{created, read, ApiState};
+use crate::engine::{Op, OpOutcome};
+use axum::extract::State;
+use axum::response::Response;
+use axum::Json;
+use crew_core::wire::{
+    ActionResult, AttemptsRequest, NewTaskGroup, Progress, TaskGroupList, TaskGroupPatch,
+    TaskGroupView,
+};
+
+/// Reads a group's view, 404 when it is gone.
+pub(super) async fn view(state: &ApiState, id: String) -> Result<TaskGroupView, ApiError> {
+    read(state, move |tx, now| {
+        tx.group_view(&id, now)?
+            .ok_or_else(|| ApiError::group_not_found(&id))
+    })
+    .await
+}
+
+/// The answer to a delete, reset or retry.
+pub(super) fn action(outcome: OpOutcome) -> Json<ActionResult> {
+    Json(ActionResult {
+        deleted: outcome.deleted,
+        updated: outcome.updated,
+    })
+}
+
+/// `GET /api/v1/task_groups?page&pageSize&search`
+pub(super) async fn list(
+    State(state): State<ApiState>,
+    q: ListQuery,
+) -> Result<Json<TaskGroupList>, ApiError> {
+    read(&state, move |tx, now| {
+        Ok(tx.list_groups(q.page, q.page_size, q.search.as_deref(), now)?)
+    })
+    .await
+    .map(Json)
+}
+
+/// `POST /api/v1/task_groups` (optionally with its tasks) -> 201.
+pub(super) async fn create(
+    State(state): State<ApiState>,
+    JsonBody(body): JsonBody<NewTaskGroup>,
+) -> Result<Response, ApiError> {
+    let out = state.engine.execute(Op::CreateGroup(body)).await?;
+    let id = out
+        .created_group_id
+        .ok_or_else(|| ApiError::internal("the engine created no group"))?;
+    Ok(created(view(&state, id).await?))
+}
+
+/// `GET /api/v1/task_group/:id`
+pub(super) async fn get_one(
+    State(state): State<ApiState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<TaskGroupView>, ApiError> {
+    view(&state, id).await.map(Json)
+}
+
+/// `PUT /api/v1/task_group/:id` (rename, pause, resume).
+pub(super) async fn update(
+    State(state): State<ApiState>,
+    PathParams(id): PathParams<String>,
+    JsonBody(patch): JsonBody<TaskGroupPatch>,
+) -> Result<Json<TaskGroupView>, ApiError> {
+    if let Some(body_id) = &patch.id {
+        if *body_id != id {
+            return Err(ApiError::unprocessable(format!(
+                "the body's id {body_id:?} does not match the path's {id:?}"
+            )));
+        }
+    }
+    state
+        .engine
+        .execute(Op::UpdateGroup {
+            id: id.clone(),
+            patch,
+        })
+        .await?;
+    view(&state, id).await.map(Json)
+}
+
+/// `DELETE /api/v1/task_group/:id`
+pub(super) async fn delete(
+    State(state): State<ApiState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let out = state.engine.execute(Op::DeleteGroup { id }).await?;
+    Ok(action(out))
+}
+
+async fn set_paused(
+    state: ApiState,
+    id: String,
+    paused: bool,
+) -> Result<Json<TaskGroupView>, ApiError> {
+    state
+        .engine
+        .execute(Op::SetGroupPaused {
+            id: id.clone(),
+            paused,
+        })
+        .await?;
+    view(&state, id).await.map(Json)
+}
+
+/// `POST /api/v1/task_group/:id/pause`
+pub(super) async fn pause(
+    State(state): State<ApiState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<TaskGroupView>, ApiError> {
+    set_paused(state, id, true).await
+}
+
+/// `POST /api/v1/task_group/:id/resume`
+pub(super) async fn resume(
+    State(state): State<ApiState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<TaskGroupView>, ApiError> {
+    set_paused(state, id, false).await
+}
+
+/// `POST /api/v1/task_group/:id/reset` with optional `{remainingAttempts}`.
+pub(super) async fn reset(
+    State(state): State<ApiState>,
+    PathParams(id): PathParams<String>,
+    OptionalJson(body): OptionalJson<AttemptsRequest>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let out = state
+        .engine
+        .execute(Op::ResetGroup {
+            id,
+            attempts: body.remaining_attempts,
+        })
+        .await?;
+    Ok(action(out))
+}
+
+/// `POST /api/v1/task_group/:id/retry` with optional `{remainingAttempts}`.
+pub(super) async fn retry(
+    State(state): State<ApiState>,
+    PathParams(id): PathParams<String>,
+    OptionalJson(body): OptionalJson<AttemptsRequest>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let out = state
+        .engine
+        .execute(Op::RetryGroup {
+            id,
+            attempts: body.remaining_attempts,
+        })
+        .await?;
+    Ok(action(out))
+}
+
+/// `GET /api/v1/task_group/:id/progress`
+pub(super) async fn progress(
+    State(state): State<ApiState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<Progress>, ApiError> {
+    let v = view(&state, id).await?;
+    Ok(Json(Progress {
+        completed_percent: v.completed_percent,
+    }))
+}

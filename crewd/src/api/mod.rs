@@ -1,0 +1,208 @@
+//! The REST API (axum), on crew-go's v1 paths with proper status codes.
+//!
+//! Reads open a storage snapshot ([`Store::read`]); writes go through the
+//! engine ([`EngineHandle::execute`]), which answers after the durable
+//! commit, and the result is then read back. Every error is JSON
+//! `{"error": "..."}` ([`crew_core::wire::ErrorBody`]): unknown routes,
+//! wrong methods, malformed bodies and rejections from layers included.
+//!
+//! When a token is configured, every route but `GET /healthz` needs
+//! `Authorization: Bearer <token>`, compared in constant time.
+
+mod auth;
+pub mod error;
+pub mod extract;
+mod groups;
+mod tasks;
+mod workers;
+
+use crate::engine::EngineHandle;
+use crate::storage::{ReadTx, Store};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use crew_core::Timestamp;
+use std::sync::Arc;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+/// What the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    /// Where writes go.
+    pub engine: EngineHandle,
+    /// Where reads come from.
+    pub store: Store,
+    /// The bearer token every route but `/healthz` requires, if any.
+    pub token: Option<Arc<str>>,
+    /// Largest request body accepted, in bytes.
+    pub max_request_bytes: usize,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("max_request_bytes", &self.max_request_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The API's routes, with auth, the body limit, tracing and JSON errors.
+pub fn router(state: ApiState) -> Router {
+    let limit = state.max_request_bytes;
+    let api = Router::new()
+        .route(
+            "/api/v1/task_groups",
+            get(groups::list).post(groups::create),
+        )
+        .route(
+            "/api/v1/task_group/{id}",
+            get(groups::get_one)
+                .put(groups::update)
+                .delete(groups::delete),
+        )
+        .route("/api/v1/task_group/{id}/pause", post(groups::pause))
+        .route("/api/v1/task_group/{id}/resume", post(groups::resume))
+        .route("/api/v1/task_group/{id}/reset", post(groups::reset))
+        .route("/api/v1/task_group/{id}/retry", post(groups::retry))
+        .route("/api/v1/task_group/{id}/progress", get(groups::progress))
+        .route(
+            "/api/v1/task_group/{id}/tasks",
+            get(tasks::list).post(tasks::create),
+        )
+        .route(
+            "/api/v1/task_group/{gid}/task/{tid}",
+            get(tasks::get_in_group)
+                .put(tasks::update)
+                .delete(tasks::delete),
+        )
+        .route(
+            "/api/v1/task_group/{gid}/task/{tid}/reset",
+            post(tasks::reset),
+        )
+        .route(
+            "/api/v1/task_group/{gid}/task/{tid}/retry",
+            post(tasks::retry),
+        )
+        .route(
+            "/api/v1/task_group/{gid}/task/{tid}/pause",
+            post(tasks::pause),
+        )
+        .route(
+            "/api/v1/task_group/{gid}/task/{tid}/resume",
+            post(tasks::resume),
+        )
+        .route("/api/v1/task/{tid}", get(tasks::get_by_id))
+        .route("/api/v1/workgroups", get(workers::list_workgroups))
+        .route(
+            "/api/v1/workgroup/{name}/pause",
+            post(workers::pause_workgroup),
+        )
+        .route(
+            "/api/v1/workgroup/{name}/resume",
+            post(workers::resume_workgroup),
+        )
+        .route("/api/v1/workers", get(workers::list_workers))
+        .route("/api/v1/worker/{name}/limit", put(workers::set_limit))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state.clone());
+    api.layer(DefaultBodyLimit::max(limit))
+        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(middleware::from_fn_with_state(state, auth::require_token))
+        .layer(middleware::from_fn(json_errors))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// `GET /healthz`: always answers, no auth.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no such route: {} {}",
+        req.method(),
+        crew_core::dag::truncate(req.uri().path(), 200)
+    ))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "method {} is not allowed on {}",
+            req.method(),
+            crew_core::dag::truncate(req.uri().path(), 200)
+        ),
+    )
+}
+
+/// Turns any error response that is not JSON (from a layer or an axum
+/// default) into `{"error": ...}`, keeping its status and headers.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_string()
+    } else {
+        crew_core::dag::truncate(&text, 512)
+    };
+    let body = serde_json::to_vec(&crew_core::wire::ErrorBody { error: message })
+        .unwrap_or_else(|_| br#"{"error":"request failed"}"#.to_vec());
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// Runs a read on a storage snapshot, off the async workers.
+pub(crate) async fn read<T, F>(state: &ApiState, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&ReadTx, Timestamp) -> Result<T, ApiError> + Send + 'static,
+{
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let tx = store.read()?;
+        f(&tx, Timestamp::now())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a read task failed");
+        Err(ApiError::internal("the read failed unexpectedly"))
+    })
+}
+
+/// `201 Created` with a JSON body.
+pub(crate) fn created<T: serde::Serialize>(body: T) -> Response {
+    (StatusCode::CREATED, Json(body)).into_response()
+}

@@ -1,0 +1,258 @@
+//! Task routes.
+
+use super::error::ApiError;
+use super::extract::{decode, JsonBody, ListQuery, OptionalJson, PathParams, RawJson};
+use super::groups::action;
+use super::{created, read, ApiState};
+use crate::engine::Op;
+use crate::storage::TaskQuery;
+use axum::extract::State;
+use axum::response::Response;
+use axum::Json;
+use crew_core::wire::{ActionResult, AttemptsRequest, NewTask, TaskList, TaskPatch};
+use crew_core::{GraphRead, Task};
+
+/// Reads a task with its status, 404 when it is missing or, with `group`,
+/// when it belongs to another group.
+async fn task(state: &ApiState, group: Option<String>, id: String) -> Result<Task, ApiError> {
+    read(state, move |tx, now| {
+        let Some(t) = tx.task_with_status(&id, now)? else {
+            return Err(match &group {
+                Some(g) if tx.group(g)?.is_none() => ApiError::group_not_found(g),
+                _ => ApiError::task_not_found(&id),
+            });
+        };
+        match &group {
+            Some(g) if t.task_group_id != *g => {
+                if tx.group(g)?.is_none() {
+                    Err(ApiError::group_not_found(g))
+                } else {
+                    Err(ApiError::not_found(format!(
+                        "task {id:?} not found in task group {g:?}"
+                    )))
+                }
+            }
+            _ => Ok(t),
+        }
+    })
+    .await
+}
+
+/// `GET /api/v1/task_group/:id/tasks?page&pageSize&search&skipCompleted&status`
+pub(super) async fn list(
+    State(state): State<ApiState>,
+    PathParams(group): PathParams<String>,
+    q: ListQuery,
+) -> Result<Json<TaskList>, ApiError> {
+    read(&state, move |tx, now| {
+        if tx.group(&group)?.is_none() {
+            return Err(ApiError::group_not_found(&group));
+        }
+        let query = TaskQuery {
+            page: q.page,
+            page_size: q.page_size,
+            search: q.search,
+            skip_completed: q.skip_completed,
+            status: q.status,
+        };
+        Ok(tx.list_tasks(&group, &query, now)?)
+    })
+    .await
+    .map(Json)
+}
+
+/// `POST /api/v1/task_group/:id/tasks`: one task object (crew-go; answers
+/// 201 with the task) or an array created atomically as one DAG (answers
+/// 201 with the array).
+pub(super) async fn create(
+    State(state): State<ApiState>,
+    PathParams(group): PathParams<String>,
+    body: RawJson,
+) -> Result<Response, ApiError> {
+    let (tasks, many) = match body.first_byte() {
+        Some(b'[') => (decode::<Vec<NewTask>>(&body.0)?, true),
+        Some(b'{') => (vec![decode::<NewTask>(&body.0)?], false),
+        None => {
+            return Err(ApiError::bad_request(
+                "the request body is empty; a task object or an array of tasks is expected",
+            ))
+        }
+        Some(_) => {
+            // Let serde say what is wrong (malformed JSON, or a scalar).
+            decode::<serde_json::Value>(&body.0)?;
+            return Err(ApiError::unprocessable(
+                "the request body must be a task object or an array of tasks",
+            ));
+        }
+    };
+    if tasks.is_empty() {
+        return Err(ApiError::unprocessable("the array of tasks is empty"));
+    }
+    for (i, t) in tasks.iter().enumerate() {
+        if let Some(g) = &t.task_group_id {
+            if *g != group {
+                let at = if many {
+                    format!("[{i}].")
+                } else {
+                    String::new()
+                };
+                return Err(ApiError::unprocessable(format!(
+                    "{at}taskGroupId {g:?} does not match the path's task group {group:?}"
+                )));
+            }
+        }
+    }
+    let out = state
+        .engine
+        .execute(Op::CreateTasks {
+            group: group.clone(),
+            tasks,
+        })
+        .await?;
+    let ids = out.created_task_ids;
+    let mut created_tasks = read(&state, move |tx, now| {
+        let mut v = Vec::with_capacity(ids.len());
+        for id in &ids {
+            // A task may be gone already (deleted right after): skip it.
+            if let Some(t) = tx.task_with_status(id, now)? {
+                v.push(t);
+            }
+        }
+        Ok(v)
+    })
+    .await?;
+    if many {
+        Ok(created(created_tasks))
+    } else {
+        match created_tasks.pop() {
+            Some(t) => Ok(created(t)),
+            None => Err(ApiError::not_found(
+                "the task was created, then deleted before it could be read back",
+            )),
+        }
+    }
+}
+
+/// `GET /api/v1/task_group/:gid/task/:tid`
+pub(super) async fn get_in_group(
+    State(state): State<ApiState>,
+    PathParams((gid, tid)): PathParams<(String, String)>,
+) -> Result<Json<Task>, ApiError> {
+    task(&state, Some(gid), tid).await.map(Json)
+}
+
+/// `GET /api/v1/task/:tid`
+pub(super) async fn get_by_id(
+    State(state): State<ApiState>,
+    PathParams(tid): PathParams<String>,
+) -> Result<Json<Task>, ApiError> {
+    task(&state, None, tid).await.map(Json)
+}
+
+/// `PUT /api/v1/task_group/:gid/task/:tid`
+pub(super) async fn update(
+    State(state): State<ApiState>,
+    PathParams((gid, tid)): PathParams<(String, String)>,
+    JsonBody(patch): JsonBody<TaskPatch>,
+) -> Result<Json<Task>, ApiError> {
+    if let Some(id) = &patch.id {
+        if *id != tid {
+            return Err(ApiError::unprocessable(format!(
+                "the body's id {id:?} does not match the path's {tid:?}"
+            )));
+        }
+    }
+    if let Some(g) = &patch.task_group_id {
+        if *g != gid {
+            return Err(ApiError::unprocessable(format!(
+                "the body's taskGroupId {g:?} does not match the path's {gid:?}"
+            )));
+        }
+    }
+    task(&state, Some(gid.clone()), tid.clone()).await?;
+    state
+        .engine
+        .execute(Op::UpdateTask {
+            id: tid.clone(),
+            patch,
+        })
+        .await?;
+    task(&state, Some(gid), tid).await.map(Json)
+}
+
+/// `DELETE /api/v1/task_group/:gid/task/:tid` (with its descendants).
+pub(super) async fn delete(
+    State(state): State<ApiState>,
+    PathParams((gid, tid)): PathParams<(String, String)>,
+) -> Result<Json<ActionResult>, ApiError> {
+    task(&state, Some(gid), tid.clone()).await?;
+    let out = state.engine.execute(Op::DeleteTask { id: tid }).await?;
+    Ok(action(out))
+}
+
+/// `POST /api/v1/task_group/:gid/task/:tid/reset`
+pub(super) async fn reset(
+    State(state): State<ApiState>,
+    PathParams((gid, tid)): PathParams<(String, String)>,
+    OptionalJson(body): OptionalJson<AttemptsRequest>,
+) -> Result<Json<ActionResult>, ApiError> {
+    task(&state, Some(gid), tid.clone()).await?;
+    let out = state
+        .engine
+        .execute(Op::ResetTask {
+            id: tid,
+            attempts: body.remaining_attempts,
+        })
+        .await?;
+    Ok(action(out))
+}
+
+/// `POST /api/v1/task_group/:gid/task/:tid/retry`
+pub(super) async fn retry(
+    State(state): State<ApiState>,
+    PathParams((gid, tid)): PathParams<(String, String)>,
+    OptionalJson(body): OptionalJson<AttemptsRequest>,
+) -> Result<Json<ActionResult>, ApiError> {
+    task(&state, Some(gid), tid.clone()).await?;
+    let out = state
+        .engine
+        .execute(Op::RetryTask {
+            id: tid,
+            attempts: body.remaining_attempts,
+        })
+        .await?;
+    Ok(action(out))
+}
+
+async fn set_paused(
+    state: ApiState,
+    gid: String,
+    tid: String,
+    paused: bool,
+) -> Result<Json<Task>, ApiError> {
+    task(&state, Some(gid.clone()), tid.clone()).await?;
+    state
+        .engine
+        .execute(Op::SetTaskPaused {
+            id: tid.clone(),
+            paused,
+        })
+        .await?;
+    task(&state, Some(gid), tid).await.map(Json)
+}
+
+/// `POST /api/v1/task_group/:gid/task/:tid/pause`
+pub(super) async fn pause(
+    State(state): State<ApiState>,
+    PathParams((gid, tid)): PathParams<(String, String)>,
+) -> Result<Json<Task>, ApiError> {
+    set_paused(state, gid, tid, true).await
+}
+
+/// `POST /api/v1/task_group/:gid/task/:tid/resume`
+pub(super) async fn resume(
+    State(state): State<ApiState>,
+    PathParams((gid, tid)): PathParams<(String, String)>,
+) -> Result<Json<Task>, ApiError> {
+    set_paused(state, gid, tid, false).await
+}

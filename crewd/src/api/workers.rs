@@ -1,0 +1,131 @@
+//! Workgroup and worker routes.
+
+use super::error::ApiError;
+use super::extract::{JsonBody, OptionalJson, PathParams};
+use super::{read, ApiState};
+use crate::engine::Op;
+use axum::extract::State;
+use axum::Json;
+use crew_core::dag::check_safe_name;
+use crew_core::wire::{
+    PauseRequest, WorkerLimit, WorkerLimitRequest, WorkerList, WorkgroupList, WorkgroupView,
+};
+use crew_core::{GraphRead, Workgroup};
+
+/// Pause used when the request gives none: one hour.
+pub const DEFAULT_PAUSE_SECS: f64 = 3600.0;
+/// Longest pause an operator may set: 30 days.
+pub const MAX_PAUSE_SECS: f64 = 30.0 * 24.0 * 3600.0;
+
+/// Checks a pause duration: finite, positive, at most 30 days.
+pub(crate) fn check_pause(seconds: Option<f64>) -> Result<f64, ApiError> {
+    let s = seconds.unwrap_or(DEFAULT_PAUSE_SECS);
+    if !s.is_finite() || s <= 0.0 || s > MAX_PAUSE_SECS {
+        return Err(ApiError::unprocessable(format!(
+            "seconds must be a number greater than 0 and at most {MAX_PAUSE_SECS} (30 days), got {s}"
+        )));
+    }
+    Ok(s)
+}
+
+async fn workgroup_view(state: &ApiState, name: String) -> Result<WorkgroupView, ApiError> {
+    read(state, move |tx, _now| {
+        let workgroup = tx
+            .workgroup(&name)?
+            .unwrap_or_else(|| Workgroup::new(&name));
+        let incomplete_tasks = tx.workgroup_task_ids(&name)?.len() as u64;
+        Ok(WorkgroupView {
+            workgroup,
+            incomplete_tasks,
+        })
+    })
+    .await
+}
+
+/// `GET /api/v1/workgroups`
+pub(super) async fn list_workgroups(
+    State(state): State<ApiState>,
+) -> Result<Json<WorkgroupList>, ApiError> {
+    read(&state, |tx, now| Ok(tx.workgroups(now)?))
+        .await
+        .map(Json)
+}
+
+/// `POST /api/v1/workgroup/:name/pause` with optional `{seconds}`.
+pub(super) async fn pause_workgroup(
+    State(state): State<ApiState>,
+    PathParams(name): PathParams<String>,
+    OptionalJson(body): OptionalJson<PauseRequest>,
+) -> Result<Json<WorkgroupView>, ApiError> {
+    check_safe_name("workgroup", &name)?;
+    let seconds = check_pause(body.seconds)?;
+    state
+        .engine
+        .execute(Op::PauseWorkgroup {
+            name: name.clone(),
+            seconds,
+        })
+        .await?;
+    workgroup_view(&state, name).await.map(Json)
+}
+
+/// `POST /api/v1/workgroup/:name/resume`
+pub(super) async fn resume_workgroup(
+    State(state): State<ApiState>,
+    PathParams(name): PathParams<String>,
+) -> Result<Json<WorkgroupView>, ApiError> {
+    check_safe_name("workgroup", &name)?;
+    state
+        .engine
+        .execute(Op::ResumeWorkgroup { name: name.clone() })
+        .await?;
+    workgroup_view(&state, name).await.map(Json)
+}
+
+/// `GET /api/v1/workers`
+pub(super) async fn list_workers(State(state): State<ApiState>) -> Json<WorkerList> {
+    Json(WorkerList {
+        workers: state.engine.worker_loads(),
+    })
+}
+
+/// `PUT /api/v1/worker/:name/limit` with `{maxConcurrency}` (`null`: none).
+pub(super) async fn set_limit(
+    State(state): State<ApiState>,
+    PathParams(name): PathParams<String>,
+    JsonBody(body): JsonBody<WorkerLimitRequest>,
+) -> Result<Json<WorkerLimit>, ApiError> {
+    check_safe_name("worker", &name)?;
+    state
+        .engine
+        .execute(Op::SetWorkerLimit {
+            worker: name.clone(),
+            max_concurrency: body.max_concurrency,
+        })
+        .await?;
+    let current = state
+        .engine
+        .worker_loads()
+        .into_iter()
+        .find(|w| w.worker == name);
+    Ok(Json(current.unwrap_or(WorkerLimit {
+        worker: name,
+        max_concurrency: body.max_concurrency,
+        in_flight: 0,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pause_bounds() {
+        assert_eq!(check_pause(None).unwrap(), DEFAULT_PAUSE_SECS);
+        assert_eq!(check_pause(Some(1.5)).unwrap(), 1.5);
+        assert_eq!(check_pause(Some(MAX_PAUSE_SECS)).unwrap(), MAX_PAUSE_SECS);
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, MAX_PAUSE_SECS + 1.0] {
+            assert!(check_pause(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}
