@@ -849,8 +849,14 @@ fn delayed_and_workgroup_pauses_split_pending() {
     assert_eq!((counts(&f, 1).delayed, counts(&f, 1).ready), (2, 2));
     assert_eq!((counts(&f, 60).delayed, counts(&f, 60).ready), (1, 3));
     assert_eq!((counts(&f, 200).delayed, counts(&f, 200).ready), (0, 4));
-    f.run(at(1), |w| {
-        rules::pause_workgroup(w, "acct", at(80)).unwrap()
+    // A worker's rate limit: the workgroup's pending tasks are delayed.
+    f.run(at(1), |_| Changes {
+        ops: vec![crew_core::Change::PutWorkgroup(crew_core::Workgroup {
+            name: "acct".into(),
+            paused_until: Some(at(80)),
+            paused_by_operator: false,
+        })],
+        wake: vec![],
     });
     // "both" is delayed twice over but counted once.
     assert_eq!((counts(&f, 2).delayed, counts(&f, 2).ready), (3, 1));
@@ -868,6 +874,19 @@ fn delayed_and_workgroup_pauses_split_pending() {
     assert_eq!(wgs.len(), 1);
     assert_eq!(wgs[0].incomplete_tasks, 2);
     assert_eq!(wgs[0].workgroup.paused_until, Some(at(80)));
+    let r = f.store.read().unwrap();
+    assert_eq!(r.workgroup_incomplete_count("acct").unwrap(), 2);
+    assert_eq!(r.workgroup_view("acct").unwrap(), wgs[0]);
+    assert_eq!(r.workgroup_view("none").unwrap().incomplete_tasks, 0);
+    drop(r);
+    // An operator's pause: whatever status the rules give it, counts and
+    // listings agree with them.
+    f.run(at(3), |w| {
+        rules::pause_workgroup(w, "acct", at(80)).unwrap()
+    });
+    for t in [4, 60, 90] {
+        check(&f.store.read().unwrap(), &f.mem, at(t));
+    }
     assert_eq!(
         f.store.read().unwrap().workgroup_task_ids("acct").unwrap(),
         vec!["both", "in-wg"]

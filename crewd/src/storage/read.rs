@@ -95,12 +95,28 @@ fn buckets_for(status: TaskStatus, group_paused: bool) -> (Vec<Bucket>, bool) {
             vec![Bucket::Paused, Bucket::Waiting, Bucket::Pending],
             false,
         ),
-        TaskStatus::Paused => (vec![Bucket::Paused], false),
+        // A workgroup paused by an operator may show its pending tasks as
+        // paused: check those task by task.
+        TaskStatus::Paused => (vec![Bucket::Paused, Bucket::Pending], true),
         TaskStatus::Waiting if group_paused => (vec![], false),
         TaskStatus::Waiting => (vec![Bucket::Waiting], false),
         TaskStatus::Delayed | TaskStatus::Ready if group_paused => (vec![], false),
         TaskStatus::Delayed | TaskStatus::Ready => (vec![Bucket::Pending], true),
     }
+}
+
+/// The status of a pending task (not complete, running, failed or paused;
+/// parents complete; group not paused; no `runAfter`) in workgroup `w`.
+fn pending_status_in(w: &Workgroup, now: Timestamp) -> Result<TaskStatus, StorageError> {
+    let probe: Task = serde_json::from_value(serde_json::json!({"id": "", "taskGroupId": ""}))
+        .map_err(|e| StorageError::Read(e.to_string()))?;
+    Ok(crew_core::model::derive_status(
+        &probe,
+        false,
+        Some(w),
+        true,
+        now,
+    ))
 }
 
 /// Caches workgroups during one listing.
@@ -223,10 +239,10 @@ impl ReadTx {
     ///
     /// Completed, running, failed, paused and waiting come from counters kept
     /// per change (O(1)). Pending tasks are split at `now`: those in a
-    /// workgroup paused at `now` (a counter per group and workgroup) and
-    /// those whose `runAfter` lies after `now` (a range over the delayed
-    /// index: O(delayed tasks of the group)) are `delayed`, the rest
-    /// `ready`. Approximation: `runAfter` is compared at millisecond
+    /// workgroup paused at `now` (a counter per group and workgroup) take
+    /// the status that pause gives (`paused` or `delayed`); those whose
+    /// `runAfter` lies after `now` (a range over the delayed index:
+    /// O(delayed tasks of the group)) are `delayed`; the rest `ready`. Approximation: `runAfter` is compared at millisecond
     /// precision, so a task due within the current millisecond counts as
     /// ready.
     pub fn counts(&self, group: &TaskGroup, now: Timestamp) -> Result<StatusCounts, StorageError> {
@@ -250,15 +266,25 @@ impl ReadTx {
         let per_wg = self.txn.open_table(tables::GROUP_WG_PENDING)?;
         let mut paused_wgs: HashSet<String> = HashSet::new();
         let mut delayed = 0u64;
+        let mut wg_paused = 0u64;
         for row in per_wg.range((id, "")..)? {
             let (k, v) = row?;
             let (g, wg) = k.value();
             if g != id {
                 break;
             }
-            if get_workgroup(&wgs, wg)?.is_some_and(|w| w.is_paused_at(now)) {
+            let Some(w) = get_workgroup(&wgs, wg)? else {
+                continue;
+            };
+            if w.is_paused_at(now) {
                 paused_wgs.insert(wg.to_string());
-                delayed += v.value();
+                // Every pending task of a paused workgroup has the status a
+                // plain pending task would have there (the pause ranks
+                // before runAfter).
+                match pending_status_in(&w, now)? {
+                    TaskStatus::Paused => wg_paused += v.value(),
+                    _ => delayed += v.value(),
+                }
             }
         }
         let index = self.txn.open_table(tables::DELAYED)?;
@@ -273,8 +299,10 @@ impl ReadTx {
                 delayed += 1;
             }
         }
-        c.delayed = delayed.min(pending);
-        c.ready = pending - c.delayed;
+        let wg_paused = wg_paused.min(pending);
+        c.paused += wg_paused;
+        c.delayed = delayed.min(pending - wg_paused);
+        c.ready = pending - wg_paused - c.delayed;
         Ok(c)
     }
 
@@ -473,6 +501,24 @@ impl ReadTx {
     pub fn workgroup_task_ids(&self, workgroup: &str) -> Result<Vec<String>, StorageError> {
         let t = self.txn.open_table(tables::WG_TASKS)?;
         tables::pair_seconds(&t, workgroup)
+    }
+
+    /// The number of incomplete tasks of a workgroup (a counter: O(1)).
+    pub fn workgroup_incomplete_count(&self, workgroup: &str) -> Result<u64, StorageError> {
+        let t = self.txn.open_table(tables::WG_COUNTS)?;
+        let v = t.get(workgroup)?;
+        Ok(v.map(|v| v.value()).unwrap_or(0))
+    }
+
+    /// One workgroup as the API shows it: its stored record (or an unpaused
+    /// one) with its incomplete task count. O(1).
+    pub fn workgroup_view(&self, name: &str) -> Result<WorkgroupView, StorageError> {
+        let stored = self.txn.open_table(tables::WORKGROUPS)?;
+        let workgroup = get_workgroup(&stored, name)?.unwrap_or_else(|| Workgroup::new(name));
+        Ok(WorkgroupView {
+            workgroup,
+            incomplete_tasks: self.workgroup_incomplete_count(name)?,
+        })
     }
 
     /// Every worker with a stored limit (`None`: no limit), by name.
