@@ -1,0 +1,323 @@
+//! The REST client: fetches snapshots and carries out actions.
+
+use super::encode;
+use crate::app::state::{ActionRequest, Effect, Msg, Reply, Target, Verb};
+use crew_core::wire::{
+    ActionResult, AttemptsRequest, ErrorBody, PauseRequest, TaskGroupList, TaskGroupView, TaskList,
+    WorkgroupList,
+};
+use crew_core::Task;
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Tasks fetched per page when loading a group.
+pub const TASK_PAGE: usize = 10_000;
+/// Groups fetched for the groups view.
+pub const GROUP_PAGE: usize = 500;
+
+/// A client of the daemon's REST API.
+#[derive(Clone, Debug)]
+pub struct Rest {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Rest {
+    /// A client for the daemon at `base` (`http://host:port`).
+    pub fn new(base: &str, token: Option<String>) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Rest {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            token: token.filter(|t| !t.is_empty()),
+        })
+    }
+
+    /// The daemon's address.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn call<T: DeserializeOwned + Default>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        empty_ok: bool,
+    ) -> Result<T, String> {
+        let url = format!("{}{}", self.base, path);
+        let mut req = self.http.request(method, &url);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| describe(&e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| describe(&e))?;
+        if !status.is_success() {
+            return Err(error_text(status, &bytes));
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) && empty_ok {
+            return Ok(T::default());
+        }
+        serde_json::from_slice(&bytes).map_err(|e| format!("unexpected answer from {path}: {e}"))
+    }
+
+    /// `GET /api/v1/task_groups`.
+    pub async fn groups(&self) -> Result<TaskGroupList, String> {
+        let path = format!("/api/v1/task_groups?page=0&pageSize={GROUP_PAGE}&search=");
+        self.call::<Lenient<TaskGroupList>>(Method::GET, &path, None, false)
+            .await?
+            .0
+            .ok_or_else(|| "empty answer".into())
+    }
+
+    /// A group and every one of its tasks (page by page).
+    pub async fn group(&self, id: &str) -> Result<(TaskGroupView, Vec<Task>), String> {
+        let path = format!("/api/v1/task_group/{}", encode(id));
+        let view = self
+            .call::<Lenient<TaskGroupView>>(Method::GET, &path, None, false)
+            .await?
+            .0
+            .ok_or("empty answer")?;
+        let mut tasks = Vec::new();
+        for page in 0.. {
+            let path = format!(
+                "/api/v1/task_group/{}/tasks?page={page}&pageSize={TASK_PAGE}",
+                encode(id)
+            );
+            let list = self
+                .call::<Lenient<TaskList>>(Method::GET, &path, None, false)
+                .await?
+                .0
+                .ok_or("empty answer")?;
+            let n = list.tasks.len();
+            tasks.extend(list.tasks);
+            if n < TASK_PAGE || tasks.len() as u64 >= list.count {
+                break;
+            }
+        }
+        Ok((view, tasks))
+    }
+
+    /// `GET /api/v1/workgroups`.
+    pub async fn workgroups(&self) -> Result<WorkgroupList, String> {
+        self.call::<Lenient<WorkgroupList>>(Method::GET, "/api/v1/workgroups", None, false)
+            .await?
+            .0
+            .ok_or_else(|| "empty answer".into())
+    }
+
+    /// One action on one target.
+    pub async fn act_one(
+        &self,
+        verb: Verb,
+        target: &Target,
+        seconds: Option<f64>,
+    ) -> Result<ActionResult, String> {
+        let attempts = || serde_json::to_value(AttemptsRequest::default()).ok();
+        let (method, path, body) = match (target, verb) {
+            (Target::Group { id, .. }, Verb::Delete) => (
+                Method::DELETE,
+                format!("/api/v1/task_group/{}", encode(id)),
+                None,
+            ),
+            (Target::Group { id, .. }, v) => (
+                Method::POST,
+                format!("/api/v1/task_group/{}/{}", encode(id), v.as_str()),
+                matches!(v, Verb::Reset | Verb::Retry)
+                    .then(attempts)
+                    .flatten(),
+            ),
+            (Target::Task { group_id, id, .. }, Verb::Delete) => (
+                Method::DELETE,
+                format!(
+                    "/api/v1/task_group/{}/task/{}",
+                    encode(group_id),
+                    encode(id)
+                ),
+                None,
+            ),
+            (Target::Task { group_id, id, .. }, v) => (
+                Method::POST,
+                format!(
+                    "/api/v1/task_group/{}/task/{}/{}",
+                    encode(group_id),
+                    encode(id),
+                    v.as_str()
+                ),
+                matches!(v, Verb::Reset | Verb::Retry)
+                    .then(attempts)
+                    .flatten(),
+            ),
+            (Target::Workgroup { name }, Verb::Pause) => (
+                Method::POST,
+                format!("/api/v1/workgroup/{}/pause", encode(name)),
+                serde_json::to_value(PauseRequest { seconds }).ok(),
+            ),
+            (Target::Workgroup { name }, Verb::Resume) => (
+                Method::POST,
+                format!("/api/v1/workgroup/{}/resume", encode(name)),
+                None,
+            ),
+            (Target::Workgroup { .. }, v) => {
+                return Err(format!("a workgroup cannot be {}", v.as_str()))
+            }
+            (Target::Tasks { .. }, _) => return Err("bulk targets go through act()".into()),
+        };
+        let v: Value = self.call(method, &path, body, true).await?;
+        Ok(serde_json::from_value(v).unwrap_or_default())
+    }
+
+    /// Carries out an action; a bulk one task by task, reporting progress.
+    pub async fn act(
+        &self,
+        req: &ActionRequest,
+        tx: &mpsc::Sender<Msg>,
+    ) -> Result<ActionResult, String> {
+        let Target::Tasks { group_id, ids } = &req.target else {
+            return self.act_one(req.verb, &req.target, req.seconds).await;
+        };
+        let total = ids.len();
+        let mut sum = ActionResult::default();
+        let mut failed = 0usize;
+        let mut first_error = None;
+        let mut deleted = std::collections::HashSet::new();
+        for (done, id) in ids.iter().enumerate() {
+            // A task already deleted with an ancestor is skipped.
+            if req.verb == Verb::Delete && deleted.contains(id) {
+                continue;
+            }
+            let t = Target::Task {
+                group_id: group_id.clone(),
+                id: id.clone(),
+                name: String::new(),
+            };
+            match self.act_one(req.verb, &t, None).await {
+                Ok(r) => {
+                    sum.deleted += r.deleted;
+                    sum.updated += r.updated;
+                    deleted.insert(id.clone());
+                }
+                Err(e) if req.verb == Verb::Delete && e.starts_with("404") => {}
+                Err(e) => {
+                    failed += 1;
+                    first_error.get_or_insert(format!("{id}: {e}"));
+                }
+            }
+            let _ = tx
+                .send(Msg::Reply(Reply::BulkProgress {
+                    done: done + 1,
+                    total,
+                }))
+                .await;
+        }
+        match first_error {
+            None => Ok(sum),
+            Some(e) => Err(format!(
+                "{failed} of {total} failed ({} updated, {} deleted); first: {e}",
+                sum.updated, sum.deleted
+            )),
+        }
+    }
+}
+
+/// Wraps a body so that `call` can default it (never used for lists).
+#[derive(Debug)]
+struct Lenient<T>(Option<T>);
+
+impl<T> Default for Lenient<T> {
+    fn default() -> Self {
+        Lenient(None)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(|v| Lenient(Some(v)))
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        "cannot connect to the daemon".into()
+    } else if e.is_timeout() {
+        "the daemon did not answer in time".into()
+    } else {
+        let mut s = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(x) = src {
+            s = format!("{s}: {x}");
+            src = x.source();
+        }
+        s
+    }
+}
+
+/// The daemon's `{"error": ...}`, else the status and the start of the body.
+pub fn error_text(status: StatusCode, body: &[u8]) -> String {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => format!("{} {}", status.as_u16(), e.error),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let short: String = text.chars().take(200).collect();
+            format!("{} {}", status, short.trim())
+        }
+    }
+}
+
+/// Starts the request an effect asks for; its answer comes back on `tx`.
+/// Returns false for [`Effect::Quit`].
+pub fn execute(rest: &Arc<Rest>, effect: Effect, tx: &mpsc::Sender<Msg>) -> bool {
+    let rest = rest.clone();
+    let tx = tx.clone();
+    let reply = match effect {
+        Effect::Quit => return false,
+        Effect::FetchGroups => tokio::spawn(async move {
+            let r = rest.groups().await;
+            let _ = tx.send(Msg::Reply(Reply::Groups(r))).await;
+        }),
+        Effect::FetchGroup(id) => tokio::spawn(async move {
+            let result = rest.group(&id).await;
+            let _ = tx.send(Msg::Reply(Reply::Group { id, result })).await;
+        }),
+        Effect::FetchWorkgroups => tokio::spawn(async move {
+            let r = rest.workgroups().await;
+            let _ = tx.send(Msg::Reply(Reply::Workgroups(r))).await;
+        }),
+        Effect::Act(req) => tokio::spawn(async move {
+            let result = rest.act(&req, &tx).await;
+            let _ = tx.send(Msg::Reply(Reply::Action { req, result })).await;
+        }),
+    };
+    drop(reply);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies() {
+        assert_eq!(
+            error_text(StatusCode::CONFLICT, br#"{"error":"task is running"}"#),
+            "409 task is running"
+        );
+        assert_eq!(
+            error_text(StatusCode::BAD_GATEWAY, b"<html>oops</html>"),
+            "502 Bad Gateway <html>oops</html>"
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! The event stream client: subscribes to `/api/v1/events`, forwards every
+//! message, and reconnects by itself with a capped backoff, resuming from
+//! the last sequence it saw.
+
+use crate::app::state::{ConnEvent, Msg};
+use crew_core::wire::{Event, StreamMessage};
+use futures_util::StreamExt;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+
+/// First retry delay.
+pub const BACKOFF_START: Duration = Duration::from_millis(500);
+/// Longest retry delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// The delay before retry number `attempt` (1-based): doubling, capped.
+pub fn backoff(attempt: u32) -> Duration {
+    let factor = 1u32 << attempt.saturating_sub(1).min(16);
+    BACKOFF_START.saturating_mul(factor).min(BACKOFF_MAX)
+}
+
+/// The stream URL for a daemon at `base`, resuming after `since`.
+pub fn events_url(base: &str, since: Option<u64>) -> String {
+    let base = base.trim_end_matches('/');
+    let ws = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        format!("ws://{base}")
+    };
+    match since {
+        Some(s) => format!("{ws}/api/v1/events?since={s}"),
+        None => format!("{ws}/api/v1/events"),
+    }
+}
+
+/// Runs until the receiving side is gone.
+pub async fn run(base: String, token: Option<String>, tx: mpsc::Sender<Msg>) {
+    let mut since: Option<u64> = None;
+    let mut attempt = 0u32;
+    loop {
+        let error = match connect(&base, token.as_deref(), since).await {
+            Ok(mut ws) => {
+                attempt = 0;
+                let resumed = since.is_some();
+                if tx
+                    .send(Msg::Conn(ConnEvent::Connected { resumed }))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                loop {
+                    match ws.next().await {
+                        Some(Ok(Message::Text(text))) => {
+                            match serde_json::from_str::<StreamMessage>(text.as_str()) {
+                                Ok(m) => {
+                                    if !matches!(m.event, Event::Resync { .. }) && m.seq > 0 {
+                                        since = Some(since.map_or(m.seq, |s| s.max(m.seq)));
+                                    }
+                                    if tx.send(Msg::Stream(m)).await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(e) => {
+                                    let msg = format!("unreadable stream message: {e}");
+                                    if tx.send(Msg::Internal(msg)).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                        Some(Ok(Message::Close(_))) | None => {
+                            break "closed by the daemon".to_string()
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => break e.to_string(),
+                    }
+                }
+            }
+            Err(e) => e,
+        };
+        attempt = attempt.saturating_add(1);
+        let delay = backoff(attempt);
+        let ev = ConnEvent::Disconnected {
+            error,
+            attempt,
+            retry_in_ms: delay.as_millis() as u64,
+        };
+        if tx.send(Msg::Conn(ev)).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(delay).await;
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(base: &str, token: Option<&str>, since: Option<u64>) -> Result<Ws, String> {
+    let url = events_url(base, since);
+    let mut req = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    if let Some(t) = token {
+        let v = HeaderValue::from_str(&format!("Bearer {t}")).map_err(|e| e.to_string())?;
+        req.headers_mut().insert("Authorization", v);
+    }
+    let fut = tokio_tungstenite::connect_async(req);
+    match tokio::time::timeout(Duration::from_secs(10), fut).await {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out connecting".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_millis(500));
+        assert_eq!(backoff(2), Duration::from_secs(1));
+        assert_eq!(backoff(3), Duration::from_secs(2));
+        assert_eq!(backoff(10), BACKOFF_MAX);
+        assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(events_url("http://h:1/", None), "ws://h:1/api/v1/events");
+        assert_eq!(
+            events_url("https://h", Some(7)),
+            "wss://h/api/v1/events?since=7"
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! The main loop: terminal input first, then server messages, then the
+//! clock; the state is drawn once per batch, inside a synchronized update.
+
+use crate::app::state::{update, AppState, Msg};
+use crate::net::rest::{self, Rest};
+use crate::net::stream;
+use crew_core::Timestamp;
+use crossterm::event::{Event as TermEvent, EventStream};
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use futures_util::{FutureExt, StreamExt};
+use ratatui::DefaultTerminal;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::ThreadId;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Largest number of server messages applied before a frame is drawn.
+const BATCH: usize = 4096;
+
+static UI_THREAD: OnceLock<ThreadId> = OnceLock::new();
+static BACKGROUND_PANICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Installs a panic hook over ratatui's: a panic on the UI thread restores
+/// the terminal (ratatui's hook) and reports; a panic in a background task
+/// leaves the screen alone (the UI still owns it) and is shown in the status
+/// line instead of garbling the screen.
+pub fn install_panic_hook() {
+    let _ = UI_THREAD.set(std::thread::current().id());
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if UI_THREAD.get() == Some(&std::thread::current().id()) {
+            previous(info);
+        } else if let Ok(mut v) = BACKGROUND_PANICS.lock() {
+            v.push(info.to_string());
+        }
+    }));
+}
+
+fn take_background_panics() -> Vec<String> {
+    BACKGROUND_PANICS
+        .lock()
+        .map(|mut v| std::mem::take(&mut *v))
+        .unwrap_or_default()
+}
+
+fn translate(ev: TermEvent) -> Option<Msg> {
+    match ev {
+        TermEvent::Key(k) => Some(Msg::Key(k)),
+        TermEvent::Resize(w, h) => Some(Msg::Resize(w, h)),
+        _ => None,
+    }
+}
+
+fn draw(terminal: &mut DefaultTerminal, state: &AppState) -> std::io::Result<()> {
+    crossterm::queue!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
+    terminal.draw(|f| crate::view::draw(f, state))?;
+    crossterm::execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;
+    Ok(())
+}
+
+/// Runs the console until the operator quits.
+pub async fn run(
+    terminal: &mut DefaultTerminal,
+    mut state: AppState,
+    rest: Rest,
+    token: Option<String>,
+) -> anyhow::Result<()> {
+    let rest = Arc::new(rest);
+    let (tx, mut rx) = mpsc::channel::<Msg>(BATCH * 4);
+    let stream_task = tokio::spawn(stream::run(rest.base().to_string(), token, tx.clone()));
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+
+    if let Ok(size) = terminal.size() {
+        state.size = (size.width, size.height);
+    }
+    for fx in state.start() {
+        rest::execute(&rest, fx, &tx);
+    }
+    draw(terminal, &state)?;
+
+    let mut keys = Vec::new();
+    let mut data = Vec::new();
+    loop {
+        tokio::select! {
+            biased;
+            ev = input.next() => match ev {
+                Some(Ok(e)) => keys.extend(translate(e)),
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            m = rx.recv() => match m {
+                Some(m) => data.push(m),
+                None => return Ok(()),
+            },
+            _ = tick.tick() => data.push(Msg::Tick(Timestamp::now())),
+        }
+        // Everything already waiting: keys (and resize bursts) first.
+        while let Some(Some(Ok(e))) = input.next().now_or_never() {
+            keys.extend(translate(e));
+        }
+        while data.len() < BATCH {
+            match rx.try_recv() {
+                Ok(m) => data.push(m),
+                Err(_) => break,
+            }
+        }
+        for p in take_background_panics() {
+            data.push(Msg::Internal(format!("a background task panicked: {p}")));
+        }
+        if stream_task.is_finished() && !state.quit {
+            data.push(Msg::Internal("the stream client stopped".into()));
+        }
+        for m in keys.drain(..).chain(data.drain(..)) {
+            for fx in update(&mut state, m) {
+                if !rest::execute(&rest, fx, &tx) {
+                    state.quit = true;
+                }
+            }
+            if state.quit {
+                break;
+            }
+        }
+        if state.quit {
+            break;
+        }
+        state.settle();
+        draw(terminal, &state)?;
+    }
+    stream_task.abort();
+    Ok(())
+}

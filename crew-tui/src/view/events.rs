@@ -1,0 +1,98 @@
+//! The live event log, newest first; the operator's own actions marked.
+
+use super::{clean, fit, heading, list_areas, marker, select_line, title_line};
+use crate::app::state::AppState;
+use crew_core::TaskStatus;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+/// Draws the view.
+pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
+    let th = &state.theme;
+    let (t, h, l) = list_areas(area);
+    let evs = state.visible_events();
+    let mut title = vec![Span::styled(
+        format!("Events ({}) last seq {}", evs.len(), state.last_seq),
+        th.title(),
+    )];
+    if state.events_mine_only {
+        title.push(Span::styled("  mine only", th.warn()));
+    }
+    if !state.events_filter.is_empty() {
+        title.push(Span::raw(format!("  /{}", clean(th, &state.events_filter))));
+    }
+    frame.render_widget(Paragraph::new(title_line(th, title)), t);
+    let subj_w = if area.width >= 120 { 40 } else { 22 };
+    frame.render_widget(
+        Paragraph::new(heading(
+            th,
+            format!(
+                "    {} {} {} {} {}",
+                fit(th, "TIME", 8),
+                fit(th, "SEQ", 6),
+                fit(th, "TYPE", 17),
+                fit(th, "SUBJECT", subj_w),
+                "DETAIL"
+            ),
+        )),
+        h,
+    );
+    let height = l.height as usize;
+    let off = state.events_list.window(evs.len(), height);
+    let lines: Vec<Line> = evs
+        .iter()
+        .enumerate()
+        .skip(off)
+        .take(height)
+        .map(|(i, e)| {
+            let sel = i == state.events_list.selected;
+            let mine = if e.mine {
+                Span::styled(format!("{} ", th.pick("★", "*")), th.warn())
+            } else {
+                Span::raw("  ")
+            };
+            let time = e.at.as_datetime().format("%H:%M:%S").to_string();
+            let seq = if e.seq == 0 {
+                "-".to_string()
+            } else {
+                e.seq.to_string()
+            };
+            let detail_style = if e.error {
+                th.error()
+            } else if let Some(s) = TaskStatus::parse(&e.detail) {
+                th.status_style(s)
+            } else {
+                Default::default()
+            };
+            let detail = match TaskStatus::parse(&e.detail) {
+                Some(s) => format!("{} {}", th.status_glyph(s), e.detail),
+                None => clean(th, &e.detail),
+            };
+            let subject = if e.mine {
+                "you".to_string()
+            } else {
+                clean(th, &e.subject)
+            };
+            let line = Line::from(vec![
+                marker(th, sel),
+                mine,
+                Span::styled(format!("{time} "), th.dim()),
+                Span::raw(fit(th, &seq, 6)),
+                Span::raw(" "),
+                Span::raw(fit(th, &e.kind, 17)),
+                Span::raw(" "),
+                Span::raw(fit(th, &subject, subj_w)),
+                Span::raw(" "),
+                Span::styled(detail, detail_style),
+            ]);
+            select_line(th, line, sel)
+        })
+        .collect();
+    if lines.is_empty() {
+        frame.render_widget(Paragraph::new(Line::styled("  no events yet", th.dim())), l);
+    } else {
+        frame.render_widget(Paragraph::new(lines), l);
+    }
+}

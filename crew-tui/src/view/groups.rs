@@ -1,0 +1,132 @@
+//! The groups list: name, progress, counts by status, paused, age.
+
+use super::{clean, fit, fit_right, heading, list_areas, marker, select_line, title_line};
+use crate::app::state::AppState;
+use crate::theme::{fmt_age, Theme};
+use crew_core::wire::StatusCounts;
+use crew_core::TaskStatus;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+/// A text progress bar `width` cells wide.
+pub fn bar(theme: &Theme, percent: f64, width: usize) -> String {
+    let p = if percent.is_finite() {
+        percent.clamp(0.0, 100.0)
+    } else {
+        0.0
+    };
+    let full = ((p / 100.0) * width as f64).round() as usize;
+    let (on, off) = (theme.pick("█", "#"), theme.pick("░", "."));
+    format!("{}{}", on.repeat(full), off.repeat(width - full.min(width)))
+}
+
+/// The non-zero counts as glyph + number spans.
+pub fn count_spans(theme: &Theme, c: &StatusCounts) -> Vec<Span<'static>> {
+    let mut out = Vec::new();
+    for s in TaskStatus::ALL {
+        let n = c.get(s);
+        if n == 0 {
+            continue;
+        }
+        out.push(Span::styled(
+            format!("{}{n} ", theme.status_glyph(s)),
+            theme.status_style(s),
+        ));
+    }
+    out
+}
+
+/// Draws the view.
+pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
+    let th = &state.theme;
+    let (t, h, l) = list_areas(area);
+    let groups = state.visible_groups();
+    let mut title = vec![Span::styled(
+        format!(
+            "Groups ({}) sort: {}",
+            groups.len(),
+            state.groups_sort.as_str()
+        ),
+        th.title(),
+    )];
+    if !state.groups_filter.is_empty() {
+        title.push(Span::raw(format!("  /{}", clean(th, &state.groups_filter))));
+    }
+    if !state.groups_loaded {
+        title.push(Span::styled("  loading…", th.dim()));
+    }
+    frame.render_widget(Paragraph::new(title_line(th, title)), t);
+
+    let w = area.width as usize;
+    let name_w = if w >= 120 { 36 } else { 22 };
+    let bar_w = if w >= 120 { 20 } else { 10 };
+    frame.render_widget(
+        Paragraph::new(heading(
+            th,
+            format!(
+                "  {} {} {}  {}  {}",
+                fit(th, "NAME", name_w),
+                fit(th, "PROGRESS", bar_w + 5),
+                fit(th, "STATE", 8),
+                fit_right(th, "AGE", 4),
+                "COUNTS"
+            ),
+        )),
+        h,
+    );
+
+    let height = l.height as usize;
+    let off = state.groups_list.window(groups.len(), height);
+    let lines: Vec<Line> = groups
+        .iter()
+        .enumerate()
+        .skip(off)
+        .take(height)
+        .map(|(i, g)| {
+            let sel = i == state.groups_list.selected;
+            let pending = state.pending_on(&format!("group:{}", g.group.id));
+            let (st, st_style) = match (pending, g.group.is_paused) {
+                (Some(v), _) => (format!("{}…", v.ing()), th.warn()),
+                (None, true) => (
+                    format!("{} PAUSED", th.status_glyph(TaskStatus::Paused)),
+                    th.warn(),
+                ),
+                (None, false) if g.counts.failed > 0 => (
+                    format!("{} FAILED", th.status_glyph(TaskStatus::Failed)),
+                    th.error(),
+                ),
+                (None, false) if g.counts.total() > 0 && g.counts.completed == g.counts.total() => {
+                    (
+                        format!("{} DONE", th.status_glyph(TaskStatus::Completed)),
+                        th.ok(),
+                    )
+                }
+                (None, false) => (
+                    format!("{} active", th.status_glyph(TaskStatus::Running)),
+                    Default::default(),
+                ),
+            };
+            let age = fmt_age(g.group.created_at.seconds_until(&state.now));
+            let mut spans = vec![
+                marker(th, sel),
+                Span::raw(fit(th, &clean(th, &g.group.name), name_w)),
+                Span::raw(" "),
+                Span::styled(bar(th, g.completed_percent, bar_w), th.ok()),
+                Span::raw(format!("{:>4.0}% ", g.completed_percent)),
+                Span::styled(fit(th, &st, 8), st_style),
+                Span::raw("  "),
+                Span::raw(fit_right(th, &age, 4)),
+                Span::raw("  "),
+            ];
+            spans.extend(count_spans(th, &g.counts));
+            select_line(th, Line::from(spans), sel)
+        })
+        .collect();
+    if lines.is_empty() && state.groups_loaded {
+        frame.render_widget(Paragraph::new(Line::styled("  no groups", th.dim())), l);
+    } else {
+        frame.render_widget(Paragraph::new(lines), l);
+    }
+}

@@ -1,0 +1,329 @@
+//! A pure render of [`AppState`]: [`draw`] reads the state and writes a
+//! frame, nothing else. Every piece of task-supplied text goes through
+//! [`clean`] (that is, [`crate::sanitize`]) on its way to the screen.
+
+pub mod confirm;
+pub mod dag;
+pub mod events;
+pub mod groups;
+pub mod help;
+pub mod task;
+pub mod workgroups;
+
+use crate::app::keymap::Command;
+use crate::app::state::{AppState, ConnState, Input, View};
+use crate::sanitize::sanitize_for;
+use crate::theme::{fmt_duration, Theme};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+/// Draws the whole console.
+pub fn draw(frame: &mut Frame, state: &AppState) {
+    let area = frame.area();
+    let [header, body, status, keys] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    draw_header(frame, header, state);
+    match state.view {
+        View::Groups => groups::draw(frame, body, state),
+        View::Dag => dag::draw(frame, body, state),
+        View::Task => task::draw(frame, body, state),
+        View::Workgroups => workgroups::draw(frame, body, state),
+        View::Events => events::draw(frame, body, state),
+    }
+    draw_status(frame, status, state);
+    draw_keys(frame, keys, state);
+    if state.help {
+        help::draw(frame, area, state);
+    }
+    if state.confirm.is_some() {
+        confirm::draw(frame, area, state);
+    }
+}
+
+/// Untrusted text made safe to show (see [`crate::sanitize`]).
+pub fn clean(theme: &Theme, s: &str) -> String {
+    sanitize_for(s, theme.utf8).into_owned()
+}
+
+/// `s` cut or padded to exactly `width` columns (with `…` or `~` when cut).
+pub fn fit(theme: &Theme, s: &str, width: usize) -> String {
+    let w = s.width();
+    if w <= width {
+        let mut out = String::with_capacity(s.len() + width - w);
+        out.push_str(s);
+        out.extend(std::iter::repeat_n(' ', width - w));
+        return out;
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let ell = theme.pick("…", "~");
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if used + cw > width - 1 {
+            break;
+        }
+        out.push(c);
+        used += cw;
+    }
+    out.push_str(ell);
+    used += 1;
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    out
+}
+
+/// `s` right-aligned in `width` columns (cut when longer).
+pub fn fit_right(theme: &Theme, s: &str, width: usize) -> String {
+    let w = s.width();
+    if w >= width {
+        return fit(theme, s, width);
+    }
+    format!("{}{s}", " ".repeat(width - w))
+}
+
+/// The marker column: the selection glyph or blanks.
+pub fn marker(theme: &Theme, selected: bool) -> Span<'static> {
+    if selected {
+        Span::styled(format!("{} ", theme.marker()), theme.title())
+    } else {
+        Span::raw("  ")
+    }
+}
+
+/// A title line for a view.
+pub fn title_line(theme: &Theme, parts: Vec<Span<'static>>) -> Line<'static> {
+    let mut spans = vec![Span::styled(" ", theme.title())];
+    spans.extend(parts);
+    Line::from(spans)
+}
+
+/// A column heading line.
+pub fn heading(theme: &Theme, text: String) -> Line<'static> {
+    let style = if theme.color() {
+        theme.dim().add_modifier(Modifier::BOLD)
+    } else {
+        Style::default().add_modifier(Modifier::BOLD)
+    };
+    Line::from(Span::styled(text, style))
+}
+
+/// Applies the selection style to a whole row.
+pub fn select_line(theme: &Theme, line: Line<'static>, selected: bool) -> Line<'static> {
+    if selected {
+        line.patch_style(theme.selected())
+    } else {
+        line
+    }
+}
+
+/// Splits a body area into title, column heading and list.
+pub fn list_areas(area: Rect) -> (Rect, Rect, Rect) {
+    let [t, h, l] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    (t, h, l)
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, state: &AppState) {
+    let th = &state.theme;
+    let sep = Span::styled(th.pick(" │ ", " | "), th.dim());
+    let conn = match &state.conn {
+        ConnState::Connected => Span::styled(format!("{} CONNECTED", th.pick("●", "*")), th.ok()),
+        ConnState::Connecting => Span::styled("CONNECTING", th.warn()),
+        ConnState::Reconnecting {
+            attempt, next_at, ..
+        } => {
+            let secs = state.now.seconds_until(next_at);
+            Span::styled(
+                format!("RECONNECTING in {} (try {attempt})", fmt_duration(secs)),
+                th.warn(),
+            )
+        }
+    };
+    let crumbs = match state.view {
+        View::Groups => "groups".to_string(),
+        View::Workgroups => "workgroups".to_string(),
+        View::Events => "events".to_string(),
+        View::Dag | View::Task => {
+            let g = state
+                .group
+                .as_ref()
+                .map(|g| clean(th, &g.view.group.name))
+                .unwrap_or_default();
+            let arrow = th.pick(" › ", " > ");
+            if state.view == View::Task {
+                let t = state
+                    .detail_task()
+                    .map(|t| clean(th, if t.name.is_empty() { &t.id } else { &t.name }))
+                    .unwrap_or_default();
+                format!("groups{arrow}{g}{arrow}{t}")
+            } else {
+                format!("groups{arrow}{g}")
+            }
+        }
+    };
+    let mut spans = vec![
+        Span::styled(" Crew", th.title()),
+        sep.clone(),
+        Span::raw(clean(th, &state.server)),
+        sep.clone(),
+        conn,
+        sep.clone(),
+        Span::styled(crumbs, th.title()),
+    ];
+    if state.read_only {
+        spans.push(sep);
+        spans.push(Span::styled("READ-ONLY", th.warn()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_status(frame: &mut Frame, area: Rect, state: &AppState) {
+    let th = &state.theme;
+    let mut spans = vec![Span::raw(" ")];
+    if let Some((done, total)) = state.bulk_progress {
+        spans.push(Span::styled(format!("bulk {done}/{total}  "), th.warn()));
+    }
+    if let Some(s) = &state.status {
+        let style = if s.error {
+            th.error()
+        } else {
+            Style::default()
+        };
+        let prefix = if s.error { th.pick("✗ ", "! ") } else { "" };
+        spans.push(Span::styled(
+            format!("{prefix}{}", clean(th, &s.text)),
+            style,
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
+    let th = &state.theme;
+    let cursor = th.pick("█", "_");
+    let line = match &state.input {
+        Input::Filter(t) => Line::from(vec![
+            Span::styled(" /", th.title()),
+            Span::raw(clean(th, t)),
+            Span::raw(cursor),
+            Span::styled("  enter: keep  esc: clear", th.dim()),
+        ]),
+        Input::Command(t) => Line::from(vec![
+            Span::styled(" :", th.title()),
+            Span::raw(clean(th, t)),
+            Span::raw(cursor),
+            Span::styled("  groups workgroups events group NAME q", th.dim()),
+        ]),
+        Input::Seconds { workgroup, text } => Line::from(vec![
+            Span::styled(
+                format!(" pause workgroup {} for seconds: ", clean(th, workgroup)),
+                th.title(),
+            ),
+            Span::raw(clean(th, text)),
+            Span::raw(cursor),
+            Span::styled("  enter: pause  esc: cancel", th.dim()),
+        ]),
+        Input::None => {
+            let mut cmds = vec![Command::Help, Command::Filter, Command::CommandMode];
+            cmds.extend(match state.view {
+                View::Groups => vec![Command::Open, Command::Sort],
+                View::Dag => vec![
+                    Command::Open,
+                    Command::ToggleExpand,
+                    Command::StatusFilter,
+                    Command::Lineage,
+                ],
+                View::Task => vec![Command::NextPane, Command::Open],
+                View::Workgroups => vec![],
+                View::Events => vec![Command::MineOnly],
+            });
+            if !state.read_only && state.view != View::Events {
+                cmds.extend([Command::Pause, Command::Resume]);
+                if state.view != View::Workgroups {
+                    cmds.extend([Command::Reset, Command::Retry, Command::Delete]);
+                }
+            }
+            cmds.extend([Command::Back, Command::Quit]);
+            let mut spans = vec![Span::raw(" ")];
+            for c in cmds {
+                let k = state.keymap.keys_of(c);
+                let Some(first) = k.split('/').next().filter(|s| !s.is_empty()) else {
+                    continue;
+                };
+                spans.push(Span::styled(first.to_string(), th.title()));
+                let word = match c {
+                    Command::Help => "help",
+                    Command::Filter => "filter",
+                    Command::CommandMode => "cmd",
+                    Command::Open => "open",
+                    Command::Sort => "sort",
+                    Command::ToggleExpand => "fold",
+                    Command::StatusFilter => "status",
+                    Command::Lineage => "lineage",
+                    Command::NextPane => "pane",
+                    Command::MineOnly => "mine",
+                    Command::Pause => "pause",
+                    Command::Resume => "resume",
+                    Command::Reset => "reset",
+                    Command::Retry => "retry",
+                    Command::Delete => "delete",
+                    Command::Back => "back",
+                    Command::Quit => "quit",
+                    _ => c.name(),
+                };
+                spans.push(Span::styled(format!(":{word} "), th.dim()));
+            }
+            Line::from(spans)
+        }
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// A centred rectangle of at most `w` x `h` inside `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+/// A box of borders drawn with the theme's character set.
+pub fn boxed(theme: &Theme, title: String) -> ratatui::widgets::Block<'static> {
+    use ratatui::symbols::border;
+    let set = if theme.utf8 {
+        border::PLAIN
+    } else {
+        border::Set {
+            top_left: "+",
+            top_right: "+",
+            bottom_left: "+",
+            bottom_right: "+",
+            vertical_left: "|",
+            vertical_right: "|",
+            horizontal_top: "-",
+            horizontal_bottom: "-",
+        }
+    };
+    ratatui::widgets::Block::bordered()
+        .border_set(set)
+        .title(Span::styled(title, theme.title()))
+}
