@@ -188,7 +188,12 @@ pub struct Config {
     pub backoff_cap: u64,
 
     /// Start with a demo group and built-in demo workers.
-    #[arg(long, env = "CREW_DEMO")]
+    #[arg(
+        long,
+        env = "CREW_DEMO",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub demo: bool,
 }
 

@@ -674,7 +674,13 @@ async fn refused_requests_write_nothing() {
 
     // Huge bodies are refused on every route that reads one.
     let huge = format!(r#"{{"name":"{}"}}"#, "x".repeat(100 * 1024));
-    assert_error(&d.raw(Method::POST, "/task_groups", &huge).await, 413);
+    let a = d.raw(Method::POST, "/task_groups", &huge).await;
+    assert_error(&a, 413);
+    assert!(
+        a.body["error"].as_str().unwrap().contains("65536 bytes"),
+        "{}",
+        a.body
+    );
     assert_error(&d.raw(Method::PUT, "/task_group/g", &huge).await, 413);
     assert_eq!(d.group_count().await, 2);
     assert_eq!(d.get("/task_group/g").await.body["name"], "group g");
@@ -819,16 +825,21 @@ async fn workgroups_and_workers() {
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.body["worker"], "fetch");
     assert_eq!(a.body["maxConcurrency"], 2);
-    let a = d.get("/workers").await;
-    assert!(
-        a.body["workers"]
+    // The list reflects it (the engine publishes loads right after commits).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let a = d.get("/workers").await;
+        let listed = a.body["workers"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|w| w["worker"] == "fetch" && w["maxConcurrency"] == 2),
-        "{}",
-        a.body
-    );
+            .any(|w| w["worker"] == "fetch" && w["maxConcurrency"] == 2);
+        if listed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", a.body);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let a = d
         .put("/worker/fetch/limit", json!({"maxConcurrency": null}))
         .await;

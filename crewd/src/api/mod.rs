@@ -18,7 +18,7 @@ mod workers;
 
 use crate::engine::EngineHandle;
 use crate::storage::{ReadTx, Store};
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -117,7 +117,7 @@ pub fn router(state: ApiState) -> Router {
     api.layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
         .layer(middleware::from_fn_with_state(state, auth::require_token))
-        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn_with_state(limit, json_errors))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -147,7 +147,7 @@ async fn method_not_allowed(req: Request) -> ApiError {
 
 /// Turns any error response that is not JSON (from a layer or an axum
 /// default) into `{"error": ...}`, keeping its status and headers.
-async fn json_errors(req: Request, next: Next) -> Response {
+async fn json_errors(State(limit): State<usize>, req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -166,7 +166,9 @@ async fn json_errors(req: Request, next: Next) -> Response {
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
         .unwrap_or_default();
-    let message = if text.is_empty() {
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large(limit).message
+    } else if text.is_empty() {
         status
             .canonical_reason()
             .unwrap_or("request failed")

@@ -103,16 +103,18 @@ pub(super) async fn set_limit(
             max_concurrency: body.max_concurrency,
         })
         .await?;
-    let current = state
+    // The limit is what was just committed; the load is the engine's view.
+    let in_flight = state
         .engine
         .worker_loads()
         .into_iter()
-        .find(|w| w.worker == name);
-    Ok(Json(current.unwrap_or(WorkerLimit {
+        .find(|w| w.worker == name)
+        .map_or(0, |w| w.in_flight);
+    Ok(Json(WorkerLimit {
         worker: name,
         max_concurrency: body.max_concurrency,
-        in_flight: 0,
-    })))
+        in_flight,
+    }))
 }
 
 #[cfg(test)]
