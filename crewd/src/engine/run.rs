@@ -9,7 +9,6 @@ use crate::stream::hub::EventHub;
 use crew_core::graph::{Change, Changes, GraphRead};
 use crew_core::rules::{self, RetryPolicy, Start};
 use crew_core::wire::{WorkerLimit, WorkerPayload};
-use crew_core::worker::WorkerOutcome;
 use crew_core::{RuleError, TaskStatus, Timestamp};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};

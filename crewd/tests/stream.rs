@@ -1,0 +1,216 @@
+//! The event stream, with real WebSocket clients against a real daemon.
+
+mod common;
+
+use common::{echo, TestDaemon, TestWorkers};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(d: &TestDaemon, query: &str) -> Ws {
+    let url = format!("{}/api/v1/events{query}", d.url.replace("http://", "ws://"));
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connects");
+    ws
+}
+
+/// The next JSON message, skipping pings; `None` on close or timeout.
+async fn next(ws: &mut Ws, secs: u64) -> Option<Value> {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(secs), ws.next()).await.ok()??;
+        match m.ok()? {
+            Message::Text(t) => return serde_json::from_str(&t).ok(),
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+fn tasks(n: usize) -> Value {
+    Value::Array((0..n).map(|i| json!({"id": format!("t{i}"), "worker": "w"})).collect())
+}
+
+/// Applies task events to a map of id -> isComplete.
+fn apply(state: &mut HashMap<String, bool>, m: &Value) {
+    match m["type"].as_str() {
+        Some("task.created") | Some("task.updated") => {
+            state.insert(
+                m["task"]["id"].as_str().unwrap().to_string(),
+                m["task"]["isComplete"].as_bool().unwrap(),
+            );
+        }
+        Some("task.deleted") => {
+            state.remove(m["task"]["id"].as_str().unwrap());
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn events_arrive_in_order_and_complete() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |_| {}).await;
+    let mut ws = connect(&d, "").await;
+    let n = 2000;
+    let (s, _) = d.post("/task_groups", json!({"id": "g", "tasks": tasks(n)})).await;
+    assert_eq!(s, 201);
+    let mut last = 0u64;
+    let mut state = HashMap::new();
+    let mut created = 0;
+    while state.values().filter(|c| **c).count() < n {
+        let m = next(&mut ws, 10).await.expect("events keep coming");
+        let seq = m["seq"].as_u64().unwrap();
+        assert!(seq > last, "sequence {seq} after {last}");
+        last = seq;
+        if m["type"] == "task.created" {
+            created += 1;
+        }
+        apply(&mut state, &m);
+    }
+    assert_eq!(created, n);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_resumed_client_ends_with_the_rest_snapshot() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |_| {}).await;
+    let mut ws = connect(&d, "?group=g").await;
+    let n = 1500;
+    let (s, _) = d.post("/task_groups", json!({"id": "g", "tasks": tasks(n)})).await;
+    assert_eq!(s, 201);
+    let mut state = HashMap::new();
+    let mut last = 0;
+    let cut = 500 + (rand::random::<u64>() % 2000) as usize;
+    for _ in 0..cut {
+        let Some(m) = next(&mut ws, 10).await else { break };
+        last = m["seq"].as_u64().unwrap();
+        apply(&mut state, &m);
+    }
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    d.wait_group_complete("g", 30).await;
+    let mut ws = connect(&d, &format!("?group=g&since={last}")).await;
+    while state.values().filter(|c| **c).count() < n {
+        let m = next(&mut ws, 10).await.expect("replay and live events");
+        let seq = m["seq"].as_u64().unwrap();
+        assert_eq!(seq, last + 1, "no gap and no duplicate after resuming");
+        assert_ne!(m["type"], "resync");
+        last = seq;
+        apply(&mut state, &m);
+    }
+    let (_, list) = d.get("/task_group/g/tasks?pageSize=10000").await;
+    let snapshot: HashMap<String, bool> = list["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["id"].as_str().unwrap().to_string(), t["isComplete"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(state, snapshot);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_too_old_since_gets_resync() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |c| c.event_retention = 50).await;
+    let (s, _) = d.post("/task_groups", json!({"id": "g", "tasks": tasks(100)})).await;
+    assert_eq!(s, 201);
+    d.wait_group_complete("g", 20).await;
+    let mut ws = connect(&d, "?since=1").await;
+    let m = next(&mut ws, 5).await.unwrap();
+    assert_eq!(m["type"], "resync", "{m}");
+    assert!(m["seq"].as_u64().unwrap() > 100);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_cut_off_and_does_not_stall_dispatch() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |_| {}).await;
+    // A client with a tiny receive buffer, so the server's queue for it
+    // fills instead of the kernel's buffers.
+    let addr: std::net::SocketAddr = d.url.trim_start_matches("http://").parse().unwrap();
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let stream = sock.connect(addr).await.unwrap();
+    let url = format!("{}/api/v1/events", d.url.replace("http://", "ws://"));
+    let (mut sleeper, _) = tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+        .await
+        .unwrap();
+    let n = 8000; // ~24k events: far more than a client queue and the socket hold
+    let (s, _) = d.post("/task_groups", json!({"id": "g", "tasks": tasks(n)})).await;
+    assert_eq!(s, 201);
+    d.wait_group_complete("g", 60).await;
+    // Now read: after what the socket buffered, the server says resync.
+    let mut saw_resync = false;
+    while let Some(m) = next(&mut sleeper, 5).await {
+        if m["type"] == "resync" {
+            saw_resync = true;
+            break;
+        }
+    }
+    assert!(saw_resync, "a lagging client is told to resync");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn auth_and_origin_are_checked_before_the_handshake() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |c| c.token = Some("s3cret".into())).await;
+    let url = format!("{}/api/v1/events", d.url.replace("http://", "ws://"));
+    let status_of = |e: tokio_tungstenite::tungstenite::Error| match e {
+        tokio_tungstenite::tungstenite::Error::Http(r) => r.status().as_u16(),
+        other => panic!("expected an HTTP refusal, got {other}"),
+    };
+    let e = tokio_tungstenite::connect_async(url.clone()).await.unwrap_err();
+    assert_eq!(status_of(e), 401);
+    let mut req = url.clone().into_client_request().unwrap();
+    req.headers_mut().insert("Authorization", "Bearer wrong".parse().unwrap());
+    assert_eq!(status_of(tokio_tungstenite::connect_async(req).await.unwrap_err()), 401);
+    let mut req = url.clone().into_client_request().unwrap();
+    req.headers_mut().insert("Authorization", "Bearer s3cret".parse().unwrap());
+    req.headers_mut().insert("Origin", "http://evil.example".parse().unwrap());
+    assert_eq!(status_of(tokio_tungstenite::connect_async(req).await.unwrap_err()), 403);
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert("Authorization", "Bearer s3cret".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(req).await.is_ok());
+    // crew-go's path token.
+    let go = format!("{}/api/v1/task_group/g/stream/", d.url.replace("http://", "ws://"));
+    assert_eq!(
+        status_of(tokio_tungstenite::connect_async(format!("{go}-")).await.unwrap_err()),
+        401
+    );
+    assert!(tokio_tungstenite::connect_async(format!("{go}s3cret")).await.is_ok());
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn crew_go_stream_shape() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |_| {}).await;
+    let (s, _) = d.post("/task_groups", json!({"id": "g"})).await;
+    assert_eq!(s, 201);
+    let url = format!("{}/api/v1/task_group/g/stream/-", d.url.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (s, _) = d.post("/task_group/g/tasks", json!({"id": "t", "worker": "w"})).await;
+    assert_eq!(s, 201);
+    let m = next(&mut ws, 5).await.unwrap();
+    assert_eq!(m["type"], "create");
+    assert_eq!(m["task"]["id"], "t");
+    assert!(m.get("seq").is_none());
+    let mut saw_complete = false;
+    while let Some(m) = next(&mut ws, 5).await {
+        assert_eq!(m["type"], "update");
+        if m["task"]["isComplete"] == true {
+            saw_complete = true;
+            break;
+        }
+    }
+    assert!(saw_complete);
+    d.stop().await;
+}
