@@ -106,6 +106,15 @@ pub struct Config {
     )]
     pub worker_auth_header: Option<String>,
 
+    /// Standard Webhooks secret (`whsec_<base64>`): when set, every worker
+    /// call carries `webhook-id`, `webhook-timestamp` and `webhook-signature`.
+    #[arg(
+        long = "worker-signing-secret",
+        env = "CREW_WORKER_SIGNING_SECRET",
+        hide_env_values = true
+    )]
+    pub worker_signing_secret: Option<String>,
+
     /// Seconds a worker call may take, response body included.
     #[arg(
         long,
@@ -221,6 +230,10 @@ impl fmt::Debug for Config {
                 "worker_auth_header",
                 &Raw(redacted(&self.worker_auth_header)),
             )
+            .field(
+                "worker_signing_secret",
+                &Raw(redacted(&self.worker_signing_secret)),
+            )
             .field("worker_timeout", &self.worker_timeout)
             .field("worker_concurrency", &self.worker_concurrency)
             .field("max_in_flight", &self.max_in_flight)
@@ -246,6 +259,7 @@ impl Config {
             worker_base_url: "http://127.0.0.1:8091/".to_string(),
             worker_urls: Vec::new(),
             worker_auth_header: None,
+            worker_signing_secret: None,
             worker_timeout: 300,
             worker_concurrency: Vec::new(),
             max_in_flight: 256,
@@ -334,6 +348,7 @@ impl Config {
             authorization: self.worker_auth_header.clone(),
             default_timeout: self.worker_timeout(),
             max_response_bytes: self.max_response_bytes,
+            signing_secret: self.worker_signing_secret.clone(),
         }
     }
 }
@@ -560,11 +575,14 @@ mod tests {
             "s3cret-token",
             "--worker-auth-header",
             "Bearer w0rker-secret",
+            "--worker-signing-secret",
+            "whsec_c2lnbmluZy1rZXk=",
         ])
         .unwrap();
         let d = format!("{c:?}");
         assert!(!d.contains("s3cret"), "{d}");
         assert!(!d.contains("w0rker"), "{d}");
+        assert!(!d.contains("whsec_"), "{d}");
         assert!(d.contains("<redacted>"), "{d}");
     }
 

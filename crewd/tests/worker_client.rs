@@ -35,6 +35,7 @@ fn client_with(addr: SocketAddr, edit: impl FnOnce(&mut WorkerClientConfig)) -> 
         authorization: None,
         default_timeout: Duration::from_secs(10),
         max_response_bytes: 64 * 1024,
+        signing_secret: None,
     };
     edit(&mut cfg);
     WorkerClient::new(cfg).unwrap()
@@ -348,6 +349,45 @@ async fn headers_received() {
     assert_eq!(h["x-crew-attempt"], "3");
     assert_eq!(h["content-type"], "application/json");
     assert_eq!(h["accept"], "application/json");
+    assert!(h.get("webhook-signature").is_none());
+}
+
+#[tokio::test]
+async fn signed_calls_verify() {
+    let seen: Arc<Mutex<Option<(HeaderMap, Vec<u8>)>>> = Arc::default();
+    let s = seen.clone();
+    let app = Router::new().route(
+        "/w",
+        post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let s = s.clone();
+            async move {
+                *s.lock().unwrap() = Some((headers, body.to_vec()));
+                r#"{"output":1}"#
+            }
+        }),
+    );
+    let addr = serve(app).await;
+    let client = client_with(addr, |c| {
+        c.signing_secret = Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into());
+    });
+    let o = client.call(&payload("w"), 2, None).await;
+    assert!(matches!(o, WorkerOutcome::Success { .. }), "{o:?}");
+    let (h, body) = seen.lock().unwrap().take().unwrap();
+    let id = h["webhook-id"].to_str().unwrap();
+    assert_eq!(id, "msg_t-42_2");
+    let ts: u64 = h["webhook-timestamp"].to_str().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(ts.abs_diff(now) < 60);
+    // What a worker does: recompute over the exact bytes it received.
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        .unwrap();
+    let expected = crewd::dispatch::client::sign(&key, id, ts, &body);
+    assert_eq!(h["webhook-signature"], expected.as_str());
 }
 
 #[tokio::test]

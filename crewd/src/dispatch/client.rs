@@ -20,6 +20,12 @@ use std::time::Duration;
 
 /// The header carrying the 1-based attempt number.
 pub const ATTEMPT_HEADER: &str = "x-crew-attempt";
+/// Standard Webhooks: the message id (`msg_<task>_<attempt>`).
+pub const WEBHOOK_ID_HEADER: &str = "webhook-id";
+/// Standard Webhooks: Unix seconds when the call was signed.
+pub const WEBHOOK_TIMESTAMP_HEADER: &str = "webhook-timestamp";
+/// Standard Webhooks: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
+pub const WEBHOOK_SIGNATURE_HEADER: &str = "webhook-signature";
 /// The most of a `Location` header a redirect failure quotes.
 const QUOTED_LOCATION_CHARS: usize = 200;
 
@@ -37,6 +43,9 @@ pub struct WorkerClientConfig {
     pub default_timeout: Duration,
     /// Largest response body read; a larger one fails the attempt.
     pub max_response_bytes: usize,
+    /// Standard Webhooks signing secret (`whsec_<base64>`, or any other
+    /// string used as raw key bytes); when set, every call is signed.
+    pub signing_secret: Option<String>,
 }
 
 impl fmt::Debug for WorkerClientConfig {
@@ -50,6 +59,10 @@ impl fmt::Debug for WorkerClientConfig {
             )
             .field("default_timeout", &self.default_timeout)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field(
+                "signing_secret",
+                &self.signing_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -71,6 +84,9 @@ pub enum WorkerClientError {
     /// The `Authorization` value cannot be sent as a header.
     #[error("the worker Authorization value is not a valid header value")]
     Authorization,
+    /// The signing secret is `whsec_` followed by something that is not base64.
+    #[error("the worker signing secret starts with whsec_ but is not base64")]
+    Secret,
     /// The timeout or size limit is zero.
     #[error("{0}")]
     Limit(&'static str),
@@ -87,6 +103,7 @@ pub struct WorkerClient {
     worker_urls: HashMap<String, String>,
     default_timeout: Duration,
     max_response_bytes: usize,
+    signing_key: Option<std::sync::Arc<[u8]>>,
 }
 
 impl fmt::Debug for WorkerClient {
@@ -96,6 +113,7 @@ impl fmt::Debug for WorkerClient {
             .field("worker_urls", &self.worker_urls)
             .field("default_timeout", &self.default_timeout)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("signed", &self.signing_key.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -153,6 +171,10 @@ impl WorkerClient {
             v.set_sensitive(true);
             headers.insert(AUTHORIZATION, v);
         }
+        let signing_key = match &cfg.signing_secret {
+            None => None,
+            Some(secret) => Some(signing_key(secret)?),
+        };
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .redirect(reqwest::redirect::Policy::none())
@@ -166,6 +188,7 @@ impl WorkerClient {
             worker_urls: cfg.worker_urls,
             default_timeout: cfg.default_timeout,
             max_response_bytes: cfg.max_response_bytes,
+            signing_key,
         })
     }
 
@@ -212,14 +235,19 @@ impl WorkerClient {
             Ok(b) => b,
             Err(e) => return WorkerOutcome::failure(format!("cannot encode the payload: {e}")),
         };
-        let response = match self
-            .http
-            .post(url)
-            .header(ATTEMPT_HEADER, attempt)
-            .body(body)
-            .send()
-            .await
-        {
+        let mut request = self.http.post(url).header(ATTEMPT_HEADER, attempt);
+        if let Some(key) = &self.signing_key {
+            let id = format!("msg_{}_{attempt}", payload.task_id);
+            let timestamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let signature = sign(key, &id, timestamp, &body);
+            request = request
+                .header(WEBHOOK_ID_HEADER, id)
+                .header(WEBHOOK_TIMESTAMP_HEADER, timestamp)
+                .header(WEBHOOK_SIGNATURE_HEADER, signature);
+        }
+        let response = match request.body(body).send().await {
             Ok(r) => r,
             Err(e) => {
                 return WorkerOutcome::failure(format!(
@@ -259,6 +287,52 @@ impl WorkerClient {
             Timestamp::now(),
         )
     }
+}
+
+/// The key bytes of a signing secret: `whsec_<base64>` is decoded, any
+/// other string is used as it is.
+fn signing_key(secret: &str) -> Result<std::sync::Arc<[u8]>, WorkerClientError> {
+    use base64::Engine as _;
+    match secret.strip_prefix("whsec_") {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map(Into::into)
+            .map_err(|_| WorkerClientError::Secret),
+        None if secret.is_empty() => Err(WorkerClientError::Secret),
+        None => Ok(secret.as_bytes().into()),
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104).
+fn hmac_sha256(key: &[u8], message: &[&[u8]]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    const BLOCK: usize = 64;
+    let mut k = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    for part in message {
+        inner.update(part);
+    }
+    let mut outer = Sha256::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// The Standard Webhooks signature header value for one call.
+pub fn sign(key: &[u8], id: &str, timestamp: u64, body: &[u8]) -> String {
+    use base64::Engine as _;
+    let ts = timestamp.to_string();
+    let mac = hmac_sha256(key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac)
+    )
 }
 
 /// Reads a body chunk by chunk, failing as soon as it passes `limit`.
@@ -374,10 +448,51 @@ mod tests {
         WorkerClientConfig {
             base_url: "http://127.0.0.1:8091/".into(),
             worker_urls: HashMap::from([("special".into(), "https://w.example/x?k=1".into())]),
-            authorization: Some("Bearer secret".into()),
+            authorization: Some("Bearer s3cr3t-value".into()),
             default_timeout: Duration::from_secs(300),
             max_response_bytes: 1024,
+            signing_secret: None,
         }
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // Test case 2.
+        let mac = hmac_sha256(b"Jefe", &[b"what do ya want ", b"for nothing?"]);
+        assert_eq!(
+            hex(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // Test case 6: a key longer than the block.
+        let key = [0xaau8; 131];
+        let mac = hmac_sha256(
+            &key,
+            &[b"Test Using Larger Than Block-Size Key - Hash Key First"],
+        );
+        assert_eq!(
+            hex(&mac),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn standard_webhooks_signature() {
+        // The example of the Standard Webhooks reference libraries.
+        let key = signing_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let sig = sign(
+            &key,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        assert!(signing_key("whsec_!!!").is_err());
+        assert!(signing_key("").is_err());
+        assert_eq!(&*signing_key("raw").unwrap(), b"raw");
     }
 
     #[test]
@@ -422,10 +537,14 @@ mod tests {
 
     #[test]
     fn debug_redacts_authorization() {
-        let d = format!("{:?}", cfg());
-        assert!(!d.contains("secret"), "{d}");
-        let d = format!("{:?}", WorkerClient::new(cfg()).unwrap());
-        assert!(!d.contains("secret"), "{d}");
+        let mut c = cfg();
+        c.signing_secret = Some("whsec_c2lnbmluZy1rZXk=".into());
+        let d = format!("{c:?}");
+        assert!(!d.contains("s3cr3t"), "{d}");
+        assert!(!d.contains("whsec_"), "{d}");
+        let d = format!("{:?}", WorkerClient::new(c).unwrap());
+        assert!(!d.contains("s3cr3t"), "{d}");
+        assert!(!d.contains("c2lnbm"), "{d}");
     }
 
     #[test]
