@@ -134,7 +134,7 @@ impl Theme {
     /// The glyph of a status (one column wide).
     pub fn status_glyph(&self, s: TaskStatus) -> &'static str {
         match s {
-            TaskStatus::Completed => self.pick("✓", "+"),
+            TaskStatus::Completed => self.pick("✓", "v"),
             TaskStatus::Running => self.pick("●", "*"),
             TaskStatus::Ready => self.pick("○", "o"),
             TaskStatus::Waiting => self.pick("…", "."),

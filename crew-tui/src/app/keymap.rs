@@ -84,12 +84,12 @@ macro_rules! commands {
 }
 
 commands! {
-    Help = "help", "show or hide this help", false, [Global], ["?"];
+    Help = "help", "this help", false, [Global], ["?"];
     Quit = "quit", "quit", false, [Global], ["q", "ctrl-c"];
-    CommandMode = "command", "command mode (:groups :workgroups :events :group NAME :q)", false, [Global], [":"];
+    CommandMode = "command", "command (:groups :group N)", false, [Global], [":"];
     Filter = "filter", "filter by text", false, [Global], ["/"];
-    Back = "back", "back / clear filter / close", false, [Global], ["esc"];
-    Open = "open", "open / jump to a reference", false, [Global], ["enter"];
+    Back = "back", "back, or clear the filter", false, [Global], ["esc"];
+    Open = "open", "open, or jump to a reference", false, [Global], ["enter"];
     Up = "up", "move up", false, [Global], ["k", "up"];
     Down = "down", "move down", false, [Global], ["j", "down"];
     Top = "top", "go to the top", false, [Global], ["g", "home"];
@@ -97,21 +97,21 @@ commands! {
     PageUp = "page_up", "page up", false, [Global], ["pageup", "ctrl-b"];
     PageDown = "page_down", "page down", false, [Global], ["pagedown", "ctrl-f"];
     NextPane = "next_pane", "next pane", false, [Global], ["tab"];
-    Refresh = "refresh", "refetch from the daemon", false, [Global], ["ctrl-r"];
+    Refresh = "refresh", "refetch everything", false, [Global], ["ctrl-r"];
     Groups = "groups", "groups view", false, [Global], ["1"];
     Workgroups = "workgroups", "workgroups view", false, [Global], ["2"];
     Events = "events", "event log", false, [Global], ["3"];
     Sort = "sort", "cycle the sort order", false, [Groups], ["s"];
-    ToggleExpand = "toggle", "expand / collapse the node", false, [Dag], ["space", "o"];
+    ToggleExpand = "toggle", "fold / unfold the node", false, [Dag], ["space", "o"];
     ExpandAll = "expand_all", "expand every node", false, [Dag], ["E"];
     CollapseAll = "collapse_all", "collapse every node", false, [Dag], ["C"];
     StatusFilter = "status_filter", "cycle the status filter", false, [Dag], ["f"];
-    Lineage = "lineage", "show upstream/downstream of the task", false, [Dag], ["u"];
-    BulkTarget = "bulk", "toggle target: task / every filtered task", false, [Dag], ["a"];
+    Lineage = "lineage", "only up/downstream of task", false, [Dag], ["u"];
+    BulkTarget = "bulk", "act on task / all filtered", false, [Dag], ["a"];
     Pause = "pause", "pause", true, [Groups, Dag, Task, Workgroups], ["p"];
     Resume = "resume", "resume", true, [Groups, Dag, Task, Workgroups], ["r"];
     Reset = "reset", "reset (asks first)", true, [Groups, Dag, Task], ["R"];
-    Retry = "retry", "retry: give new attempts", true, [Groups, Dag, Task], ["t"];
+    Retry = "retry", "retry (new attempts)", true, [Groups, Dag, Task], ["t"];
     Delete = "delete", "delete (asks first)", true, [Groups, Dag, Task], ["d"];
     MineOnly = "mine", "show only my own actions", false, [Events], ["m"];
 }
@@ -131,6 +131,15 @@ impl Key {
     pub fn from_event(e: &KeyEvent) -> Self {
         let mods = e.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
         Key { code: e.code, mods }
+    }
+
+    /// A compact form for the help and the key bar (`^c`, `pgdn`).
+    pub fn short(&self) -> String {
+        let mut s = self.to_string();
+        for (long, short) in [("pagedown", "pgdn"), ("pageup", "pgup")] {
+            s = s.replace(long, short);
+        }
+        s.replace("ctrl-", "^")
     }
 
     /// Parses the keys-file notation.
@@ -323,16 +332,17 @@ impl KeyMap {
         find(Scope::Global)
     }
 
-    /// The keys bound to a command, for display (`k/up`).
+    /// The first key bound to a command, for the key bar.
+    pub fn first_key(&self, cmd: Command) -> Option<Key> {
+        self.keys.get(&cmd).and_then(|k| k.first().copied())
+    }
+
+    /// The keys bound to a command, compactly, for display (`k up`,
+    /// `pgdn ^f`).
     pub fn keys_of(&self, cmd: Command) -> String {
         self.keys
             .get(&cmd)
-            .map(|ks| {
-                ks.iter()
-                    .map(|k| k.to_string())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            })
+            .map(|ks| ks.iter().map(|k| k.short()).collect::<Vec<_>>().join(" "))
             .unwrap_or_default()
     }
 

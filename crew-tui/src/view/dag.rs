@@ -154,11 +154,7 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
             ];
             if r.kind == RowKind::Ref {
                 spans.push(Span::styled(
-                    fit(
-                        th,
-                        &format!("{name} {}", th.pick("(↑ shown above)", "(see above)")),
-                        name_w,
-                    ),
+                    fit(th, &format!("{name} {}", "(ref)"), name_w),
                     th.dim(),
                 ));
             } else if r.context {

@@ -11,9 +11,11 @@ use ratatui::Frame;
 fn rows(state: &AppState, scope: Scope) -> Vec<Line<'static>> {
     let th = &state.theme;
     let mut out = vec![Line::styled(scope.title().to_string(), th.title())];
-    for (keys, desc) in state.keymap.help_rows(scope) {
+    let rows = state.keymap.help_rows(scope);
+    let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (keys, desc) in rows {
         out.push(Line::from(vec![
-            Span::styled(format!("{keys:>14} "), th.title()),
+            Span::styled(format!("{keys:>w$} "), th.title()),
             Span::raw(desc),
         ]));
     }
@@ -23,11 +25,13 @@ fn rows(state: &AppState, scope: Scope) -> Vec<Line<'static>> {
 /// Draws the overlay.
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let th = &state.theme;
-    let r = centered(
-        area,
-        area.width.saturating_sub(2).min(120),
-        area.height.saturating_sub(1),
-    );
+    // Below the header (which says READ-ONLY), above the key bar.
+    let below = Rect {
+        y: area.y + 1,
+        height: area.height.saturating_sub(2),
+        ..area
+    };
+    let r = centered(below, area.width.saturating_sub(2).min(120), below.height);
     frame.render_widget(Clear, r);
     let title = if state.read_only {
         " Keys (read-only: actions hidden) - any key closes "

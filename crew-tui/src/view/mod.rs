@@ -261,11 +261,10 @@ fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
             cmds.extend([Command::Back, Command::Quit]);
             let mut spans = vec![Span::raw(" ")];
             for c in cmds {
-                let k = state.keymap.keys_of(c);
-                let Some(first) = k.split('/').next().filter(|s| !s.is_empty()) else {
+                let Some(first) = state.keymap.first_key(c) else {
                     continue;
                 };
-                spans.push(Span::styled(first.to_string(), th.title()));
+                spans.push(Span::styled(first.short(), th.title()));
                 let word = match c {
                     Command::Help => "help",
                     Command::Filter => "filter",

@@ -1,0 +1,440 @@
+//! The reducer and the key handling, without a terminal.
+
+mod common;
+
+use common::*;
+use crew_core::wire::{Event, StreamMessage};
+use crew_core::TaskStatus;
+use crew_tui::app::state::{ActionRequest, ConnEvent, ConnState, Input, Reply, Target, Verb, View};
+use crew_tui::theme::Theme;
+use crew_tui::{Effect, Msg};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+fn selected_id(s: &crew_tui::AppState) -> String {
+    s.group
+        .as_ref()
+        .and_then(|g| g.selected_task())
+        .map(|t| t.id.clone())
+        .unwrap_or_default()
+}
+
+fn ev(seq: u64, event: Event) -> Msg {
+    Msg::Stream(StreamMessage {
+        seq,
+        at: Some(now()),
+        event,
+    })
+}
+
+#[test]
+fn quit_with_q_ctrl_c_and_command() {
+    for msgs in [
+        vec![key('q')],
+        vec![Msg::Key(KeyEvent::new(
+            KeyCode::Char('c'),
+            KeyModifiers::CONTROL,
+        ))],
+    ] {
+        let mut s = loaded(Theme::default(), false);
+        assert_eq!(feed(&mut s, msgs), vec![Effect::Quit]);
+        assert!(s.quit);
+    }
+    let mut s = loaded(Theme::default(), false);
+    types(&mut s, ":q");
+    assert_eq!(feed(&mut s, [code(KeyCode::Enter)]), vec![Effect::Quit]);
+}
+
+#[test]
+fn key_releases_are_ignored() {
+    let mut s = loaded(Theme::default(), false);
+    let mut k = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+    k.kind = KeyEventKind::Release;
+    assert!(feed(&mut s, [Msg::Key(k)]).is_empty());
+    assert!(!s.quit);
+}
+
+#[test]
+fn open_a_group_then_back() {
+    let mut s = loaded(Theme::default(), false);
+    assert_eq!(s.visible_groups()[0].group.name, "demo");
+    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(fx, vec![Effect::FetchGroup("g-demo".into())]);
+    assert_eq!(s.view, View::Dag);
+    assert!(s.group.as_ref().is_some_and(|g| g.loading));
+    feed(&mut s, [code(KeyCode::Esc)]);
+    assert_eq!(s.view, View::Groups);
+}
+
+#[test]
+fn navigation_moves_and_clamps() {
+    let mut s = with_demo(Theme::default(), false);
+    assert_eq!(selected_id(&s), "seed");
+    types(&mut s, "jj");
+    assert_eq!(selected_id(&s), "merge");
+    types(&mut s, "G");
+    assert_eq!(selected_id(&s), "evil");
+    types(&mut s, "j");
+    assert_eq!(selected_id(&s), "evil");
+    types(&mut s, "g");
+    assert_eq!(selected_id(&s), "seed");
+    types(&mut s, "k");
+    assert_eq!(selected_id(&s), "seed");
+}
+
+#[test]
+fn reference_rows_jump_to_the_task() {
+    let mut s = with_demo(Theme::default(), false);
+    // seed, a1, merge, report, store-a1, notify, &notify
+    types(&mut s, &"j".repeat(6));
+    let g = s.group.as_ref().unwrap();
+    let row = g.dag.rows()[g.list.selected];
+    assert_eq!(row.kind, crew_tui::app::dag::RowKind::Ref);
+    feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(s.view, View::Dag);
+    assert_eq!(s.group.as_ref().unwrap().list.selected, 5);
+    assert_eq!(selected_id(&s), "notify");
+    // On a primary row enter opens the detail; tab and enter follow links.
+    feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(s.view, View::Task);
+    feed(&mut s, [code(KeyCode::Tab), code(KeyCode::Enter)]);
+    assert_eq!(s.detail_task().unwrap().id, "store-a1");
+    feed(&mut s, [code(KeyCode::Esc)]);
+    assert_eq!(s.view, View::Dag);
+}
+
+#[test]
+fn destructive_actions_confirm_with_cancel_focused() {
+    let mut s = with_demo(Theme::default(), false);
+    assert!(types(&mut s, "d").is_empty());
+    let c = s.confirm.clone().expect("a confirm dialog");
+    assert!(!c.ok_focused);
+    assert!(c.message.contains("9 tasks"), "{}", c.message);
+    // enter on the default button cancels
+    assert!(feed(&mut s, [code(KeyCode::Enter)]).is_empty());
+    assert!(s.confirm.is_none());
+    // reset, switch to OK, confirm
+    types(&mut s, "R");
+    let fx = feed(&mut s, [code(KeyCode::Tab), code(KeyCode::Enter)]);
+    assert_eq!(
+        fx,
+        vec![Effect::Act(ActionRequest {
+            verb: Verb::Reset,
+            target: Target::Task {
+                group_id: "g-demo".into(),
+                id: "seed".into(),
+                name: "list accounts".into()
+            },
+            seconds: None
+        })]
+    );
+    assert_eq!(s.pending_on("task:seed"), Some(Verb::Reset));
+}
+
+#[test]
+fn pause_and_retry_need_no_confirmation() {
+    let mut s = with_demo(Theme::default(), false);
+    let fx = types(&mut s, "p");
+    assert!(matches!(&fx[..], [Effect::Act(r)] if r.verb == Verb::Pause));
+    let fx = types(&mut s, "t");
+    assert!(matches!(&fx[..], [Effect::Act(r)] if r.verb == Verb::Retry));
+    assert!(s.confirm.is_none());
+}
+
+#[test]
+fn group_actions_from_the_groups_view() {
+    let mut s = loaded(Theme::default(), false);
+    let fx = types(&mut s, "p");
+    assert_eq!(
+        fx,
+        vec![Effect::Act(ActionRequest {
+            verb: Verb::Pause,
+            target: Target::Group {
+                id: "g-demo".into(),
+                name: "demo".into()
+            },
+            seconds: None
+        })]
+    );
+    assert_eq!(s.pending_on("group:g-demo"), Some(Verb::Pause));
+    // The stream confirms it: the PAUSING marker goes.
+    let mut g = groups().task_groups[1].group.clone();
+    g.is_paused = true;
+    feed(&mut s, [ev(7, Event::GroupUpdated { task_group: g })]);
+    assert_eq!(s.pending_on("group:g-demo"), None);
+    assert!(s
+        .groups
+        .iter()
+        .any(|g| g.group.id == "g-demo" && g.group.is_paused));
+    types(&mut s, "d");
+    assert!(s.confirm.as_ref().unwrap().message.contains("11 tasks"));
+}
+
+#[test]
+fn read_only_refuses_every_action() {
+    let mut s = with_demo(Theme::default(), true);
+    for k in ["p", "r", "R", "t", "d"] {
+        assert!(types(&mut s, k).is_empty(), "{k}");
+        assert!(s.confirm.is_none());
+    }
+    let mut s = loaded(Theme::default(), true);
+    types(&mut s, "2p");
+    assert_eq!(s.input, Input::None);
+}
+
+#[test]
+fn bulk_actions_apply_to_every_filtered_task() {
+    let mut s = with_demo(Theme::default(), false);
+    // Without a filter there is no bulk mode.
+    types(&mut s, "a");
+    assert!(s.status.as_ref().unwrap().error);
+    types(&mut s, "/fetch");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    types(&mut s, "a");
+    assert!(s.group.as_ref().unwrap().bulk);
+    types(&mut s, "t");
+    let c = s.confirm.clone().expect("bulk asks first");
+    assert!(c.message.contains("5 filtered tasks"), "{}", c.message);
+    let fx = feed(&mut s, [code(KeyCode::Left), code(KeyCode::Enter)]);
+    let [Effect::Act(req)] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    let Target::Tasks { ids, .. } = &req.target else {
+        panic!()
+    };
+    assert_eq!(ids, &["a1", "a2", "a3", "a4", "evil"]);
+    assert_eq!(s.bulk_progress, Some((0, 5)));
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::BulkProgress { done: 3, total: 5 })],
+    );
+    assert_eq!(s.bulk_progress, Some((3, 5)));
+}
+
+#[test]
+fn status_filter_shows_failed_only() {
+    let mut s = with_demo(Theme::default(), false);
+    types(&mut s, "ffffff");
+    let g = s.group.as_ref().unwrap();
+    assert_eq!(g.dag.filter().status, Some(TaskStatus::Failed));
+    let shown: Vec<_> = g
+        .dag
+        .rows()
+        .iter()
+        .filter(|r| !r.context)
+        .map(|r| g.dag.task(r.node).unwrap().id.clone())
+        .collect();
+    assert_eq!(shown, ["a3"]);
+    // esc clears the filter before it goes back
+    types(&mut s, "");
+    feed(&mut s, [code(KeyCode::Esc)]);
+    assert_eq!(s.view, View::Dag);
+    assert!(!s.group.as_ref().unwrap().dag.filter().active());
+}
+
+#[test]
+fn events_during_the_snapshot_are_buffered_then_applied() {
+    let mut s = loaded(Theme::default(), false);
+    feed(&mut s, [code(KeyCode::Enter)]);
+    let mut t = demo_tasks()[3].clone(); // a3 failed in the snapshot...
+    t.status = Some(TaskStatus::Ready); // ...but retried since
+    t.remaining_attempts = 5;
+    let mut new = task("late", "late task", "w", TaskStatus::Ready, &["a3"]);
+    new.task_group_id = "g-demo".into();
+    feed(
+        &mut s,
+        [
+            ev(10, Event::TaskUpdated { task: Box::new(t) }),
+            ev(
+                11,
+                Event::TaskCreated {
+                    task: Box::new(new),
+                },
+            ),
+            ev(
+                12,
+                Event::TaskDeleted {
+                    task: Box::new(demo_tasks()[10].clone()),
+                },
+            ),
+        ],
+    );
+    assert_eq!(s.group.as_ref().unwrap().dag.len(), 0);
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::Group {
+            id: "g-demo".into(),
+            result: Ok((groups().task_groups[1].clone(), demo_tasks())),
+        })],
+    );
+    let g = s.group.as_ref().unwrap();
+    assert_eq!(g.dag.len(), 11);
+    assert_eq!(g.dag.get("a3").unwrap().status, Some(TaskStatus::Ready));
+    assert!(g.dag.get("late").is_some());
+    assert!(g.dag.get("evil").is_none());
+    assert_eq!(g.view.counts.failed, 0);
+    assert_eq!(s.last_seq, 12);
+}
+
+#[test]
+fn live_events_keep_the_selection_on_its_task() {
+    let mut s = with_demo(Theme::default(), false);
+    types(&mut s, "jj");
+    assert_eq!(selected_id(&s), "merge");
+    let mut root = task("new-root", "aaa first", "w", TaskStatus::Ready, &[]);
+    root.task_group_id = "g-demo".into();
+    feed(
+        &mut s,
+        [ev(
+            20,
+            Event::TaskCreated {
+                task: Box::new(root),
+            },
+        )],
+    );
+    assert_eq!(selected_id(&s), "merge");
+    feed(
+        &mut s,
+        [ev(
+            21,
+            Event::TaskDeleted {
+                task: Box::new(demo_tasks()[5].clone()),
+            },
+        )],
+    );
+    assert!(!selected_id(&s).is_empty());
+}
+
+#[test]
+fn resync_and_first_connection_refetch_snapshots() {
+    let mut s = with_demo(Theme::default(), false);
+    let fx = feed(
+        &mut s,
+        [ev(
+            0,
+            Event::Resync {
+                reason: "too far behind".into(),
+            },
+        )],
+    );
+    assert!(fx.contains(&Effect::FetchGroups));
+    assert!(fx.contains(&Effect::FetchGroup("g-demo".into())));
+    assert!(s.group.as_ref().unwrap().loading);
+    // A reconnect that resumed from `since` needs no snapshot.
+    let fx = feed(
+        &mut s,
+        [
+            Msg::Conn(ConnEvent::Disconnected {
+                error: "reset".into(),
+                attempt: 1,
+                retry_in_ms: 500,
+            }),
+            Msg::Conn(ConnEvent::Connected { resumed: true }),
+        ],
+    );
+    assert!(fx.is_empty());
+    assert_eq!(s.conn, ConnState::Connected);
+}
+
+#[test]
+fn group_deleted_elsewhere_closes_it() {
+    let mut s = with_demo(Theme::default(), false);
+    let g = groups().task_groups[1].group.clone();
+    feed(&mut s, [ev(30, Event::GroupDeleted { task_group: g })]);
+    assert_eq!(s.view, View::Groups);
+    assert!(s.group.is_none());
+    assert!(s.visible_groups().iter().all(|g| g.group.id != "g-demo"));
+}
+
+#[test]
+fn errors_from_the_daemon_reach_the_status_line_and_the_log() {
+    let mut s = with_demo(Theme::default(), false);
+    let fx = types(&mut s, "p");
+    let [Effect::Act(req)] = &fx[..] else {
+        panic!()
+    };
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::Action {
+            req: req.clone(),
+            result: Err("409 task is running".into()),
+        })],
+    );
+    let st = s.status.clone().unwrap();
+    assert!(st.error && st.text.contains("409 task is running"));
+    assert!(s.events[0].mine && s.events[0].error);
+    assert_eq!(s.pending_on("task:seed"), None);
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::Groups(Err("cannot connect".into())))],
+    );
+    assert!(s.status.as_ref().unwrap().text.contains("cannot connect"));
+}
+
+#[test]
+fn workgroup_pause_asks_for_seconds() {
+    let mut s = loaded(Theme::default(), false);
+    types(&mut s, "2");
+    assert_eq!(s.view, View::Workgroups);
+    types(&mut s, "p");
+    assert!(matches!(s.input, Input::Seconds { .. }));
+    feed(&mut s, [code(KeyCode::Backspace), code(KeyCode::Backspace)]);
+    types(&mut s, "0");
+    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(
+        fx,
+        vec![Effect::Act(ActionRequest {
+            verb: Verb::Pause,
+            target: Target::Workgroup { name: "crm".into() },
+            seconds: Some(30.0)
+        })]
+    );
+    let fx = types(&mut s, "r");
+    assert!(matches!(&fx[..], [Effect::Act(r)] if r.verb == Verb::Resume));
+}
+
+#[test]
+fn command_mode_opens_views_and_groups() {
+    let mut s = loaded(Theme::default(), false);
+    types(&mut s, ":events");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(s.view, View::Events);
+    types(&mut s, ":nope");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    assert!(s.status.as_ref().unwrap().error);
+    types(&mut s, ":group nightly");
+    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(fx, vec![Effect::FetchGroup("g-nightly".into())]);
+}
+
+#[test]
+fn a_group_named_before_the_list_arrives_opens_when_it_does() {
+    let mut s = crew_tui::AppState::new(
+        "x",
+        crew_tui::app::keymap::KeyMap::default(),
+        Theme::default(),
+        now(),
+    );
+    s.open_group_when_known("demo");
+    let fx = feed(&mut s, [Msg::Reply(Reply::Groups(Ok(groups())))]);
+    assert_eq!(fx, vec![Effect::FetchGroup("g-demo".into())]);
+    assert_eq!(s.view, View::Dag);
+}
+
+#[test]
+fn help_toggles_and_any_key_closes_it() {
+    let mut s = loaded(Theme::default(), false);
+    types(&mut s, "?");
+    assert!(s.help);
+    assert!(types(&mut s, "q").is_empty());
+    assert!(!s.help && !s.quit);
+}
+
+#[test]
+fn filter_typing_is_live_and_esc_clears() {
+    let mut s = loaded(Theme::default(), false);
+    types(&mut s, "/back");
+    assert_eq!(s.visible_groups().len(), 1);
+    feed(&mut s, [code(KeyCode::Esc)]);
+    assert_eq!(s.visible_groups().len(), 3);
+    assert_eq!(s.input, Input::None);
+}

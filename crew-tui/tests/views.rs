@@ -1,0 +1,173 @@
+//! Every view drawn through `TestBackend` at 80x24 and 160x48.
+
+mod common;
+
+use common::*;
+use crew_tui::app::state::{ConnEvent, Reply};
+use crew_tui::theme::Theme;
+use crew_tui::Msg;
+use crossterm::event::KeyCode;
+
+fn both(name: &str, state: &crew_tui::AppState) {
+    insta::assert_snapshot!(format!("{name}_80x24"), render(state, 80, 24));
+    insta::assert_snapshot!(format!("{name}_160x48"), render(state, 160, 48));
+}
+
+#[test]
+fn groups_view() {
+    both("groups", &loaded(Theme::default(), false));
+}
+
+#[test]
+fn groups_filtered_and_sorted() {
+    let mut s = loaded(Theme::default(), false);
+    types(&mut s, "s/sync");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    both("groups_filtered", &s);
+}
+
+#[test]
+fn dag_view() {
+    let mut s = with_demo(Theme::default(), false);
+    types(&mut s, "jjj");
+    both("dag", &s);
+}
+
+#[test]
+fn dag_failed_only() {
+    let mut s = with_demo(Theme::default(), false);
+    // Cycle the status filter to "failed".
+    types(&mut s, "ffffff");
+    both("dag_failed", &s);
+}
+
+#[test]
+fn dag_lineage() {
+    let mut s = with_demo(Theme::default(), false);
+    types(&mut s, "jjjju");
+    both("dag_lineage", &s);
+}
+
+#[test]
+fn dag_collapsed_and_ascii_no_color() {
+    let mut s = with_demo(Theme::plain(), false);
+    types(&mut s, "j j");
+    both("dag_plain", &s);
+}
+
+#[test]
+fn task_view() {
+    let mut s = with_demo(Theme::default(), false);
+    // The failed task: seed, a1, merge, report, store a1, notify, &notify,
+    // a2, &merge, a3.
+    types(&mut s, &"j".repeat(9));
+    feed(&mut s, [code(KeyCode::Enter)]);
+    both("task", &s);
+    feed(&mut s, [code(KeyCode::Tab)]);
+    types(&mut s, "j");
+    both("task_links", &s);
+}
+
+#[test]
+fn task_view_scrolled() {
+    let mut s = with_demo(Theme::default(), false);
+    types(&mut s, &"j".repeat(9));
+    feed(&mut s, [code(KeyCode::Enter)]);
+    types(&mut s, &"j".repeat(20));
+    insta::assert_snapshot!("task_scrolled_80x24", render(&s, 80, 24));
+}
+
+#[test]
+fn workgroups_view() {
+    let mut s = loaded(Theme::default(), false);
+    types(&mut s, "2j");
+    both("workgroups", &s);
+    types(&mut s, "p");
+    insta::assert_snapshot!("workgroups_pause_prompt_80x24", render(&s, 80, 24));
+}
+
+#[test]
+fn events_view() {
+    let mut s = with_demo(Theme::default(), false);
+    let mut t = demo_tasks()[4].clone();
+    t.status = Some(crew_core::TaskStatus::Ready);
+    feed(
+        &mut s,
+        [
+            Msg::Stream(crew_core::wire::StreamMessage {
+                seq: 41,
+                at: Some(ago(5.0)),
+                event: crew_core::wire::Event::TaskUpdated { task: Box::new(t) },
+            }),
+            Msg::Stream(crew_core::wire::StreamMessage {
+                seq: 42,
+                at: Some(ago(2.0)),
+                event: crew_core::wire::Event::WorkgroupUpdated {
+                    workgroup: workgroups().workgroups[0].workgroup.clone(),
+                },
+            }),
+        ],
+    );
+    // An action of the operator's own.
+    types(&mut s, "p");
+    let req = match feed(&mut s, []).pop() {
+        Some(crew_tui::Effect::Act(r)) => r,
+        _ => crew_tui::app::state::ActionRequest {
+            verb: crew_tui::app::state::Verb::Pause,
+            target: crew_tui::app::state::Target::Task {
+                group_id: "g-demo".into(),
+                id: "seed".into(),
+                name: "list accounts".into(),
+            },
+            seconds: None,
+        },
+    };
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::Action {
+            req,
+            result: Err("409 task is running".into()),
+        })],
+    );
+    types(&mut s, "3");
+    both("events", &s);
+}
+
+#[test]
+fn help_overlay() {
+    let mut s = with_demo(Theme::default(), false);
+    types(&mut s, "?");
+    both("help", &s);
+}
+
+#[test]
+fn help_read_only_hides_actions() {
+    let mut s = with_demo(Theme::default(), true);
+    types(&mut s, "?");
+    let screen = render(&s, 160, 48);
+    assert!(!screen.contains("pause"), "{screen}");
+    assert!(screen.contains("READ-ONLY"));
+    insta::assert_snapshot!("help_read_only_160x48", screen);
+}
+
+#[test]
+fn confirm_delete() {
+    let mut s = with_demo(Theme::default(), false);
+    // seed: deleting it removes everything under it.
+    types(&mut s, "d");
+    both("confirm_delete", &s);
+}
+
+#[test]
+fn reconnecting_header() {
+    let mut s = loaded(Theme::default(), false);
+    feed(
+        &mut s,
+        [Msg::Conn(ConnEvent::Disconnected {
+            error: "connection refused".into(),
+            attempt: 3,
+            retry_in_ms: 2000,
+        })],
+    );
+    insta::assert_snapshot!("reconnecting_80x24", render(&s, 80, 24));
+}
