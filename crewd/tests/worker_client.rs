@@ -354,7 +354,8 @@ async fn headers_received() {
 
 #[tokio::test]
 async fn signed_calls_verify() {
-    let seen: Arc<Mutex<Option<(HeaderMap, Vec<u8>)>>> = Arc::default();
+    type Seen = Option<(HeaderMap, Vec<u8>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let s = seen.clone();
     let app = Router::new().route(
         "/w",
