@@ -111,7 +111,7 @@ async fn demo_worker(
         }
         "export" => {
             pause(700).await;
-            if attempt % 3 != 0 {
+            if !attempt.is_multiple_of(3) {
                 return (
                     StatusCode::BAD_GATEWAY,
                     Json(json!({"error": format!("upstream timed out (demo, attempt {attempt})")})),
@@ -167,7 +167,7 @@ pub async fn run_demo_loop(engine: EngineHandle, store: Store) {
             is_paused: false,
             tasks: seed_tasks(Timestamp::now()),
         };
-        match engine.execute(Op::CreateGroup(spec)).await {
+        match engine.execute(Op::CreateGroup(Box::new(spec))).await {
             Ok(_) => tracing::info!("demo group seeded"),
             Err(e) => tracing::warn!("cannot seed the demo group: {e}"),
         }
@@ -202,7 +202,7 @@ pub async fn run_demo_loop(engine: EngineHandle, store: Store) {
                         let _ = engine
                             .execute(Op::UpdateTask {
                                 id: "demo-cleanup".into(),
-                                patch,
+                                patch: Box::new(patch),
                             })
                             .await;
                     }

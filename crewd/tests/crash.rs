@@ -29,9 +29,9 @@ fn start(db: &std::path::Path, port: u16, workers: &str) -> Daemon {
         .env("CREW_DB", db)
         .env("CREW_LISTEN", format!("127.0.0.1:{port}"))
         .env("CREW_WORKER_BASE_URL", workers)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("crewd starts");
     Daemon { child }
@@ -59,25 +59,34 @@ fn free_port() -> u16 {
 async fn sigkill_at_random_moments_loses_nothing() {
     let calls_at: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
     let log = calls_at.clone();
-    let workers = TestWorkers::start(Arc::new(move |c: &Call| {
-        log.lock().unwrap().push((c.task_id.clone(), Instant::now()));
-        if c.worker == "spawn" {
-            let kids: Vec<Value> = (0..CHILDREN_EACH)
-                .map(|i| {
-                    let mut k = json!({"id": format!("{}.c{i}", c.task_id), "worker": "leaf"});
-                    if i == CHILDREN_EACH - 1 {
-                        let others: Vec<String> =
-                            (0..i).map(|j| format!("{}.c{j}", c.task_id)).collect();
-                        k["parentIds"] = json!(others);
-                    }
-                    k
-                })
-                .collect();
-            (StatusCode::OK, json!({"output": {"spawned": CHILDREN_EACH}, "children": kids}))
-        } else {
-            (StatusCode::OK, json!({"output": {"done": c.task_id}}))
-        }
-    }))
+    // Calls take a little while, so that crashes find calls in flight.
+    let workers = TestWorkers::start_with_delay(
+        Arc::new(move |c: &Call| {
+            log.lock()
+                .unwrap()
+                .push((c.task_id.clone(), Instant::now()));
+            if c.worker == "spawn" {
+                let kids: Vec<Value> = (0..CHILDREN_EACH)
+                    .map(|i| {
+                        let mut k = json!({"id": format!("{}.c{i}", c.task_id), "worker": "leaf"});
+                        if i == CHILDREN_EACH - 1 {
+                            let others: Vec<String> =
+                                (0..i).map(|j| format!("{}.c{j}", c.task_id)).collect();
+                            k["parentIds"] = json!(others);
+                        }
+                        k
+                    })
+                    .collect();
+                (
+                    StatusCode::OK,
+                    json!({"output": {"spawned": CHILDREN_EACH}, "children": kids}),
+                )
+            } else {
+                (StatusCode::OK, json!({"output": {"done": c.task_id}}))
+            }
+        }),
+        Duration::from_millis(20),
+    )
     .await;
 
     let dir = tempfile::tempdir().unwrap();
@@ -121,6 +130,7 @@ async fn sigkill_at_random_moments_loses_nothing() {
         daemon = start(&db, port, &workers.base_url);
         wait_healthy(&http, &base).await;
         kills.push((killed_at, Instant::now()));
+        eprintln!("crash {}: {} calls so far", kills.len(), calls_at.lock().unwrap().len());
     }
 
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -141,14 +151,20 @@ async fn sigkill_at_random_moments_loses_nothing() {
     }
     let expected = SPAWNERS * (1 + CHILDREN_EACH) + CHAINS * CHAIN_LEN;
     let list: Value = http
-        .get(format!("{base}/api/v1/task_group/crash/tasks?pageSize=10000"))
+        .get(format!(
+            "{base}/api/v1/task_group/crash/tasks?pageSize=10000"
+        ))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(list["count"].as_u64(), Some(expected as u64), "no task missing or extra");
+    assert_eq!(
+        list["count"].as_u64(),
+        Some(expected as u64),
+        "no task missing or extra"
+    );
     for t in list["tasks"].as_array().unwrap() {
         assert_eq!(t["isComplete"], true, "{t}");
     }
@@ -156,7 +172,11 @@ async fn sigkill_at_random_moments_loses_nothing() {
         for i in 0..CHILDREN_EACH {
             let id = format!("s{s}.c{i}");
             assert!(
-                list["tasks"].as_array().unwrap().iter().any(|t| t["id"] == id.as_str()),
+                list["tasks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t["id"] == id.as_str()),
                 "continuation {id} missing"
             );
         }
@@ -172,13 +192,19 @@ async fn sigkill_at_random_moments_loses_nothing() {
         for pair in times.windows(2) {
             repeats += 1;
             assert!(
-                kills.iter().any(|(from, to)| *to >= pair[0] && *from <= pair[1]),
+                kills
+                    .iter()
+                    .any(|(from, to)| *to >= pair[0] && *from <= pair[1]),
                 "task {id} was dispatched twice without a crash in between"
             );
         }
     }
     assert_eq!(by_task.len(), expected, "every task was dispatched");
-    eprintln!("{} crashes, {} tasks, {repeats} repeated calls", kills.len(), expected);
+    eprintln!(
+        "{} crashes, {} tasks, {repeats} repeated calls",
+        kills.len(),
+        expected
+    );
     let _ = daemon.child.kill();
     let _ = daemon.child.wait();
 }

@@ -174,7 +174,7 @@ pub(super) async fn update(
         .engine
         .execute(Op::UpdateTask {
             id: tid.clone(),
-            patch,
+            patch: Box::new(patch),
         })
         .await?;
     task(&state, Some(gid), tid).await.map(Json)

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     /// Create a group, optionally with its DAG.
-    CreateGroup(NewTaskGroup),
+    CreateGroup(Box<NewTaskGroup>),
     /// Rename, pause or resume a group.
     UpdateGroup {
         /// Group id.
@@ -56,7 +56,7 @@ pub enum Op {
         /// Task id.
         id: String,
         /// Changes.
-        patch: TaskPatch,
+        patch: Box<TaskPatch>,
     },
     /// Pause or resume a task.
     SetTaskPaused {

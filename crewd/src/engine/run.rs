@@ -105,9 +105,9 @@ impl Engine {
                     break;
                 }
             }
-            let wait = if !pending.is_empty() {
-                Duration::ZERO
-            } else if shutting_down.is_none() && self.sched.has_startable() {
+            let busy =
+                !pending.is_empty() || (shutting_down.is_none() && self.sched.has_startable());
+            let wait = if busy {
                 Duration::ZERO
             } else {
                 let now = Timestamp::now().unix_millis();
@@ -243,6 +243,7 @@ impl Engine {
                 for (id, p) in work.placements {
                     self.sched.place(&id, p);
                 }
+                self.publish_loads();
                 for (reply, r) in work.replies {
                     let _ = reply.send(Ok(r));
                 }
@@ -250,7 +251,6 @@ impl Engine {
                 for s in work.started {
                     self.spawn_call(s);
                 }
-                self.publish_loads();
                 Ok(())
             }
             Err(e) => {
@@ -413,7 +413,7 @@ impl Engine {
         let mut gen = || ids.next_id();
         let changes = match op {
             Op::CreateGroup(spec) => {
-                let ch = rules::create_group(&*tx, spec, now, &mut gen)?;
+                let ch = rules::create_group(&*tx, *spec, now, &mut gen)?;
                 for c in &ch.ops {
                     match c {
                         Change::CreateGroup(g) => {
@@ -451,7 +451,7 @@ impl Engine {
                 }
                 ch
             }
-            Op::UpdateTask { id, patch } => rules::update_task(&*tx, &id, patch, now)?,
+            Op::UpdateTask { id, patch } => rules::update_task(&*tx, &id, *patch, now)?,
             Op::SetTaskPaused { id, paused } => rules::set_task_paused(&*tx, &id, paused)?,
             Op::ResetTask { id, attempts } => rules::reset_task(&*tx, &id, attempts, now)?,
             Op::RetryTask { id, attempts } => rules::retry_task(&*tx, &id, attempts, now)?,

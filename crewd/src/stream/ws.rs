@@ -86,7 +86,7 @@ fn admit(
     state: &StreamState,
     headers: &HeaderMap,
     path_token: Option<&str>,
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers
             .get(header::HOST)
@@ -99,10 +99,10 @@ fn admit(
             .unwrap_or(origin)
             .trim_end_matches('/');
         if origin_host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
-            return Err(error(
+            return Err(Box::new(error(
                 StatusCode::FORBIDDEN,
                 "cross-origin stream requests are refused",
-            ));
+            )));
         }
     }
     let Some(token) = &state.token else {
@@ -117,7 +117,10 @@ fn admit(
     if ok {
         Ok(())
     } else {
-        Err(error(StatusCode::UNAUTHORIZED, "missing or wrong token"))
+        Err(Box::new(error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong token",
+        )))
     }
 }
 
@@ -135,7 +138,7 @@ async fn events(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     if let Err(r) = admit(&state, &headers, None) {
-        return r;
+        return *r;
     }
     let Query(q) = match query {
         Ok(q) => q,
@@ -285,7 +288,7 @@ async fn crew_go_stream(
         Some(token.as_str())
     };
     if let Err(r) = admit(&state, &headers, path_token) {
-        return r;
+        return *r;
     }
     let ws = match ws {
         Ok(ws) => ws,
