@@ -58,6 +58,8 @@ pub struct Scheduler {
     total_in_flight: u32,
     limits: HashMap<String, u32>,
     max_in_flight: u32,
+    /// Every worker a task was queued for (a handful of names).
+    seen_workers: std::collections::BTreeSet<String>,
 }
 
 impl Scheduler {
@@ -101,13 +103,12 @@ impl Scheduler {
         self.total_in_flight
     }
 
-    /// Workers known to the scheduler (limited, queued or in flight).
+    /// Workers known to the scheduler (limited, or ever queued since start).
     pub fn known_workers(&self) -> Vec<String> {
         let mut w: Vec<String> = self
             .limits
             .keys()
-            .chain(self.in_flight.keys())
-            .chain(self.ready.keys())
+            .chain(self.seen_workers.iter())
             .cloned()
             .collect();
         w.sort();
@@ -146,6 +147,9 @@ impl Scheduler {
     fn push_ready(&mut self, worker: &str, id: &str) {
         if !self.queued.insert(id.to_string()) {
             return;
+        }
+        if !self.seen_workers.contains(worker) {
+            self.seen_workers.insert(worker.to_string());
         }
         let q = self.ready.entry(worker.to_string()).or_default();
         if q.is_empty() && !self.rotation.iter().any(|w| w == worker) {
