@@ -83,6 +83,13 @@ pub async fn run(
         None
     };
     tracing::info!(%addr, db = %config.db.display(), demo = config.demo, "crewd listening");
+    // Stream connections stay open until told otherwise: close them when
+    // shutdown starts, or the graceful shutdown would wait for them forever.
+    let closing_hub = hub.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing_hub.close_all();
+    };
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

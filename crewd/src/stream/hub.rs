@@ -91,6 +91,14 @@ impl EventHub {
         self.count.store(subs.len(), Ordering::Relaxed);
     }
 
+    /// Ends every subscription (the daemon is stopping): connections see
+    /// their queue close without the lagged flag and close cleanly.
+    pub fn close_all(&self) {
+        let mut subs = self.lock();
+        subs.clear();
+        self.count.store(0, Ordering::Relaxed);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Subscriber>> {
         match self.subscribers.lock() {
             Ok(g) => g,
