@@ -309,3 +309,39 @@ async fn state_survives_a_restart() {
     );
     d.stop().await;
 }
+
+#[tokio::test]
+async fn an_operator_workgroup_pause_holds_tasks_until_resumed() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |_| {}).await;
+    let (s, v) = d
+        .post("/workgroup/api/pause", json!({"seconds": 600}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    group(
+        &d,
+        "g",
+        json!([{"id": "t", "worker": "w", "workgroup": "api"}]),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(w.calls().is_empty());
+    assert_eq!(d.task("t").await["status"], "paused");
+    let (s, _) = d.post("/workgroup/api/resume", json!({})).await;
+    assert_eq!(s, 200);
+    d.wait_task("t", 10, |t| t["isComplete"] == true).await;
+    // A short pause ends by itself.
+    let (s, _) = d
+        .post("/workgroup/api/pause", json!({"seconds": 0.5}))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = d
+        .post(
+            "/task_group/g/tasks",
+            json!({"id": "u", "worker": "w", "workgroup": "api"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    d.wait_task("u", 10, |t| t["isComplete"] == true).await;
+    d.stop().await;
+}

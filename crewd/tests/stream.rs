@@ -10,18 +10,23 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(d: &TestDaemon, query: &str) -> Ws {
     let url = format!("{}/api/v1/events{query}", d.url.replace("http://", "ws://"));
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connects");
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connects");
     ws
 }
 
 /// The next JSON message, skipping pings; `None` on close or timeout.
 async fn next(ws: &mut Ws, secs: u64) -> Option<Value> {
     loop {
-        let m = tokio::time::timeout(Duration::from_secs(secs), ws.next()).await.ok()??;
+        let m = tokio::time::timeout(Duration::from_secs(secs), ws.next())
+            .await
+            .ok()??;
         match m.ok()? {
             Message::Text(t) => return serde_json::from_str(&t).ok(),
             Message::Close(_) => return None,
@@ -31,7 +36,11 @@ async fn next(ws: &mut Ws, secs: u64) -> Option<Value> {
 }
 
 fn tasks(n: usize) -> Value {
-    Value::Array((0..n).map(|i| json!({"id": format!("t{i}"), "worker": "w"})).collect())
+    Value::Array(
+        (0..n)
+            .map(|i| json!({"id": format!("t{i}"), "worker": "w"}))
+            .collect(),
+    )
 }
 
 /// Applies task events to a map of id -> isComplete.
@@ -56,7 +65,9 @@ async fn events_arrive_in_order_and_complete() {
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
     let mut ws = connect(&d, "").await;
     let n = 2000;
-    let (s, _) = d.post("/task_groups", json!({"id": "g", "tasks": tasks(n)})).await;
+    let (s, _) = d
+        .post("/task_groups", json!({"id": "g", "tasks": tasks(n)}))
+        .await;
     assert_eq!(s, 201);
     let mut last = 0u64;
     let mut state = HashMap::new();
@@ -81,13 +92,17 @@ async fn a_resumed_client_ends_with_the_rest_snapshot() {
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
     let mut ws = connect(&d, "?group=g").await;
     let n = 1500;
-    let (s, _) = d.post("/task_groups", json!({"id": "g", "tasks": tasks(n)})).await;
+    let (s, _) = d
+        .post("/task_groups", json!({"id": "g", "tasks": tasks(n)}))
+        .await;
     assert_eq!(s, 201);
     let mut state = HashMap::new();
     let mut last = 0;
     let cut = 500 + (rand::random::<u64>() % 2000) as usize;
     for _ in 0..cut {
-        let Some(m) = next(&mut ws, 10).await else { break };
+        let Some(m) = next(&mut ws, 10).await else {
+            break;
+        };
         last = m["seq"].as_u64().unwrap();
         apply(&mut state, &m);
     }
@@ -108,7 +123,12 @@ async fn a_resumed_client_ends_with_the_rest_snapshot() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| (t["id"].as_str().unwrap().to_string(), t["isComplete"].as_bool().unwrap()))
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_string(),
+                t["isComplete"].as_bool().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(state, snapshot);
     d.stop().await;
@@ -118,7 +138,9 @@ async fn a_resumed_client_ends_with_the_rest_snapshot() {
 async fn a_too_old_since_gets_resync() {
     let w = TestWorkers::start(echo()).await;
     let d = TestDaemon::start(&w.base_url, |c| c.event_retention = 50).await;
-    let (s, _) = d.post("/task_groups", json!({"id": "g", "tasks": tasks(100)})).await;
+    let (s, _) = d
+        .post("/task_groups", json!({"id": "g", "tasks": tasks(100)}))
+        .await;
     assert_eq!(s, 201);
     d.wait_group_complete("g", 20).await;
     let mut ws = connect(&d, "?since=1").await;
@@ -139,11 +161,14 @@ async fn a_client_that_never_reads_is_cut_off_and_does_not_stall_dispatch() {
     sock.set_recv_buffer_size(4096).unwrap();
     let stream = sock.connect(addr).await.unwrap();
     let url = format!("{}/api/v1/events", d.url.replace("http://", "ws://"));
-    let (mut sleeper, _) = tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
-        .await
-        .unwrap();
+    let (mut sleeper, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
     let n = 8000; // ~24k events: far more than a client queue and the socket hold
-    let (s, _) = d.post("/task_groups", json!({"id": "g", "tasks": tasks(n)})).await;
+    let (s, _) = d
+        .post("/task_groups", json!({"id": "g", "tasks": tasks(n)}))
+        .await;
     assert_eq!(s, 201);
     d.wait_group_complete("g", 60).await;
     // Now read: after what the socket buffered, the server says resync.
@@ -167,25 +192,46 @@ async fn auth_and_origin_are_checked_before_the_handshake() {
         tokio_tungstenite::tungstenite::Error::Http(r) => r.status().as_u16(),
         other => panic!("expected an HTTP refusal, got {other}"),
     };
-    let e = tokio_tungstenite::connect_async(url.clone()).await.unwrap_err();
+    let e = tokio_tungstenite::connect_async(url.clone())
+        .await
+        .unwrap_err();
     assert_eq!(status_of(e), 401);
     let mut req = url.clone().into_client_request().unwrap();
-    req.headers_mut().insert("Authorization", "Bearer wrong".parse().unwrap());
-    assert_eq!(status_of(tokio_tungstenite::connect_async(req).await.unwrap_err()), 401);
-    let mut req = url.clone().into_client_request().unwrap();
-    req.headers_mut().insert("Authorization", "Bearer s3cret".parse().unwrap());
-    req.headers_mut().insert("Origin", "http://evil.example".parse().unwrap());
-    assert_eq!(status_of(tokio_tungstenite::connect_async(req).await.unwrap_err()), 403);
-    let mut req = url.into_client_request().unwrap();
-    req.headers_mut().insert("Authorization", "Bearer s3cret".parse().unwrap());
-    assert!(tokio_tungstenite::connect_async(req).await.is_ok());
-    // crew-go's path token.
-    let go = format!("{}/api/v1/task_group/g/stream/", d.url.replace("http://", "ws://"));
+    req.headers_mut()
+        .insert("Authorization", "Bearer wrong".parse().unwrap());
     assert_eq!(
-        status_of(tokio_tungstenite::connect_async(format!("{go}-")).await.unwrap_err()),
+        status_of(tokio_tungstenite::connect_async(req).await.unwrap_err()),
         401
     );
-    assert!(tokio_tungstenite::connect_async(format!("{go}s3cret")).await.is_ok());
+    let mut req = url.clone().into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Authorization", "Bearer s3cret".parse().unwrap());
+    req.headers_mut()
+        .insert("Origin", "http://evil.example".parse().unwrap());
+    assert_eq!(
+        status_of(tokio_tungstenite::connect_async(req).await.unwrap_err()),
+        403
+    );
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Authorization", "Bearer s3cret".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(req).await.is_ok());
+    // crew-go's path token.
+    let go = format!(
+        "{}/api/v1/task_group/g/stream/",
+        d.url.replace("http://", "ws://")
+    );
+    assert_eq!(
+        status_of(
+            tokio_tungstenite::connect_async(format!("{go}-"))
+                .await
+                .unwrap_err()
+        ),
+        401
+    );
+    assert!(tokio_tungstenite::connect_async(format!("{go}s3cret"))
+        .await
+        .is_ok());
     d.stop().await;
 }
 
@@ -195,9 +241,14 @@ async fn crew_go_stream_shape() {
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
     let (s, _) = d.post("/task_groups", json!({"id": "g"})).await;
     assert_eq!(s, 201);
-    let url = format!("{}/api/v1/task_group/g/stream/-", d.url.replace("http://", "ws://"));
+    let url = format!(
+        "{}/api/v1/task_group/g/stream/-",
+        d.url.replace("http://", "ws://")
+    );
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let (s, _) = d.post("/task_group/g/tasks", json!({"id": "t", "worker": "w"})).await;
+    let (s, _) = d
+        .post("/task_group/g/tasks", json!({"id": "t", "worker": "w"}))
+        .await;
     assert_eq!(s, 201);
     let m = next(&mut ws, 5).await.unwrap();
     assert_eq!(m["type"], "create");
@@ -213,4 +264,15 @@ async fn crew_go_stream_shape() {
     }
     assert!(saw_complete);
     d.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_stream_clients() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |_| {}).await;
+    let mut ws = connect(&d, "").await;
+    tokio::time::timeout(Duration::from_secs(15), d.stop())
+        .await
+        .expect("graceful shutdown does not wait for stream clients");
+    assert!(next(&mut ws, 5).await.is_none());
 }

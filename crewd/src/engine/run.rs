@@ -563,30 +563,39 @@ fn evaluate<G: GraphRead>(g: &G, id: &str, now: Timestamp) -> Result<Option<Plac
         return Ok(None);
     };
     let status = rules::status_of(g, &task, now)?;
+    let held_by_workgroup = |g: &G| -> Result<Option<Placement>, RuleError> {
+        let until = if task.workgroup.is_empty() {
+            None
+        } else {
+            g.workgroup(&task.workgroup)?
+                .and_then(|w| w.paused_until)
+                .filter(|t| *t > now)
+        };
+        Ok(until.map(|t| Placement::Workgroup {
+            name: task.workgroup.clone(),
+            until_ms: t.unix_millis(),
+        }))
+    };
     Ok(match status {
         TaskStatus::Ready => Some(Placement::Ready {
             worker: task.worker.clone(),
         }),
-        TaskStatus::Delayed => {
-            if task.is_delayed_at(now) {
-                Some(Placement::At {
-                    at_ms: task.run_after.unix_millis(),
+        TaskStatus::Delayed if task.is_delayed_at(now) => Some(Placement::At {
+            at_ms: task.run_after.unix_millis(),
+        }),
+        // Held by a workgroup pause (a rate limit shows as delayed, an
+        // operator's pause as paused): released when it ends or is resumed.
+        TaskStatus::Delayed => held_by_workgroup(g)?,
+        TaskStatus::Paused if !task.is_paused => {
+            let group_paused = g.group(&task.task_group_id)?.is_some_and(|gr| gr.is_paused);
+            if group_paused {
+                Some(Placement::Group {
+                    id: task.task_group_id.clone(),
                 })
             } else {
-                let wg = g.workgroup(&task.workgroup)?;
-                let until = wg
-                    .and_then(|w| w.paused_until)
-                    .map(|t| t.unix_millis())
-                    .unwrap_or(0);
-                Some(Placement::Workgroup {
-                    name: task.workgroup.clone(),
-                    until_ms: until,
-                })
+                held_by_workgroup(g)?
             }
         }
-        TaskStatus::Paused if !task.is_paused => Some(Placement::Group {
-            id: task.task_group_id.clone(),
-        }),
         _ => None,
     })
 }
