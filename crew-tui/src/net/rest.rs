@@ -76,7 +76,7 @@ impl Rest {
 
     /// `GET /api/v1/task_groups`.
     pub async fn groups(&self) -> Result<TaskGroupList, String> {
-        let path = format!("/api/v1/task_groups?page=0&pageSize={GROUP_PAGE}&search=");
+        let path = format!("/api/v1/task_groups?page=1&pageSize={GROUP_PAGE}&search=");
         self.call::<Lenient<TaskGroupList>>(Method::GET, &path, None, false)
             .await?
             .0
@@ -92,7 +92,8 @@ impl Rest {
             .0
             .ok_or("empty answer")?;
         let mut tasks = Vec::new();
-        for page in 0.. {
+        // Pages are 1-based, as in crew-go.
+        for page in 1.. {
             let path = format!(
                 "/api/v1/task_group/{}/tasks?page={page}&pageSize={TASK_PAGE}",
                 encode(id)
