@@ -112,7 +112,7 @@ pub fn validate_batch<G: GraphRead + ?Sized>(
 
     let mut taken = Vec::new();
     for n in nodes {
-        if g.task(n.id)?.is_some() {
+        if g.is_complete(n.id)?.is_some() {
             taken.push(n.id);
         }
     }
@@ -126,8 +126,8 @@ pub fn validate_batch<G: GraphRead + ?Sized>(
     let mut self_parents: Vec<String> = Vec::new();
     let mut unknown = Vec::new();
     let mut foreign = Vec::new();
-    // In-batch edges as (parent index -> child indexes), and in-degrees.
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    // In-batch edges as (parent index, child index), and in-degrees.
+    let mut edges: Vec<(usize, usize)> = Vec::with_capacity(nodes.len());
     let mut indegree = vec![0usize; nodes.len()];
     // Parents outside the batch already found in this group.
     let mut known_outside: std::collections::HashSet<&str> = Default::default();
@@ -136,7 +136,7 @@ pub fn validate_batch<G: GraphRead + ?Sized>(
             if p == n.id {
                 self_parents.push(n.id.to_string());
             } else if let Some(&pi) = index.get(p.as_str()) {
-                children[pi].push(i);
+                edges.push((pi, i));
                 indegree[i] += 1;
             } else if !known_outside.contains(p.as_str()) {
                 match g.task(p)? {
@@ -171,12 +171,29 @@ pub fn validate_batch<G: GraphRead + ?Sized>(
         )));
     }
 
+    // Children lists in one array (compressed rows): `children[start[p]..
+    // start[p + 1]]` are the batch children of node `p`.
+    let mut start = vec![0usize; nodes.len() + 1];
+    for &(p, _) in &edges {
+        start[p + 1] += 1;
+    }
+    for i in 0..nodes.len() {
+        start[i + 1] += start[i];
+    }
+    let mut fill = start.clone();
+    let mut children = vec![0usize; edges.len()];
+    for &(p, c) in &edges {
+        children[fill[p]] = c;
+        fill[p] += 1;
+    }
+    drop(edges);
+
     // Kahn's algorithm: whatever cannot be ordered lies on (or behind) a cycle.
     let mut queue: Vec<usize> = (0..nodes.len()).filter(|&i| indegree[i] == 0).collect();
     let mut ordered = 0;
     while let Some(i) = queue.pop() {
         ordered += 1;
-        for &c in &children[i] {
+        for &c in &children[start[i]..start[i + 1]] {
             indegree[c] -= 1;
             if indegree[c] == 0 {
                 queue.push(c);

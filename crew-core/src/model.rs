@@ -347,6 +347,10 @@ pub fn derive_status(
         TaskStatus::Paused
     } else if !parents_complete {
         TaskStatus::Waiting
+    } else if workgroup.is_some_and(|w| w.paused_by_operator && w.is_paused_at(now)) {
+        // An operator's pause of the workgroup shows as a pause; a worker's
+        // rate limit shows as a delay.
+        TaskStatus::Paused
     } else if task.is_delayed_at(now) || workgroup.is_some_and(|w| w.is_paused_at(now)) {
         TaskStatus::Delayed
     } else {

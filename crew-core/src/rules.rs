@@ -18,7 +18,7 @@ use crate::staged::Staged;
 use crate::time::Timestamp;
 use crate::wire::{NewTask, NewTaskGroup, ParentPayload, TaskGroupPatch, TaskPatch, WorkerPayload};
 use crate::worker::WorkerOutcome;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// A source of fresh ids for tasks and groups created without one.
 pub type IdSource<'a> = &'a mut dyn FnMut() -> String;
@@ -73,7 +73,9 @@ pub fn status_of<G: GraphRead + ?Sized>(
     };
     // Only look at parents when the answer depends on them.
     let quick = derive_status(task, group_paused, workgroup.as_ref(), true, now);
-    if matches!(quick, TaskStatus::Ready | TaskStatus::Delayed) {
+    // A workgroup paused by an operator ranks after `waiting`.
+    let workgroup_paused = quick == TaskStatus::Paused && !task.is_paused && !group_paused;
+    if matches!(quick, TaskStatus::Ready | TaskStatus::Delayed) || workgroup_paused {
         for p in &task.parent_ids {
             if g.is_complete(p)? != Some(true) {
                 return Ok(derive_status(
@@ -278,8 +280,7 @@ fn build_tasks(
                 parent_ids.push(creator.id.clone());
             }
         }
-        let mut seen = HashSet::new();
-        parent_ids.retain(|p| seen.insert(p.clone()));
+        dedup_keep_order(&mut parent_ids);
         out.push(Task {
             id: spec.id.unwrap_or_else(&mut *ids),
             task_group_id: group.to_string(),
@@ -314,6 +315,23 @@ fn build_tasks(
     Ok(out)
 }
 
+/// Removes repeated ids, keeping the first of each.
+fn dedup_keep_order(ids: &mut Vec<String>) {
+    if ids.len() <= 16 {
+        let mut i = 0;
+        while i < ids.len() {
+            if ids[..i].contains(&ids[i]) {
+                ids.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    } else {
+        let mut seen: HashSet<String> = HashSet::with_capacity(ids.len());
+        ids.retain(|p| seen.insert(p.clone()));
+    }
+}
+
 fn insert_batch<G: GraphRead + ?Sized>(
     s: &mut Staged<'_, G>,
     group: &str,
@@ -329,11 +347,24 @@ fn insert_batch<G: GraphRead + ?Sized>(
     // Parents outside the batch may have been written by this rule (a
     // continuation's creator): validate against the rule's view.
     dag::validate_batch(&StagedView(s), group, &nodes)?;
+    s.reserve(tasks.len());
+    // The completed output per key, looked up once per distinct key: tasks
+    // of the batch only complete with that same output, so the answer does
+    // not change while the batch is inserted.
+    let mut done_by_key: HashMap<String, Option<serde_json::Value>> = HashMap::new();
     for mut t in tasks {
         if !t.key.is_empty() {
-            if let Some(done) = completed_with_key(s, group, &t.key, &t.id)? {
+            let done = match done_by_key.get(&t.key) {
+                Some(d) => d.clone(),
+                None => {
+                    let d = completed_with_key(s, group, &t.key, &t.id)?.map(|d| d.output);
+                    done_by_key.insert(t.key.clone(), d.clone());
+                    d
+                }
+            };
+            if let Some(output) = done {
                 t.is_complete = true;
-                t.output = done.output;
+                t.output = output;
             }
         }
         s.put(t);
@@ -564,7 +595,11 @@ pub fn record_result<G: GraphRead + ?Sized>(
                 .map(|c| {
                     let mut n = NewTask::from(c);
                     if children_delay_secs > 0.0 {
-                        n.run_after = Some(now.plus_seconds(children_delay_secs));
+                        // The delay never brings a child's own schedule forward.
+                        let delayed = now.plus_seconds(children_delay_secs);
+                        if n.run_after.is_none_or(|t| t < delayed) {
+                            n.run_after = Some(delayed);
+                        }
                     }
                     n
                 })
@@ -578,7 +613,8 @@ pub fn record_result<G: GraphRead + ?Sized>(
                 let mut s = Staged::new(g);
                 s.task(id)?;
                 let msg = format!("the worker's children were refused: {e}");
-                fail(&mut s, task, msg, now, policy, jitter);
+                fail(&mut s, task.clone(), msg, now, policy, jitter);
+                wake_same_key(&mut s, &task)?;
                 return Ok(s.finish());
             }
             for c in s.children(&done.id)? {
@@ -611,7 +647,11 @@ pub fn record_result<G: GraphRead + ?Sized>(
             let mut t = task.clone();
             finish_attempt(&mut t, AttemptOutcome::RateLimited, now);
             if t.workgroup.is_empty() {
-                t.run_after = now.plus_seconds(delay_secs);
+                // Like a workgroup pause, never shortens a later schedule.
+                let until = now.plus_seconds(delay_secs);
+                if t.run_after < until {
+                    t.run_after = until;
+                }
                 s.put(t);
             } else {
                 s.put(t.clone());
@@ -695,7 +735,8 @@ pub fn interrupt_attempt<G: GraphRead + ?Sized>(
         return Ok(Changes::default());
     }
     finish_attempt(&mut task, AttemptOutcome::Interrupted, now);
-    s.put(task);
+    s.put(task.clone());
+    wake_same_key(&mut s, &task)?;
     Ok(s.finish())
 }
 
@@ -842,7 +883,8 @@ fn reset_fields(t: &mut Task, attempts: u32, now: Timestamp) {
 /// Resets a task: output and errors cleared, attempts restored, runs now.
 /// The continuations its earlier execution created are deleted (with their
 /// descendants: the re-run creates them again); its other descendants are
-/// reset too. Refused if any of them is running.
+/// reset too, and since they re-run as well, the continuations they created
+/// are deleted the same way. Refused if any of them is running.
 pub fn reset_task<G: GraphRead + ?Sized>(
     g: &G,
     id: &str,
@@ -854,20 +896,26 @@ pub fn reset_task<G: GraphRead + ?Sized>(
     let mut s = Staged::new(g);
     let root = s.require(id)?;
     refuse_running(&root, "reset")?;
+    // Every descendant re-runs (it is reset or deleted), so every
+    // continuation created by the task or by one of its descendants will be
+    // created again: those are deleted, with whatever depends on them.
+    let all = descendants(&mut s, &[id.to_string()])?;
+    let mut rerun: HashSet<&str> = all.iter().map(String::as_str).collect();
+    rerun.insert(id);
     let mut continuations = Vec::new();
-    for c in s.children(id)? {
-        if s.task(&c)?
-            .is_some_and(|t| t.created_by.as_deref() == Some(id))
-        {
-            continuations.push(c);
+    for d in &all {
+        let creator = s.require(d)?.created_by;
+        if creator.is_some_and(|c| rerun.contains(c.as_str())) {
+            continuations.push(d.clone());
         }
     }
     let mut doomed: Vec<String> = continuations.clone();
     doomed.extend(descendants(&mut s, &continuations)?);
     let doomed_set: HashSet<&String> = doomed.iter().collect();
-    let reset: Vec<String> = descendants(&mut s, &[id.to_string()])?
-        .into_iter()
+    let reset: Vec<String> = all
+        .iter()
         .filter(|d| !doomed_set.contains(d))
+        .cloned()
         .collect();
     for d in doomed.iter().chain(reset.iter()) {
         let t = s.require(d)?;
