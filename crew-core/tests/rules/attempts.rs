@@ -1,0 +1,185 @@
+//! `start_attempt` and `interrupt_attempt`.
+
+use crate::common::*;
+use crew_core::model::AttemptOutcome;
+use crew_core::rules::{self, Start};
+use crew_core::wire::NewTask;
+use crew_core::TaskStatus;
+use serde_json::json;
+
+#[test]
+fn started_marks_running_and_sends_the_parents_outputs() {
+    let mut w = World::with(vec![
+        nt("p1", &[]),
+        nt("p2", &[]),
+        NewTask {
+            input: json!({"account": "a1"}),
+            ..nt("c", &["p1", "p2"])
+        },
+    ]);
+    w.run_ok("p1", json!({"accounts": ["a1"]}));
+    w.run_ok("p2", json!(7));
+    let (attempt, payload) = w.started("c");
+    assert_eq!(attempt, 1);
+    assert_eq!(payload.task_id, "c");
+    assert_eq!(payload.worker, "w");
+    assert_eq!(payload.input, json!({"account": "a1"}));
+    assert_eq!(payload.parents.len(), 2);
+    assert_eq!(payload.parents[0].task_id, "p1");
+    assert_eq!(payload.parents[0].output, json!({"accounts": ["a1"]}));
+    assert_eq!(payload.parents[1].output, json!(7));
+    let t = w.task("c");
+    assert!(t.busy_executing);
+    assert_eq!(t.attempts, 1);
+    let log = t.attempt_log.last().unwrap();
+    assert_eq!(
+        (log.number, log.outcome, log.started_at),
+        (1, AttemptOutcome::Running, w.now)
+    );
+}
+
+#[test]
+fn attempt_numbers_increase() {
+    let mut w = World::with(vec![NewTask {
+        error_delay_in_seconds: Some(0),
+        ..nt("a", &[])
+    }]);
+    w.run_fail("a", "x");
+    let (n, _) = w.started("a");
+    assert_eq!(n, 2);
+}
+
+fn skipped(w: &mut World, id: &str) -> Option<TaskStatus> {
+    match w.start(id) {
+        Start::Skipped { status } => status,
+        other => panic!("{id} should be skipped, got {other:?}"),
+    }
+}
+
+#[test]
+fn skipped_when_not_ready() {
+    let mut w = World::new();
+    let later = w.now.plus_seconds(60.0);
+    w.create(vec![
+        nt("a", &[]),
+        nt("waits", &["a"]),
+        NewTask {
+            is_paused: true,
+            ..nt("paused", &[])
+        },
+        NewTask {
+            run_after: Some(later),
+            ..nt("delayed", &[])
+        },
+        NewTask {
+            remaining_attempts: Some(0),
+            ..nt("failed", &[])
+        },
+        nt("done", &[]),
+    ])
+    .unwrap();
+    w.run_ok("done", json!(1));
+    w.started("a");
+    let before = w.g.tasks.clone();
+    assert_eq!(skipped(&mut w, "a"), Some(TaskStatus::Running));
+    assert_eq!(skipped(&mut w, "waits"), Some(TaskStatus::Waiting));
+    assert_eq!(skipped(&mut w, "paused"), Some(TaskStatus::Paused));
+    assert_eq!(skipped(&mut w, "delayed"), Some(TaskStatus::Delayed));
+    assert_eq!(skipped(&mut w, "failed"), Some(TaskStatus::Failed));
+    assert_eq!(skipped(&mut w, "done"), Some(TaskStatus::Completed));
+    assert_eq!(skipped(&mut w, "missing"), None);
+    assert_eq!(w.g.tasks, before);
+}
+
+#[test]
+fn skipped_while_its_group_is_paused() {
+    let mut w = World::with(vec![nt("a", &[])]);
+    let c = rules::set_group_paused(&w.g, G, true);
+    w.applied(c).unwrap();
+    assert_eq!(skipped(&mut w, "a"), Some(TaskStatus::Paused));
+}
+
+#[test]
+fn at_most_one_in_flight_per_key_and_group() {
+    let mut w = World::with(vec![keyed("a", "k", &[]), keyed("b", "k", &[])]);
+    w.add_group("g2");
+    w.create_in("g2", vec![keyed("x", "k", &[])]).unwrap();
+    w.started("a");
+    assert_eq!(skipped(&mut w, "b"), Some(TaskStatus::Running));
+    assert!(!w.task("b").busy_executing);
+    // Another group's key is another key.
+    w.started("x");
+}
+
+#[test]
+fn a_failed_duplicate_lets_the_other_run() {
+    let mut w = World::with(vec![keyed("a", "k", &[]), keyed("b", "k", &[])]);
+    let (n, _) = w.started("a");
+    let c = w.result("a", n, crew_core::worker::WorkerOutcome::failure("no"));
+    assert!(c.wake.contains(&"b".to_string()), "{:?}", c.wake);
+    w.started("b");
+}
+
+#[test]
+fn settled_when_a_same_key_task_completed() {
+    let mut w = World::with(vec![
+        keyed("a", "k", &[]),
+        keyed("b", "k", &[]),
+        nt("after_b", &["b"]),
+    ]);
+    w.run_ok("a", json!({"v": 1}));
+    assert!(w.task("b").is_complete);
+    // Reset b alone: it is incomplete again while a stays complete.
+    let c = rules::reset_task(&w.g, "b", None, w.now);
+    w.applied(c).unwrap();
+    assert!(!w.task("b").is_complete);
+    match w.start("b") {
+        Start::Settled(c) => assert!(c.wake.contains(&"after_b".to_string()), "{:?}", c.wake),
+        other => panic!("expected Settled, got {other:?}"),
+    }
+    let b = w.task("b");
+    assert!(b.is_complete && !b.busy_executing);
+    assert_eq!(b.output, json!({"v": 1}));
+    assert_eq!(b.attempts, 0, "no worker call was made");
+}
+
+#[test]
+fn interrupt_burns_no_attempt_and_the_task_runs_again() {
+    let mut w = World::with(vec![nt("a", &[])]);
+    let (n, _) = w.started("a");
+    let c = rules::interrupt_attempt(&w.g, "a", w.now);
+    w.applied(c).unwrap();
+    let t = w.task("a");
+    assert!(!t.busy_executing);
+    assert_eq!(t.remaining_attempts, 5);
+    assert!(t.errors.is_empty());
+    assert_eq!(
+        t.attempt_log.last().unwrap().outcome,
+        AttemptOutcome::Interrupted
+    );
+    assert_eq!(w.status("a"), TaskStatus::Ready);
+    // The interrupted attempt's late result is stale.
+    let c = w.result("a", n, success(json!(1)));
+    assert!(c.is_empty());
+    let (n2, _) = w.started("a");
+    assert_eq!(n2, n + 1);
+}
+
+#[test]
+fn interrupt_of_an_idle_or_missing_task_changes_nothing() {
+    let w = World::with(vec![nt("a", &[])]);
+    assert!(rules::interrupt_attempt(&w.g, "a", w.now)
+        .unwrap()
+        .is_empty());
+    assert!(rules::interrupt_attempt(&w.g, "zz", w.now)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn interrupt_wakes_same_key_tasks() {
+    let mut w = World::with(vec![keyed("a", "k", &[]), keyed("b", "k", &[])]);
+    w.started("a");
+    let c = rules::interrupt_attempt(&w.g, "a", w.now).unwrap();
+    assert!(c.wake.contains(&"b".to_string()), "{:?}", c.wake);
+}

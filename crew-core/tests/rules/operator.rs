@@ -1,0 +1,453 @@
+//! Operator actions: reset, retry, delete, update, pause.
+
+use crate::common::*;
+use crew_core::graph::Change;
+use crew_core::rules;
+use crew_core::wire::{NewTask, TaskGroupPatch, TaskPatch};
+use crew_core::worker::WorkerOutcome;
+use crew_core::{RuleError, TaskStatus};
+use serde_json::{json, Value};
+
+fn reset(w: &mut World, id: &str, attempts: Option<u32>) -> Result<crew_core::Changes, RuleError> {
+    let r = rules::reset_task(&w.g, id, attempts, w.now);
+    w.applied(r)
+}
+
+#[test]
+fn reset_clears_output_and_errors_restores_attempts_and_runs_now() {
+    let mut w = World::with(vec![NewTask {
+        error_delay_in_seconds: Some(600),
+        ..nt("a", &[])
+    }]);
+    w.run_fail("a", "boom");
+    assert_eq!(w.status("a"), TaskStatus::Delayed);
+    reset(&mut w, "a", Some(3)).unwrap();
+    let t = w.task("a");
+    assert!(t.errors.is_empty());
+    assert_eq!(t.remaining_attempts, 3);
+    assert_eq!(w.status("a"), TaskStatus::Ready);
+
+    w.run_ok("a", json!(1));
+    reset(&mut w, "a", None).unwrap();
+    let t = w.task("a");
+    assert!(!t.is_complete);
+    assert_eq!(t.output, Value::Null);
+    assert_eq!(t.remaining_attempts, 5);
+}
+
+/// a -> static child s -> static grandchild ss; a created c1 (which has a
+/// static child c1x and created cc); s created sc.
+fn family() -> World {
+    let mut w = World::with(vec![nt("a", &[]), nt("s", &["a"]), nt("ss", &["s"])]);
+    w.run_with_children("a", vec![child("c1", &[])]);
+    w.create(vec![nt("c1x", &["c1"])]).unwrap();
+    w.run_with_children("c1", vec![child("cc", &[])]);
+    w.run_with_children("s", vec![child("sc", &[])]);
+    w.run_ok("ss", json!("ss"));
+    w
+}
+
+#[test]
+fn reset_deletes_continuations_recursively_and_resets_other_descendants() {
+    let mut w = family();
+    let c = reset(&mut w, "a", None).unwrap();
+    let mut deleted = deleted_ids(&c);
+    deleted.sort();
+    // c1 and everything under it go; so does sc, which s (reset, so it
+    // runs again) will create again.
+    assert_eq!(deleted, vec!["c1", "c1x", "cc", "sc"]);
+    assert_eq!(c.deleted_tasks(), 4);
+    for id in ["a", "s", "ss"] {
+        let t = w.task(id);
+        assert!(!t.is_complete, "{id}");
+        assert_eq!(t.output, Value::Null, "{id}");
+    }
+    // The re-run creates the same continuations again without a conflict.
+    w.run_with_children("a", vec![child("c1", &[])]);
+    w.run_with_children("s", vec![child("sc", &[])]);
+    assert!(w.task("sc").created_by.as_deref() == Some("s"));
+}
+
+#[test]
+fn reset_keeps_a_descendant_created_by_an_unrelated_task() {
+    // x (outside a's subtree) created y with a as a parent: resetting a
+    // resets y but does not delete it, since a will not create it again.
+    let mut w = World::with(vec![nt("a", &[]), nt("x", &[])]);
+    w.run_with_children("x", vec![child("y", &["a"])]);
+    let c = reset(&mut w, "a", None).unwrap();
+    assert_eq!(c.deleted_tasks(), 0);
+    assert!(w.exists("y"));
+}
+
+#[test]
+fn reset_is_refused_while_anything_involved_runs() {
+    let mut w = World::with(vec![nt("a", &[]), nt("b", &["a"])]);
+    w.run_ok("a", json!(1));
+    w.started("b");
+    let before = w.g.tasks.clone();
+    let m = assert_conflict(reset(&mut w, "a", None));
+    assert!(m.contains("\"b\"") && m.contains("running"), "{m}");
+    let m = assert_conflict(reset(&mut w, "b", None));
+    assert!(m.contains("running"), "{m}");
+    assert_eq!(w.g.tasks, before);
+}
+
+#[test]
+fn reset_of_a_missing_task_is_not_found() {
+    let mut w = World::new();
+    assert!(matches!(
+        reset(&mut w, "nope", None),
+        Err(RuleError::NotFound { what: "task", .. })
+    ));
+    let r = rules::reset_task(&w.g, "nope", Some(5000), w.now);
+    assert!(matches!(r, Err(RuleError::Invalid(_))), "{r:?}");
+}
+
+#[test]
+fn reset_group_with_seeds_deletes_non_seeds_and_resets_seeds() {
+    let mut w = World::with(vec![
+        NewTask {
+            is_seed: true,
+            ..nt("seed", &[])
+        },
+        nt("plain", &["seed"]),
+    ]);
+    w.run_with_children("seed", vec![child("cont", &[])]);
+    w.run_ok("plain", json!(1));
+    let c = rules::reset_group(&w.g, G, Some(2), w.now);
+    let c = w.applied(c).unwrap();
+    assert_eq!(c.deleted_tasks(), 2);
+    assert_eq!(w.ids(), vec!["seed"]);
+    let s = w.task("seed");
+    assert!(!s.is_complete);
+    assert_eq!(s.remaining_attempts, 2);
+    assert_eq!(w.status("seed"), TaskStatus::Ready);
+}
+
+#[test]
+fn reset_group_without_seeds_resets_every_task() {
+    let mut w = World::with(vec![nt("a", &[]), nt("b", &["a"])]);
+    w.run_ok("a", json!(1));
+    w.run_fail("b", "x");
+    let c = rules::reset_group(&w.g, G, None, w.now);
+    let c = w.applied(c).unwrap();
+    assert_eq!(c.deleted_tasks(), 0);
+    assert_eq!(w.ids(), vec!["a", "b"]);
+    for id in ["a", "b"] {
+        let t = w.task(id);
+        assert!(!t.is_complete && t.errors.is_empty(), "{id}");
+        assert_eq!(t.remaining_attempts, 5);
+    }
+    assert_eq!(w.status("a"), TaskStatus::Ready);
+    assert_eq!(w.status("b"), TaskStatus::Waiting);
+}
+
+#[test]
+fn reset_group_is_refused_while_a_task_runs() {
+    let mut w = World::with(vec![nt("a", &[]), nt("b", &[])]);
+    w.started("b");
+    assert_conflict(rules::reset_group(&w.g, G, None, w.now));
+    assert!(matches!(
+        rules::reset_group(&w.g, "nope", None, w.now),
+        Err(RuleError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn retry_gives_attempts_without_clearing_anything() {
+    let mut w = World::with(vec![NewTask {
+        remaining_attempts: Some(1),
+        ..nt("a", &[])
+    }]);
+    w.run_fail("a", "boom");
+    assert_eq!(w.status("a"), TaskStatus::Failed);
+    let c = rules::retry_task(&w.g, "a", Some(3), w.now);
+    w.applied(c).unwrap();
+    let t = w.task("a");
+    assert_eq!(t.remaining_attempts, 3);
+    assert_eq!(t.errors.len(), 1, "errors are kept");
+    assert_eq!(w.status("a"), TaskStatus::Ready);
+}
+
+#[test]
+fn retry_ends_an_error_delay_but_keeps_a_creators_schedule() {
+    let mut w = World::new();
+    let later = w.now.plus_seconds(3600.0);
+    w.create(vec![
+        nt("a", &[]),
+        NewTask {
+            run_after: Some(later),
+            ..nt("scheduled", &[])
+        },
+    ])
+    .unwrap();
+    w.run_fail("a", "boom");
+    assert_eq!(w.status("a"), TaskStatus::Delayed);
+    for id in ["a", "scheduled"] {
+        let c = rules::retry_task(&w.g, id, None, w.now);
+        w.applied(c).unwrap();
+    }
+    assert_eq!(w.status("a"), TaskStatus::Ready);
+    assert_eq!(w.task("scheduled").run_after, later);
+}
+
+#[test]
+fn retry_is_refused_for_complete_or_running_tasks() {
+    let mut w = World::with(vec![nt("a", &[]), nt("b", &[])]);
+    w.run_ok("a", json!(1));
+    w.started("b");
+    let m = assert_conflict(rules::retry_task(&w.g, "a", None, w.now));
+    assert!(m.contains("complete"), "{m}");
+    assert_conflict(rules::retry_task(&w.g, "b", None, w.now));
+}
+
+#[test]
+fn retry_group_touches_only_incomplete_idle_tasks() {
+    let mut w = World::with(vec![
+        NewTask {
+            remaining_attempts: Some(1),
+            ..nt("failed", &[])
+        },
+        nt("done", &[]),
+        nt("running", &[]),
+        nt("idle", &[]),
+    ]);
+    w.run_fail("failed", "x");
+    w.run_ok("done", json!(1));
+    w.started("running");
+    let c = rules::retry_group(&w.g, G, Some(7), w.now);
+    let c = w.applied(c).unwrap();
+    let mut touched: Vec<&str> = c.touched_task_ids().collect();
+    touched.sort();
+    assert_eq!(touched, vec!["failed", "idle"]);
+    assert_eq!(w.task("failed").remaining_attempts, 7);
+    assert_eq!(w.task("running").remaining_attempts, 5);
+    assert_eq!(w.task("done").remaining_attempts, 5);
+}
+
+#[test]
+fn delete_removes_descendants_and_counts_them() {
+    let mut w = World::with(vec![
+        nt("a", &[]),
+        nt("b", &["a"]),
+        nt("c", &["b"]),
+        nt("d", &["a", "x"]),
+        nt("x", &[]),
+    ]);
+    let c = rules::delete_task(&w.g, "a");
+    let c = w.applied(c).unwrap();
+    assert_eq!(c.deleted_tasks(), 4);
+    assert_eq!(w.ids(), vec!["x"]);
+    let c = rules::delete_task(&w.g, "a");
+    assert!(matches!(c, Err(RuleError::NotFound { .. })));
+}
+
+#[test]
+fn delete_is_refused_while_it_or_a_descendant_runs() {
+    let mut w = World::with(vec![nt("a", &[]), nt("b", &[]), nt("c", &["b"])]);
+    w.started("a");
+    assert_conflict(rules::delete_task(&w.g, "a"));
+    w.run_ok("b", json!(1));
+    w.started("c");
+    let m = assert_conflict(rules::delete_task(&w.g, "b"));
+    assert!(m.contains("\"c\""), "{m}");
+    assert_eq!(w.ids().len(), 3);
+}
+
+#[test]
+fn delete_group_removes_it_and_its_tasks() {
+    let mut w = World::with(vec![nt("a", &[]), nt("b", &["a"])]);
+    w.add_group("g2");
+    w.create_in("g2", vec![nt("keep", &[])]).unwrap();
+    let c = rules::delete_group(&w.g, G);
+    let c = w.applied(c).unwrap();
+    assert_eq!(c.deleted_tasks(), 2);
+    assert!(matches!(c.ops.last(), Some(Change::DeleteGroup(g)) if g.id == G));
+    assert!(!w.g.groups.contains_key(G));
+    assert!(w.ids().is_empty());
+    assert!(w.exists("keep"));
+    assert!(matches!(
+        rules::delete_group(&w.g, G),
+        Err(RuleError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn update_changes_fields_and_refuses_read_only_ones() {
+    let mut w = World::with(vec![nt("p", &[]), nt("a", &["p"])]);
+    let c = rules::update_task(
+        &w.g,
+        "a",
+        TaskPatch {
+            name: Some("renamed".into()),
+            remaining_attempts: Some(9),
+            input: Some(json!({"x": 1})),
+            // crew-go clients echo read-only fields unchanged.
+            id: Some("a".into()),
+            task_group_id: Some(G.into()),
+            parent_ids: Some(vec!["p".into()]),
+            ..Default::default()
+        },
+        w.now,
+    );
+    w.applied(c).unwrap();
+    let t = w.task("a");
+    assert_eq!(
+        (t.name.as_str(), t.remaining_attempts, t.input.clone()),
+        ("renamed", 9, json!({"x": 1}))
+    );
+
+    for (patch, what) in [
+        (
+            TaskPatch {
+                id: Some("other".into()),
+                ..Default::default()
+            },
+            "id",
+        ),
+        (
+            TaskPatch {
+                task_group_id: Some("g2".into()),
+                ..Default::default()
+            },
+            "group",
+        ),
+        (
+            TaskPatch {
+                parent_ids: Some(vec![]),
+                ..Default::default()
+            },
+            "parents",
+        ),
+        (
+            TaskPatch {
+                worker: Some("a b".into()),
+                ..Default::default()
+            },
+            "worker",
+        ),
+    ] {
+        let r = rules::update_task(&w.g, "a", patch, w.now);
+        match r {
+            Err(RuleError::Invalid(m)) => assert!(m.contains(what), "{m} should mention {what}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn update_is_refused_while_running() {
+    let mut w = World::with(vec![nt("a", &[])]);
+    w.started("a");
+    let m = assert_conflict(rules::update_task(
+        &w.g,
+        "a",
+        TaskPatch {
+            name: Some("x".into()),
+            ..Default::default()
+        },
+        w.now,
+    ));
+    assert!(m.contains("running"), "{m}");
+}
+
+#[test]
+fn marking_a_task_complete_by_hand_wakes_its_children() {
+    let mut w = World::with(vec![nt("a", &[]), nt("b", &["a"])]);
+    let c = rules::update_task(
+        &w.g,
+        "a",
+        TaskPatch {
+            is_complete: Some(true),
+            ..Default::default()
+        },
+        w.now,
+    );
+    let c = w.applied(c).unwrap();
+    assert_eq!(c.wake, vec!["b"]);
+    assert_eq!(w.status("b"), TaskStatus::Ready);
+}
+
+#[test]
+fn pausing_a_task_holds_it_and_resuming_releases_it() {
+    let mut w = World::with(vec![nt("a", &[]), nt("r", &[])]);
+    let c = rules::set_task_paused(&w.g, "a", true);
+    w.applied(c).unwrap();
+    assert_eq!(w.status("a"), TaskStatus::Paused);
+    let c = rules::set_task_paused(&w.g, "a", false);
+    w.applied(c).unwrap();
+    assert_eq!(w.status("a"), TaskStatus::Ready);
+
+    // Pausing a running task takes effect after its attempt.
+    let (n, _) = w.started("r");
+    let c = rules::set_task_paused(&w.g, "r", true);
+    w.applied(c).unwrap();
+    assert_eq!(w.status("r"), TaskStatus::Running);
+    w.result("r", n, WorkerOutcome::failure("x"));
+    w.advance(3600.0);
+    assert_eq!(w.status("r"), TaskStatus::Paused);
+}
+
+#[test]
+fn pausing_a_group_is_one_flag() {
+    let mut w = World::with((0..50).map(|i| nt(&format!("t{i}"), &[])).collect());
+    let tasks_before = w.g.tasks.clone();
+    let c = rules::set_group_paused(&w.g, G, true).unwrap();
+    assert_eq!(c.ops.len(), 1);
+    assert!(matches!(&c.ops[0], Change::UpdateGroup(g) if g.is_paused));
+    w.g.apply(&c);
+    assert_eq!(w.g.tasks, tasks_before);
+    assert_eq!(w.status("t7"), TaskStatus::Paused);
+    let c = rules::set_group_paused(&w.g, G, false).unwrap();
+    assert_eq!(c.ops.len(), 1);
+    w.g.apply(&c);
+    assert_eq!(w.status("t7"), TaskStatus::Ready);
+
+    let r = rules::update_group(
+        &w.g,
+        G,
+        TaskGroupPatch {
+            id: Some("other".into()),
+            ..Default::default()
+        },
+    );
+    assert!(matches!(r, Err(RuleError::Invalid(_))));
+    assert!(matches!(
+        rules::set_group_paused(&w.g, "nope", true),
+        Err(RuleError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn pause_and_resume_a_workgroup() {
+    let mut w = World::with(vec![in_wg("a", "api")]);
+    let until = w.now.plus_seconds(300.0);
+    let c = rules::pause_workgroup(&w.g, "api", until).unwrap();
+    assert_eq!(c.ops.len(), 1);
+    w.g.apply(&c);
+    let wg = w.g.workgroups.get("api").unwrap();
+    assert_eq!(wg.paused_until, Some(until));
+    assert!(wg.paused_by_operator);
+    assert!(matches!(
+        w.start("a"),
+        rules::Start::Skipped {
+            status: Some(TaskStatus::Paused)
+        }
+    ));
+    let c = rules::resume_workgroup(&w.g, "api");
+    w.applied(c).unwrap();
+    assert_eq!(w.g.workgroups.get("api").unwrap().paused_until, None);
+    w.started("a");
+
+    assert!(matches!(
+        rules::resume_workgroup(&w.g, "never-paused"),
+        Err(RuleError::NotFound {
+            what: "workgroup",
+            ..
+        })
+    ));
+    assert!(matches!(
+        rules::pause_workgroup(&w.g, "bad name", until),
+        Err(RuleError::Invalid(_))
+    ));
+}
