@@ -51,7 +51,15 @@ pub fn start(
     };
     let join = std::thread::Builder::new()
         .name("crew-engine".into())
-        .spawn(move || engine.run())?;
+        .spawn(move || {
+            // The engine is the only writer: without it the daemon would
+            // answer 503 forever. Exit instead, so a supervisor restarts it
+            // (every acknowledged write is already in the file).
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.run())).is_err() {
+                tracing::error!("the engine panicked; exiting so the daemon can be restarted");
+                std::process::exit(70);
+            }
+        })?;
     Ok((
         EngineHandle {
             commands: tx.clone(),
