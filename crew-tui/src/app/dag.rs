@@ -387,13 +387,7 @@ impl Dag {
             let node = &self.nodes[i as usize];
             let primary = via.is_none() || self.display_parent(i, kept) == via;
             let primary = primary && !placed[i as usize];
-            let visible_children: Vec<u32> = node
-                .children
-                .iter()
-                .copied()
-                .filter(|&c| is_kept(c))
-                .collect();
-            let has_children = !visible_children.is_empty();
+            let has_children = node.children.iter().any(|&c| is_kept(c));
             if primary {
                 placed[i as usize] = true;
                 let expanded = filtering || !self.collapsed.contains(&i);
@@ -420,7 +414,7 @@ impl Dag {
                         }
                     }
                 } else {
-                    for &c in visible_children.iter().rev() {
+                    for &c in node.children.iter().rev().filter(|&&c| is_kept(c)) {
                         // References only to matches, not to context rows.
                         let is_ref = self.display_parent(c, kept) != Some(i);
                         if is_ref && kept.is_some_and(|k| k[c as usize] != 2) {

@@ -1,0 +1,277 @@
+//! End to end: the real `crew-tui` inside tmux against a real `crewd --demo`.
+//!
+//! The test builds both binaries first (`cargo build -p crewd -p crew-tui
+//! --bins`, into the same target directory and profile as this test), starts
+//! `crewd --demo` on a free port with a temporary database, runs `crew-tui`
+//! in a detached tmux session of 120x40, sends keys with `tmux send-keys`,
+//! reads the screen with `tmux capture-pane -p`, and checks through the REST
+//! API that the actions happened. Skipped (with a message) when tmux is not
+//! installed.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `target/<profile>` of this test executable.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/console_tmux-<hash>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
+fn build_binaries() -> PathBuf {
+    let dir = profile_dir();
+    let target = dir.parent().expect("target dir").to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "-p",
+        "crewd",
+        "-p",
+        "crew-tui",
+        "--bins",
+        "--target-dir",
+    ])
+    .arg(&target)
+    .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    if dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("running cargo build");
+    assert!(status.success(), "cargo build of crewd and crew-tui failed");
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket]);
+        c
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let status = self
+            .cmd()
+            .args(["send-keys", "-t", "crew"])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success());
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn screen(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", "crew"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            if start.elapsed() > timeout {
+                panic!("screen never showed {what:?}; last screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        self.cmd()
+            .args(["has-session", "-t", "crew"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").stderr(Stdio::null()).status();
+    }
+}
+
+async fn get(url: &str) -> Value {
+    reqwest::get(url)
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+async fn poll<T>(timeout: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_pauses_and_resets_the_demo_group() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("tmux is not installed: skipping");
+        return;
+    }
+    let bin = tokio::task::spawn_blocking(build_binaries)
+        .await
+        .expect("build");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _daemon = Daemon(
+        Command::new(bin.join("crewd"))
+            .args(["--demo", "--listen", &format!("127.0.0.1:{port}"), "--db"])
+            .arg(tmp.path().join("crew.redb"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting crewd --demo"),
+    );
+    let healthy = poll(Duration::from_secs(20), async || {
+        let r = reqwest::get(format!("{base}/healthz")).await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    assert!(healthy.is_some(), "crewd --demo did not become healthy");
+
+    // Wait for the demo's seed that fans out (a root task whose worker
+    // created continuations), so the reset has work to undo.
+    let tasks_url = format!("{base}/api/v1/task_group/demo/tasks?page=0&pageSize=1000");
+    let (seed_id, seed_name) = poll(Duration::from_secs(30), async || {
+        let v = get(&tasks_url).await;
+        let tasks = v["tasks"].as_array()?.clone();
+        let creator = tasks.iter().find_map(|t| t["createdBy"].as_str())?;
+        let seed = tasks.iter().find(|t| t["id"] == creator)?;
+        let no_parents = seed["parentIds"].as_array().is_none_or(|p| p.is_empty());
+        (no_parents && seed["isComplete"] == true).then(|| {
+            (
+                creator.to_string(),
+                seed["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+    })
+    .await
+    .expect("the demo seed completes and creates continuations");
+
+    let tmux = Tmux {
+        socket: format!("crew-test-{}-{port}", std::process::id()),
+    };
+    let console = format!(
+        "env LANG=C.UTF-8 TERM=xterm-256color {} --server {base}",
+        bin.join("crew-tui").display()
+    );
+    let status = tmux
+        .cmd()
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            "crew",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            &console,
+        ])
+        .status()
+        .expect("tmux new-session");
+    assert!(status.success());
+    tmux.wait_for("CONNECTED", Duration::from_secs(15));
+
+    // Open the demo group from the command line, go back to the groups
+    // view (demo is the only group, so it is selected), pause it.
+    tmux.send(&[":group demo", "Enter"]);
+    tmux.wait_for("groups › demo", Duration::from_secs(10));
+    tmux.send(&["Escape"]);
+    tmux.wait_for("Groups (", Duration::from_secs(5));
+    tmux.send(&["p"]);
+    let paused = poll(Duration::from_secs(10), async || {
+        let g = get(&format!("{base}/api/v1/task_group/demo")).await;
+        (g["isPaused"] == true).then_some(())
+    })
+    .await;
+    assert!(
+        paused.is_some(),
+        "the group was not paused:\n{}",
+        tmux.screen()
+    );
+    tmux.wait_for("PAUSED", Duration::from_secs(10));
+
+    // Open it, find the seed with the text filter, reset it: a confirm
+    // dialog that opens on Cancel; switch to OK and confirm.
+    tmux.send(&["Enter"]);
+    tmux.wait_for("groups › demo", Duration::from_secs(10));
+    tmux.send(&["/"]);
+    tmux.send(&["-l", &seed_name]);
+    tmux.send(&["Enter", "g", "R"]);
+    let screen = tmux.wait_for("Confirm", Duration::from_secs(5));
+    assert!(screen.contains("Reset task"), "{screen}");
+    assert!(screen.contains(&seed_name), "{screen}");
+    tmux.send(&["Tab", "Enter"]);
+    tmux.wait_for("reset task", Duration::from_secs(10));
+
+    // The daemon did it: the seed is incomplete again (the paused group
+    // keeps it from running) and the tasks it created are gone.
+    let seed_url = format!("{base}/api/v1/task/{seed_id}");
+    let reset = poll(Duration::from_secs(10), async || {
+        let t = get(&seed_url).await;
+        let v = get(&tasks_url).await;
+        let continuations = v["tasks"]
+            .as_array()?
+            .iter()
+            .filter(|t| t["createdBy"] == seed_id.as_str())
+            .count();
+        (t["isComplete"] == false && continuations == 0).then_some(())
+    })
+    .await;
+    assert!(
+        reset.is_some(),
+        "the seed was not reset:\n{}",
+        tmux.screen()
+    );
+
+    // Quit.
+    tmux.send(&["q"]);
+    let gone = poll(Duration::from_secs(5), async || {
+        (!tmux.alive()).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "crew-tui did not exit on q");
+}
