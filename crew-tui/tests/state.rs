@@ -377,8 +377,8 @@ fn workgroup_pause_asks_for_seconds() {
     assert_eq!(s.view, View::Workgroups);
     types(&mut s, "p");
     assert!(matches!(s.input, Input::Seconds { .. }));
-    feed(&mut s, [code(KeyCode::Backspace), code(KeyCode::Backspace)]);
-    types(&mut s, "0");
+    // What is typed is the answer: nothing is prefilled to append to.
+    types(&mut s, "30");
     let fx = feed(&mut s, [code(KeyCode::Enter)]);
     assert_eq!(
         fx,
@@ -390,6 +390,13 @@ fn workgroup_pause_asks_for_seconds() {
     );
     let fx = types(&mut s, "r");
     assert!(matches!(&fx[..], [Effect::Act(r)] if r.verb == Verb::Resume));
+    // An empty answer takes the default.
+    types(&mut s, "p");
+    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    assert!(
+        matches!(&fx[..], [Effect::Act(r)] if r.seconds == Some(300.0)),
+        "{fx:?}"
+    );
 }
 
 #[test]

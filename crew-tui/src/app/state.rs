@@ -342,6 +342,9 @@ impl ListPos {
     }
 }
 
+/// What an empty pause prompt means, in seconds.
+pub const DEFAULT_PAUSE_SECS: &str = "300";
+
 /// The text being typed at the bottom line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
@@ -1324,7 +1327,11 @@ fn on_input_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
             match input {
                 Input::Filter(_) | Input::None => vec![],
                 Input::Command(c) => run_command(state, c.trim()),
-                Input::Seconds { workgroup, text } => match text.trim().parse::<f64>() {
+                Input::Seconds { workgroup, text } => match Some(text.trim())
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or(DEFAULT_PAUSE_SECS)
+                    .parse::<f64>()
+                {
                     Ok(s) if s > 0.0 && s.is_finite() => dispatch(
                         state,
                         ActionRequest {
@@ -1833,7 +1840,7 @@ fn on_action(state: &mut AppState, verb: Verb) -> Vec<Effect> {
                 Verb::Pause => {
                     state.input = Input::Seconds {
                         workgroup: name,
-                        text: "300".into(),
+                        text: String::new(),
                     };
                     return vec![];
                 }

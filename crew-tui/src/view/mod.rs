@@ -236,7 +236,13 @@ fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
             ),
             Span::raw(clean(th, text)),
             Span::raw(cursor),
-            Span::styled("  enter: pause  esc: cancel", th.dim()),
+            Span::styled(
+                format!(
+                    "  enter: pause (empty: {}s)  esc: cancel",
+                    crate::app::state::DEFAULT_PAUSE_SECS
+                ),
+                th.dim(),
+            ),
         ]),
         Input::None => {
             let mut cmds = vec![Command::Help, Command::Filter, Command::CommandMode];
