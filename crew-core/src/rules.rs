@@ -494,7 +494,8 @@ pub fn start_attempt<G: GraphRead + ?Sized>(
     }
     let mut parents = Vec::with_capacity(task.parent_ids.len());
     for p in &task.parent_ids {
-        if let Some(pt) = s.task(p)? {
+        // Read-only: straight from the graph, not staged.
+        if let Some(pt) = g.task(p)? {
             parents.push(ParentPayload {
                 task_id: pt.id,
                 worker: pt.worker,
