@@ -23,14 +23,10 @@ use tokio::net::TcpListener;
 /// period), commits their results, and returns.
 pub async fn run(
     listener: TcpListener,
-    mut config: Config,
+    config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.validate()?;
-    let addr = listener.local_addr()?;
-    if config.demo {
-        config.worker_base_url = format!("http://{addr}{}", crate::demo::DEMO_WORKERS_PATH);
-    }
     if let Some(dir) = config.db.parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir)
@@ -44,6 +40,22 @@ pub async fn run(
         },
     )
     .with_context(|| format!("cannot open the database {}", config.db.display()))?;
+    run_with_store(listener, config, store, shutdown).await
+}
+
+/// [`run`] on a store opened by the caller (tests inject storage faults
+/// this way); `config.db` is only used in messages.
+pub async fn run_with_store(
+    listener: TcpListener,
+    mut config: Config,
+    store: Store,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    config.validate()?;
+    let addr = listener.local_addr()?;
+    if config.demo {
+        config.worker_base_url = format!("http://{addr}{}", crate::demo::DEMO_WORKERS_PATH);
+    }
     let hub = EventHub::new();
     let client = Arc::new(WorkerClient::new(config.worker_client_config())?);
     let retry_policy = match config.backoff {

@@ -53,6 +53,9 @@ pub enum StorageError {
     },
     /// A change does not fit the stored state (e.g. an update of a task that
     /// does not exist). The transaction must be dropped.
+    /// The database is being reopened after an I/O failure.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     #[error("inconsistent change: {0}")]
     Inconsistent(String),
     /// A read through [`crew_core::GraphRead`] failed (the message of the

@@ -24,9 +24,10 @@ pub use error::StorageError;
 pub use read::{EventsPage, ReadTx, TaskQuery};
 pub use write::WriteTx;
 
-use redb::{Database, ReadableDatabase};
+use redb::{Database, ReadableDatabase, StorageBackend};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 /// The schema version this build writes and accepts. A file written with
 /// another version is refused with [`StorageError::SchemaMismatch`].
@@ -51,17 +52,31 @@ impl Default for StoreConfig {
     }
 }
 
+/// Opens (or reopens) the database.
+type Opener = Box<dyn Fn() -> Result<Database, redb::DatabaseError> + Send + Sync>;
+
 /// The redb file. Cheap to clone: clones share the database.
+///
+/// After a failed write redb refuses every later operation until the
+/// database is closed and opened again; [`Store::reopen`] does that, so the
+/// daemon recovers by itself once the disk accepts writes again.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: RwLock<Option<Arc<Database>>>,
+    open: Opener,
+    path: PathBuf,
     config: StoreConfig,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("config", &self.config)
+            .field("path", &self.inner.path)
+            .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
 }
@@ -71,45 +86,126 @@ impl Store {
     /// file gets every table and the current [`SCHEMA_VERSION`]; an existing
     /// one must carry that version.
     pub fn open(path: &Path, config: StoreConfig) -> Result<Store, StorageError> {
-        let db = Database::create(path).map_err(|source| StorageError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let fresh = check_schema(&db, path)?;
-        let mut txn = db.begin_write()?;
-        txn.set_durability(redb::Durability::Immediate)?;
-        tables::create_all(&txn)?;
-        if fresh {
-            let mut meta = txn.open_table(tables::META)?;
-            meta.insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION)?;
-            meta.insert(tables::META_NEXT_SEQ, 1u64)?;
-        }
-        txn.commit()?;
-        Ok(Store {
-            db: Arc::new(db),
+        let file = path.to_path_buf();
+        Self::open_with(path, config, Box::new(move || Database::create(&file)))
+    }
+
+    /// Opens the store on a custom redb backend (for fault injection); the
+    /// factory is called again on every [`Store::reopen`]. `path` only names
+    /// the store in messages.
+    pub fn open_with_backend<B, F>(
+        path: &Path,
+        config: StoreConfig,
+        backend: F,
+    ) -> Result<Store, StorageError>
+    where
+        B: StorageBackend,
+        F: Fn() -> B + Send + Sync + 'static,
+    {
+        Self::open_with(
+            path,
             config,
+            Box::new(move || redb::Builder::new().create_with_backend(backend())),
+        )
+    }
+
+    fn open_with(path: &Path, config: StoreConfig, open: Opener) -> Result<Store, StorageError> {
+        let db = open_and_prepare(&open, path)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db: RwLock::new(Some(Arc::new(db))),
+                open,
+                path: path.to_path_buf(),
+                config,
+            }),
         })
     }
 
     /// The settings the store was opened with.
     pub fn config(&self) -> StoreConfig {
-        self.config
+        self.inner.config
+    }
+
+    fn db(&self) -> Result<Arc<Database>, StorageError> {
+        let guard = match self.inner.db.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        guard
+            .clone()
+            .ok_or_else(|| StorageError::Unavailable("reopening after an I/O failure".into()))
     }
 
     /// Begins the (single) durable write transaction; waits while another
     /// one is open. Its commit returns only once the data is on disk.
     pub fn write(&self) -> Result<WriteTx, StorageError> {
-        let mut txn = self.db.begin_write()?;
+        let mut txn = self.db()?.begin_write()?;
         txn.set_durability(redb::Durability::Immediate)?;
-        WriteTx::new(txn, self.config.event_retention)
+        WriteTx::new(txn, self.inner.config.event_retention)
     }
 
     /// Begins a read transaction: a consistent snapshot of the last commit,
     /// concurrent with the writer.
     pub fn read(&self) -> Result<ReadTx, StorageError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         Ok(ReadTx::new(txn))
     }
+
+    /// Closes the database and opens it again (redb repairs it if needed).
+    /// Call it after a storage failure; call it again later if it fails.
+    /// Transactions still open elsewhere must end first: it waits for them
+    /// briefly, then gives up and leaves the store closed until next time.
+    pub fn reopen(&self) -> Result<(), StorageError> {
+        let mut slot = match self.inner.db.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(old) = slot.take() {
+            // The file stays locked until the last handle is gone.
+            let mut old = old;
+            let deadline = Instant::now() + Duration::from_secs(2);
+            loop {
+                match Arc::try_unwrap(old) {
+                    Ok(db) => {
+                        drop(db);
+                        break;
+                    }
+                    Err(still_shared) if Instant::now() < deadline => {
+                        old = still_shared;
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(still_shared) => {
+                        *slot = Some(still_shared);
+                        return Err(StorageError::Unavailable(
+                            "the database is still in use; reopening later".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        let db = open_and_prepare(&self.inner.open, &self.inner.path)?;
+        *slot = Some(Arc::new(db));
+        Ok(())
+    }
+}
+
+/// Opens the database, checks its schema version and creates missing tables.
+fn open_and_prepare(open: &Opener, path: &Path) -> Result<Database, StorageError> {
+    let db = open().map_err(|source| StorageError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let fresh = check_schema(&db, path)?;
+    let mut txn = db.begin_write()?;
+    txn.set_durability(redb::Durability::Immediate)?;
+    tables::create_all(&txn)?;
+    if fresh {
+        let mut meta = txn.open_table(tables::META)?;
+        meta.insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION)?;
+        meta.insert(tables::META_NEXT_SEQ, 1u64)?;
+    }
+    txn.commit()?;
+    Ok(db)
 }
 
 /// Whether the file is new (no table at all). Errors when it holds another
