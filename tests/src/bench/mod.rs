@@ -1,0 +1,225 @@
+//! The benchmark harness: a real `crewd` child process, a real HTTP worker
+//! in this process, and scenarios that time them over loopback.
+//!
+//! Run it with `cargo build --release --bins && ./target/release/crew-bench`.
+
+pub mod daemon;
+pub mod scale;
+pub mod scenarios;
+pub mod worker;
+
+use anyhow::{bail, Context};
+use futures_util::StreamExt;
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest wait for one scenario run to finish.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+/// How often completion is polled.
+pub const POLL_EVERY: Duration = Duration::from_millis(2);
+
+/// Samples of one figure, reported as median and spread.
+#[derive(Clone, Debug, Default)]
+pub struct Samples(pub Vec<f64>);
+
+impl Samples {
+    /// Adds a sample.
+    pub fn push(&mut self, v: f64) {
+        self.0.push(v);
+    }
+
+    fn sorted(&self) -> Vec<f64> {
+        let mut v = self.0.clone();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+
+    /// The median (0 when empty).
+    pub fn median(&self) -> f64 {
+        let v = self.sorted();
+        match v.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        }
+    }
+
+    /// The `q` quantile (0..=1), nearest rank.
+    pub fn quantile(&self, q: f64) -> f64 {
+        let v = self.sorted();
+        if v.is_empty() {
+            return 0.0;
+        }
+        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        v[rank - 1]
+    }
+
+    /// Smallest and largest sample.
+    pub fn range(&self) -> (f64, f64) {
+        let v = self.sorted();
+        (
+            v.first().copied().unwrap_or(0.0),
+            v.last().copied().unwrap_or(0.0),
+        )
+    }
+}
+
+/// The machine the figures come from.
+pub fn machine() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cpus} CPUs, {model}")
+}
+
+/// The 1-minute load average, when /proc has it.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// A REST client for one daemon.
+#[derive(Clone)]
+pub struct Api {
+    /// `http://addr/api/v1`.
+    pub base: String,
+    /// One pooled keep-alive client.
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    /// A client for the API at `base`.
+    pub fn new(base: String) -> Api {
+        Api {
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// POSTs JSON and returns the JSON answer; fails on a non-2xx status.
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await?;
+        answer(r).await
+    }
+
+    /// GETs JSON; fails on a non-2xx status.
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await?;
+        answer(r).await
+    }
+
+    /// Creates a group holding `tasks`, atomically; returns its id.
+    pub async fn create_group(&self, id: &str, tasks: Vec<Value>) -> anyhow::Result<String> {
+        let body = serde_json::json!({"id": id, "name": id, "tasks": tasks});
+        let v = self.post("/task_groups", &body).await?;
+        Ok(v["id"].as_str().unwrap_or(id).to_string())
+    }
+
+    /// Completed tasks of a group.
+    pub async fn completed(&self, group: &str) -> anyhow::Result<u64> {
+        let v = self.get(&format!("/task_group/{group}")).await?;
+        Ok(v["counts"]["completed"].as_u64().unwrap_or(0))
+    }
+
+    /// Polls until `n` tasks of `group` are completed (durably: the API
+    /// reads committed state); returns when that was first seen.
+    pub async fn wait_completed(&self, group: &str, n: u64) -> anyhow::Result<Instant> {
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        loop {
+            let done = self.completed(group).await?;
+            if done >= n {
+                return Ok(Instant::now());
+            }
+            if Instant::now() > deadline {
+                bail!("group {group}: {done} of {n} completed after {RUN_TIMEOUT:?}");
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    }
+}
+
+async fn answer(r: reqwest::Response) -> anyhow::Result<Value> {
+    let status = r.status();
+    let text = r.text().await?;
+    if !status.is_success() {
+        bail!("HTTP {status}: {text}");
+    }
+    if text.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))
+}
+
+/// Stream clients that read every event until stopped.
+pub struct StreamClients {
+    stop: Arc<AtomicBool>,
+    /// Messages read, all clients.
+    pub messages: Arc<AtomicU64>,
+    /// Clients the daemon cut off (closed or lagged) before the stop.
+    pub dropped: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl StreamClients {
+    /// Connects `n` clients to `ws://addr/api/v1/events`.
+    pub async fn connect(addr: std::net::SocketAddr, n: usize) -> anyhow::Result<StreamClients> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let messages = Arc::new(AtomicU64::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/events"))
+                .await
+                .context("stream client cannot connect")?;
+            let (stop, messages, dropped) = (stop.clone(), messages.clone(), dropped.clone());
+            tasks.push(tokio::spawn(async move {
+                let (_, mut read) = ws.split();
+                while let Some(m) = read.next().await {
+                    match m {
+                        Ok(tokio_tungstenite::tungstenite::Message::Close(_)) | Err(_) => {
+                            if !stop.load(Ordering::Relaxed) {
+                                dropped.fetch_add(1, Ordering::Relaxed);
+                            }
+                            break;
+                        }
+                        Ok(_) => {
+                            messages.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }));
+        }
+        Ok(StreamClients {
+            stop,
+            messages,
+            dropped,
+            tasks,
+        })
+    }
+
+    /// Disconnects every client.
+    pub fn close(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}

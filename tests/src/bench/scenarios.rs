@@ -1,0 +1,229 @@
+//! The timed scenarios over a running daemon and worker.
+
+use super::worker::{lock, Worker, SPAWN_CHILDREN};
+use super::{Api, Samples, StreamClients};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// What a figure must reach.
+#[derive(Clone, Copy, Debug)]
+pub enum Target {
+    /// The median must be at least this.
+    AtLeast(f64),
+    /// The median must be below this.
+    Below(f64),
+}
+
+impl Target {
+    /// Whether `v` meets the target.
+    pub fn met(self, v: f64) -> bool {
+        match self {
+            Target::AtLeast(t) => v >= t,
+            Target::Below(t) => v < t,
+        }
+    }
+
+    /// `≥ 22000` / `< 0.12`.
+    pub fn describe(self) -> String {
+        match self {
+            Target::AtLeast(t) => format!(">= {}", fmt_num(t)),
+            Target::Below(t) => format!("< {}", fmt_num(t)),
+        }
+    }
+}
+
+/// One line of the table.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// Scenario and figure.
+    pub name: String,
+    /// Unit of the samples.
+    pub unit: &'static str,
+    /// One sample per run.
+    pub samples: Samples,
+    /// The bar, if any.
+    pub target: Option<Target>,
+    /// Anything else worth printing.
+    pub note: String,
+}
+
+impl Row {
+    /// A row without a note.
+    pub fn new(name: &str, unit: &'static str, samples: Samples, target: Option<Target>) -> Row {
+        Row {
+            name: name.to_string(),
+            unit,
+            samples,
+            target,
+            note: String::new(),
+        }
+    }
+}
+
+/// Formats a figure with sensible precision.
+pub fn fmt_num(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1000.0 {
+        format!("{v:.0}")
+    } else if a >= 100.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn echo_tasks(n: usize, worker: &str) -> Vec<Value> {
+    (0..n)
+        .map(|i| json!({"name": format!("t{i}"), "worker": worker}))
+        .collect()
+}
+
+/// Tasks per second from the create request to the last durable
+/// completion of `n` independent tasks, with `clients` stream clients.
+pub async fn throughput(
+    api: &Api,
+    addr: std::net::SocketAddr,
+    n: usize,
+    clients: usize,
+    runs: usize,
+) -> anyhow::Result<Row> {
+    let streams = StreamClients::connect(addr, clients).await?;
+    let mut samples = Samples::default();
+    for run in 0..runs {
+        let tasks = echo_tasks(n, "echo");
+        let group = format!("tp-{clients}-{run}");
+        let t0 = Instant::now();
+        let gid = api.create_group(&group, tasks).await?;
+        let done = api.wait_completed(&gid, n as u64).await?;
+        samples.push(n as f64 / (done - t0).as_secs_f64());
+    }
+    let mut row = Row::new(
+        &format!("throughput, {n} tasks, {clients} stream clients"),
+        "tasks/s",
+        samples,
+        Some(Target::AtLeast(22_000.0)),
+    );
+    if clients > 0 {
+        use std::sync::atomic::Ordering;
+        row.note = format!(
+            "{} events read per client on average, {} clients cut off",
+            streams.messages.load(Ordering::Relaxed) / clients as u64,
+            streams.dropped.load(Ordering::Relaxed)
+        );
+    }
+    streams.close();
+    Ok(row)
+}
+
+/// Seconds from the create request to the join's durable completion of a
+/// root → `width` children → join DAG.
+pub async fn fan_in(api: &Api, width: usize, runs: usize) -> anyhow::Result<Row> {
+    let mut samples = Samples::default();
+    for run in 0..runs {
+        let root = format!("fi{run}-root");
+        let mut tasks = vec![json!({"id": root, "name": "root", "worker": "echo"})];
+        let kids: Vec<String> = (0..width).map(|i| format!("fi{run}-c{i}")).collect();
+        for k in &kids {
+            tasks.push(json!({"id": k, "name": "child", "worker": "echo", "parentIds": [root]}));
+        }
+        tasks.push(
+            json!({"id": format!("fi{run}-join"), "name": "join", "worker": "echo", "parentIds": kids}),
+        );
+        let t0 = Instant::now();
+        let gid = api.create_group(&format!("fanin-{run}"), tasks).await?;
+        let done = api.wait_completed(&gid, width as u64 + 2).await?;
+        samples.push((done - t0).as_secs_f64());
+    }
+    Ok(Row::new(
+        &format!("fan-in, root -> {width} -> join"),
+        "s",
+        samples,
+        Some(Target::Below(0.12)),
+    ))
+}
+
+/// Latency from a parent's answer to its child's dispatch along a chain
+/// of `len` tasks: p50 and p99 rows, plus the chain's total time.
+pub async fn chain(
+    api: &Api,
+    worker: &Worker,
+    len: usize,
+    runs: usize,
+) -> anyhow::Result<Vec<Row>> {
+    let (mut p50, mut p99, mut total) =
+        (Samples::default(), Samples::default(), Samples::default());
+    for run in 0..runs {
+        worker.log.reset();
+        let tasks: Vec<Value> = (0..len)
+            .map(|i| {
+                let parents: Vec<String> = if i == 0 {
+                    vec![]
+                } else {
+                    vec![format!("ch{run}-{}", i - 1)]
+                };
+                json!({"id": format!("ch{run}-{i}"), "name": "link", "worker": "chain", "parentIds": parents})
+            })
+            .collect();
+        let t0 = Instant::now();
+        let gid = api.create_group(&format!("chain-{run}"), tasks).await?;
+        let done = api.wait_completed(&gid, len as u64).await?;
+        total.push((done - t0).as_secs_f64());
+        let calls = lock(&worker.log.chain).clone();
+        let answered: HashMap<&str, Instant> = calls
+            .iter()
+            .map(|c| (c.task_id.as_str(), c.answered))
+            .collect();
+        let mut lat = Samples::default();
+        for c in &calls {
+            if let Some(a) = c.parent_id.as_deref().and_then(|p| answered.get(p)) {
+                lat.push(c.received.saturating_duration_since(*a).as_secs_f64() * 1000.0);
+            }
+        }
+        p50.push(lat.quantile(0.5));
+        p99.push(lat.quantile(0.99));
+    }
+    Ok(vec![
+        Row::new(
+            &format!("chain of {len}: parent answer -> child call, p50"),
+            "ms",
+            p50,
+            Some(Target::Below(0.5)),
+        ),
+        Row::new(
+            &format!("chain of {len}: parent answer -> child call, p99"),
+            "ms",
+            p99,
+            None,
+        ),
+        Row::new(&format!("chain of {len}: total"), "s", total, None),
+    ])
+}
+
+/// Seconds until `n` tasks that each return [`SPAWN_CHILDREN`] children
+/// and all those children are durably complete.
+pub async fn continuations(api: &Api, n: usize, runs: usize) -> anyhow::Result<Row> {
+    let mut samples = Samples::default();
+    let all = (n * (SPAWN_CHILDREN + 1)) as u64;
+    for run in 0..runs {
+        let t0 = Instant::now();
+        let gid = api
+            .create_group(&format!("cont-{run}"), echo_tasks(n, "spawn"))
+            .await?;
+        let done = api.wait_completed(&gid, all).await?;
+        samples.push((done - t0).as_secs_f64());
+    }
+    let mut row = Row::new(
+        &format!("continuations, {n} x {SPAWN_CHILDREN} children ({all} tasks)"),
+        "s",
+        samples,
+        None,
+    );
+    let med = row.samples.median();
+    if med > 0.0 {
+        row.note = format!("{} tasks/s", fmt_num(all as f64 / med));
+    }
+    Ok(row)
+}
