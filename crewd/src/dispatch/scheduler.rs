@@ -269,6 +269,14 @@ impl Scheduler {
         self.total_in_flight = self.total_in_flight.saturating_sub(1);
     }
 
+    /// Counts a call as in flight again: its slot was freed by
+    /// [`Scheduler::finished`] for a result that was then not committed
+    /// (it will be applied, and its slot freed, again).
+    pub fn restore(&mut self, worker: &str) {
+        *self.in_flight.entry(worker.to_string()).or_default() += 1;
+        self.total_in_flight += 1;
+    }
+
     /// Ids queued as ready (for tests and metrics).
     pub fn queued_len(&self) -> usize {
         self.queued.len()

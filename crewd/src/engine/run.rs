@@ -233,10 +233,9 @@ impl Engine {
         };
         match self.apply_batch(batch, dispatching, now, &mut work) {
             Ok(events) => {
-                // Committed: now, and only now, act on it.
-                for w in &work.finished {
-                    self.sched.finished(w);
-                }
+                // Committed: now, and only now, act on it. (Slots of ended
+                // calls were freed while applying, so that their successors
+                // could start in this same transaction.)
                 for (worker, max) in work.limits {
                     self.sched.set_limit(&worker, max);
                 }
@@ -264,8 +263,13 @@ impl Engine {
                 for w in &work.not_started {
                     self.sched.finished(w);
                 }
+                // The results are handed back: their calls count as in
+                // flight until they are applied.
+                for w in &work.finished {
+                    self.sched.restore(w);
+                }
                 // Look at everything again once storage works.
-                for id in work.touched {
+                for id in work.evaluated.into_iter().chain(work.touched) {
                     self.sched.place(&id, Placement::At { at_ms: 0 });
                 }
                 Err(retry)
@@ -322,6 +326,9 @@ impl Engine {
                         jitter,
                         &mut || ids.next_id(),
                     );
+                    // The call has ended: its slot is free for a start in
+                    // this same transaction.
+                    self.sched.finished(&worker);
                     work.finished.push(worker);
                     match r {
                         Ok(ch) => {
@@ -336,6 +343,13 @@ impl Engine {
                 Msg::Shutdown => {}
             }
         }
+
+        // Where does every touched task go now? Placed at once, so that a
+        // task this batch made ready starts in this same transaction (one
+        // durable commit from a parent's result to its child's call). If
+        // the commit fails, the scheduler holds stale entries, which every
+        // start re-checks.
+        self.place_touched(&tx, work, now)?;
 
         // Start attempts for ready tasks, within the limits.
         if dispatching {
@@ -388,7 +402,7 @@ impl Engine {
             self.sched.finished(&w);
         }
 
-        // Where does every touched task go now?
+        // Tasks settled or skipped by the starts: placed after the commit.
         work.touched.sort();
         work.touched.dedup();
         for id in &work.touched {
@@ -400,6 +414,28 @@ impl Engine {
             }
         }
         tx.commit().map_err(|e| e.to_string())
+    }
+
+    /// Evaluates every touched task in `tx` and places it in the scheduler
+    /// now; the ids move to `work.evaluated`.
+    fn place_touched(
+        &mut self,
+        tx: &WriteTx,
+        work: &mut BatchWork,
+        now: Timestamp,
+    ) -> Result<(), String> {
+        work.touched.sort();
+        work.touched.dedup();
+        for id in work.touched.drain(..) {
+            match evaluate(tx, &id, now) {
+                Ok(Some(p)) => self.sched.place(&id, p),
+                Ok(None) => {}
+                Err(RuleError::Store(e)) => return Err(e.0),
+                Err(e) => tracing::warn!(task = %id, "cannot evaluate: {e}"),
+            }
+            work.evaluated.push(id);
+        }
+        Ok(())
     }
 
     fn apply_op(
@@ -519,6 +555,8 @@ impl Engine {
 struct BatchWork {
     replies: Vec<(Reply, OpOutcome)>,
     touched: Vec<String>,
+    /// Touched tasks already evaluated and placed in this batch.
+    evaluated: Vec<String>,
     placements: Vec<(String, Placement)>,
     limits: Vec<(String, Option<u32>)>,
     started: Vec<Started>,
