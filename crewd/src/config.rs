@@ -6,10 +6,14 @@
 
 use crate::dispatch::client::WorkerClientConfig;
 use clap::{Parser, ValueEnum};
+pub use crew_core::wire::TokenScope;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The name of the admin token given with `--token`.
+pub const DEFAULT_TOKEN_NAME: &str = "default";
 
 /// One MiB.
 const MIB: usize = 1024 * 1024;
@@ -32,6 +36,27 @@ pub struct WorkerUrl {
     pub name: String,
     /// The absolute `http` or `https` URL to POST to.
     pub url: String,
+}
+
+/// A named API token given as `NAME:SCOPE:SECRET`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NamedToken {
+    /// A name for logs and `whoami` (the secret is never shown).
+    pub name: String,
+    /// What the token may do.
+    pub scope: TokenScope,
+    /// The bearer value clients send.
+    pub secret: String,
+}
+
+impl fmt::Debug for NamedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NamedToken")
+            .field("name", &self.name)
+            .field("scope", &self.scope)
+            .field("secret", &format_args!("<redacted>"))
+            .finish()
+    }
 }
 
 /// A per-worker concurrency limit given as `NAME=N`.
@@ -78,6 +103,20 @@ pub struct Config {
     /// Bearer token required by every API route but /healthz (unset: no auth).
     #[arg(long, env = "CREW_AUTH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+
+    /// A named token with a scope, as NAME:SCOPE:SECRET where SCOPE is
+    /// `admin` or `read-only` (repeatable; comma-separated in the
+    /// environment). Any configured token turns auth on; `--token` is the
+    /// admin token named `default`.
+    #[arg(
+        long = "tokens",
+        env = "CREW_TOKENS",
+        value_name = "NAME:SCOPE:SECRET",
+        value_delimiter = ',',
+        value_parser = parse_named_token,
+        hide_env_values = true
+    )]
+    pub tokens: Vec<NamedToken>,
 
     /// Workers are called at this URL followed by the worker name.
     #[arg(
@@ -172,6 +211,25 @@ pub struct Config {
     )]
     pub event_retention: u64,
 
+    /// Delete finished groups (every task complete) this many seconds after
+    /// they were created; unset keeps them.
+    #[arg(long, env = "CREW_RETAIN_FINISHED_FOR", value_name = "SECONDS")]
+    pub retain_finished_for: Option<u64>,
+
+    /// Keep at most this many finished groups (the newest); unset keeps all.
+    #[arg(long, env = "CREW_RETAIN_FINISHED_GROUPS", value_name = "COUNT")]
+    pub retain_finished_groups: Option<usize>,
+
+    /// Seconds between two retention sweeps.
+    #[arg(
+        long,
+        env = "CREW_RETENTION_INTERVAL",
+        default_value_t = 60,
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub retention_interval: u64,
+
     /// Seconds to wait for calls in flight on shutdown.
     #[arg(
         long,
@@ -224,6 +282,7 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("db", &self.db)
             .field("token", &Raw(redacted(&self.token)))
+            .field("tokens", &self.tokens)
             .field("worker_base_url", &self.worker_base_url)
             .field("worker_urls", &self.worker_urls)
             .field(
@@ -244,6 +303,9 @@ impl fmt::Debug for Config {
             .field("backoff", &self.backoff)
             .field("backoff_cap", &self.backoff_cap)
             .field("demo", &self.demo)
+            .field("retain_finished_for", &self.retain_finished_for)
+            .field("retain_finished_groups", &self.retain_finished_groups)
+            .field("retention_interval", &self.retention_interval)
             .finish()
     }
 }
@@ -256,6 +318,7 @@ impl Config {
             listen: "127.0.0.1:8090".to_string(),
             db: db.into(),
             token: None,
+            tokens: Vec::new(),
             worker_base_url: "http://127.0.0.1:8091/".to_string(),
             worker_urls: Vec::new(),
             worker_auth_header: None,
@@ -270,6 +333,9 @@ impl Config {
             backoff: Backoff::Fixed,
             backoff_cap: 3600,
             demo: false,
+            retain_finished_for: None,
+            retain_finished_groups: None,
+            retention_interval: 60,
         }
     }
 
@@ -280,6 +346,26 @@ impl Config {
                 "the API token (--token / CREW_AUTH_TOKEN) is empty; unset it to disable auth"
                     .into(),
             ));
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut secrets = std::collections::HashSet::new();
+        if let Some(t) = &self.token {
+            names.insert(DEFAULT_TOKEN_NAME);
+            secrets.insert(t.as_str());
+        }
+        for t in &self.tokens {
+            if !names.insert(t.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "token name {:?} is given more than once (`default` is --token's)",
+                    t.name
+                )));
+            }
+            if !secrets.insert(t.secret.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "token {:?} has the same secret as another token",
+                    t.name
+                )));
+            }
         }
         if let Some(h) = &self.worker_auth_header {
             if h.is_empty()
@@ -312,6 +398,21 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Every API token: `--token` (the admin token named `default`) first,
+    /// then `--tokens`. Empty when auth is off.
+    pub fn api_tokens(&self) -> Vec<NamedToken> {
+        let mut all = Vec::with_capacity(self.tokens.len() + 1);
+        if let Some(t) = &self.token {
+            all.push(NamedToken {
+                name: DEFAULT_TOKEN_NAME.to_string(),
+                scope: TokenScope::Admin,
+                secret: t.clone(),
+            });
+        }
+        all.extend(self.tokens.iter().cloned());
+        all
     }
 
     /// The worker call timeout.
@@ -405,6 +506,43 @@ pub fn parse_worker_url(s: &str) -> Result<WorkerUrl, String> {
     Ok(WorkerUrl {
         name: name.to_string(),
         url: url.to_string(),
+    })
+}
+
+/// Parses `NAME:SCOPE:SECRET`: a safe name, `admin` or `read-only`, and a
+/// non-empty printable secret (which may itself contain `:`, not `,`).
+pub fn parse_named_token(s: &str) -> Result<NamedToken, String> {
+    let mut parts = s.splitn(3, ':');
+    let (Some(name), Some(scope), Some(secret)) = (parts.next(), parts.next(), parts.next()) else {
+        // Never echo the value: it may be a secret given the wrong way.
+        return Err("expected NAME:SCOPE:SECRET".to_string());
+    };
+    let name = name.trim();
+    if !crew_core::dag::is_safe_name(name) {
+        return Err(format!(
+            "token name {name:?} is not valid: use 1 to {} characters of A-Z a-z 0-9 . _ - (not starting with a dot)",
+            crew_core::dag::MAX_ID_LEN
+        ));
+    }
+    let scope = match scope.trim().to_ascii_lowercase().as_str() {
+        "admin" => TokenScope::Admin,
+        "read-only" | "readonly" | "read_only" => TokenScope::ReadOnly,
+        other => {
+            return Err(format!(
+                "the scope of token {name:?} must be admin or read-only, got {other:?}"
+            ))
+        }
+    };
+    let secret = secret.trim();
+    if secret.is_empty() || secret.bytes().any(|b| !(0x21..0x7f).contains(&b)) {
+        return Err(format!(
+            "the secret of token {name:?} must be non-empty printable ASCII without spaces"
+        ));
+    }
+    Ok(NamedToken {
+        name: name.to_string(),
+        scope,
+        secret: secret.to_string(),
     })
 }
 

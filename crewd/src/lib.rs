@@ -9,13 +9,16 @@
 //!   batched durable transactions, then publishes events;
 //! - [`dispatch`]: the ready queues, limits, timers and the worker client;
 //! - [`api`]: the axum REST API;
-//! - [`stream`]: the event hub and the WebSocket endpoints.
+//! - [`stream`]: the event hub and the WebSocket endpoints;
+//! - [`metrics`]: the Prometheus metrics behind `GET /metrics`.
 
 pub mod api;
 pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod engine;
+pub mod metrics;
 pub mod server;
 pub mod storage;
 pub mod stream;
+pub mod retention;

@@ -5,6 +5,7 @@
 //! listener and a shutdown future, so tests run the real daemon in-process
 //! on `127.0.0.1:0`.
 
+use crate::api::auth::Tokens;
 use crate::api::{self, ApiState};
 use crate::config::{Backoff, Config};
 use crate::dispatch::client::WorkerClient;
@@ -76,24 +77,47 @@ pub async fn run_with_store(
             shutdown_grace: config.shutdown_grace(),
         },
     )?;
+    let tokens = Tokens::new(config.api_tokens());
+    if tokens.enabled() {
+        // Names and scopes only: secrets are never logged.
+        tracing::info!(tokens = ?tokens, "API auth on");
+    }
     let state = ApiState {
         engine: handle.clone(),
         store: store.clone(),
-        token: config.token.as_deref().map(Arc::from),
+        tokens: tokens.clone(),
+        hub: hub.clone(),
         max_request_bytes: config.max_request_bytes,
     };
     let stream = StreamState {
         store: store.clone(),
         hub: hub.clone(),
-        token: config.token.as_deref().map(Arc::from),
+        tokens,
     };
     let mut app = api::router(state).merge(crate::stream::ws::router(stream));
     let demo_loop = if config.demo {
         app = app.merge(crate::demo::worker_routes());
-        Some(tokio::spawn(crate::demo::run_demo_loop(handle, store)))
+        Some(tokio::spawn(crate::demo::run_demo_loop(
+            handle.clone(),
+            store.clone(),
+        )))
     } else {
         None
     };
+    let policy = crate::retention::RetentionPolicy {
+        max_age: config
+            .retain_finished_for
+            .map(std::time::Duration::from_secs),
+        max_finished_groups: config.retain_finished_groups,
+        every: std::time::Duration::from_secs(config.retention_interval),
+    };
+    let retention = policy.is_active().then(|| {
+        tokio::spawn(crate::retention::run_retention(
+            handle.clone(),
+            store.clone(),
+            policy,
+        ))
+    });
     tracing::info!(%addr, db = %config.db.display(), demo = config.demo, "crewd listening");
     // Stream connections stay open until told otherwise: close them when
     // shutdown starts, or the graceful shutdown would wait for them forever.
@@ -105,8 +129,8 @@ pub async fn run_with_store(
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
-    if let Some(d) = demo_loop {
-        d.abort();
+    for task in [demo_loop, retention].into_iter().flatten() {
+        task.abort();
     }
     thread.shutdown().await;
     tracing::info!("crewd stopped");

@@ -345,3 +345,50 @@ async fn an_operator_workgroup_pause_holds_tasks_until_resumed() {
     d.wait_task("u", 10, |t| t["isComplete"] == true).await;
     d.stop().await;
 }
+
+#[tokio::test]
+async fn retention_deletes_finished_groups_beyond_the_count() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |c| {
+        c.retain_finished_groups = Some(1);
+        c.retention_interval = 1;
+    })
+    .await;
+    for g in ["old", "new"] {
+        group(&d, g, json!([{"id": format!("{g}-t"), "worker": "w"}])).await;
+        d.wait_group_complete(g, 10).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Unfinished groups are never pruned.
+    let (s, _) = d
+        .post(
+            "/task_groups",
+            json!({"id": "busy", "isPaused": true, "tasks": [{"id": "b", "worker": "w"}]}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, _) = d.get("/task_group/old").await;
+        if s == 404 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the older finished group was kept"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        d.get("/task_group/new").await.0,
+        200,
+        "the newest finished group stays"
+    );
+    assert_eq!(
+        d.get("/task_group/busy").await.0,
+        200,
+        "an unfinished group stays"
+    );
+    assert_eq!(d.get("/task/old-t").await.0, 404, "its tasks went with it");
+    d.stop().await;
+}

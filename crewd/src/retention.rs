@@ -1,0 +1,96 @@
+//! Retention: finished groups (every task complete) are deleted once older
+//! than a configured age, or beyond a configured count (the newest are
+//! kept). Old events are trimmed by the store itself, in the transaction
+//! that appends new ones.
+//!
+//! A sweep lists groups (not tasks) and deletes through the engine, so each
+//! deletion is an ordinary command: one transaction, events, counts.
+
+use crate::engine::{EngineError, EngineHandle, Op};
+use crate::storage::Store;
+use crew_core::Timestamp;
+use std::time::Duration;
+
+/// Groups read per page while sweeping.
+const PAGE: u64 = 500;
+
+/// What to keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Delete finished groups created longer ago than this.
+    pub max_age: Option<Duration>,
+    /// Keep at most this many finished groups.
+    pub max_finished_groups: Option<usize>,
+    /// Time between sweeps.
+    pub every: Duration,
+}
+
+impl RetentionPolicy {
+    /// Whether the policy deletes anything at all.
+    pub fn is_active(&self) -> bool {
+        self.max_age.is_some() || self.max_finished_groups.is_some()
+    }
+}
+
+/// Ids of the finished groups the policy deletes at `now`.
+pub fn doomed_groups(
+    store: &Store,
+    policy: &RetentionPolicy,
+    now: Timestamp,
+) -> Result<Vec<String>, crate::storage::StorageError> {
+    let read = store.read()?;
+    // Newest first, as the store lists them.
+    let mut finished = Vec::new();
+    for page in 1.. {
+        let list = read.list_groups(page, PAGE, None, now)?;
+        let n = list.task_groups.len();
+        for g in list.task_groups {
+            let total = g.counts.total();
+            if total > 0 && g.counts.completed == total {
+                finished.push(g.group);
+            }
+        }
+        if (n as u64) < PAGE {
+            break;
+        }
+    }
+    let mut doomed = Vec::new();
+    for (i, g) in finished.into_iter().enumerate() {
+        let too_many = policy.max_finished_groups.is_some_and(|max| i >= max);
+        let too_old = policy
+            .max_age
+            .is_some_and(|age| g.created_at.seconds_until(&now) > age.as_secs_f64());
+        if too_many || too_old {
+            doomed.push(g.id);
+        }
+    }
+    Ok(doomed)
+}
+
+/// Sweeps every `policy.every` until the engine stops.
+pub async fn run_retention(engine: EngineHandle, store: Store, policy: RetentionPolicy) {
+    let mut tick = tokio::time::interval(policy.every);
+    loop {
+        tick.tick().await;
+        let s = store.clone();
+        let doomed =
+            tokio::task::spawn_blocking(move || doomed_groups(&s, &policy, Timestamp::now())).await;
+        let doomed = match doomed {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => {
+                tracing::warn!("retention sweep skipped: {e}");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        for id in doomed {
+            match engine.execute(Op::DeleteGroup { id: id.clone() }).await {
+                Ok(out) => {
+                    tracing::info!(group = %id, tasks = out.deleted, "retention deleted a finished group")
+                }
+                Err(EngineError::ShuttingDown) => return,
+                Err(e) => tracing::debug!(group = %id, "retention could not delete: {e}"),
+            }
+        }
+    }
+}
