@@ -200,6 +200,39 @@ pub struct ErrorBody {
     pub error: String,
 }
 
+/// What an API token may do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TokenScope {
+    /// Everything: reads, the stream, metrics and every action.
+    #[default]
+    Admin,
+    /// Reads, the stream and metrics; every action is refused (403).
+    ReadOnly,
+}
+
+impl TokenScope {
+    /// The name used in configuration and messages: `admin` or `read-only`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TokenScope::Admin => "admin",
+            TokenScope::ReadOnly => "read-only",
+        }
+    }
+}
+
+/// `GET /api/v1/whoami`: the caller's token name and scope, so a client
+/// can adapt (a console switches to read-only mode by itself).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WhoAmI {
+    /// The token's configured name (`default` for `--token`, `anonymous`
+    /// when auth is off).
+    pub name: String,
+    /// What the token may do.
+    pub scope: TokenScope,
+}
+
 /// Number of tasks in each status.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

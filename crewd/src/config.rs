@@ -725,6 +725,46 @@ mod tests {
     }
 
     #[test]
+    fn named_tokens() {
+        let c = parse(&[
+            "--token",
+            "adm1n",
+            "--tokens",
+            "viewer:read-only:v-secret,ci:admin:c:secret",
+        ])
+        .unwrap();
+        c.validate().unwrap();
+        let all = c.api_tokens();
+        let summary: Vec<_> = all.iter().map(|t| (t.name.as_str(), t.scope)).collect();
+        assert_eq!(
+            summary,
+            [
+                ("default", TokenScope::Admin),
+                ("viewer", TokenScope::ReadOnly),
+                ("ci", TokenScope::Admin)
+            ]
+        );
+        assert_eq!(all[2].secret, "c:secret");
+        let d = format!("{c:?}");
+        assert!(d.contains("viewer") && !d.contains("v-secret") && !d.contains("adm1n"), "{d}");
+
+        let e = parse_named_token("viewer-only-a-secret").unwrap_err();
+        assert!(!e.contains("secret"), "{e}");
+        let e = parse_named_token("v:owner:x").unwrap_err();
+        assert!(e.contains("admin or read-only"), "{e}");
+        assert!(parse_named_token("v:admin:").is_err());
+        assert!(parse_named_token("v:admin:a b").is_err());
+        assert!(parse_named_token("../v:admin:x").is_err());
+
+        let dup_name = parse(&["--tokens", "a:admin:x,a:read-only:y"]).unwrap();
+        assert!(dup_name.validate().is_err());
+        let dup_default = parse(&["--token", "x", "--tokens", "default:admin:y"]).unwrap();
+        assert!(dup_default.validate().is_err());
+        let dup_secret = parse(&["--token", "x", "--tokens", "v:read-only:x"]).unwrap();
+        assert!(dup_secret.validate().is_err());
+    }
+
+    #[test]
     fn db_path_follows_xdg() {
         assert_eq!(
             db_path_from(Some("/data".into()), Some("/home/u".into())),

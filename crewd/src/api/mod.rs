@@ -6,10 +6,12 @@
 //! `{"error": "..."}` ([`crew_core::wire::ErrorBody`]): unknown routes,
 //! wrong methods, malformed bodies and rejections from layers included.
 //!
-//! When a token is configured, every route but `GET /healthz` needs
-//! `Authorization: Bearer <token>`, compared in constant time.
+//! When tokens are configured, every route but `GET /healthz` needs
+//! `Authorization: Bearer <token>`, compared in constant time; read-only
+//! tokens may only read ([`auth`]). `GET /metrics` serves Prometheus
+//! metrics ([`crate::metrics`]) under the same auth.
 
-mod auth;
+pub mod auth;
 pub mod error;
 pub mod extract;
 mod groups;
@@ -18,14 +20,16 @@ mod workers;
 
 use crate::engine::EngineHandle;
 use crate::storage::{ReadTx, Store};
+use crate::stream::hub::EventHub;
+use auth::{Identity, Tokens};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
-use crew_core::Timestamp;
-use std::sync::Arc;
+use axum::{Extension, Json, Router};
+use crew_core::wire::{StatusCounts, WhoAmI};
+use crew_core::{TaskStatus, Timestamp};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
@@ -38,8 +42,10 @@ pub struct ApiState {
     pub engine: EngineHandle,
     /// Where reads come from.
     pub store: Store,
-    /// The bearer token every route but `/healthz` requires, if any.
-    pub token: Option<Arc<str>>,
+    /// The tokens every route but `/healthz` requires (none: auth off).
+    pub tokens: Tokens,
+    /// The event hub, for the stream client count in metrics.
+    pub hub: EventHub,
     /// Largest request body accepted, in bytes.
     pub max_request_bytes: usize,
 }
@@ -47,7 +53,7 @@ pub struct ApiState {
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiState")
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tokens", &self.tokens)
             .field("max_request_bytes", &self.max_request_bytes)
             .finish_non_exhaustive()
     }
@@ -110,6 +116,8 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/v1/workers", get(workers::list_workers))
         .route("/api/v1/worker/{name}/limit", put(workers::set_limit))
+        .route("/api/v1/whoami", get(whoami))
+        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -124,6 +132,48 @@ pub fn router(state: ApiState) -> Router {
 /// `GET /healthz`: always answers, no auth.
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
+}
+
+/// `GET /api/v1/whoami`: the caller's token name and scope.
+async fn whoami(identity: Option<Extension<Identity>>) -> Json<WhoAmI> {
+    let Extension(id) = identity.unwrap_or_else(|| Extension(Identity::anonymous()));
+    Json(WhoAmI {
+        name: id.name.to_string(),
+        scope: id.scope,
+    })
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
+    let (tasks, events_trimmed) = read(&state, |tx, now| {
+        let mut tasks = StatusCounts::default();
+        for g in tx.list_groups(1, 0, None, now)?.task_groups {
+            for s in TaskStatus::ALL {
+                *tasks.get_mut(s) += g.counts.get(s);
+            }
+        }
+        let log = tx.events_after(u64::MAX, 0)?;
+        Ok((tasks, log.oldest_kept.saturating_sub(1)))
+    })
+    .await?;
+    let scrape = crate::metrics::Scrape {
+        tasks,
+        workers: state.engine.worker_loads(),
+        stream_clients: state.hub.client_count() as u64,
+        events_trimmed,
+    };
+    let text = state.engine.metrics().encode(scrape).map_err(|_| {
+        tracing::error!("encoding metrics failed");
+        ApiError::internal("encoding metrics failed")
+    })?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        )],
+        text,
+    )
+        .into_response())
 }
 
 async fn not_found(req: Request) -> ApiError {

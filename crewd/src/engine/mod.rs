@@ -37,6 +37,7 @@ pub fn start(
 ) -> std::io::Result<(EngineHandle, EngineThread)> {
     let (tx, rx) = mpsc::channel();
     let loads = WorkerLoads::default();
+    let metrics = Arc::new(crate::metrics::Metrics::new());
     let engine = run::Engine {
         store,
         hub,
@@ -46,6 +47,7 @@ pub fn start(
         rx,
         tx: tx.clone(),
         loads: loads.clone(),
+        metrics: metrics.clone(),
         runtime: tokio::runtime::Handle::current(),
         ids: run::IdGen::new(),
     };
@@ -64,6 +66,7 @@ pub fn start(
         EngineHandle {
             commands: tx.clone(),
             loads,
+            metrics,
         },
         EngineThread { join, tx },
     ))

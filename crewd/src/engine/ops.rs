@@ -160,6 +160,7 @@ pub(crate) struct WorkerLoads(pub Arc<Mutex<Vec<WorkerLimit>>>);
 pub struct EngineHandle {
     pub(crate) commands: mpsc::Sender<Msg>,
     pub(crate) loads: WorkerLoads,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl EngineHandle {
@@ -170,6 +171,11 @@ impl EngineHandle {
             .send(Msg::Command { op, reply })
             .map_err(|_| EngineError::ShuttingDown)?;
         rx.await.map_err(|_| EngineError::ShuttingDown)?
+    }
+
+    /// The metrics the engine records.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
     }
 
     /// Every known worker with its limit and calls in flight now.

@@ -55,6 +55,7 @@ pub(crate) struct Engine {
     pub rx: Receiver<Msg>,
     pub tx: Sender<Msg>,
     pub loads: WorkerLoads,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub runtime: tokio::runtime::Handle,
     pub sched: Scheduler,
     pub ids: IdGen,
@@ -209,6 +210,7 @@ impl Engine {
             }
         }
         let events = tx.commit().map_err(unavailable)?;
+        self.metrics.interrupted(interrupted);
         self.hub.publish(&events);
         for (id, p) in placements {
             self.sched.place(&id, p);
@@ -303,6 +305,7 @@ impl Engine {
         work: &mut BatchWork,
     ) -> Result<Vec<crew_core::wire::StreamMessage>, String> {
         let mut tx = self.store.write().map_err(|e| e.to_string())?;
+        self.metrics.batch(batch.len());
         for msg in batch {
             match msg {
                 Msg::Command { op, reply } => match self.apply_op(&mut tx, op, now) {
@@ -431,7 +434,10 @@ impl Engine {
                 Err(e) => tracing::warn!(task = %id, "cannot evaluate: {e}"),
             }
         }
-        tx.commit().map_err(|e| e.to_string())
+        let commit_started = Instant::now();
+        let committed = tx.commit().map_err(|e| e.to_string());
+        self.metrics.commit(commit_started.elapsed());
+        committed
     }
 
     /// Evaluates every touched task in `tx` and places it in the scheduler
@@ -540,8 +546,12 @@ impl Engine {
         let client = self.client.clone();
         let tx = self.tx.clone();
         let timeout = self.config.worker_timeout;
+        let metrics = self.metrics.clone();
+        let latency = metrics.call_started(&s.worker);
         self.runtime.spawn(async move {
+            let call_started = Instant::now();
             let outcome = client.call(&s.payload, s.attempt, Some(timeout)).await;
+            metrics.call_ended(&latency, call_started.elapsed(), &outcome);
             let _ = tx.send(Msg::Result {
                 task_id: s.payload.task_id,
                 worker: s.worker,

@@ -9,6 +9,7 @@
 //! shape (`{"type": "create"|"update"|"delete", "task"|"taskGroup": …}`).
 
 use super::hub::{EventHub, Subscription};
+use crate::api::auth::Tokens;
 use crate::storage::Store;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
@@ -19,7 +20,6 @@ use axum::{Json, Router};
 use crew_core::wire::{ErrorBody, Event, StreamMessage};
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Events queued per client before it is cut off and told to resync.
@@ -44,8 +44,9 @@ pub struct StreamState {
     pub store: Store,
     /// Live events.
     pub hub: EventHub,
-    /// The API token, when auth is on.
-    pub token: Option<Arc<str>>,
+    /// The API tokens (none: auth off). Any valid token may stream,
+    /// read-only ones included.
+    pub tokens: Tokens,
 }
 
 /// The stream routes, to merge into the daemon's router.
@@ -75,13 +76,8 @@ fn error(status: StatusCode, msg: &str) -> Response {
         .into_response()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
-}
-
-/// 401 unless the bearer header (or crew-go's path token) matches; 403 for
-/// a foreign `Origin`. Runs before the handshake.
+/// 401 unless the bearer header (or crew-go's path token) is a valid token
+/// of any scope; 403 for a foreign `Origin`. Runs before the handshake.
 fn admit(
     state: &StreamState,
     headers: &HeaderMap,
@@ -105,15 +101,11 @@ fn admit(
             )));
         }
     }
-    let Some(token) = &state.token else {
+    if !state.tokens.enabled() {
         return Ok(());
-    };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "));
-    let ok = bearer.is_some_and(|b| constant_time_eq(b.as_bytes(), token.as_bytes()))
-        || path_token.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes()));
+    }
+    let ok = state.tokens.identify_bearer(headers).is_some()
+        || path_token.is_some_and(|p| state.tokens.identify(p.as_bytes()).is_some());
     if ok {
         Ok(())
     } else {
