@@ -10,6 +10,7 @@ pub mod error;
 pub mod graph;
 pub mod model;
 pub mod rules;
+pub mod schedule;
 mod staged;
 pub mod time;
 pub mod wire;

@@ -294,6 +294,12 @@ pub struct TaskGroup {
     /// When the group was created.
     #[serde(default)]
     pub created_at: Timestamp,
+    /// A cron expression (UTC) on which the group resets itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// When the schedule last reset the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scheduled_reset: Option<Timestamp>,
 }
 
 /// A rate-limit domain shared by tasks across groups.

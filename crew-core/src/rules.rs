@@ -108,11 +108,17 @@ pub fn create_group<G: GraphRead + ?Sized>(
             "task group {id:?} already exists"
         )));
     }
+    let schedule = spec.schedule.filter(|s| !s.trim().is_empty());
+    if let Some(expr) = &schedule {
+        crate::schedule::parse(expr)?;
+    }
     let group = TaskGroup {
         id: id.clone(),
         name: spec.name,
         is_paused: spec.is_paused,
         created_at: now,
+        schedule,
+        last_scheduled_reset: None,
     };
     let mut changes = Changes {
         ops: vec![Change::CreateGroup(group.clone())],
@@ -183,6 +189,14 @@ pub fn update_group<G: GraphRead + ?Sized>(
     }
     if let Some(p) = patch.is_paused {
         group.is_paused = p;
+    }
+    if let Some(expr) = patch.schedule {
+        if expr.trim().is_empty() {
+            group.schedule = None;
+        } else {
+            crate::schedule::parse(&expr)?;
+            group.schedule = Some(expr);
+        }
     }
     Ok(Changes {
         ops: vec![Change::UpdateGroup(group)],
@@ -976,6 +990,36 @@ pub fn reset_group<G: GraphRead + ?Sized>(
         }
     }
     Ok(s.finish())
+}
+
+/// The reset a group's schedule asks for, if it is due at `now`: the group
+/// resets (seed semantics) and remembers when, in the same changes. Not
+/// due, no schedule, or a task running (it fires once the group is idle):
+/// no changes.
+pub fn scheduled_reset<G: GraphRead + ?Sized>(
+    g: &G,
+    group: &str,
+    now: Timestamp,
+) -> Result<Changes, RuleError> {
+    let Some(mut gr) = g.group(group)? else {
+        return Err(RuleError::group_not_found(group));
+    };
+    let Some(expr) = gr.schedule.clone() else {
+        return Ok(Changes::default());
+    };
+    let since = gr.last_scheduled_reset.unwrap_or(gr.created_at);
+    match crate::schedule::next_after(&expr, since)? {
+        Some(due) if due <= now => {}
+        _ => return Ok(Changes::default()),
+    }
+    let mut changes = match reset_group(g, group, None, now) {
+        Ok(c) => c,
+        Err(RuleError::Conflict(_)) => return Ok(Changes::default()),
+        Err(e) => return Err(e),
+    };
+    gr.last_scheduled_reset = Some(now);
+    changes.ops.push(Change::UpdateGroup(gr));
+    Ok(changes)
 }
 
 fn retry_fields(t: &mut Task, attempts: u32, now: Timestamp) {

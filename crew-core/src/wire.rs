@@ -96,6 +96,9 @@ pub struct NewTaskGroup {
     /// Tasks created with the group, atomically.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<NewTask>,
+    /// A cron expression (UTC) on which the group resets itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 /// Changes to a group (`PUT /api/v1/task_group/:id`).
@@ -111,6 +114,9 @@ pub struct TaskGroupPatch {
     /// Pause or resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_paused: Option<bool>,
+    /// Set a recurring reset (a cron expression); an empty string removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 /// Changes to a task (`PUT .../task/:tid`). crew-go clients send the whole

@@ -87,6 +87,8 @@ fn main() {
             name: "big".into(),
             is_paused: false,
             created_at: now,
+            schedule: None,
+            last_scheduled_reset: None,
         },
         counts: StatusCounts::default(),
         completed_percent: 0.0,

@@ -166,6 +166,7 @@ pub async fn run_demo_loop(engine: EngineHandle, store: Store) {
             name: "demo".to_string(),
             is_paused: false,
             tasks: seed_tasks(Timestamp::now()),
+            schedule: None,
         };
         match engine.execute(Op::CreateGroup(Box::new(spec))).await {
             Ok(_) => tracing::info!("demo group seeded"),

@@ -22,3 +22,4 @@ pub mod server;
 pub mod storage;
 pub mod stream;
 pub mod retention;
+pub mod recurring;

@@ -118,6 +118,10 @@ pub async fn run_with_store(
             policy,
         ))
     });
+    let schedules = tokio::spawn(crate::recurring::run_schedules(
+        handle.clone(),
+        store.clone(),
+    ));
     tracing::info!(%addr, db = %config.db.display(), demo = config.demo, "crewd listening");
     // Stream connections stay open until told otherwise: close them when
     // shutdown starts, or the graceful shutdown would wait for them forever.
@@ -129,7 +133,10 @@ pub async fn run_with_store(
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
-    for task in [demo_loop, retention].into_iter().flatten() {
+    for task in [demo_loop, retention, Some(schedules)]
+        .into_iter()
+        .flatten()
+    {
         task.abort();
     }
     thread.shutdown().await;

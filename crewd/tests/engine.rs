@@ -392,3 +392,35 @@ async fn retention_deletes_finished_groups_beyond_the_count() {
     assert_eq!(d.get("/task/old-t").await.0, 404, "its tasks went with it");
     d.stop().await;
 }
+
+#[tokio::test]
+async fn a_scheduled_group_resets_itself() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |_| {}).await;
+    let (s, v) = d
+        .post(
+            "/task_groups",
+            json!({"id": "g", "name": "every two seconds", "schedule": "*/2 * * * * *",
+                   "tasks": [{"id": "seed", "worker": "w", "isSeed": true}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["schedule"], "*/2 * * * * *");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while w.calls_for("seed").len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the schedule never reset the group"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, g) = d.get("/task_group/g").await;
+    assert!(g["lastScheduledReset"].is_string(), "{g}");
+    // A bad expression is refused with a readable error.
+    let (s, v) = d
+        .post("/task_groups", json!({"id": "bad", "schedule": "at noon"}))
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("cron"), "{v}");
+    d.stop().await;
+}

@@ -168,6 +168,7 @@ fn create_group_with_its_dag_is_one_change_set() {
             name: "second".into(),
             is_paused: false,
             tasks: vec![nt("x", &[]), nt("y", &["x"])],
+            schedule: None,
         },
         w.now,
         &mut gen_id,
@@ -209,4 +210,64 @@ fn create_group_with_a_bad_dag_creates_nothing() {
 fn created_tasks_output_starts_null() {
     let w = World::with(vec![nt("a", &[])]);
     assert_eq!(w.task("a").output, Value::Null);
+}
+
+#[test]
+fn a_scheduled_group_resets_itself_when_due_and_only_then() {
+    use crew_core::{wire::TaskGroupPatch, Timestamp};
+    let mut w = World::new();
+    let c = rules::create_group(
+        &w.g,
+        NewTaskGroup {
+            id: Some("nightly".into()),
+            tasks: vec![nt("seed", &[])],
+            schedule: Some("not cron".into()),
+            ..Default::default()
+        },
+        w.now,
+        &mut gen_id,
+    );
+    assert!(matches!(c, Err(RuleError::Invalid(_))), "{c:?}");
+    let c = rules::create_group(
+        &w.g,
+        NewTaskGroup {
+            id: Some("nightly".into()),
+            tasks: vec![nt("seed", &[])],
+            schedule: Some("0 2 * * *".into()),
+            ..Default::default()
+        },
+        w.now,
+        &mut gen_id,
+    );
+    w.applied(c).unwrap();
+    let created = w.g.groups["nightly"].created_at;
+    let next = crew_core::schedule::next_after("0 2 * * *", created)
+        .unwrap()
+        .unwrap();
+    let before: Timestamp = next.plus_millis(-1);
+    let none = rules::scheduled_reset(&w.g, "nightly", before).unwrap();
+    assert!(none.is_empty(), "not due yet");
+    let due = rules::scheduled_reset(&w.g, "nightly", next).unwrap();
+    let due = w.applied(Ok(due)).unwrap();
+    assert!(due
+        .ops
+        .iter()
+        .any(|c| matches!(c, Change::UpdateGroup(g) if g.last_scheduled_reset == Some(next))));
+    assert!(
+        rules::scheduled_reset(&w.g, "nightly", next.plus_millis(1))
+            .unwrap()
+            .is_empty(),
+        "fires once"
+    );
+    // Removing the schedule stops it.
+    let c = rules::update_group(
+        &w.g,
+        "nightly",
+        TaskGroupPatch {
+            schedule: Some(String::new()),
+            ..Default::default()
+        },
+    );
+    w.applied(c).unwrap();
+    assert_eq!(w.g.groups["nightly"].schedule, None);
 }

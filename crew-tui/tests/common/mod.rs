@@ -154,6 +154,8 @@ pub fn group(id: &str, name: &str, paused: bool, age: f64, counts: StatusCounts)
             name: name.into(),
             is_paused: paused,
             created_at: ago(age),
+            schedule: None,
+            last_scheduled_reset: None,
         },
         completed_percent: counts.completed_percent(),
         counts,

@@ -96,6 +96,11 @@ pub enum Op {
         /// Workgroup name.
         name: String,
     },
+    /// Reset a group if its schedule is due (a no-op otherwise).
+    ScheduledReset {
+        /// Group id.
+        id: String,
+    },
     /// Change a worker's concurrency limit (live).
     SetWorkerLimit {
         /// Worker name.

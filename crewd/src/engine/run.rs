@@ -523,6 +523,7 @@ impl Engine {
                 applied.resumed_workgroup = Some(name.clone());
                 rules::resume_workgroup(&*tx, &name)?
             }
+            Op::ScheduledReset { id } => rules::scheduled_reset(&*tx, &id, now)?,
             Op::SetWorkerLimit {
                 worker,
                 max_concurrency,
