@@ -139,5 +139,35 @@ mod tests {
             events_url("https://h", Some(7)),
             "wss://h/api/v1/events?since=7"
         );
+        assert_eq!(
+            events_url("https://crew.example.com:8443/", None),
+            "wss://crew.example.com:8443/api/v1/events"
+        );
+        assert_eq!(events_url("h:8090", None), "ws://h:8090/api/v1/events");
+    }
+
+    /// An `https://` daemon is spoken to over TLS: the first byte the
+    /// server receives opens a TLS handshake record (a build without TLS
+    /// support connects and hangs up without sending anything).
+    #[tokio::test]
+    async fn https_servers_get_a_tls_handshake() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a local port");
+        let port = listener.local_addr().expect("local address").port();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.ok()?;
+            let mut first = [0u8; 1];
+            let n = sock.read(&mut first).await.ok()?;
+            (n == 1).then_some(first[0])
+        });
+        let result = connect(&format!("https://127.0.0.1:{port}"), None, None).await;
+        assert!(result.is_err(), "no TLS server listens there");
+        let first = tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server saw the client")
+            .expect("server task");
+        assert_eq!(first, Some(0x16), "a TLS handshake record");
     }
 }
