@@ -243,26 +243,52 @@ impl WriteTx {
 
 // ---- applying ops ------------------------------------------------------------
 
-type SetTable<'t, K> = Table<'t, K, ()>;
+/// A table opened on first use, then kept open for the rest of one
+/// [`WriteTx::apply`].
+struct Lazy<'t, K: redb::Key + 'static, V: redb::Value + 'static> {
+    txn: &'t redb::WriteTransaction,
+    def: redb::TableDefinition<'static, K, V>,
+    table: Option<Table<'t, K, V>>,
+}
 
-/// The tables one [`Changes`] touches, open for its ops.
+impl<'t, K: redb::Key + 'static, V: redb::Value + 'static> Lazy<'t, K, V> {
+    fn new(txn: &'t redb::WriteTransaction, def: redb::TableDefinition<'static, K, V>) -> Self {
+        Lazy {
+            txn,
+            def,
+            table: None,
+        }
+    }
+
+    /// The open table.
+    fn t(&mut self) -> Result<&mut Table<'t, K, V>, StorageError> {
+        let (txn, def) = (self.txn, self.def);
+        match &mut self.table {
+            Some(t) => Ok(t),
+            slot => Ok(slot.insert(txn.open_table(def)?)),
+        }
+    }
+}
+
+/// The tables one [`Changes`] touches, each opened on its first use (a
+/// typical change touches a few of them; opening one costs a lookup).
 struct Ops<'t> {
     now: Timestamp,
-    tasks: Table<'t, &'static str, &'static [u8]>,
-    state: Table<'t, &'static str, (u8, u32)>,
-    groups: Table<'t, &'static str, &'static [u8]>,
-    groups_by_time: SetTable<'t, (i64, &'static str)>,
-    group_counts: Table<'t, &'static str, [u64; BUCKETS]>,
-    group_tasks: SetTable<'t, (&'static str, i64, &'static str)>,
-    group_incomplete: SetTable<'t, (&'static str, i64, &'static str)>,
-    group_bucket: SetTable<'t, (&'static str, u8, i64, &'static str)>,
-    children: SetTable<'t, (&'static str, &'static str)>,
-    keys: SetTable<'t, (&'static str, &'static str, &'static str)>,
-    wg_tasks: SetTable<'t, (&'static str, &'static str)>,
-    wg_counts: Table<'t, &'static str, u64>,
-    group_wg_pending: Table<'t, (&'static str, &'static str), u64>,
-    delayed: Table<'t, (&'static str, i64, &'static str), &'static str>,
-    workgroups: Table<'t, &'static str, &'static [u8]>,
+    tasks: Lazy<'t, &'static str, &'static [u8]>,
+    state: Lazy<'t, &'static str, (u8, u32)>,
+    groups: Lazy<'t, &'static str, &'static [u8]>,
+    groups_by_time: Lazy<'t, (i64, &'static str), ()>,
+    group_counts: Lazy<'t, &'static str, [u64; BUCKETS]>,
+    group_tasks: Lazy<'t, (&'static str, i64, &'static str), ()>,
+    group_incomplete: Lazy<'t, (&'static str, i64, &'static str), ()>,
+    group_bucket: Lazy<'t, (&'static str, u8, i64, &'static str), ()>,
+    children: Lazy<'t, (&'static str, &'static str), ()>,
+    keys: Lazy<'t, (&'static str, &'static str, &'static str), ()>,
+    wg_tasks: Lazy<'t, (&'static str, &'static str), ()>,
+    wg_counts: Lazy<'t, &'static str, u64>,
+    group_wg_pending: Lazy<'t, (&'static str, &'static str), u64>,
+    delayed: Lazy<'t, (&'static str, i64, &'static str), &'static str>,
+    workgroups: Lazy<'t, &'static str, &'static [u8]>,
     /// Tasks whose bucket moved between waiting and pending because a parent
     /// changed, with whether they were waiting before this `Changes`.
     flips: BTreeMap<String, bool>,
@@ -315,21 +341,21 @@ impl<'t> Ops<'t> {
     fn open(txn: &'t redb::WriteTransaction, now: Timestamp) -> Result<Self, StorageError> {
         Ok(Ops {
             now,
-            tasks: txn.open_table(tables::TASKS)?,
-            state: txn.open_table(tables::TASK_STATE)?,
-            groups: txn.open_table(tables::GROUPS)?,
-            groups_by_time: txn.open_table(tables::GROUPS_BY_TIME)?,
-            group_counts: txn.open_table(tables::GROUP_COUNTS)?,
-            group_tasks: txn.open_table(tables::GROUP_TASKS)?,
-            group_incomplete: txn.open_table(tables::GROUP_INCOMPLETE)?,
-            group_bucket: txn.open_table(tables::GROUP_BUCKET)?,
-            children: txn.open_table(tables::CHILDREN)?,
-            keys: txn.open_table(tables::KEYS)?,
-            wg_tasks: txn.open_table(tables::WG_TASKS)?,
-            wg_counts: txn.open_table(tables::WG_COUNTS)?,
-            group_wg_pending: txn.open_table(tables::GROUP_WG_PENDING)?,
-            delayed: txn.open_table(tables::DELAYED)?,
-            workgroups: txn.open_table(tables::WORKGROUPS)?,
+            tasks: Lazy::new(txn, tables::TASKS),
+            state: Lazy::new(txn, tables::TASK_STATE),
+            groups: Lazy::new(txn, tables::GROUPS),
+            groups_by_time: Lazy::new(txn, tables::GROUPS_BY_TIME),
+            group_counts: Lazy::new(txn, tables::GROUP_COUNTS),
+            group_tasks: Lazy::new(txn, tables::GROUP_TASKS),
+            group_incomplete: Lazy::new(txn, tables::GROUP_INCOMPLETE),
+            group_bucket: Lazy::new(txn, tables::GROUP_BUCKET),
+            children: Lazy::new(txn, tables::CHILDREN),
+            keys: Lazy::new(txn, tables::KEYS),
+            wg_tasks: Lazy::new(txn, tables::WG_TASKS),
+            wg_counts: Lazy::new(txn, tables::WG_COUNTS),
+            group_wg_pending: Lazy::new(txn, tables::GROUP_WG_PENDING),
+            delayed: Lazy::new(txn, tables::DELAYED),
+            workgroups: Lazy::new(txn, tables::WORKGROUPS),
             flips: BTreeMap::new(),
         })
     }
@@ -353,8 +379,8 @@ impl<'t> Ops<'t> {
         }
     }
 
-    fn required_state(&self, id: &str) -> Result<TaskState, StorageError> {
-        get_state(&self.state, id)?.ok_or_else(|| StorageError::Corrupt {
+    fn required_state(&mut self, id: &str) -> Result<TaskState, StorageError> {
+        get_state(self.state.t()?, id)?.ok_or_else(|| StorageError::Corrupt {
             table: "task_state",
             key: id.to_string(),
             detail: "a stored task has no state row".into(),
@@ -362,7 +388,7 @@ impl<'t> Ops<'t> {
     }
 
     /// Parents (each counted once) that are missing or not complete.
-    fn incomplete_parents(&self, t: &Task) -> Result<u32, StorageError> {
+    fn incomplete_parents(&mut self, t: &Task) -> Result<u32, StorageError> {
         let mut seen = HashSet::new();
         let mut n = 0u32;
         for p in &t.parent_ids {
@@ -370,7 +396,7 @@ impl<'t> Ops<'t> {
                 continue;
             }
             let complete =
-                get_state(&self.state, p)?.is_some_and(|s| s.bucket == Bucket::Completed);
+                get_state(self.state.t()?, p)?.is_some_and(|s| s.bucket == Bucket::Completed);
             if !complete {
                 n = n.saturating_add(1);
             }
@@ -379,7 +405,7 @@ impl<'t> Ops<'t> {
     }
 
     fn create_task(&mut self, t: &Task) -> Result<(), StorageError> {
-        if self.tasks.get(t.id.as_str())?.is_some() {
+        if self.tasks.t()?.get(t.id.as_str())?.is_some() {
             return Err(StorageError::Inconsistent(format!(
                 "task {:?} already exists",
                 t.id
@@ -388,12 +414,13 @@ impl<'t> Ops<'t> {
         let n = self.incomplete_parents(t)?;
         let bucket = Bucket::of(t, n);
         self.tasks
+            .t()?
             .insert(t.id.as_str(), tables::encode_task(t)?.as_slice())?;
         let st = TaskState {
             bucket,
             incomplete_parents: n,
         };
-        self.state.insert(t.id.as_str(), st.encode())?;
+        self.state.t()?.insert(t.id.as_str(), st.encode())?;
         let after = self.placed_new(t, bucket);
         self.reindex(None, Some(&after))?;
         if bucket == Bucket::Completed {
@@ -404,7 +431,7 @@ impl<'t> Ops<'t> {
 
     fn update_task(&mut self, after: &Task) -> Result<(), StorageError> {
         let id = after.id.as_str();
-        let before = get_task(&self.tasks, id)?.ok_or_else(|| {
+        let before = get_task(self.tasks.t()?, id)?.ok_or_else(|| {
             StorageError::Inconsistent(format!("update of task {id:?}, which does not exist"))
         })?;
         let old = self.required_state(id)?;
@@ -417,12 +444,13 @@ impl<'t> Ops<'t> {
         };
         let bucket = Bucket::of(after, n);
         self.tasks
+            .t()?
             .insert(id, tables::encode_task(after)?.as_slice())?;
         let st = TaskState {
             bucket,
             incomplete_parents: n,
         };
-        self.state.insert(id, st.encode())?;
+        self.state.t()?.insert(id, st.encode())?;
         let b = self.placed_stored(&before, old.bucket);
         let a = self.placed_new(after, bucket);
         self.reindex(Some(&b), Some(&a))?;
@@ -435,12 +463,12 @@ impl<'t> Ops<'t> {
 
     /// Deletes a task; returns it as it was stored.
     fn delete_task(&mut self, id: &str) -> Result<Task, StorageError> {
-        let before = get_task(&self.tasks, id)?.ok_or_else(|| {
+        let before = get_task(self.tasks.t()?, id)?.ok_or_else(|| {
             StorageError::Inconsistent(format!("delete of task {id:?}, which does not exist"))
         })?;
         let old = self.required_state(id)?;
-        self.tasks.remove(id)?;
-        self.state.remove(id)?;
+        self.tasks.t()?.remove(id)?;
+        self.state.t()?.remove(id)?;
         let b = self.placed_stored(&before, old.bucket);
         self.reindex(Some(&b), None)?;
         if old.bucket == Bucket::Completed {
@@ -452,8 +480,8 @@ impl<'t> Ops<'t> {
     /// A parent's completeness changed: `delta` to each child's count of
     /// incomplete parents, moving children between waiting and pending.
     fn adjust_children(&mut self, parent: &str, delta: i64) -> Result<(), StorageError> {
-        for child in pair_seconds(&self.children, parent)? {
-            let Some(old) = get_state(&self.state, &child)? else {
+        for child in pair_seconds(self.children.t()?, parent)? {
+            let Some(old) = get_state(self.state.t()?, &child)? else {
                 continue;
             };
             let n = u32::try_from(add_delta(u64::from(old.incomplete_parents), delta))
@@ -464,11 +492,12 @@ impl<'t> Ops<'t> {
             };
             let crosses_zero = (old.incomplete_parents == 0) != (n == 0);
             if crosses_zero && matches!(old.bucket, Bucket::Waiting | Bucket::Pending) {
-                let task = get_task(&self.tasks, &child)?.ok_or_else(|| StorageError::Corrupt {
-                    table: "tasks",
-                    key: child.clone(),
-                    detail: "a task_state row has no task".into(),
-                })?;
+                let task =
+                    get_task(self.tasks.t()?, &child)?.ok_or_else(|| StorageError::Corrupt {
+                        table: "tasks",
+                        key: child.clone(),
+                        detail: "a task_state row has no task".into(),
+                    })?;
                 new.bucket = Bucket::of(&task, n);
                 let b = self.placed_stored(&task, old.bucket);
                 let a = self.placed_new(&task, new.bucket);
@@ -477,7 +506,7 @@ impl<'t> Ops<'t> {
                     .entry(child.clone())
                     .or_insert(old.bucket == Bucket::Waiting);
             }
-            self.state.insert(child.as_str(), new.encode())?;
+            self.state.t()?.insert(child.as_str(), new.encode())?;
         }
         Ok(())
     }
@@ -493,12 +522,12 @@ impl<'t> Ops<'t> {
         let tk_b = before.map(time_key);
         let tk_a = after.map(time_key);
         diff_set!(
-            self.group_tasks,
+            self.group_tasks.t()?,
             tk_b.as_ref().map(time_ref),
             tk_a.as_ref().map(time_ref)
         );
         diff_set!(
-            self.group_incomplete,
+            self.group_incomplete.t()?,
             before
                 .filter(|p| p.incomplete())
                 .and(tk_b.as_ref().map(time_ref)),
@@ -517,7 +546,7 @@ impl<'t> Ops<'t> {
         let bk_b = before.map(bucket_key);
         let bk_a = after.map(bucket_key);
         diff_set!(
-            self.group_bucket,
+            self.group_bucket.t()?,
             bk_b.as_ref()
                 .map(|k| (k.0.as_str(), k.1, k.2, k.3.as_str())),
             bk_a.as_ref()
@@ -529,7 +558,7 @@ impl<'t> Ops<'t> {
         let kk_b = before.and_then(key_key);
         let kk_a = after.and_then(key_key);
         diff_set!(
-            self.keys,
+            self.keys.t()?,
             kk_b.as_ref()
                 .map(|k| (k.0.as_str(), k.1.as_str(), k.2.as_str())),
             kk_a.as_ref()
@@ -544,12 +573,12 @@ impl<'t> Ops<'t> {
         let (wb, wa) = (before.and_then(wg_of), after.and_then(wg_of));
         if wb != wa {
             if let Some((wg, id)) = &wb {
-                self.wg_tasks.remove((wg.as_str(), id.as_str()))?;
-                bump(&mut self.wg_counts, wg.as_str(), -1)?;
+                self.wg_tasks.t()?.remove((wg.as_str(), id.as_str()))?;
+                bump(self.wg_counts.t()?, wg.as_str(), -1)?;
             }
             if let Some((wg, id)) = &wa {
-                self.wg_tasks.insert((wg.as_str(), id.as_str()), ())?;
-                bump(&mut self.wg_counts, wg.as_str(), 1)?;
+                self.wg_tasks.t()?.insert((wg.as_str(), id.as_str()), ())?;
+                bump(self.wg_counts.t()?, wg.as_str(), 1)?;
             }
         }
 
@@ -561,10 +590,10 @@ impl<'t> Ops<'t> {
         let (pb, pa) = (before.and_then(gwp), after.and_then(gwp));
         if pb != pa {
             if let Some((g, w)) = &pb {
-                bump_pair(&mut self.group_wg_pending, g, w, -1)?;
+                bump_pair(self.group_wg_pending.t()?, g, w, -1)?;
             }
             if let Some((g, w)) = &pa {
-                bump_pair(&mut self.group_wg_pending, g, w, 1)?;
+                bump_pair(self.group_wg_pending.t()?, g, w, 1)?;
             }
         }
 
@@ -582,12 +611,13 @@ impl<'t> Ops<'t> {
         let (db, da) = (before.and_then(dl), after.and_then(dl));
         if db != da {
             if let Some((g, ms, id, _)) = &db {
-                self.delayed.remove((g.as_str(), *ms, id.as_str()))?;
+                self.delayed.t()?.remove((g.as_str(), *ms, id.as_str()))?;
             }
         }
         if let Some((g, ms, id, wg)) = &da {
             // Idempotent; also repairs an entry skipped under an earlier clock.
             self.delayed
+                .t()?
                 .insert((g.as_str(), *ms, id.as_str()), wg.as_str())?;
         }
 
@@ -614,14 +644,14 @@ impl<'t> Ops<'t> {
         if let Some(id) = id_b {
             for p in &eb {
                 if id_a != Some(id) || !ea.contains(p) {
-                    self.children.remove((p.as_str(), id))?;
+                    self.children.t()?.remove((p.as_str(), id))?;
                 }
             }
         }
         if let Some(id) = id_a {
             for p in &ea {
                 if id_b != Some(id) || !eb.contains(p) {
-                    self.children.insert((p.as_str(), id), ())?;
+                    self.children.t()?.insert((p.as_str(), id), ())?;
                 }
             }
         }
@@ -631,31 +661,34 @@ impl<'t> Ops<'t> {
     fn bump_count(&mut self, group: &str, bucket: Bucket, delta: i64) -> Result<(), StorageError> {
         let mut counts = self
             .group_counts
+            .t()?
             .get(group)?
             .map(|v| v.value())
             .unwrap_or([0; BUCKETS]);
         let i = bucket.idx();
         counts[i] = add_delta(counts[i], delta);
-        self.group_counts.insert(group, counts)?;
+        self.group_counts.t()?.insert(group, counts)?;
         Ok(())
     }
 
     fn create_group(&mut self, g: &TaskGroup) -> Result<(), StorageError> {
-        if self.groups.get(g.id.as_str())?.is_some() {
+        if self.groups.t()?.get(g.id.as_str())?.is_some() {
             return Err(StorageError::Inconsistent(format!(
                 "task group {:?} already exists",
                 g.id
             )));
         }
         self.groups
+            .t()?
             .insert(g.id.as_str(), tables::encode_json("group", g)?.as_slice())?;
         self.groups_by_time
+            .t()?
             .insert((millis(&g.created_at), g.id.as_str()), ())?;
         Ok(())
     }
 
     fn update_group(&mut self, g: &TaskGroup) -> Result<(), StorageError> {
-        let before = get_group(&self.groups, &g.id)?.ok_or_else(|| {
+        let before = get_group(self.groups.t()?, &g.id)?.ok_or_else(|| {
             StorageError::Inconsistent(format!(
                 "update of task group {:?}, which does not exist",
                 g.id
@@ -663,21 +696,23 @@ impl<'t> Ops<'t> {
         })?;
         let (tb, ta) = (millis(&before.created_at), millis(&g.created_at));
         if tb != ta {
-            self.groups_by_time.remove((tb, g.id.as_str()))?;
-            self.groups_by_time.insert((ta, g.id.as_str()), ())?;
+            self.groups_by_time.t()?.remove((tb, g.id.as_str()))?;
+            self.groups_by_time.t()?.insert((ta, g.id.as_str()), ())?;
         }
         self.groups
+            .t()?
             .insert(g.id.as_str(), tables::encode_json("group", g)?.as_slice())?;
         Ok(())
     }
 
     /// Deletes a group whose tasks are already deleted; returns it as stored.
     fn delete_group(&mut self, id: &str) -> Result<TaskGroup, StorageError> {
-        let before = get_group(&self.groups, id)?.ok_or_else(|| {
+        let before = get_group(self.groups.t()?, id)?.ok_or_else(|| {
             StorageError::Inconsistent(format!("delete of task group {id:?}, which does not exist"))
         })?;
         let left: u64 = self
             .group_counts
+            .t()?
             .get(id)?
             .map(|v| v.value().iter().sum())
             .unwrap_or(0);
@@ -686,15 +721,16 @@ impl<'t> Ops<'t> {
                 "task group {id:?} still has {left} tasks; delete them first"
             )));
         }
-        self.groups.remove(id)?;
+        self.groups.t()?.remove(id)?;
         self.groups_by_time
+            .t()?
             .remove((millis(&before.created_at), id))?;
-        self.group_counts.remove(id)?;
+        self.group_counts.t()?.remove(id)?;
         Ok(before)
     }
 
     fn put_workgroup(&mut self, w: &Workgroup) -> Result<(), StorageError> {
-        self.workgroups.insert(
+        self.workgroups.t()?.insert(
             w.name.as_str(),
             tables::encode_json("workgroup", w)?.as_slice(),
         )?;
