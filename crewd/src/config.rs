@@ -746,7 +746,10 @@ mod tests {
         );
         assert_eq!(all[2].secret, "c:secret");
         let d = format!("{c:?}");
-        assert!(d.contains("viewer") && !d.contains("v-secret") && !d.contains("adm1n"), "{d}");
+        assert!(
+            d.contains("viewer") && !d.contains("v-secret") && !d.contains("adm1n"),
+            "{d}"
+        );
 
         let e = parse_named_token("viewer-only-a-secret").unwrap_err();
         assert!(!e.contains("secret"), "{e}");

@@ -40,8 +40,8 @@ const LATENCY_BOUNDS: &[f64] = &[
 
 /// Upper bounds of commit latency buckets, in seconds (50 µs to 5 s).
 const COMMIT_BOUNDS: &[f64] = &[
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 5.0,
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    5.0,
 ];
 
 /// Upper bounds of batch size buckets, in messages.
@@ -285,7 +285,12 @@ impl Metrics {
     }
 
     /// A worker call ended after `elapsed` with `outcome`.
-    pub fn call_ended(&self, latency: &AtomicHistogram, elapsed: Duration, outcome: &WorkerOutcome) {
+    pub fn call_ended(
+        &self,
+        latency: &AtomicHistogram,
+        elapsed: Duration,
+        outcome: &WorkerOutcome,
+    ) {
         latency.observe_duration(elapsed);
         self.outcome(Outcome::of(outcome));
         let paused = match outcome {

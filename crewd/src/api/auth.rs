@@ -217,7 +217,10 @@ mod tests {
         assert!(tokens.identify(b"").is_none());
         assert!(tokens.identify_bearer(&headers("Basic a-secret")).is_none());
         let debug = format!("{tokens:?}");
-        assert!(debug.contains("viewer") && !debug.contains("secret"), "{debug}");
+        assert!(
+            debug.contains("viewer") && !debug.contains("secret"),
+            "{debug}"
+        );
     }
 
     #[test]
