@@ -251,6 +251,7 @@ fn create_dag(f: &mut Fixture, now: Timestamp) {
         name: "First Group".into(),
         is_paused: false,
         tasks: vec![a, task("b", &["a"]), c, task("d", &["b", "c"]), e, ff],
+        schedule: None,
     };
     f.run(now, |w| {
         rules::create_group(w, spec, now, &mut gen).unwrap()
@@ -833,6 +834,7 @@ fn delayed_and_workgroup_pauses_split_pending() {
         name: "g".into(),
         is_paused: false,
         tasks: vec![later, in_wg, both, task("now", &[])],
+        schedule: None,
     };
     f.run(at(0), |w| {
         rules::create_group(w, spec, at(0), &mut gen).unwrap()
@@ -902,6 +904,7 @@ fn release_events_follow_parent_completion() {
         name: "g".into(),
         is_paused: false,
         tasks: vec![task("p", &[]), task("q", &[]), task("kid", &["p", "q"])],
+        schedule: None,
     };
     f.run(at(0), |w| {
         rules::create_group(w, spec, at(0), &mut gen).unwrap()

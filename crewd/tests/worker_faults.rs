@@ -116,7 +116,7 @@ async fn serve_fault(mut s: TcpStream, hits: Hits) {
             let _ = s
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"output\":")
                 .await;
-            let _ = s.set_linger(Some(Duration::ZERO));
+            let _ = s.set_zero_linger();
             drop(s);
         }
         "redirect" => {
