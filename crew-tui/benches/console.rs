@@ -206,7 +206,7 @@ fn main() {
             s.settle();
         },
     );
-    time_on(
+    let per = time_on(
         "text filter '/4242' on 100k (rows rebuilt per key)",
         3,
         &state,
@@ -220,6 +220,42 @@ fn main() {
             s.settle();
         },
     );
+    println!(
+        "{:<58} {:>10.3} ms",
+        "  = per filter key (4 keys)",
+        per.as_secs_f64() * 1000.0 / 4.0
+    );
+    // One keystroke into a filter already typed: what the operator waits
+    // for. A narrow needle (a handful of rows) and one every task matches
+    // (every row rebuilt).
+    for (typed, key, label) in [
+        (
+            "/424",
+            '2',
+            "text filter: one key on 100k, few matches ('/424'+'2')",
+        ),
+        (
+            "/fetc",
+            'h',
+            "text filter: one key on 100k, all match ('/fetc'+'h')",
+        ),
+    ] {
+        let mut base = state.clone();
+        for c in typed.chars() {
+            update(
+                &mut base,
+                Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
+            );
+        }
+        base.settle();
+        time_on(label, 10, &base, |s| {
+            update(
+                s,
+                Msg::Key(KeyEvent::new(KeyCode::Char(key), KeyModifiers::NONE)),
+            );
+            s.settle();
+        });
+    }
     let per = time_on(
         "1000 keys (j) on 100k, settled after each",
         3,

@@ -445,3 +445,156 @@ fn filter_typing_is_live_and_esc_clears() {
     assert_eq!(s.visible_groups().len(), 3);
     assert_eq!(s.input, Input::None);
 }
+
+fn tick(secs: f64) -> Msg {
+    Msg::Tick(now().plus_seconds(secs))
+}
+
+fn status_of(s: &crew_tui::AppState, id: &str) -> Option<TaskStatus> {
+    s.group.as_ref()?.dag.get(id)?.status
+}
+
+#[test]
+fn delayed_by_run_after_shows_ready_once_it_passes() {
+    let mut s = with_demo(Theme::default(), false);
+    // a4: delayed, runAfter in 252 s, no workgroup.
+    assert_eq!(status_of(&s, "a4"), Some(TaskStatus::Delayed));
+    feed(&mut s, [tick(251.0)]);
+    assert_eq!(status_of(&s, "a4"), Some(TaskStatus::Delayed));
+    feed(&mut s, [tick(253.0)]);
+    assert_eq!(status_of(&s, "a4"), Some(TaskStatus::Ready));
+    let counts = s.group.as_ref().unwrap().view.counts;
+    assert_eq!((counts.delayed, counts.ready), (0, 3));
+    // The view draws what the state says; it has no clock of its own.
+    let screen = render(&s, 160, 48);
+    assert!(!screen.contains("in 4m"), "{screen}");
+}
+
+#[test]
+fn a_delay_held_by_the_workgroup_or_a_paused_group_stays() {
+    let mut s = with_demo(Theme::default(), false);
+    let delayed = |id: &str, workgroup: &str, run_after: f64| {
+        let mut t = task(id, id, "w", TaskStatus::Delayed, &["seed"]);
+        t.workgroup = workgroup.into();
+        t.run_after = now().plus_seconds(run_after);
+        Box::new(t)
+    };
+    feed(
+        &mut s,
+        [
+            // fb-api is rate limited for 252 s: past runAfter it still waits.
+            ev(
+                50,
+                Event::TaskCreated {
+                    task: delayed("wg-held", "fb-api", 10.0),
+                },
+            ),
+            // crm is paused by an operator for an hour.
+            ev(
+                51,
+                Event::TaskCreated {
+                    task: delayed("op-held", "crm", 10.0),
+                },
+            ),
+            // Delayed with runAfter long gone: something else holds it.
+            ev(
+                52,
+                Event::TaskCreated {
+                    task: delayed("stale", "", -30.0),
+                },
+            ),
+            // stripe is not paused: runAfter was the only hold.
+            ev(
+                53,
+                Event::TaskCreated {
+                    task: delayed("free", "stripe", 10.0),
+                },
+            ),
+        ],
+    );
+    feed(&mut s, [tick(20.0)]);
+    assert_eq!(status_of(&s, "wg-held"), Some(TaskStatus::Delayed));
+    assert_eq!(status_of(&s, "op-held"), Some(TaskStatus::Delayed));
+    assert_eq!(status_of(&s, "stale"), Some(TaskStatus::Delayed));
+    assert_eq!(status_of(&s, "free"), Some(TaskStatus::Ready));
+    // A group paused since (no task event says so) keeps its tasks delayed.
+    let mut g = groups().task_groups[1].group.clone();
+    g.is_paused = true;
+    feed(&mut s, [ev(54, Event::GroupUpdated { task_group: g })]);
+    feed(&mut s, [tick(300.0)]);
+    assert_eq!(status_of(&s, "a4"), Some(TaskStatus::Delayed));
+}
+
+#[test]
+fn bulk_delete_needs_the_count_typed() {
+    let mut s = with_demo(Theme::default(), false);
+    types(&mut s, "/fetch");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    types(&mut s, "a");
+    assert!(types(&mut s, "d").is_empty());
+    let c = s.confirm.clone().expect("a confirm dialog");
+    assert!(!c.ok_focused, "opens on Cancel");
+    assert_eq!(c.expect.as_deref(), Some("9"), "{}", c.message);
+    assert!(c.message.contains("9 tasks in all"), "{}", c.message);
+    // OK without the count is refused and the dialog stays.
+    assert!(feed(&mut s, [code(KeyCode::Tab), code(KeyCode::Enter)]).is_empty());
+    assert!(s.confirm.is_some());
+    assert!(s.status.as_ref().unwrap().error);
+    // Keys that are shortcuts elsewhere are text here.
+    assert!(types(&mut s, "qnhl1").is_empty());
+    let c = s.confirm.clone().expect("still open");
+    assert_eq!(c.typed, "qnhl1");
+    assert!(c.ok_focused && !c.accepted());
+    assert!(feed(&mut s, [code(KeyCode::Enter)]).is_empty());
+    for _ in 0..5 {
+        feed(&mut s, [code(KeyCode::Backspace)]);
+    }
+    types(&mut s, "9");
+    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    assert!(
+        matches!(&fx[..], [Effect::Act(r)] if r.verb == Verb::Delete
+            && matches!(&r.target, Target::Tasks { ids, .. } if ids.len() == 5)),
+        "{fx:?}"
+    );
+    assert!(s.confirm.is_none());
+}
+
+#[test]
+fn bulk_reset_accepts_yes_and_cancel_stays_first() {
+    let mut s = with_demo(Theme::default(), false);
+    types(&mut s, "/fetch");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    types(&mut s, "aR");
+    assert_eq!(s.confirm.as_ref().unwrap().expect.as_deref(), Some("5"));
+    // Typed, but Cancel still has the focus: enter cancels.
+    types(&mut s, "yes");
+    assert!(feed(&mut s, [code(KeyCode::Enter)]).is_empty());
+    assert!(s.confirm.is_none());
+    types(&mut s, "R");
+    types(&mut s, "YES");
+    let fx = feed(&mut s, [code(KeyCode::Right), code(KeyCode::Enter)]);
+    assert!(
+        matches!(&fx[..], [Effect::Act(r)] if r.verb == Verb::Reset),
+        "{fx:?}"
+    );
+    // Esc still cancels a typed confirmation.
+    types(&mut s, "R");
+    feed(&mut s, [code(KeyCode::Esc)]);
+    assert!(s.confirm.is_none());
+}
+
+#[test]
+fn single_task_and_group_confirmations() {
+    let mut s = with_demo(Theme::default(), false);
+    types(&mut s, "d");
+    assert_eq!(
+        s.confirm.as_ref().unwrap().expect,
+        None,
+        "one task: no typing"
+    );
+    feed(&mut s, [code(KeyCode::Esc)]);
+    // A whole group's delete is irreversible and in bulk.
+    let mut s = loaded(Theme::default(), false);
+    types(&mut s, "d");
+    assert_eq!(s.confirm.as_ref().unwrap().expect.as_deref(), Some("11"));
+}

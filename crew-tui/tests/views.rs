@@ -159,6 +159,15 @@ fn confirm_delete() {
 }
 
 #[test]
+fn confirm_bulk_delete_asks_for_the_count() {
+    let mut s = with_demo(Theme::default(), false);
+    types(&mut s, "/fetch");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    types(&mut s, "ad9");
+    both("confirm_bulk_delete", &s);
+}
+
+#[test]
 fn reconnecting_header() {
     let mut s = loaded(Theme::default(), false);
     feed(

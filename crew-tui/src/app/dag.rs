@@ -9,8 +9,8 @@
 
 use crate::app::state::task_status;
 use crew_core::wire::StatusCounts;
-use crew_core::{Task, TaskStatus};
-use std::collections::{HashMap, HashSet};
+use crew_core::{Task, TaskStatus, Timestamp};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// One task and its resolved edges.
 #[derive(Clone, Debug)]
@@ -22,6 +22,124 @@ pub struct Node {
     /// Children present in the group (arena indices).
     pub children: Vec<u32>,
     alive: bool,
+}
+
+/// What the text filter matches against: every task's name, id and
+/// worker, lowercased once when the task arrives or changes rather than on
+/// every keystroke, and kept in one buffer apart from the tasks so that a
+/// keystroke scans a few megabytes in order instead of visiting 100k tasks.
+#[derive(Clone, Debug, Default)]
+struct SearchIndex {
+    /// Every key, one after the other (replaced keys leave garbage behind
+    /// until [`SearchIndex::compact`]).
+    text: String,
+    /// By arena index.
+    keys: Vec<SearchKey>,
+    /// Bytes of `text` no key points at any more.
+    garbage: usize,
+}
+
+/// One task's place in [`SearchIndex::text`]: name, id, worker.
+#[derive(Clone, Copy, Debug, Default)]
+struct SearchKey {
+    start: usize,
+    id_at: usize,
+    worker_at: usize,
+    end: usize,
+}
+
+impl SearchIndex {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.keys.clear();
+        self.garbage = 0;
+    }
+
+    /// Records (or replaces) the key of task `i`.
+    fn set(&mut self, i: u32, t: &Task) {
+        let i = i as usize;
+        if self.keys.len() <= i {
+            self.keys.resize(i + 1, SearchKey::default());
+        }
+        let old = self.keys[i];
+        self.garbage += old.end - old.start;
+        let start = self.text.len();
+        push_lower(&mut self.text, &t.name);
+        let id_at = self.text.len();
+        push_lower(&mut self.text, &t.id);
+        let worker_at = self.text.len();
+        push_lower(&mut self.text, &t.worker);
+        self.keys[i] = SearchKey {
+            start,
+            id_at,
+            worker_at,
+            end: self.text.len(),
+        };
+        if self.garbage > 1 << 20 && self.garbage > self.text.len() / 2 {
+            self.compact();
+        }
+    }
+
+    /// Forgets task `i` (an empty key matches nothing).
+    fn unset(&mut self, i: u32) {
+        if let Some(k) = self.keys.get_mut(i as usize) {
+            self.garbage += k.end - k.start;
+            *k = SearchKey::default();
+        }
+    }
+
+    fn compact(&mut self) {
+        let mut text = String::with_capacity(self.text.len() - self.garbage);
+        for k in &mut self.keys {
+            let base = text.len();
+            text.push_str(self.text.get(k.start..k.end).unwrap_or(""));
+            *k = SearchKey {
+                start: base,
+                id_at: base + (k.id_at - k.start),
+                worker_at: base + (k.worker_at - k.start),
+                end: text.len(),
+            };
+        }
+        self.text = text;
+        self.garbage = 0;
+    }
+
+    /// The name, id and worker of task `i`, lowercased.
+    fn fields(&self, i: u32) -> [&str; 3] {
+        let k = self.keys.get(i as usize).copied().unwrap_or_default();
+        let f = |a: usize, b: usize| self.text.get(a..b).unwrap_or("");
+        [
+            f(k.start, k.id_at),
+            f(k.id_at, k.worker_at),
+            f(k.worker_at, k.end),
+        ]
+    }
+
+    /// Whether one of task `i`'s fields contains `needle` (lowercased); a
+    /// match never spans two fields.
+    fn contains(&self, i: u32, needle: &str) -> bool {
+        let k = self.keys.get(i as usize).copied().unwrap_or_default();
+        let Some(all) = self.text.get(k.start..k.end) else {
+            return false;
+        };
+        if !all.contains(needle) {
+            return false;
+        }
+        self.fields(i).iter().any(|f| f.contains(needle))
+    }
+}
+
+/// Appends `s` lowercased, without allocating when it is ASCII.
+fn push_lower(out: &mut String, s: &str) {
+    if s.is_ascii() {
+        let at = out.len();
+        out.push_str(s);
+        if let Some(tail) = out.get_mut(at..) {
+            tail.make_ascii_lowercase();
+        }
+    } else {
+        out.push_str(&s.to_lowercase());
+    }
 }
 
 /// How a row shows its task.
@@ -78,9 +196,16 @@ pub struct Dag {
     rows: Vec<Row>,
     filter: DagFilter,
     counts: StatusCounts,
+    search: SearchIndex,
     structure_dirty: bool,
     rows_dirty: bool,
     dead: usize,
+    /// Tasks the daemon reported `delayed` whose `runAfter` was still ahead
+    /// when they arrived, by `runAfter`: they become ready locally once it
+    /// passes (see [`Dag::release_due`]).
+    due: BTreeSet<(Timestamp, u32)>,
+    /// The clock as of the last [`Dag::release_due`].
+    clock: Timestamp,
 }
 
 impl Dag {
@@ -89,6 +214,15 @@ impl Dag {
         let mut d = Dag::default();
         d.load(tasks);
         d
+    }
+
+    /// An empty DAG whose clock starts at `now`: a task that arrives
+    /// `delayed` with its `runAfter` already behind `now` is left delayed.
+    pub fn at(now: Timestamp) -> Self {
+        Dag {
+            clock: now,
+            ..Dag::default()
+        }
     }
 
     /// Replaces every task (a snapshot), keeping collapse state and filter by
@@ -109,6 +243,8 @@ impl Dag {
     fn load_keeping(&mut self, tasks: Vec<Task>, collapsed: HashSet<String>) {
         self.nodes.clear();
         self.index.clear();
+        self.search.clear();
+        self.due.clear();
         self.counts = StatusCounts::default();
         self.dead = 0;
         for t in tasks {
@@ -184,7 +320,9 @@ impl Dag {
         let status = task_status(&task);
         match self.index.get(&task.id).copied() {
             Some(i) => {
-                let node = &mut self.nodes[i as usize];
+                let Some(node) = self.nodes.get_mut(i as usize) else {
+                    return;
+                };
                 let old = task_status(&node.task);
                 *self.counts.get_mut(old) = self.counts.get(old).saturating_sub(1);
                 *self.counts.get_mut(status) += 1;
@@ -194,11 +332,19 @@ impl Dag {
                 if self.filter.active() {
                     self.rows_dirty = true;
                 }
+                if node.task.name != task.name || node.task.worker != task.worker {
+                    self.search.set(i, &task);
+                }
+                if old == TaskStatus::Delayed {
+                    self.due.remove(&(node.task.run_after, i));
+                }
                 node.task = task;
+                self.track_delay(i);
             }
             None => {
                 let i = self.nodes.len() as u32;
                 self.index.insert(task.id.clone(), i);
+                self.search.set(i, &task);
                 self.nodes.push(Node {
                     task,
                     parents: Vec::new(),
@@ -207,18 +353,77 @@ impl Dag {
                 });
                 *self.counts.get_mut(status) += 1;
                 self.structure_dirty = true;
+                self.track_delay(i);
             }
         }
+    }
+
+    /// Queues a delayed task for [`Dag::release_due`] when its `runAfter`
+    /// is still ahead: one that is delayed with `runAfter` already passed is
+    /// held by something else (its workgroup) and is left as the daemon
+    /// says.
+    fn track_delay(&mut self, i: u32) {
+        let Some(node) = self.nodes.get(i as usize) else {
+            return;
+        };
+        if task_status(&node.task) == TaskStatus::Delayed && node.task.run_after > self.clock {
+            self.due.insert((node.task.run_after, i));
+        }
+    }
+
+    /// Shows as `ready` every task the daemon reported `delayed` whose
+    /// `runAfter` has passed by `now`, when `ready(task)` (the task's status
+    /// derived again from its group and workgroup) agrees. The daemon stays
+    /// the authority: its next word on the task replaces this. Returns how
+    /// many tasks changed.
+    pub fn release_due(&mut self, now: Timestamp, ready: impl Fn(&Task) -> bool) -> usize {
+        self.clock = self.clock.max(now);
+        let mut changed = 0;
+        while let Some(&(at, i)) = self.due.first() {
+            if at > now {
+                break;
+            }
+            self.due.pop_first();
+            let parents_complete = self.nodes.get(i as usize).is_some_and(|n| {
+                n.task.parent_ids.iter().all(|p| {
+                    self.get(p)
+                        .is_some_and(|t| task_status(t) == TaskStatus::Completed)
+                })
+            });
+            let Some(node) = self.nodes.get_mut(i as usize).filter(|n| n.alive) else {
+                continue;
+            };
+            if task_status(&node.task) != TaskStatus::Delayed
+                || !parents_complete
+                || !ready(&node.task)
+            {
+                continue;
+            }
+            node.task.status = Some(TaskStatus::Ready);
+            self.counts.delayed = self.counts.delayed.saturating_sub(1);
+            self.counts.ready += 1;
+            changed += 1;
+        }
+        if changed > 0 && self.filter.active() {
+            self.rows_dirty = true;
+        }
+        changed
     }
 
     /// Removes a task (its children stay, as roots, until the daemon deletes
     /// them too).
     pub fn remove(&mut self, id: &str) {
         if let Some(i) = self.index.remove(id) {
-            let node = &mut self.nodes[i as usize];
+            let Some(node) = self.nodes.get_mut(i as usize) else {
+                return;
+            };
             let old = task_status(&node.task);
             *self.counts.get_mut(old) = self.counts.get(old).saturating_sub(1);
+            if old == TaskStatus::Delayed {
+                self.due.remove(&(node.task.run_after, i));
+            }
             node.alive = false;
+            self.search.unset(i);
             self.collapsed.remove(&i);
             self.dead += 1;
             self.structure_dirty = true;
@@ -291,18 +496,18 @@ impl Dag {
             .find(|p| kept.is_none_or(|k| k[*p as usize] != 0))
     }
 
-    fn matches(&self, t: &Task, needle: &str) -> bool {
-        if let Some(s) = self.filter.status {
-            if task_status(t) != s {
-                return false;
-            }
+    /// Whether task `i` passes the text and status filters. The text is
+    /// tried first: it reads only the search index, not the task.
+    fn matches(&self, i: u32, needle: &str) -> bool {
+        if !needle.is_empty() && !self.search.contains(i, needle) {
+            return false;
         }
-        if needle.is_empty() {
-            return true;
-        }
-        [&t.name, &t.id, &t.worker]
-            .iter()
-            .any(|f| f.to_lowercase().contains(needle))
+        let Some(node) = self.node(i) else {
+            return false;
+        };
+        self.filter
+            .status
+            .is_none_or(|s| task_status(&node.task) == s)
     }
 
     /// Marks per node: 0 hidden, 1 context (ancestor of a match), 2 match.
@@ -319,17 +524,12 @@ impl Dag {
             .as_deref()
             .and_then(|id| self.index_of(id))
             .map(|i| self.lineage(i));
-        for (i, node) in self.nodes.iter().enumerate() {
-            if !node.alive {
+        for (i, k) in kept.iter_mut().enumerate() {
+            if lineage.as_ref().is_some_and(|l| !l.contains(&(i as u32))) {
                 continue;
             }
-            if let Some(l) = &lineage {
-                if !l.contains(&(i as u32)) {
-                    continue;
-                }
-            }
-            if self.matches(&node.task, &needle) {
-                kept[i] = 2;
+            if self.matches(i as u32, &needle) {
+                *k = 2;
             }
         }
         // Keep the display ancestors of each match, for context.
@@ -357,7 +557,7 @@ impl Dag {
         let mut stack: Vec<(u32, u16, Option<u32>)> = Vec::new();
         let is_kept = |i: u32| kept.is_none_or(|k| k[i as usize] != 0);
         let roots: Vec<u32> = (0..n as u32)
-            .filter(|&i| self.nodes[i as usize].alive && is_kept(i))
+            .filter(|&i| is_kept(i) && self.nodes[i as usize].alive)
             .filter(|&i| self.display_parent(i, kept).is_none())
             .collect();
         let mut pending_roots = roots.into_iter().rev().collect::<Vec<_>>();
@@ -370,8 +570,8 @@ impl Dag {
                     // Anything not reached (a cycle in foreign data) becomes a root.
                     while next_orphan < n
                         && (placed[next_orphan]
-                            || !self.nodes[next_orphan].alive
-                            || !is_kept(next_orphan as u32))
+                            || !is_kept(next_orphan as u32)
+                            || !self.nodes[next_orphan].alive)
                     {
                         next_orphan += 1;
                     }
@@ -648,6 +848,85 @@ mod tests {
         d.settle();
         assert_eq!(ids(&d), vec!["a", " b", "  d", "e", " f"]);
         assert_eq!(d.len(), 5);
+    }
+
+    fn text_matches(d: &mut Dag, text: &str) -> Vec<String> {
+        d.set_filter(DagFilter {
+            text: text.into(),
+            ..Default::default()
+        });
+        d.settle();
+        d.rows()
+            .iter()
+            .filter(|r| !r.context)
+            .filter_map(|r| d.task(r.node))
+            .map(|t| t.id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn text_filter_keys_are_cached_and_follow_changes() {
+        let mut d = diamond();
+        let e = d.index_of("e").unwrap();
+        assert_eq!(d.search.fields(e), ["task e", "e", ""]);
+        // A rename reaches the cached key, and the filtered rows.
+        let mut t = d.get("e").unwrap().clone();
+        t.name = "Fetch ÄCCOUNTS".into();
+        t.worker = "Sync".into();
+        d.upsert(t);
+        assert_eq!(d.search.fields(e), ["fetch äccounts", "e", "sync"]);
+        assert_eq!(text_matches(&mut d, "äcc"), ["e"]);
+        assert_eq!(text_matches(&mut d, "SYNC"), ["e"]);
+        assert!(text_matches(&mut d, "task e").is_empty());
+        // A match never spans two fields (name "...accounts" + id "e").
+        assert!(text_matches(&mut d, "tse").is_empty());
+        // Replaced keys are garbage until compacted; compacting keeps keys.
+        d.remove("a");
+        assert!(d.search.garbage > 0);
+        d.search.compact();
+        assert_eq!(d.search.garbage, 0);
+        assert_eq!(d.search.fields(e), ["fetch äccounts", "e", "sync"]);
+        assert_eq!(text_matches(&mut d, "task b"), ["b"]);
+        // A snapshot rebuilds every key.
+        let mut tasks: Vec<Task> = d.tasks().cloned().collect();
+        for t in &mut tasks {
+            t.name = t.name.to_uppercase().replace("TASK", "JOB");
+        }
+        d.load(tasks);
+        assert_eq!(text_matches(&mut d, "job b"), ["b"]);
+    }
+
+    fn delayed(id: &str, run_after: Timestamp) -> Task {
+        let mut t = task(id, &[]);
+        t.status = Some(TaskStatus::Delayed);
+        t.run_after = run_after;
+        t
+    }
+
+    #[test]
+    fn delayed_tasks_are_released_when_run_after_passes() {
+        let t0 = Timestamp::from_unix_millis(1_000_000);
+        let mut d = Dag::at(t0);
+        d.upsert(delayed("soon", t0.plus_seconds(10.0)));
+        d.upsert(delayed("later", t0.plus_seconds(60.0)));
+        // Delayed with runAfter already behind: held by something else.
+        d.upsert(delayed("held", t0.plus_seconds(-5.0)));
+        d.settle();
+        assert_eq!(d.counts().delayed, 3);
+        assert_eq!(d.release_due(t0.plus_seconds(9.0), |_| true), 0);
+        assert_eq!(d.release_due(t0.plus_seconds(10.0), |_| true), 1);
+        assert_eq!(d.get("soon").unwrap().status, Some(TaskStatus::Ready));
+        assert_eq!((d.counts().delayed, d.counts().ready), (2, 1));
+        // Not ready by the caller's rule (its workgroup): left as it is.
+        assert_eq!(d.release_due(t0.plus_seconds(61.0), |_| false), 0);
+        assert_eq!(d.get("later").unwrap().status, Some(TaskStatus::Delayed));
+        assert_eq!(d.get("held").unwrap().status, Some(TaskStatus::Delayed));
+        // The daemon's new word replaces the local one.
+        d.upsert(delayed("soon", t0.plus_seconds(120.0)));
+        assert_eq!(d.counts().delayed, 3);
+        d.remove("soon");
+        assert_eq!(d.release_due(t0.plus_seconds(200.0), |_| true), 0);
+        assert_eq!(d.counts().delayed, 2);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use crate::app::dag::{Dag, DagFilter, RowKind};
 use crate::app::keymap::{Command, Key, KeyMap, Scope};
 use crate::theme::Theme;
+use crew_core::model::derive_status;
 use crew_core::wire::{
     ActionResult, Event, StatusCounts, StreamMessage, TaskGroupList, TaskGroupView, WorkgroupList,
     WorkgroupView,
@@ -34,6 +35,28 @@ pub fn task_status(t: &Task) -> TaskStatus {
     } else {
         TaskStatus::Ready
     })
+}
+
+/// Whether a task the daemon reported `delayed` may show as `ready` at
+/// `now`, its `runAfter` having passed: its status derived again from what
+/// the console knows of its group and workgroup must be `ready`. A task held
+/// by its workgroup's pause, or in a group paused since, keeps the daemon's
+/// word.
+fn runs_once_due(
+    t: &Task,
+    group_paused: bool,
+    workgroups: &[WorkgroupView],
+    now: Timestamp,
+) -> bool {
+    let workgroup = if t.workgroup.is_empty() {
+        None
+    } else {
+        workgroups
+            .iter()
+            .find(|w| w.workgroup.name == t.workgroup)
+            .map(|w| &w.workgroup)
+    };
+    derive_status(t, group_paused, workgroup, true, now) == TaskStatus::Ready
 }
 
 /// Everything the reducer reacts to.
@@ -372,6 +395,25 @@ pub struct Confirm {
     pub message: String,
     /// Whether "OK" (rather than "Cancel") has the focus. Starts false.
     pub ok_focused: bool,
+    /// For an irreversible bulk action: the count the operator must type
+    /// (`yes` is accepted too) before OK is.
+    pub expect: Option<String>,
+    /// What the operator has typed so far.
+    pub typed: String,
+}
+
+impl Confirm {
+    /// Whether OK may be chosen: nothing needs typing, or what was typed is
+    /// the expected count or `yes`.
+    pub fn accepted(&self) -> bool {
+        match &self.expect {
+            None => true,
+            Some(want) => {
+                let typed = self.typed.trim();
+                typed == want.as_str() || typed.eq_ignore_ascii_case("yes")
+            }
+        }
+    }
 }
 
 /// The status line.
@@ -420,10 +462,10 @@ pub struct OpenGroup {
 }
 
 impl OpenGroup {
-    fn new(view: TaskGroupView) -> Self {
+    fn new(view: TaskGroupView, now: Timestamp) -> Self {
         OpenGroup {
             view,
-            dag: Dag::default(),
+            dag: Dag::at(now),
             list: ListPos::default(),
             loading: true,
             buffered: Vec::new(),
@@ -641,7 +683,14 @@ impl AppState {
     /// rows (keeping the selected task selected) and counts.
     pub fn settle(&mut self) {
         let page = self.page();
+        let now = self.now;
+        let workgroups = &self.workgroups;
         if let Some(g) = &mut self.group {
+            if !g.loading {
+                let group_paused = g.view.group.is_paused;
+                g.dag
+                    .release_due(now, |t| runs_once_due(t, group_paused, workgroups, now));
+            }
             if g.dag.is_dirty() {
                 g.dag.settle();
                 if let Some(node) = g.selected_node {
@@ -836,7 +885,7 @@ impl AppState {
         if self.group.as_ref().is_some_and(|g| g.view.group.id == id) {
             return vec![];
         }
-        self.group = Some(OpenGroup::new(view));
+        self.group = Some(OpenGroup::new(view, self.now));
         vec![Effect::FetchGroup(id.to_string())]
     }
 
@@ -1276,13 +1325,27 @@ fn on_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
     on_command(state, cmd)
 }
 
+/// Longest text the typed confirmation keeps.
+const CONFIRM_TYPED_MAX: usize = 24;
+
 fn on_confirm_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
     let Some(c) = &mut state.confirm else {
         return vec![];
     };
+    let typing = c.expect.is_some();
     match k.code {
         KeyCode::Left | KeyCode::Right | KeyCode::Tab | KeyCode::BackTab => {
             c.ok_focused = !c.ok_focused;
+            vec![]
+        }
+        KeyCode::Backspace if typing => {
+            c.typed.pop();
+            vec![]
+        }
+        KeyCode::Char(ch) if typing && !k.modifiers.contains(KeyModifiers::CONTROL) => {
+            if c.typed.chars().count() < CONFIRM_TYPED_MAX {
+                c.typed.push(ch);
+            }
             vec![]
         }
         KeyCode::Char('h') => {
@@ -1294,6 +1357,11 @@ fn on_confirm_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
             vec![]
         }
         KeyCode::Enter => {
+            if c.ok_focused && !c.accepted() {
+                let want = c.expect.clone().unwrap_or_default();
+                state.fail(format!("type {want} or yes to confirm"));
+                return vec![];
+            }
             let Some(c) = state.confirm.take() else {
                 return vec![];
             };
@@ -1865,8 +1933,10 @@ fn on_action(state: &mut AppState, verb: Verb) -> Vec<Effect> {
 }
 
 /// Destructive actions (reset, delete, anything in bulk) ask first; the
-/// dialog names how many tasks it touches. `delete_total` is what a delete
-/// removes, descendants included.
+/// dialog names how many tasks it touches and opens on Cancel. A reset or
+/// delete of many tasks (a bulk selection, a whole group) cannot be undone,
+/// so OK also wants that count, or `yes`, typed. `delete_total` is what a
+/// delete removes, descendants included.
 fn confirm_or_dispatch(
     state: &mut AppState,
     req: ActionRequest,
@@ -1908,10 +1978,19 @@ fn confirm_or_dispatch(
         }
         (_, _) => format!("{}?", capitalise(&req.describe())),
     };
+    // Irreversible and on many tasks: the operator types the count.
+    let expect = match (&req.target, req.verb) {
+        (Target::Tasks { ids, .. }, Verb::Reset) => Some(ids.len()),
+        (Target::Tasks { ids, .. }, Verb::Delete) => Some(delete_total.unwrap_or(ids.len())),
+        (Target::Group { .. }, Verb::Reset | Verb::Delete) => Some(delete_total.unwrap_or(0)),
+        _ => None,
+    };
     state.confirm = Some(Confirm {
         req,
         message,
         ok_focused: false,
+        expect: expect.map(|n| n.to_string()),
+        typed: String::new(),
     });
     vec![]
 }

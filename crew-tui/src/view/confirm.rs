@@ -1,4 +1,6 @@
-//! The confirm dialog of destructive actions. It opens on Cancel.
+//! The confirm dialog of destructive actions. It opens on Cancel; an
+//! irreversible bulk action also asks for its count (or `yes`) to be typed
+//! before OK is accepted.
 
 use super::{boxed, centered, clean};
 use crate::app::state::AppState;
@@ -11,33 +13,54 @@ use ratatui::Frame;
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let Some(c) = &state.confirm else { return };
     let th = &state.theme;
-    let r = centered(area, 64, 9);
+    let typing = c.expect.is_some();
+    let r = centered(area, 64, if typing { 10 } else { 9 });
     frame.render_widget(Clear, r);
     let block = boxed(th, " Confirm ".into());
     let inner = block.inner(r);
     frame.render_widget(block, r);
-    let button = |label: &str, focused: bool| {
+    let accepted = c.accepted();
+    let button = |label: &str, focused: bool, enabled: bool| {
         if focused {
-            Span::styled(
-                format!("{} {label} ", th.marker()),
-                th.selected().patch(th.title()),
-            )
-        } else {
+            let style = th.selected().patch(th.title());
+            let style = if enabled {
+                style
+            } else {
+                style.patch(th.dim())
+            };
+            Span::styled(format!("{} {label} ", th.marker()), style)
+        } else if enabled {
             Span::raw(format!("[ {label} ]"))
+        } else {
+            Span::styled(format!("[ {label} ]"), th.dim())
         }
     };
-    let mut lines = vec![
-        Line::raw(clean(th, &c.message)),
-        Line::raw(""),
+    let mut lines = vec![Line::raw(clean(th, &c.message)), Line::raw("")];
+    if let Some(want) = &c.expect {
+        lines.push(
+            Line::from(vec![
+                Span::raw(format!("Type {want} or yes to confirm: ")),
+                Span::styled(clean(th, &c.typed), th.title()),
+                Span::raw(th.pick("█", "_")),
+            ])
+            .alignment(Alignment::Center),
+        );
+        lines.push(Line::raw(""));
+    }
+    lines.push(
         Line::from(vec![
-            button("Cancel", !c.ok_focused),
+            button("Cancel", !c.ok_focused, true),
             Span::raw("    "),
-            button("OK", c.ok_focused),
+            button("OK", c.ok_focused, accepted),
         ])
         .alignment(Alignment::Center),
-        Line::styled("tab/arrows: switch   enter: choose   esc: cancel", th.dim())
-            .alignment(Alignment::Center),
-    ];
+    );
+    let hint = if typing {
+        "type, then tab: OK   enter: choose   esc: cancel"
+    } else {
+        "tab/arrows: switch   enter: choose   esc: cancel"
+    };
+    lines.push(Line::styled(hint, th.dim()).alignment(Alignment::Center));
     if inner.height < 6 {
         lines.remove(1);
     }
