@@ -375,7 +375,7 @@ async fn signed_calls_verify() {
     assert!(matches!(o, WorkerOutcome::Success { .. }), "{o:?}");
     let (h, body) = seen.lock().unwrap().take().unwrap();
     let id = h["webhook-id"].to_str().unwrap();
-    assert_eq!(id, "msg_t-42_2");
+    assert_eq!(id, "msg_t-42", "the same id for every attempt");
     let ts: u64 = h["webhook-timestamp"].to_str().unwrap().parse().unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -387,8 +387,37 @@ async fn signed_calls_verify() {
     let key = base64::engine::general_purpose::STANDARD
         .decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
         .unwrap();
-    let expected = crewd::dispatch::client::sign(&key, id, ts, &body);
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(hmac_sha256(
+            &key,
+            format!("{id}.{ts}.{}", String::from_utf8_lossy(&body)).as_bytes()
+        ))
+    );
     assert_eq!(h["webhook-signature"], expected.as_str());
+}
+
+/// HMAC-SHA256 written out from RFC 2104, independent of the daemon's code.
+fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let inner: Vec<u8> = k
+        .iter()
+        .map(|b| b ^ 0x36)
+        .chain(msg.iter().copied())
+        .collect();
+    let inner_hash = Sha256::digest(&inner);
+    let outer: Vec<u8> = k
+        .iter()
+        .map(|b| b ^ 0x5c)
+        .chain(inner_hash.iter().copied())
+        .collect();
+    Sha256::digest(&outer).to_vec()
 }
 
 #[tokio::test]

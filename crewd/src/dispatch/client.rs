@@ -20,7 +20,8 @@ use std::time::Duration;
 
 /// The header carrying the 1-based attempt number.
 pub const ATTEMPT_HEADER: &str = "x-crew-attempt";
-/// Standard Webhooks: the message id (`msg_<task>_<attempt>`).
+/// Standard Webhooks: the message id (`msg_<task>`), the same for every
+/// attempt, so a worker can drop a duplicate delivery.
 pub const WEBHOOK_ID_HEADER: &str = "webhook-id";
 /// Standard Webhooks: Unix seconds when the call was signed.
 pub const WEBHOOK_TIMESTAMP_HEADER: &str = "webhook-timestamp";
@@ -237,7 +238,7 @@ impl WorkerClient {
         };
         let mut request = self.http.post(url).header(ATTEMPT_HEADER, attempt);
         if let Some(key) = &self.signing_key {
-            let id = format!("msg_{}_{attempt}", payload.task_id);
+            let id = format!("msg_{}", payload.task_id);
             let timestamp = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
