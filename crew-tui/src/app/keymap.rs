@@ -313,6 +313,12 @@ impl KeyMap {
         self.read_only
     }
 
+    /// Removes (or restores) every dangerous command: the console turns
+    /// read-only by itself when its token is read-only.
+    pub fn set_read_only(&mut self, read_only: bool) {
+        self.read_only = read_only;
+    }
+
     /// The command a key triggers in a scope: the scope's own bindings
     /// first, then the global ones.
     pub fn lookup(&self, scope: Scope, key: Key) -> Option<Command> {

@@ -126,6 +126,9 @@ pub enum Reply {
         /// Tasks in all.
         total: usize,
     },
+    /// `GET /whoami`: the token's name and scope (an error from a daemon
+    /// without it changes nothing).
+    WhoAmI(Result<crew_core::wire::WhoAmI, String>),
 }
 
 /// An operator action.
@@ -264,6 +267,8 @@ pub enum Effect {
     FetchWorkgroups,
     /// Carry out an action (a bulk one sequentially, with progress).
     Act(ActionRequest),
+    /// Ask the daemon what the token may do.
+    FetchWhoAmI,
     /// Leave.
     Quit,
 }
@@ -665,7 +670,11 @@ impl AppState {
     /// The requests to make at start.
     pub fn start(&mut self) -> Vec<Effect> {
         self.groups_inflight = true;
-        vec![Effect::FetchGroups, Effect::FetchWorkgroups]
+        vec![
+            Effect::FetchGroups,
+            Effect::FetchWorkgroups,
+            Effect::FetchWhoAmI,
+        ]
     }
 
     /// Asks to open a group by name or id once the groups are known.
@@ -1193,6 +1202,21 @@ fn apply_event(state: &mut AppState, ev: Event) {
 
 fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
     match r {
+        Reply::WhoAmI(res) => {
+            // A read-only token makes the console read-only by itself; an
+            // admin token never lifts --read-only.
+            if let Ok(who) = res {
+                if who.scope == crew_core::wire::TokenScope::ReadOnly && !state.read_only {
+                    state.read_only = true;
+                    state.keymap.set_read_only(true);
+                    state.say(format!(
+                        "read-only: token {:?} may not act",
+                        crate::sanitize::sanitize(&who.name)
+                    ));
+                }
+            }
+            vec![]
+        }
         Reply::Groups(res) => {
             state.groups_inflight = false;
             state.groups_fetched_at = Some(state.now);

@@ -4,7 +4,7 @@ use super::encode;
 use crate::app::state::{ActionRequest, Effect, Msg, Reply, Target, Verb};
 use crew_core::wire::{
     ActionResult, AttemptsRequest, ErrorBody, PauseRequest, TaskGroupList, TaskGroupView, TaskList,
-    WorkgroupList,
+    WhoAmI, WorkgroupList,
 };
 use crew_core::Task;
 use reqwest::{Method, StatusCode};
@@ -72,6 +72,34 @@ impl Rest {
             return Ok(T::default());
         }
         serde_json::from_slice(&bytes).map_err(|e| format!("unexpected answer from {path}: {e}"))
+    }
+
+    /// `GET /api/v1/whoami`: the token's name and scope. Retried while the
+    /// daemon cannot be reached (it may not be up yet); any answer, an
+    /// error status included, ends it.
+    pub async fn whoami(&self) -> Result<WhoAmI, String> {
+        let mut delay = Duration::from_millis(250);
+        loop {
+            let mut req = self.http.get(format!("{}/api/v1/whoami", self.base));
+            if let Some(t) = &self.token {
+                req = req.bearer_auth(t);
+            }
+            match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let bytes = resp.bytes().await.map_err(|e| describe(&e))?;
+                    if !status.is_success() {
+                        return Err(error_text(status, &bytes));
+                    }
+                    return serde_json::from_slice(&bytes)
+                        .map_err(|e| format!("unexpected answer from /api/v1/whoami: {e}"));
+                }
+                Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
     }
 
     /// `GET /api/v1/task_groups`.
@@ -296,6 +324,10 @@ pub fn execute(rest: &Arc<Rest>, effect: Effect, tx: &mpsc::Sender<Msg>) -> bool
         Effect::FetchWorkgroups => tokio::spawn(async move {
             let r = rest.workgroups().await;
             let _ = tx.send(Msg::Reply(Reply::Workgroups(r))).await;
+        }),
+        Effect::FetchWhoAmI => tokio::spawn(async move {
+            let r = rest.whoami().await;
+            let _ = tx.send(Msg::Reply(Reply::WhoAmI(r))).await;
         }),
         Effect::Act(req) => tokio::spawn(async move {
             let result = rest.act(&req, &tx).await;
