@@ -98,8 +98,8 @@ impl Engine {
         }
         let mut shutting_down: Option<Instant> = None;
         let mut pending: Vec<Msg> = Vec::new();
-        loop {
         let mut storage_broken = false;
+        loop {
             if let Some(since) = shutting_down {
                 if self.sched.total_in_flight() == 0
                     || since.elapsed() >= self.config.shutdown_grace
@@ -124,12 +124,12 @@ impl Engine {
                     until_timer
                 }
             };
-            let mut batch = std::mem::take(&mut pending);
             let wait = if storage_broken {
                 wait.min(STORAGE_RETRY)
             } else {
                 wait
             };
+            let mut batch = std::mem::take(&mut pending);
             if batch.is_empty() || wait.is_zero() {
                 match if wait.is_zero() {
                     self.rx.try_recv().map_err(|e| match e {
@@ -161,13 +161,12 @@ impl Engine {
             }
             if let Err(retry) = self.step(batch, shutting_down.is_none()) {
                 pending = retry;
-                std::thread::sleep(STORAGE_RETRY);
                 storage_broken = true;
             }
             // After a storage failure redb refuses everything until the
             // database is reopened: keep trying until the disk works again.
             if storage_broken {
-            }
+                std::thread::sleep(STORAGE_RETRY);
                 match self.store.reopen() {
                     Ok(()) => {
                         tracing::info!("storage reopened; resuming");
@@ -175,6 +174,7 @@ impl Engine {
                     }
                     Err(e) => tracing::warn!("storage still unavailable: {e}"),
                 }
+            }
         }
         tracing::info!(abandoned = self.sched.total_in_flight(), "engine stopped");
     }
