@@ -5,14 +5,35 @@
 //! off (its queue closes with the `lagged` flag set); its connection tells it
 //! to resync and it resumes from the store's event log.
 
+use axum::extract::ws::Utf8Bytes;
 use crew_core::wire::StreamMessage;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
+/// A committed event, encoded once for every client.
+#[derive(Debug)]
+pub struct Published {
+    /// The event.
+    pub message: StreamMessage,
+    /// Its JSON text, shared by every connection that sends it.
+    pub json: Utf8Bytes,
+}
+
+impl Published {
+    /// Encodes a message.
+    pub fn new(message: StreamMessage) -> Self {
+        let json = serde_json::to_string(&message).unwrap_or_default();
+        Published {
+            message,
+            json: Utf8Bytes::from(json),
+        }
+    }
+}
+
 struct Subscriber {
     group: Option<String>,
-    tx: mpsc::Sender<Arc<StreamMessage>>,
+    tx: mpsc::Sender<Arc<Published>>,
     lagged: Arc<AtomicBool>,
 }
 
@@ -26,7 +47,7 @@ pub struct EventHub {
 /// A client's side: live events, and whether it was cut off for lagging.
 pub struct Subscription {
     /// Live events, in commit order.
-    pub rx: mpsc::Receiver<Arc<StreamMessage>>,
+    pub rx: mpsc::Receiver<Arc<Published>>,
     /// Set when the hub dropped this client because its queue was full.
     pub lagged: Arc<AtomicBool>,
 }
@@ -66,10 +87,15 @@ impl EventHub {
         if subs.is_empty() {
             return;
         }
-        let shared: Vec<Arc<StreamMessage>> = messages.iter().cloned().map(Arc::new).collect();
+        // Encoded once here, not once per client.
+        let shared: Vec<Arc<Published>> = messages
+            .iter()
+            .cloned()
+            .map(|m| Arc::new(Published::new(m)))
+            .collect();
         subs.retain(|s| {
             for m in &shared {
-                let wanted = match (&s.group, m.event.group_id()) {
+                let wanted = match (&s.group, m.message.event.group_id()) {
                     (None, _) => true,
                     (Some(g), Some(mg)) => g == mg,
                     (Some(_), None) => true,

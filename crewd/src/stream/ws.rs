@@ -228,9 +228,9 @@ async fn follow(
         tokio::select! {
             live = sub.rx.recv() => match live {
                 Some(m) => {
-                    if m.seq > last {
-                        last = m.seq;
-                        if !send_json(&mut socket, &m).await {
+                    if m.message.seq > last {
+                        last = m.message.seq;
+                        if socket.send(Message::Text(m.json.clone())).await.is_err() {
                             return;
                         }
                     }
@@ -311,7 +311,7 @@ async fn follow_crew_go(mut socket: WebSocket, mut sub: Subscription) {
         tokio::select! {
             live = sub.rx.recv() => match live {
                 Some(m) => {
-                    if let Some(v) = crew_go_message(&m.event) {
+                    if let Some(v) = crew_go_message(&m.message.event) {
                         if socket.send(Message::Text(Utf8Bytes::from(v.to_string()))).await.is_err() {
                             return;
                         }
