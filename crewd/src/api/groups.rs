@@ -46,7 +46,10 @@ pub(super) async fn create(
     State(state): State<ApiState>,
     JsonBody(body): JsonBody<NewTaskGroup>,
 ) -> Result<Response, ApiError> {
-    let out = state.engine.execute(Op::CreateGroup(Box::new(body))).await?;
+    let out = state
+        .engine
+        .execute(Op::CreateGroup(Box::new(body)))
+        .await?;
     let id = out
         .created_group_id
         .ok_or_else(|| ApiError::internal("the engine created no group"))?;
