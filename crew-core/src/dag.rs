@@ -64,6 +64,20 @@ pub fn check_attempts(n: u32) -> Result<(), RuleError> {
     }
 }
 
+/// Longest per-task worker timeout (one day).
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+
+/// Checks a per-task worker timeout.
+pub fn check_timeout(n: u64) -> Result<(), RuleError> {
+    if n == 0 || n > MAX_TIMEOUT_SECS {
+        Err(RuleError::Invalid(format!(
+            "timeoutInSeconds {n} is out of range: use 1 to {MAX_TIMEOUT_SECS}"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks an error delay.
 pub fn check_error_delay(n: u64) -> Result<(), RuleError> {
     if n > MAX_ERROR_DELAY_SECS {

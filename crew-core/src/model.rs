@@ -107,6 +107,9 @@ pub struct Task {
     /// The latest attempts, oldest first (at most [`ATTEMPT_LOG_LIMIT`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempt_log: Vec<Attempt>,
+    /// This task's worker call timeout (the daemon's default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_in_seconds: Option<u64>,
 }
 
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -204,6 +207,8 @@ pub enum AttemptOutcome {
     RateLimited,
     /// The daemon stopped while the call was in flight; it is made again.
     Interrupted,
+    /// An operator cancelled the call; the task was paused, no attempt burned.
+    Cancelled,
 }
 
 /// The record of one attempt.

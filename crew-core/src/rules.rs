@@ -247,6 +247,9 @@ fn check_new_task(t: &NewTask) -> Result<(), RuleError> {
     if let Some(n) = t.error_delay_in_seconds {
         dag::check_error_delay(n)?;
     }
+    if let Some(n) = t.timeout_in_seconds {
+        dag::check_timeout(n)?;
+    }
     Ok(())
 }
 
@@ -324,6 +327,7 @@ fn build_tasks(
             attempts: 0,
             created_by: created_by.map(|c| c.id.clone()),
             attempt_log: Vec::new(),
+            timeout_in_seconds: spec.timeout_in_seconds,
         });
     }
     Ok(out)
@@ -755,6 +759,30 @@ pub fn interrupt_attempt<G: GraphRead + ?Sized>(
     Ok(s.finish())
 }
 
+/// Cancels the attempt in flight: the call is abandoned (the daemon drops
+/// it after the commit), the attempt is recorded as cancelled without
+/// burning an attempt, and the task is paused so it does not start again
+/// until an operator resumes it. Refused when nothing is running.
+pub fn cancel_attempt<G: GraphRead + ?Sized>(
+    g: &G,
+    id: &str,
+    now: Timestamp,
+) -> Result<Changes, RuleError> {
+    let mut s = Staged::new(g);
+    let mut task = s.require(id)?;
+    if !task.busy_executing {
+        return Err(RuleError::Conflict(format!(
+            "task {id:?} is not running; there is no call to cancel"
+        )));
+    }
+    finish_attempt(&mut task, AttemptOutcome::Cancelled, now);
+    task.is_paused = true;
+    let woken = task.clone();
+    s.put(task);
+    wake_same_key(&mut s, &woken)?;
+    Ok(s.finish())
+}
+
 // ---- operator actions ------------------------------------------------------------------
 
 fn refuse_running(task: &Task, action: &str) -> Result<(), RuleError> {
@@ -839,6 +867,10 @@ pub fn update_task<G: GraphRead + ?Sized>(
     if let Some(v) = patch.error_delay_in_seconds {
         dag::check_error_delay(v)?;
         t.error_delay_in_seconds = v;
+    }
+    if let Some(v) = patch.timeout_in_seconds {
+        dag::check_timeout(v)?;
+        t.timeout_in_seconds = Some(v);
     }
     if let Some(v) = patch.is_paused {
         t.is_paused = v;

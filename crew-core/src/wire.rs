@@ -46,6 +46,9 @@ pub struct NewTask {
     /// Delay after a failure (default 60 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_delay_in_seconds: Option<u64>,
+    /// Worker call timeout for this task, in seconds (1 to 86400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_in_seconds: Option<u64>,
     /// crew-go's priority (kept, unused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i64>,
@@ -160,6 +163,9 @@ pub struct TaskPatch {
     /// New delay after failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_delay_in_seconds: Option<u64>,
+    /// Worker call timeout for this task, in seconds (1 to 86400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_in_seconds: Option<u64>,
     /// New input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
@@ -482,6 +488,9 @@ pub struct ChildTask {
     /// Delay after a failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_delay_in_seconds: Option<u64>,
+    /// Worker call timeout for this task, in seconds (1 to 86400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_in_seconds: Option<u64>,
     /// Input.
     #[serde(default)]
     pub input: Value,
@@ -504,6 +513,7 @@ impl From<ChildTask> for NewTask {
             run_after: c.run_after,
             is_seed: c.is_seed,
             error_delay_in_seconds: c.error_delay_in_seconds,
+            timeout_in_seconds: c.timeout_in_seconds,
             priority: None,
             progress_weight: None,
             input: c.input,

@@ -424,3 +424,51 @@ async fn a_scheduled_group_resets_itself() {
     assert!(v["error"].as_str().unwrap().contains("cron"), "{v}");
     d.stop().await;
 }
+
+#[tokio::test]
+async fn a_task_timeout_applies_and_a_running_call_can_be_cancelled() {
+    let w = TestWorkers::start_with_delay(echo(), Duration::from_secs(3)).await;
+    let d = TestDaemon::start(&w.base_url, |_| {}).await;
+    group(
+        &d,
+        "g",
+        json!([
+            {"id": "quick", "worker": "w", "timeoutInSeconds": 1, "remainingAttempts": 1},
+            {"id": "slow", "worker": "w"}
+        ]),
+    )
+    .await;
+    let q = d.wait_task("quick", 10, |t| t["status"] == "failed").await;
+    assert!(
+        q["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1 s"),
+        "{q}"
+    );
+    d.wait_task("slow", 10, |t| t["status"] == "running").await;
+    let (s, t) = d.post("/task_group/g/task/slow/cancel", json!({})).await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["status"], "paused");
+    assert_eq!(t["isPaused"], true);
+    assert_eq!(
+        t["remainingAttempts"], 5,
+        "a cancelled attempt burns nothing"
+    );
+    assert_eq!(t["attemptLog"][0]["outcome"], "cancelled");
+    // Nothing to cancel any more: 409.
+    let (s, v) = d.post("/task_group/g/task/slow/cancel", json!({})).await;
+    assert_eq!(s, 409, "{v}");
+    // The abandoned call's late answer changes nothing.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert_eq!(d.task("slow").await["isComplete"], false);
+    // A bad timeout is refused.
+    let (s, _) = d
+        .post(
+            "/task_group/g/tasks",
+            json!({"id": "bad", "worker": "w", "timeoutInSeconds": 0}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    d.stop().await;
+}

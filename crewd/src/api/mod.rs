@@ -104,6 +104,10 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/task_group/{gid}/task/{tid}/resume",
             post(tasks::resume),
         )
+        .route(
+            "/api/v1/task_group/{gid}/task/{tid}/cancel",
+            post(tasks::cancel),
+        )
         .route("/api/v1/task/{tid}", get(tasks::get_by_id))
         .route("/api/v1/workgroups", get(workers::list_workgroups))
         .route(

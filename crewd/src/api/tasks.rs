@@ -249,6 +249,20 @@ pub(super) async fn pause(
     set_paused(state, gid, tid, true).await
 }
 
+/// `POST /api/v1/task_group/:gid/task/:tid/cancel`: abandons the call in
+/// flight; the attempt is recorded as cancelled and the task paused.
+pub(super) async fn cancel(
+    State(state): State<ApiState>,
+    PathParams((gid, tid)): PathParams<(String, String)>,
+) -> Result<Json<Task>, ApiError> {
+    task(&state, Some(gid.clone()), tid.clone()).await?;
+    state
+        .engine
+        .execute(Op::CancelTask { id: tid.clone() })
+        .await?;
+    task(&state, Some(gid), tid).await.map(Json)
+}
+
 /// `POST /api/v1/task_group/:gid/task/:tid/resume`
 pub(super) async fn resume(
     State(state): State<ApiState>,

@@ -50,6 +50,7 @@ pub fn start(
         metrics: metrics.clone(),
         runtime: tokio::runtime::Handle::current(),
         ids: run::IdGen::new(),
+        cancels: Default::default(),
     };
     let join = std::thread::Builder::new()
         .name("crew-engine".into())

@@ -96,6 +96,12 @@ pub enum Op {
         /// Workgroup name.
         name: String,
     },
+    /// Cancel a task's call in flight: the attempt is recorded as
+    /// cancelled (none burned) and the task paused.
+    CancelTask {
+        /// Task id.
+        id: String,
+    },
     /// Reset a group if its schedule is due (a no-op otherwise).
     ScheduledReset {
         /// Group id.

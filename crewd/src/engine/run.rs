@@ -9,6 +9,7 @@ use crate::stream::hub::EventHub;
 use crew_core::graph::{Change, Changes, GraphRead};
 use crew_core::rules::{self, RetryPolicy, Start};
 use crew_core::wire::{WorkerLimit, WorkerPayload};
+use crew_core::worker::WorkerOutcome;
 use crew_core::{RuleError, TaskStatus, Timestamp};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -45,6 +46,8 @@ struct Started {
     worker: String,
     attempt: u32,
     payload: WorkerPayload,
+    /// The task's own timeout, if it has one.
+    timeout: Option<Duration>,
 }
 
 pub(crate) struct Engine {
@@ -59,6 +62,8 @@ pub(crate) struct Engine {
     pub runtime: tokio::runtime::Handle,
     pub sched: Scheduler,
     pub ids: IdGen,
+    /// Calls in flight that an operator may cancel, by task id.
+    pub cancels: HashMap<String, Arc<tokio::sync::Notify>>,
 }
 
 /// Fresh ids: time-ordered and random, so they sort by creation and never
@@ -263,6 +268,12 @@ impl Engine {
                     self.sched.place(&id, p);
                 }
                 self.publish_loads();
+                // Cancelled attempts are committed: abandon their calls.
+                for id in &work.cancelled {
+                    if let Some(cancel) = self.cancels.remove(id) {
+                        cancel.notify_one();
+                    }
+                }
                 for (reply, r) in work.replies {
                     let _ = reply.send(Ok(r));
                 }
@@ -319,6 +330,7 @@ impl Engine {
                             work.touched.extend(self.sched.release_workgroup(&w));
                         }
                         work.limits.extend(applied.limit);
+                        work.cancelled.extend(applied.cancelled);
                         work.replies.push((reply, applied.outcome));
                     }
                     Err(ApplyError::Rule(e)) => {
@@ -335,6 +347,7 @@ impl Engine {
                     attempt,
                     outcome,
                 } => {
+                    self.cancels.remove(&task_id);
                     let jitter = rand::random::<f64>();
                     let ids = &mut self.ids;
                     let r = rules::record_result(
@@ -394,10 +407,17 @@ impl Engine {
                         payload,
                     } => {
                         tx.apply(&changes, now).map_err(|e| e.to_string())?;
+                        let timeout = changes.ops.iter().find_map(|c| match c {
+                            Change::UpdateTask { after, .. } if after.id == id => {
+                                after.timeout_in_seconds.map(Duration::from_secs)
+                            }
+                            _ => None,
+                        });
                         work.started.push(Started {
                             worker,
                             attempt,
                             payload,
+                            timeout,
                         });
                     }
                     Start::Settled(changes) => {
@@ -524,6 +544,10 @@ impl Engine {
                 rules::resume_workgroup(&*tx, &name)?
             }
             Op::ScheduledReset { id } => rules::scheduled_reset(&*tx, &id, now)?,
+            Op::CancelTask { id } => {
+                applied.cancelled = Some(id.clone());
+                rules::cancel_attempt(&*tx, &id, now)?
+            }
             Op::SetWorkerLimit {
                 worker,
                 max_concurrency,
@@ -543,15 +567,23 @@ impl Engine {
         Ok(applied)
     }
 
-    fn spawn_call(&self, s: Started) {
+    fn spawn_call(&mut self, s: Started) {
         let client = self.client.clone();
         let tx = self.tx.clone();
-        let timeout = self.config.worker_timeout;
+        let timeout = s.timeout.unwrap_or(self.config.worker_timeout);
         let metrics = self.metrics.clone();
         let latency = metrics.call_started(&s.worker);
+        let cancel = Arc::new(tokio::sync::Notify::new());
+        self.cancels
+            .insert(s.payload.task_id.clone(), cancel.clone());
         self.runtime.spawn(async move {
             let call_started = Instant::now();
-            let outcome = client.call(&s.payload, s.attempt, Some(timeout)).await;
+            // A cancelled call is dropped mid-flight; its result still comes
+            // back (as a stale one, ignored) so the slot accounting holds.
+            let outcome = tokio::select! {
+                outcome = client.call(&s.payload, s.attempt, Some(timeout)) => outcome,
+                _ = cancel.notified() => WorkerOutcome::failure("cancelled by an operator"),
+            };
             metrics.call_ended(&latency, call_started.elapsed(), &outcome);
             let _ = tx.send(Msg::Result {
                 task_id: s.payload.task_id,
@@ -582,6 +614,8 @@ impl Engine {
 /// What one batch produced, acted on only after its commit.
 #[derive(Default)]
 struct BatchWork {
+    /// Tasks whose call an operator cancelled.
+    cancelled: Vec<String>,
     replies: Vec<(Reply, OpOutcome)>,
     touched: Vec<String>,
     /// Touched tasks already evaluated and placed in this batch.
@@ -597,6 +631,7 @@ struct BatchWork {
 
 #[derive(Default)]
 struct Applied {
+    cancelled: Option<String>,
     outcome: OpOutcome,
     changes: Changes,
     resumed_group: Option<String>,
