@@ -9,6 +9,7 @@ pub mod dag;
 pub mod error;
 pub mod graph;
 pub mod model;
+mod overlay;
 pub mod rules;
 pub mod schedule;
 mod staged;

@@ -16,7 +16,10 @@ use crate::model::{
 };
 use crate::staged::Staged;
 use crate::time::Timestamp;
-use crate::wire::{NewTask, NewTaskGroup, ParentPayload, TaskGroupPatch, TaskPatch, WorkerPayload};
+use crate::wire::{
+    BulkAction, BulkFilter, NewTask, NewTaskGroup, ParentPayload, TaskGroupPatch, TaskPatch,
+    WorkerPayload,
+};
 use crate::worker::WorkerOutcome;
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -1155,4 +1158,88 @@ pub fn resume_workgroup<G: GraphRead + ?Sized>(g: &G, name: &str) -> Result<Chan
         ops: vec![Change::PutWorkgroup(wg)],
         wake: vec![],
     })
+}
+
+// ---- bulk actions ------------------------------------------------------------------
+
+/// What [`bulk`] decided.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BulkOutcome {
+    /// Tasks the filter matched.
+    pub matched: u64,
+    /// The whole action, to apply atomically.
+    pub changes: Changes,
+}
+
+/// Applies one action to every task of `group` that `filter` matches (the
+/// derived status at `now`), as the per-task rules do one by one, but all or
+/// nothing: if the rule refuses any matched task (e.g. a running task for
+/// reset, retry or delete, a complete one for retry), the whole request is
+/// refused with that task's error. A matched task already deleted by an
+/// earlier one (a descendant, a continuation) is skipped.
+pub fn bulk<G: GraphRead + ?Sized>(
+    g: &G,
+    group: &str,
+    action: BulkAction,
+    filter: &BulkFilter,
+    attempts: Option<u32>,
+    now: Timestamp,
+) -> Result<BulkOutcome, RuleError> {
+    if g.group(group)?.is_none() {
+        return Err(RuleError::group_not_found(group));
+    }
+    if attempts.is_some() && !matches!(action, BulkAction::Reset | BulkAction::Retry) {
+        return Err(RuleError::Invalid(format!(
+            "remainingAttempts applies to reset and retry, not {}",
+            action.as_str()
+        )));
+    }
+    if let Some(n) = attempts {
+        dag::check_attempts(n)?;
+    }
+    let matched = matching_tasks(g, group, filter, now)?;
+    let mut o = crate::overlay::Overlay::new(g);
+    for id in &matched {
+        if o.task(id)?.is_none() {
+            continue;
+        }
+        let ch = match action {
+            BulkAction::Pause => set_task_paused(&o, id, true)?,
+            BulkAction::Resume => set_task_paused(&o, id, false)?,
+            BulkAction::Reset => reset_task(&o, id, attempts, now)?,
+            BulkAction::Retry => retry_task(&o, id, attempts, now)?,
+            BulkAction::Delete => delete_task(&o, id)?,
+        };
+        o.apply(ch)?;
+    }
+    Ok(BulkOutcome {
+        matched: matched.len() as u64,
+        changes: o.finish(),
+    })
+}
+
+/// Ids of the tasks of `group` that `filter` matches at `now`, in the
+/// group's order.
+pub fn matching_tasks<G: GraphRead + ?Sized>(
+    g: &G,
+    group: &str,
+    filter: &BulkFilter,
+    now: Timestamp,
+) -> Result<Vec<String>, RuleError> {
+    // The search and exact fields are checked first: they need no reads.
+    let any_status = BulkFilter {
+        status: Vec::new(),
+        ..filter.clone()
+    };
+    let mut out = Vec::new();
+    for id in g.group_task_ids(group)? {
+        let Some(t) = g.task(&id)? else { continue };
+        if !any_status.matches(&t, TaskStatus::Ready) {
+            continue;
+        }
+        if filter.status.is_empty() || filter.matches(&t, status_of(g, &t, now)?) {
+            out.push(id);
+        }
+    }
+    Ok(out)
 }

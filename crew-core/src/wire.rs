@@ -203,6 +203,129 @@ pub struct WorkerLimitRequest {
     pub max_concurrency: Option<u32>,
 }
 
+/// What a bulk request does to every task its filter matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BulkAction {
+    /// Pause the tasks (a running task pauses after its attempt).
+    Pause,
+    /// Resume the tasks.
+    Resume,
+    /// Reset the tasks, as `POST /task/:id/reset` does one by one.
+    Reset,
+    /// Give the tasks new attempts, as `POST /task/:id/retry` does.
+    Retry,
+    /// Delete the tasks and their descendants.
+    Delete,
+}
+
+impl BulkAction {
+    /// The action's name on the wire (`pause`, `reset`...).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BulkAction::Pause => "pause",
+            BulkAction::Resume => "resume",
+            BulkAction::Reset => "reset",
+            BulkAction::Retry => "retry",
+            BulkAction::Delete => "delete",
+        }
+    }
+}
+
+/// Which tasks of a group a bulk request applies to: every condition given
+/// must hold. The console's task filter means the same thing
+/// ([`BulkFilter::matches`] is the one definition both use).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkFilter {
+    /// The task's derived status is one of these (absent or empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status: Vec<TaskStatus>,
+    /// The task's worker is exactly this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// The task's workgroup is exactly this (`""`: no workgroup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workgroup: Option<String>,
+    /// Case-insensitive substring of the task's name, id or worker (empty:
+    /// any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
+}
+
+impl BulkFilter {
+    /// Whether `task`, whose derived status is `status`, passes the filter.
+    pub fn matches(&self, task: &Task, status: TaskStatus) -> bool {
+        if !self.status.is_empty() && !self.status.contains(&status) {
+            return false;
+        }
+        if self.worker.as_deref().is_some_and(|w| w != task.worker) {
+            return false;
+        }
+        if self
+            .workgroup
+            .as_deref()
+            .is_some_and(|w| w != task.workgroup)
+        {
+            return false;
+        }
+        match self.search.as_deref().map(search_needle) {
+            Some(needle) if !needle.is_empty() => {
+                search_matches(&needle, [&task.name, &task.id, &task.worker])
+            }
+            _ => true,
+        }
+    }
+}
+
+/// A search text as [`search_matches`] expects it: lowercased (not
+/// trimmed). An empty needle matches everything.
+pub fn search_needle(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// The task search the console and bulk actions share: whether one of
+/// `fields` (a task's name, id and worker), lowercased, contains `needle`
+/// (from [`search_needle`]). A match never spans two fields.
+pub fn search_matches<S: AsRef<str>>(needle: &str, fields: [S; 3]) -> bool {
+    needle.is_empty()
+        || fields
+            .iter()
+            .any(|f| contains_lowercased(f.as_ref(), needle))
+}
+
+/// Whether `field`, lowercased, contains `needle` (lowercased, not empty).
+fn contains_lowercased(field: &str, needle: &str) -> bool {
+    if field.is_ascii() && needle.is_ascii() {
+        // No allocation in the common case.
+        let n = needle.as_bytes();
+        field
+            .as_bytes()
+            .windows(n.len())
+            .any(|w| w.eq_ignore_ascii_case(n))
+    } else {
+        field.to_lowercase().contains(needle)
+    }
+}
+
+/// Body of `POST /api/v1/task_group/:id/bulk`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkRequest {
+    /// What to do.
+    pub action: BulkAction,
+    /// To which tasks (absent: every task of the group).
+    #[serde(default)]
+    pub filter: BulkFilter,
+    /// Count the matching tasks and what the action would change, without
+    /// changing anything.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Attempts to give (`reset` and `retry` only; default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_attempts: Option<u32>,
+}
+
 // ---- REST: responses --------------------------------------------------------
 
 /// Every API error: `{"error": "..."}`.
@@ -360,6 +483,20 @@ pub struct ActionResult {
     /// Tasks changed (reset, retried, paused...).
     #[serde(default)]
     pub updated: u64,
+}
+
+/// The answer to a bulk request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkResult {
+    /// Tasks the filter matched.
+    pub matched: u64,
+    /// Tasks deleted (descendants included), or that would be on a dry run.
+    pub deleted: u64,
+    /// Tasks changed, or that would be on a dry run.
+    pub updated: u64,
+    /// Nothing was changed.
+    pub dry_run: bool,
 }
 
 /// A workgroup as the API shows it.
@@ -622,6 +759,80 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn task(id: &str, name: &str, worker: &str, workgroup: &str) -> Task {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "taskGroupId": "g", "name": name,
+            "worker": worker, "workgroup": workgroup,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn bulk_filter_predicate() {
+        let t = task("Img-42", "Resize Photo", "Thumbnailer", "cdn");
+        let any = BulkFilter::default();
+        assert!(any.matches(&t, TaskStatus::Failed));
+        let search = |s: &str| BulkFilter {
+            search: Some(s.into()),
+            ..Default::default()
+        };
+        // Case-insensitive substring of the name, the id or the worker.
+        for hit in ["photo", "RESIZE", "img-4", "thumb", "", "e p"] {
+            assert!(search(hit).matches(&t, TaskStatus::Ready), "{hit:?}");
+        }
+        // Not the workgroup, never across two fields, not trimmed.
+        for miss in ["cdn", "photoimg", " photo ", "x"] {
+            assert!(!search(miss).matches(&t, TaskStatus::Ready), "{miss:?}");
+        }
+        // Non-ASCII text lowercases the same way.
+        let u = task("t", "ÉTÉ Ölçek", "w", "");
+        assert!(search("été ö").matches(&u, TaskStatus::Ready));
+        assert!(search("ÖLÇ").matches(&u, TaskStatus::Ready));
+        let status = BulkFilter {
+            status: vec![TaskStatus::Failed, TaskStatus::Paused],
+            ..Default::default()
+        };
+        assert!(status.matches(&t, TaskStatus::Paused));
+        assert!(!status.matches(&t, TaskStatus::Ready));
+        let exact = BulkFilter {
+            worker: Some("Thumbnailer".into()),
+            workgroup: Some("cdn".into()),
+            ..Default::default()
+        };
+        assert!(exact.matches(&t, TaskStatus::Ready));
+        let wrong_case = BulkFilter {
+            worker: Some("thumbnailer".into()),
+            ..Default::default()
+        };
+        assert!(!wrong_case.matches(&t, TaskStatus::Ready));
+        let no_workgroup = BulkFilter {
+            workgroup: Some(String::new()),
+            ..Default::default()
+        };
+        assert!(!no_workgroup.matches(&t, TaskStatus::Ready));
+        assert!(no_workgroup.matches(&u, TaskStatus::Ready));
+    }
+
+    #[test]
+    fn bulk_request_is_strict() {
+        let r: BulkRequest = serde_json::from_str(
+            r#"{"action":"retry","filter":{"status":["failed"],"search":"x"},"dryRun":true,"remainingAttempts":2}"#,
+        )
+        .unwrap();
+        assert_eq!(r.action, BulkAction::Retry);
+        assert_eq!(r.filter.status, vec![TaskStatus::Failed]);
+        assert!(r.dry_run);
+        for bad in [
+            r#"{"action":"explode"}"#,
+            r#"{"action":"pause","extra":1}"#,
+            r#"{"action":"pause","filter":{"name":"x"}}"#,
+            r#"{"action":"pause","filter":{"status":["nope"]}}"#,
+            r#"{"filter":{}}"#,
+        ] {
+            assert!(serde_json::from_str::<BulkRequest>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn worker_response_is_lenient() {

@@ -5,6 +5,7 @@
 mod common;
 
 mod attempts;
+mod bulk;
 mod create;
 mod crew_go_defects;
 mod dag_errors;
