@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
 use crew_core::wire::{
-    ActionResult, AttemptsRequest, NewTaskGroup, Progress, TaskGroupList, TaskGroupPatch,
-    TaskGroupView,
+    ActionResult, AttemptsRequest, BulkRequest, BulkResult, NewTaskGroup, Progress, TaskGroupList,
+    TaskGroupPatch, TaskGroupView,
 };
 
 /// Reads a group's view, 404 when it is gone.
@@ -157,6 +157,30 @@ pub(super) async fn retry(
         })
         .await?;
     Ok(action(out))
+}
+
+/// `POST /api/v1/task_group/:id/bulk`: one action over every task a filter
+/// matches, in one transaction (all or nothing), or only counted with
+/// `dryRun`.
+pub(super) async fn bulk(
+    State(state): State<ApiState>,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<BulkRequest>,
+) -> Result<Json<BulkResult>, ApiError> {
+    let dry_run = body.dry_run;
+    let out = state
+        .engine
+        .execute(Op::Bulk {
+            group: id,
+            request: Box::new(body),
+        })
+        .await?;
+    Ok(Json(out.bulk.unwrap_or(BulkResult {
+        matched: 0,
+        deleted: out.deleted,
+        updated: out.updated,
+        dry_run,
+    })))
 }
 
 /// `GET /api/v1/task_group/:id/progress`

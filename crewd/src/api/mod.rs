@@ -77,6 +77,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/task_group/{id}/resume", post(groups::resume))
         .route("/api/v1/task_group/{id}/reset", post(groups::reset))
         .route("/api/v1/task_group/{id}/retry", post(groups::retry))
+        .route("/api/v1/task_group/{id}/bulk", post(groups::bulk))
         .route("/api/v1/task_group/{id}/progress", get(groups::progress))
         .route(
             "/api/v1/task_group/{id}/tasks",

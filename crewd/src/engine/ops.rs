@@ -1,6 +1,8 @@
 //! The engine's command vocabulary and the handle other shells use.
 
-use crew_core::wire::{NewTask, NewTaskGroup, TaskGroupPatch, TaskPatch, WorkerLimit};
+use crew_core::wire::{
+    BulkRequest, BulkResult, NewTask, NewTaskGroup, TaskGroupPatch, TaskPatch, WorkerLimit,
+};
 use crew_core::RuleError;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -102,6 +104,14 @@ pub enum Op {
         /// Task id.
         id: String,
     },
+    /// Apply one action to every task of a group a filter matches, in one
+    /// transaction (or, on a dry run, only count).
+    Bulk {
+        /// Group id.
+        group: String,
+        /// The action, filter and options.
+        request: Box<BulkRequest>,
+    },
     /// Reset a group if its schedule is due (a no-op otherwise).
     ScheduledReset {
         /// Group id.
@@ -127,6 +137,8 @@ pub struct OpOutcome {
     pub deleted: u64,
     /// Tasks changed.
     pub updated: u64,
+    /// What a bulk action matched and did (or would do, on a dry run).
+    pub bulk: Option<BulkResult>,
 }
 
 /// Why a command was not applied.

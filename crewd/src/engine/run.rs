@@ -543,6 +543,27 @@ impl Engine {
                 applied.resumed_workgroup = Some(name.clone());
                 rules::resume_workgroup(&*tx, &name)?
             }
+            Op::Bulk { group, request } => {
+                let out = rules::bulk(
+                    &*tx,
+                    &group,
+                    request.action,
+                    &request.filter,
+                    request.remaining_attempts,
+                    now,
+                )?;
+                applied.outcome.bulk = Some(crew_core::wire::BulkResult {
+                    matched: out.matched,
+                    deleted: out.changes.deleted_tasks(),
+                    updated: out.changes.updated_tasks(),
+                    dry_run: request.dry_run,
+                });
+                if request.dry_run {
+                    Changes::default()
+                } else {
+                    out.changes
+                }
+            }
             Op::ScheduledReset { id } => rules::scheduled_reset(&*tx, &id, now)?,
             Op::CancelTask { id } => {
                 applied.cancelled = Some(id.clone());
