@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use crew_core::wire::{Event, StreamMessage};
+use crew_core::wire::{ActionResult, BulkFilter, Event, StreamMessage};
 use crew_core::TaskStatus;
 use crew_tui::app::state::{ActionRequest, ConnEvent, ConnState, Input, Reply, Target, Verb, View};
 use crew_tui::theme::Theme;
@@ -191,23 +191,90 @@ fn bulk_actions_apply_to_every_filtered_task() {
     feed(&mut s, [code(KeyCode::Enter)]);
     types(&mut s, "a");
     assert!(s.group.as_ref().unwrap().bulk);
-    types(&mut s, "t");
+    // The daemon counts first (a dry run of the filter the console shows).
+    let fx = types(&mut s, "t");
+    let [Effect::CountBulk(req)] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    let Target::Filter {
+        group_id,
+        filter,
+        matched,
+    } = &req.target
+    else {
+        panic!("{req:?}")
+    };
+    assert_eq!(group_id, "g-demo");
+    assert_eq!(
+        filter,
+        &BulkFilter {
+            search: Some("fetch".into()),
+            ..Default::default()
+        }
+    );
+    assert_eq!(*matched, 0);
+    assert!(s.confirm.is_none(), "no dialog before the daemon's count");
+    // The dialog shows the daemon's count, not the console's guess (5).
+    dry_run(&mut s, fx, 4, 0, 3);
     let c = s.confirm.clone().expect("bulk asks first");
-    assert!(c.message.contains("5 filtered tasks"), "{}", c.message);
+    assert!(
+        c.message.contains("4 filtered tasks (3 changed)"),
+        "{}",
+        c.message
+    );
     let fx = feed(&mut s, [code(KeyCode::Left), code(KeyCode::Enter)]);
     let [Effect::Act(req)] = &fx[..] else {
         panic!("{fx:?}")
     };
-    let Target::Tasks { ids, .. } = &req.target else {
-        panic!()
-    };
-    assert_eq!(ids, &["a1", "a2", "a3", "a4", "evil"]);
-    assert_eq!(s.bulk_progress, Some((0, 5)));
+    assert!(
+        matches!(&req.target, Target::Filter { matched: 4, .. }),
+        "{req:?}"
+    );
+    // One request; the status line reports the daemon's totals.
     feed(
         &mut s,
-        [Msg::Reply(Reply::BulkProgress { done: 3, total: 5 })],
+        [Msg::Reply(Reply::Action {
+            req: req.clone(),
+            result: Ok(ActionResult {
+                deleted: 0,
+                updated: 3,
+            }),
+        })],
     );
-    assert_eq!(s.bulk_progress, Some((3, 5)));
+    let st = s.status.clone().expect("a status");
+    assert!(!st.error);
+    assert_eq!(st.text, "retry 4 filtered tasks: 3 updated, 0 deleted");
+    // A refused dry run (a matched task running) opens nothing.
+    let fx = types(&mut s, "d");
+    let [Effect::CountBulk(req)] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::BulkCount {
+            req: req.clone(),
+            result: Err("409 task \"a2\" is running".into()),
+        })],
+    );
+    assert!(s.confirm.is_none());
+    let st = s.status.clone().expect("a status");
+    assert!(st.error && st.text.contains("\"a2\" is running"), "{st:?}");
+    // Nothing matched any more: nothing to confirm.
+    let fx = types(&mut s, "p");
+    assert!(dry_run(&mut s, fx, 0, 0, 0).is_empty());
+    assert!(s.confirm.is_none());
+    assert!(s.status.as_ref().unwrap().error);
+}
+
+#[test]
+fn bulk_refuses_a_lineage_filter() {
+    let mut s = with_demo(Theme::default(), false);
+    types(&mut s, "u");
+    types(&mut s, "a");
+    assert!(s.group.as_ref().unwrap().bulk);
+    assert!(types(&mut s, "p").is_empty());
+    assert!(s.confirm.is_none());
+    assert!(s.status.as_ref().unwrap().error);
 }
 
 #[test]
@@ -531,7 +598,8 @@ fn bulk_delete_needs_the_count_typed() {
     types(&mut s, "/fetch");
     feed(&mut s, [code(KeyCode::Enter)]);
     types(&mut s, "a");
-    assert!(types(&mut s, "d").is_empty());
+    let fx = types(&mut s, "d");
+    assert!(dry_run(&mut s, fx, 5, 9, 0).is_empty());
     let c = s.confirm.clone().expect("a confirm dialog");
     assert!(!c.ok_focused, "opens on Cancel");
     assert_eq!(c.expect.as_deref(), Some("9"), "{}", c.message);
@@ -553,7 +621,7 @@ fn bulk_delete_needs_the_count_typed() {
     let fx = feed(&mut s, [code(KeyCode::Enter)]);
     assert!(
         matches!(&fx[..], [Effect::Act(r)] if r.verb == Verb::Delete
-            && matches!(&r.target, Target::Tasks { ids, .. } if ids.len() == 5)),
+            && matches!(&r.target, Target::Filter { matched: 5, .. })),
         "{fx:?}"
     );
     assert!(s.confirm.is_none());
@@ -564,13 +632,15 @@ fn bulk_reset_accepts_yes_and_cancel_stays_first() {
     let mut s = with_demo(Theme::default(), false);
     types(&mut s, "/fetch");
     feed(&mut s, [code(KeyCode::Enter)]);
-    types(&mut s, "aR");
+    let fx = types(&mut s, "aR");
+    dry_run(&mut s, fx, 5, 0, 5);
     assert_eq!(s.confirm.as_ref().unwrap().expect.as_deref(), Some("5"));
     // Typed, but Cancel still has the focus: enter cancels.
     types(&mut s, "yes");
     assert!(feed(&mut s, [code(KeyCode::Enter)]).is_empty());
     assert!(s.confirm.is_none());
-    types(&mut s, "R");
+    let fx = types(&mut s, "R");
+    dry_run(&mut s, fx, 5, 0, 5);
     types(&mut s, "YES");
     let fx = feed(&mut s, [code(KeyCode::Right), code(KeyCode::Enter)]);
     assert!(
@@ -578,7 +648,8 @@ fn bulk_reset_accepts_yes_and_cancel_stays_first() {
         "{fx:?}"
     );
     // Esc still cancels a typed confirmation.
-    types(&mut s, "R");
+    let fx = types(&mut s, "R");
+    dry_run(&mut s, fx, 5, 0, 5);
     feed(&mut s, [code(KeyCode::Esc)]);
     assert!(s.confirm.is_none());
 }

@@ -163,7 +163,9 @@ fn confirm_bulk_delete_asks_for_the_count() {
     let mut s = with_demo(Theme::default(), false);
     types(&mut s, "/fetch");
     feed(&mut s, [code(KeyCode::Enter)]);
-    types(&mut s, "ad9");
+    let fx = types(&mut s, "ad");
+    dry_run(&mut s, fx, 5, 9, 0);
+    types(&mut s, "9");
     both("confirm_bulk_delete", &s);
 }
 

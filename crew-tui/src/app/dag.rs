@@ -115,8 +115,10 @@ impl SearchIndex {
         ]
     }
 
-    /// Whether one of task `i`'s fields contains `needle` (lowercased); a
-    /// match never spans two fields.
+    /// Whether one of task `i`'s fields contains `needle` (from
+    /// [`crew_core::wire::search_needle`]), as the daemon's bulk filter
+    /// decides it ([`crew_core::wire::search_matches`]); the joined text
+    /// only rules tasks out quickly.
     fn contains(&self, i: u32, needle: &str) -> bool {
         let k = self.keys.get(i as usize).copied().unwrap_or_default();
         let Some(all) = self.text.get(k.start..k.end) else {
@@ -125,7 +127,7 @@ impl SearchIndex {
         if !all.contains(needle) {
             return false;
         }
-        self.fields(i).iter().any(|f| f.contains(needle))
+        crew_core::wire::search_matches(needle, self.fields(i))
     }
 }
 
@@ -517,7 +519,7 @@ impl Dag {
         }
         let n = self.nodes.len();
         let mut kept = vec![0u8; n];
-        let needle = self.filter.text.to_lowercase();
+        let needle = crew_core::wire::search_needle(&self.filter.text);
         let lineage = self
             .filter
             .lineage

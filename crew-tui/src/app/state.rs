@@ -9,8 +9,8 @@ use crate::app::keymap::{Command, Key, KeyMap, Scope};
 use crate::theme::Theme;
 use crew_core::model::derive_status;
 use crew_core::wire::{
-    ActionResult, Event, StatusCounts, StreamMessage, TaskGroupList, TaskGroupView, WorkgroupList,
-    WorkgroupView,
+    ActionResult, BulkFilter, BulkResult, Event, StatusCounts, StreamMessage, TaskGroupList,
+    TaskGroupView, WorkgroupList, WorkgroupView,
 };
 use crew_core::{Task, TaskStatus, Timestamp};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -112,19 +112,19 @@ pub enum Reply {
     },
     /// `GET /workgroups`.
     Workgroups(Result<WorkgroupList, String>),
-    /// An action finished (for a bulk action: every task was tried).
+    /// An action finished.
     Action {
         /// What was asked.
         req: ActionRequest,
         /// Totals, or the first error.
         result: Result<ActionResult, String>,
     },
-    /// Progress of a bulk action.
-    BulkProgress {
-        /// Tasks done so far.
-        done: usize,
-        /// Tasks in all.
-        total: usize,
+    /// The daemon's dry run of a bulk action: what it would touch.
+    BulkCount {
+        /// The bulk action asked about.
+        req: ActionRequest,
+        /// The daemon's counts, or why it refused.
+        result: Result<BulkResult, String>,
     },
     /// `GET /whoami`: the token's name and scope (an error from a daemon
     /// without it changes nothing).
@@ -205,12 +205,15 @@ pub enum Target {
         /// Its name.
         name: String,
     },
-    /// Several tasks of one group, one request each.
-    Tasks {
+    /// Every task of a group a filter matches, in one request (the daemon
+    /// applies the filter, all or nothing).
+    Filter {
         /// Their group.
         group_id: String,
-        /// Task ids.
-        ids: Vec<String>,
+        /// The filter the console shows.
+        filter: BulkFilter,
+        /// Tasks the daemon's dry run matched (0 before it answered).
+        matched: u64,
     },
 }
 
@@ -242,7 +245,7 @@ impl ActionRequest {
                 Some(s) => format!("{v} workgroup {name} for {}", crate::theme::fmt_duration(s)),
                 None => format!("{v} workgroup {name}"),
             },
-            Target::Tasks { ids, .. } => format!("{v} {} tasks", ids.len()),
+            Target::Filter { matched, .. } => format!("{v} {matched} filtered tasks"),
         }
     }
 
@@ -251,7 +254,7 @@ impl ActionRequest {
             Target::Group { id, .. } => Some(format!("group:{id}")),
             Target::Task { id, .. } => Some(format!("task:{id}")),
             Target::Workgroup { name } => Some(format!("wg:{name}")),
-            Target::Tasks { .. } => None,
+            Target::Filter { .. } => None,
         }
     }
 }
@@ -265,8 +268,11 @@ pub enum Effect {
     FetchGroup(String),
     /// Refetch the workgroups.
     FetchWorkgroups,
-    /// Carry out an action (a bulk one sequentially, with progress).
+    /// Carry out an action (a bulk one in one request).
     Act(ActionRequest),
+    /// Ask the daemon what a bulk action would touch (a dry run); the
+    /// answer opens its confirmation.
+    CountBulk(ActionRequest),
     /// Ask the daemon what the token may do.
     FetchWhoAmI,
     /// Leave.
@@ -616,8 +622,6 @@ pub struct AppState {
     pub events_mine_only: bool,
     /// Highest stream sequence seen.
     pub last_seq: u64,
-    /// A bulk action's progress (done, total).
-    pub bulk_progress: Option<(usize, usize)>,
     /// Actions in flight, by entity (`group:ID`, `task:ID`, `wg:NAME`).
     pub pending: HashMap<String, Verb>,
     /// The operator asked to leave.
@@ -661,7 +665,6 @@ impl AppState {
             events_filter: String::new(),
             events_mine_only: false,
             last_seq: 0,
-            bulk_progress: None,
             pending: HashMap::new(),
             quit: false,
         }
@@ -1284,12 +1287,8 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
             }
             vec![]
         }
-        Reply::BulkProgress { done, total } => {
-            state.bulk_progress = Some((done, total));
-            vec![]
-        }
+        Reply::BulkCount { req, result } => bulk_counted(state, req, result),
         Reply::Action { req, result } => {
-            state.bulk_progress = None;
             let what = req.describe();
             match result {
                 Ok(r) => {
@@ -1871,26 +1870,33 @@ fn on_action(state: &mut AppState, verb: Verb) -> Vec<Effect> {
                 return vec![];
             };
             if g.bulk && g.dag.filter().active() {
-                let nodes = g.bulk_ids();
-                if nodes.is_empty() {
-                    state.fail("no task matches the filter");
+                let shown = g.dag.filter();
+                if shown.lineage.is_some() {
+                    state.fail(
+                        "bulk actions apply status and text filters, not a lineage: clear it first",
+                    );
                     return vec![];
                 }
-                let delete_total = g.dag.delete_count(&nodes);
-                let ids: Vec<String> = nodes
-                    .iter()
-                    .filter_map(|n| g.dag.task(*n))
-                    .map(|t| t.id.clone())
-                    .collect();
+                if state.read_only {
+                    state.fail("read-only: actions are disabled");
+                    return vec![];
+                }
+                let filter = BulkFilter {
+                    status: shown.status.into_iter().collect(),
+                    search: Some(shown.text.clone()).filter(|t| !t.is_empty()),
+                    ..Default::default()
+                };
                 let req = ActionRequest {
                     verb,
-                    target: Target::Tasks {
+                    target: Target::Filter {
                         group_id: g.view.group.id.clone(),
-                        ids,
+                        filter,
+                        matched: 0,
                     },
                     seconds: None,
                 };
-                return confirm_or_dispatch(state, req, Some(delete_total));
+                state.say(format!("counting the tasks to {}…", verb.as_str()));
+                return vec![Effect::CountBulk(req)];
             }
             let Some(t) = g.selected_task() else {
                 return vec![];
@@ -1966,7 +1972,7 @@ fn confirm_or_dispatch(
     req: ActionRequest,
     delete_total: Option<usize>,
 ) -> Vec<Effect> {
-    let bulk = matches!(req.target, Target::Tasks { .. });
+    let bulk = matches!(req.target, Target::Filter { .. });
     let destructive = matches!(req.verb, Verb::Reset | Verb::Delete) || bulk;
     if !destructive {
         return dispatch(state, req);
@@ -1992,20 +1998,23 @@ fn confirm_or_dispatch(
             "Reset group {name} ({} tasks)? Non-seed tasks are deleted when it has seeds.",
             delete_total.unwrap_or(0)
         ),
-        (Target::Tasks { ids, .. }, Verb::Delete) => format!(
-            "Delete the {} filtered tasks and their descendants: {} tasks in all?",
-            ids.len(),
-            delete_total.unwrap_or(ids.len())
+        (Target::Filter { matched, .. }, Verb::Delete) => format!(
+            "Delete the {matched} filtered tasks and their descendants: {} tasks in all?",
+            delete_total.unwrap_or(*matched as usize)
         ),
-        (Target::Tasks { ids, .. }, v) => {
-            format!("{} the {} filtered tasks, one request each?", capitalise(v.as_str()), ids.len())
-        }
+        (Target::Filter { matched, .. }, v) => format!(
+            "{} the {matched} filtered tasks ({} changed), all or none?",
+            capitalise(v.as_str()),
+            delete_total.unwrap_or(*matched as usize)
+        ),
         (_, _) => format!("{}?", capitalise(&req.describe())),
     };
     // Irreversible and on many tasks: the operator types the count.
     let expect = match (&req.target, req.verb) {
-        (Target::Tasks { ids, .. }, Verb::Reset) => Some(ids.len()),
-        (Target::Tasks { ids, .. }, Verb::Delete) => Some(delete_total.unwrap_or(ids.len())),
+        (Target::Filter { matched, .. }, Verb::Reset) => Some(*matched as usize),
+        (Target::Filter { matched, .. }, Verb::Delete) => {
+            Some(delete_total.unwrap_or(*matched as usize))
+        }
         (Target::Group { .. }, Verb::Reset | Verb::Delete) => Some(delete_total.unwrap_or(0)),
         _ => None,
     };
@@ -2017,6 +2026,41 @@ fn confirm_or_dispatch(
         typed: String::new(),
     });
     vec![]
+}
+
+/// The daemon's dry run answered: confirm with its counts (for a delete,
+/// the tasks removed, descendants included; otherwise the tasks changed).
+fn bulk_counted(
+    state: &mut AppState,
+    mut req: ActionRequest,
+    result: Result<BulkResult, String>,
+) -> Vec<Effect> {
+    let what = req.verb.as_str();
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => {
+            state.fail(format!("{what} the filtered tasks: {e}"));
+            return vec![];
+        }
+    };
+    if r.matched == 0 {
+        state.fail("no task matches the filter");
+        return vec![];
+    }
+    if let Target::Filter { matched, .. } = &mut req.target {
+        *matched = r.matched;
+    }
+    state.say(format!(
+        "the daemon matched {} task{}",
+        r.matched,
+        if r.matched == 1 { "" } else { "s" }
+    ));
+    let total = if req.verb == Verb::Delete {
+        r.deleted
+    } else {
+        r.updated + r.deleted
+    };
+    confirm_or_dispatch(state, req, Some(total as usize))
 }
 
 fn capitalise(s: &str) -> String {
@@ -2034,9 +2078,6 @@ fn dispatch(state: &mut AppState, req: ActionRequest) -> Vec<Effect> {
     }
     if let Some(k) = req.pending_key() {
         state.pending.insert(k, req.verb);
-    }
-    if let Target::Tasks { ids, .. } = &req.target {
-        state.bulk_progress = Some((0, ids.len()));
     }
     state.say(format!("{}…", req.describe()));
     vec![Effect::Act(req)]

@@ -3,8 +3,8 @@
 use super::encode;
 use crate::app::state::{ActionRequest, Effect, Msg, Reply, Target, Verb};
 use crew_core::wire::{
-    ActionResult, AttemptsRequest, ErrorBody, PauseRequest, TaskGroupList, TaskGroupView, TaskList,
-    WhoAmI, WorkgroupList,
+    ActionResult, AttemptsRequest, BulkAction, BulkFilter, BulkRequest, BulkResult, ErrorBody,
+    PauseRequest, TaskGroupList, TaskGroupView, TaskList, WhoAmI, WorkgroupList,
 };
 use crew_core::Task;
 use reqwest::{Method, StatusCode};
@@ -203,63 +203,58 @@ impl Rest {
             (Target::Workgroup { .. }, v) => {
                 return Err(format!("a workgroup cannot be {}", v.as_str()))
             }
-            (Target::Tasks { .. }, _) => return Err("bulk targets go through act()".into()),
+            (
+                Target::Filter {
+                    group_id, filter, ..
+                },
+                v,
+            ) => (
+                Method::POST,
+                format!("/api/v1/task_group/{}/bulk", encode(group_id)),
+                Some(bulk_body(v, filter, false)?),
+            ),
         };
         let v: Value = self.call(method, &path, body, true).await?;
         Ok(serde_json::from_value(v).unwrap_or_default())
     }
 
-    /// Carries out an action; a bulk one task by task, reporting progress.
-    pub async fn act(
-        &self,
-        req: &ActionRequest,
-        tx: &mpsc::Sender<Msg>,
-    ) -> Result<ActionResult, String> {
-        let Target::Tasks { group_id, ids } = &req.target else {
-            return self.act_one(req.verb, &req.target, req.seconds).await;
-        };
-        let total = ids.len();
-        let mut sum = ActionResult::default();
-        let mut failed = 0usize;
-        let mut first_error = None;
-        let mut deleted = std::collections::HashSet::new();
-        for (done, id) in ids.iter().enumerate() {
-            // A task already deleted with an ancestor is skipped.
-            if req.verb == Verb::Delete && deleted.contains(id) {
-                continue;
-            }
-            let t = Target::Task {
-                group_id: group_id.clone(),
-                id: id.clone(),
-                name: String::new(),
-            };
-            match self.act_one(req.verb, &t, None).await {
-                Ok(r) => {
-                    sum.deleted += r.deleted;
-                    sum.updated += r.updated;
-                    deleted.insert(id.clone());
-                }
-                Err(e) if req.verb == Verb::Delete && e.starts_with("404") => {}
-                Err(e) => {
-                    failed += 1;
-                    first_error.get_or_insert(format!("{id}: {e}"));
-                }
-            }
-            let _ = tx
-                .send(Msg::Reply(Reply::BulkProgress {
-                    done: done + 1,
-                    total,
-                }))
-                .await;
-        }
-        match first_error {
-            None => Ok(sum),
-            Some(e) => Err(format!(
-                "{failed} of {total} failed ({} updated, {} deleted); first: {e}",
-                sum.updated, sum.deleted
-            )),
-        }
+    /// Carries out an action (a bulk one in one request: the daemon applies
+    /// it all or nothing).
+    pub async fn act(&self, req: &ActionRequest) -> Result<ActionResult, String> {
+        self.act_one(req.verb, &req.target, req.seconds).await
     }
+
+    /// The daemon's dry run of a bulk action: what it would match and touch.
+    pub async fn count_bulk(&self, req: &ActionRequest) -> Result<BulkResult, String> {
+        let Target::Filter {
+            group_id, filter, ..
+        } = &req.target
+        else {
+            return Err("only a bulk action has a dry run".into());
+        };
+        let path = format!("/api/v1/task_group/{}/bulk", encode(group_id));
+        let body = bulk_body(req.verb, filter, true)?;
+        self.call::<BulkResult>(Method::POST, &path, Some(body), false)
+            .await
+    }
+}
+
+/// The body of a bulk request.
+fn bulk_body(verb: Verb, filter: &BulkFilter, dry_run: bool) -> Result<Value, String> {
+    let action = match verb {
+        Verb::Pause => BulkAction::Pause,
+        Verb::Resume => BulkAction::Resume,
+        Verb::Reset => BulkAction::Reset,
+        Verb::Retry => BulkAction::Retry,
+        Verb::Delete => BulkAction::Delete,
+    };
+    serde_json::to_value(BulkRequest {
+        action,
+        filter: filter.clone(),
+        dry_run,
+        remaining_attempts: None,
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// Wraps a body so that `call` can default it (never used for lists).
@@ -330,8 +325,12 @@ pub fn execute(rest: &Arc<Rest>, effect: Effect, tx: &mpsc::Sender<Msg>) -> bool
             let _ = tx.send(Msg::Reply(Reply::WhoAmI(r))).await;
         }),
         Effect::Act(req) => tokio::spawn(async move {
-            let result = rest.act(&req, &tx).await;
+            let result = rest.act(&req).await;
             let _ = tx.send(Msg::Reply(Reply::Action { req, result })).await;
+        }),
+        Effect::CountBulk(req) => tokio::spawn(async move {
+            let result = rest.count_bulk(&req).await;
+            let _ = tx.send(Msg::Reply(Reply::BulkCount { req, result })).await;
         }),
     };
     drop(reply);

@@ -195,9 +195,6 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &AppState) {
 fn draw_status(frame: &mut Frame, area: Rect, state: &AppState) {
     let th = &state.theme;
     let mut spans = vec![Span::raw(" ")];
-    if let Some((done, total)) = state.bulk_progress {
-        spans.push(Span::styled(format!("bulk {done}/{total}  "), th.warn()));
-    }
     if let Some(s) = &state.status {
         let style = if s.error {
             th.error()

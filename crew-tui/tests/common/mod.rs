@@ -296,3 +296,30 @@ pub fn render(state: &AppState, w: u16, h: u16) -> String {
     }
     t.backend().to_string()
 }
+
+/// Answers the dry run a bulk key asked the daemon for (`fx` must be that
+/// one request) with its counts; returns what the answer led to.
+pub fn dry_run(
+    state: &mut AppState,
+    fx: Vec<Effect>,
+    matched: u64,
+    deleted: u64,
+    updated: u64,
+) -> Vec<Effect> {
+    let [Effect::CountBulk(req)] = &fx[..] else {
+        panic!("a bulk key asks the daemon to count first, got {fx:?}")
+    };
+    let result = Ok(crew_core::wire::BulkResult {
+        matched,
+        deleted,
+        updated,
+        dry_run: true,
+    });
+    feed(
+        state,
+        [Msg::Reply(Reply::BulkCount {
+            req: req.clone(),
+            result,
+        })],
+    )
+}
