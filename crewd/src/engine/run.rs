@@ -274,10 +274,12 @@ impl Engine {
                         cancel.notify_one();
                     }
                 }
+                // Events first: a client that subscribes once it has its
+                // answer never receives the events of its own request.
+                self.hub.publish(&events);
                 for (reply, r) in work.replies {
                     let _ = reply.send(Ok(r));
                 }
-                self.hub.publish(&events);
                 for s in work.started {
                     self.spawn_call(s);
                 }
