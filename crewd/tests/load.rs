@@ -117,9 +117,12 @@ async fn many_stream_clients_do_not_stall_a_large_group() {
     // Readers that fall behind on a loaded machine are resynced too; what
     // matters is that they were served and that dispatch never waited.
     assert!(read_events.load(Ordering::Relaxed) >= tasks);
+    // Bounded by the clients (queues, socket buffers, both ends live in
+    // this process), not by the number of tasks or events.
+    let bound = 256 + 2 * clients as u64;
     assert!(
-        rss_after.saturating_sub(rss_before) < 1024,
-        "memory grew from {rss_before} to {rss_after} MiB"
+        rss_after.saturating_sub(rss_before) < bound,
+        "memory grew from {rss_before} to {rss_after} MiB (bound {bound} MiB)"
     );
     for r in readers {
         r.abort();
