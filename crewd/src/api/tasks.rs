@@ -185,9 +185,32 @@ pub(super) async fn delete(
     State(state): State<ApiState>,
     PathParams((gid, tid)): PathParams<(String, String)>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    task(&state, Some(gid), tid.clone()).await?;
-    let out = state.engine.execute(Op::DeleteTask { id: tid }).await?;
-    Ok(action(out))
+    act(&state, gid, &tid, Op::DeleteTask { id: tid.clone() }).await
+}
+
+/// Runs an operator action on a task of `gid` (404 when it is not there)
+/// and answers how many tasks it touched.
+async fn act(
+    state: &ApiState,
+    gid: String,
+    tid: &str,
+    op: Op,
+) -> Result<Json<ActionResult>, ApiError> {
+    task(state, Some(gid), tid.to_string()).await?;
+    Ok(action(state.engine.execute(op).await?))
+}
+
+/// Runs an operator action on a task of `gid` and answers the task as the
+/// action left it.
+async fn act_then_show(
+    state: &ApiState,
+    gid: String,
+    tid: String,
+    op: Op,
+) -> Result<Json<Task>, ApiError> {
+    task(state, Some(gid.clone()), tid.clone()).await?;
+    state.engine.execute(op).await?;
+    task(state, Some(gid), tid).await.map(Json)
 }
 
 /// `POST /api/v1/task_group/:gid/task/:tid/reset`
@@ -196,15 +219,11 @@ pub(super) async fn reset(
     PathParams((gid, tid)): PathParams<(String, String)>,
     OptionalJson(body): OptionalJson<AttemptsRequest>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    task(&state, Some(gid), tid.clone()).await?;
-    let out = state
-        .engine
-        .execute(Op::ResetTask {
-            id: tid,
-            attempts: body.remaining_attempts,
-        })
-        .await?;
-    Ok(action(out))
+    let op = Op::ResetTask {
+        id: tid.clone(),
+        attempts: body.remaining_attempts,
+    };
+    act(&state, gid, &tid, op).await
 }
 
 /// `POST /api/v1/task_group/:gid/task/:tid/retry`
@@ -213,15 +232,11 @@ pub(super) async fn retry(
     PathParams((gid, tid)): PathParams<(String, String)>,
     OptionalJson(body): OptionalJson<AttemptsRequest>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    task(&state, Some(gid), tid.clone()).await?;
-    let out = state
-        .engine
-        .execute(Op::RetryTask {
-            id: tid,
-            attempts: body.remaining_attempts,
-        })
-        .await?;
-    Ok(action(out))
+    let op = Op::RetryTask {
+        id: tid.clone(),
+        attempts: body.remaining_attempts,
+    };
+    act(&state, gid, &tid, op).await
 }
 
 async fn set_paused(
@@ -230,15 +245,11 @@ async fn set_paused(
     tid: String,
     paused: bool,
 ) -> Result<Json<Task>, ApiError> {
-    task(&state, Some(gid.clone()), tid.clone()).await?;
-    state
-        .engine
-        .execute(Op::SetTaskPaused {
-            id: tid.clone(),
-            paused,
-        })
-        .await?;
-    task(&state, Some(gid), tid).await.map(Json)
+    let op = Op::SetTaskPaused {
+        id: tid.clone(),
+        paused,
+    };
+    act_then_show(&state, gid, tid, op).await
 }
 
 /// `POST /api/v1/task_group/:gid/task/:tid/pause`
@@ -255,12 +266,8 @@ pub(super) async fn cancel(
     State(state): State<ApiState>,
     PathParams((gid, tid)): PathParams<(String, String)>,
 ) -> Result<Json<Task>, ApiError> {
-    task(&state, Some(gid.clone()), tid.clone()).await?;
-    state
-        .engine
-        .execute(Op::CancelTask { id: tid.clone() })
-        .await?;
-    task(&state, Some(gid), tid).await.map(Json)
+    let op = Op::CancelTask { id: tid.clone() };
+    act_then_show(&state, gid, tid, op).await
 }
 
 /// `POST /api/v1/task_group/:gid/task/:tid/resume`
