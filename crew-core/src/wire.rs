@@ -538,6 +538,51 @@ pub struct WorkerList {
     pub workers: Vec<WorkerLimit>,
 }
 
+// ---- Audit log ------------------------------------------------------------------
+
+/// One operator action, as the audit log keeps it: who did what to which
+/// target, when, and how many tasks it affected. Recorded in the same
+/// transaction as the action itself, so the log never misses a committed
+/// action nor shows one that was refused.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// Strictly increasing across the daemon (its own sequence, not the
+    /// event stream's).
+    pub seq: u64,
+    /// When the action was committed.
+    pub at: Timestamp,
+    /// The token's name (`anonymous` when auth is off), or the daemon part
+    /// that acted on its own (`schedule`, `retention`).
+    pub actor: String,
+    /// What was done, e.g. `task.reset`, `group.pause`, `bulk.delete`,
+    /// `worker.limit`.
+    pub action: String,
+    /// What it was done to, e.g. `task/<id>`, `group/<id>`,
+    /// `workgroup/<name>`, `worker/<name>`.
+    pub target: String,
+    /// Tasks affected: those changed or deleted, or for a group or
+    /// workgroup pause and resume, the incomplete tasks it holds or
+    /// releases.
+    pub affected: u64,
+    /// Parameters worth knowing (pause length, new limit, bulk filter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// `GET /api/v1/audit`: newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AuditList {
+    /// The entries, newest first.
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before` to get the next (older) page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<u64>,
+}
+
 // ---- Worker protocol ----------------------------------------------------------
 
 /// What Crew POSTs to a worker (crew-go's payload).
@@ -730,6 +775,12 @@ pub enum Event {
         /// The worker's limit.
         worker: WorkerLimit,
     },
+    /// An operator action was committed (see [`AuditEntry`]).
+    #[serde(rename = "audit.recorded")]
+    AuditRecorded {
+        /// The audit log's entry.
+        entry: AuditEntry,
+    },
     /// The client missed events (too old `since`, or it fell behind):
     /// refetch a snapshot over REST, then resume from `seq`.
     #[serde(rename = "resync")]
@@ -749,9 +800,10 @@ impl Event {
             Event::GroupCreated { task_group }
             | Event::GroupUpdated { task_group }
             | Event::GroupDeleted { task_group } => Some(&task_group.id),
-            Event::WorkgroupUpdated { .. } | Event::WorkerUpdated { .. } | Event::Resync { .. } => {
-                None
-            }
+            Event::WorkgroupUpdated { .. }
+            | Event::WorkerUpdated { .. }
+            | Event::AuditRecorded { .. }
+            | Event::Resync { .. } => None,
         }
     }
 }

@@ -211,6 +211,15 @@ pub struct Config {
     )]
     pub event_retention: u64,
 
+    /// Audit log entries kept (the newest operator actions).
+    #[arg(
+        long,
+        env = "CREW_AUDIT_RETENTION",
+        default_value_t = 100_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub audit_retention: u64,
+
     /// Delete finished groups (every task complete) this many seconds after
     /// they were created; unset keeps them.
     #[arg(long, env = "CREW_RETAIN_FINISHED_FOR", value_name = "SECONDS")]
@@ -299,6 +308,7 @@ impl fmt::Debug for Config {
             .field("max_request_bytes", &self.max_request_bytes)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("event_retention", &self.event_retention)
+            .field("audit_retention", &self.audit_retention)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("backoff", &self.backoff)
             .field("backoff_cap", &self.backoff_cap)
@@ -329,6 +339,7 @@ impl Config {
             max_request_bytes: 16 * MIB,
             max_response_bytes: 16 * MIB,
             event_retention: 100_000,
+            audit_retention: 100_000,
             shutdown_grace: 30,
             backoff: Backoff::Fixed,
             backoff_cap: 3600,

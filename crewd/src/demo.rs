@@ -4,7 +4,7 @@
 //! succeeds, a rate-limited workgroup, a duplicate key, a delayed task — and
 //! keeps moving by resetting itself a little while after it completes.
 
-use crate::engine::{EngineError, EngineHandle, Op};
+use crate::engine::{Actor, EngineError, EngineHandle, Op};
 use crate::storage::Store;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
@@ -155,6 +155,7 @@ fn seed_tasks(now: Timestamp) -> Vec<NewTask> {
 /// Seeds the demo group if it is missing, then resets it a while after each
 /// completion, forever. Ends when the engine shuts down.
 pub async fn run_demo_loop(engine: EngineHandle, store: Store) {
+    let actor = Actor::new("demo");
     let exists = store
         .read()
         .ok()
@@ -168,7 +169,7 @@ pub async fn run_demo_loop(engine: EngineHandle, store: Store) {
             tasks: seed_tasks(Timestamp::now()),
             schedule: None,
         };
-        match engine.execute(Op::CreateGroup(Box::new(spec))).await {
+        match engine.execute(&actor, Op::CreateGroup(Box::new(spec))).await {
             Ok(_) => tracing::info!("demo group seeded"),
             Err(e) => tracing::warn!("cannot seed the demo group: {e}"),
         }
@@ -188,7 +189,7 @@ pub async fn run_demo_loop(engine: EngineHandle, store: Store) {
             (true, Some(t)) if t.elapsed() >= LINGER => {
                 completed_since = None;
                 match engine
-                    .execute(Op::ResetGroup {
+                    .execute(&actor, Op::ResetGroup {
                         id: DEMO_GROUP.into(),
                         attempts: None,
                     })
@@ -201,7 +202,7 @@ pub async fn run_demo_loop(engine: EngineHandle, store: Store) {
                             ..Default::default()
                         };
                         let _ = engine
-                            .execute(Op::UpdateTask {
+                            .execute(&actor, Op::UpdateTask {
                                 id: "demo-cleanup".into(),
                                 patch: Box::new(patch),
                             })

@@ -217,6 +217,8 @@ pub struct Metrics {
     dispatches: Counter,
     outcomes: [Counter; 4],
     rate_limit_pauses: Counter,
+    pruned_groups: Counter,
+    pruned_tasks: Counter,
     commit_seconds: AtomicHistogram,
     batch_size: AtomicHistogram,
     calls: WorkerCalls,
@@ -252,6 +254,18 @@ impl Metrics {
             "Worker answers that paused a workgroup (a 429, or workgroupDelayInSeconds)",
             rate_limit_pauses.clone(),
         );
+        let pruned_groups = Counter::default();
+        registry.register(
+            "crew_retention_pruned_groups",
+            "Finished groups deleted by retention (age or count)",
+            pruned_groups.clone(),
+        );
+        let pruned_tasks = Counter::default();
+        registry.register(
+            "crew_retention_pruned_tasks",
+            "Tasks of the finished groups retention deleted",
+            pruned_tasks.clone(),
+        );
         let commit_seconds = AtomicHistogram::new(COMMIT_BOUNDS);
         registry.register(
             "crew_commit_duration_seconds",
@@ -271,6 +285,8 @@ impl Metrics {
             dispatches,
             outcomes,
             rate_limit_pauses,
+            pruned_groups,
+            pruned_tasks,
             commit_seconds,
             batch_size,
             calls,
@@ -318,6 +334,12 @@ impl Metrics {
         if let Some(i) = Outcome::ALL.iter().position(|x| *x == Outcome::Interrupted) {
             self.outcomes[i].inc_by(n);
         }
+    }
+
+    /// Retention deleted one finished group of `tasks` tasks.
+    pub fn pruned(&self, tasks: u64) {
+        self.pruned_groups.inc();
+        self.pruned_tasks.inc_by(tasks);
     }
 
     /// One engine batch of `messages`, about to be committed.

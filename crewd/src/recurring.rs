@@ -3,7 +3,7 @@
 //! no external scheduler. A group whose tasks are still running resets as
 //! soon as it is idle.
 
-use crate::engine::{EngineError, EngineHandle, Op};
+use crate::engine::{Actor, EngineError, EngineHandle, Op};
 use crate::storage::Store;
 use crew_core::Timestamp;
 use std::time::Duration;
@@ -43,6 +43,7 @@ pub fn due_groups(
 
 /// Checks schedules every [`CHECK_EVERY`] until the engine stops.
 pub async fn run_schedules(engine: EngineHandle, store: Store) {
+    let actor = Actor::new("schedule");
     let mut tick = tokio::time::interval(CHECK_EVERY);
     loop {
         tick.tick().await;
@@ -57,7 +58,7 @@ pub async fn run_schedules(engine: EngineHandle, store: Store) {
             Err(_) => continue,
         };
         for id in due {
-            match engine.execute(Op::ScheduledReset { id: id.clone() }).await {
+            match engine.execute(&actor, Op::ScheduledReset { id: id.clone() }).await {
                 Ok(out) if out.updated + out.deleted > 0 => {
                     tracing::info!(group = %id, "scheduled reset")
                 }

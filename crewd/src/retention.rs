@@ -6,7 +6,7 @@
 //! A sweep lists groups (not tasks) and deletes through the engine, so each
 //! deletion is an ordinary command: one transaction, events, counts.
 
-use crate::engine::{EngineError, EngineHandle, Op};
+use crate::engine::{Actor, EngineError, EngineHandle, Op};
 use crate::storage::Store;
 use crew_core::Timestamp;
 use std::time::Duration;
@@ -69,6 +69,7 @@ pub fn doomed_groups(
 
 /// Sweeps every `policy.every` until the engine stops.
 pub async fn run_retention(engine: EngineHandle, store: Store, policy: RetentionPolicy) {
+    let actor = Actor::new("retention");
     let mut tick = tokio::time::interval(policy.every);
     loop {
         tick.tick().await;
@@ -84,8 +85,9 @@ pub async fn run_retention(engine: EngineHandle, store: Store, policy: Retention
             Err(_) => continue,
         };
         for id in doomed {
-            match engine.execute(Op::DeleteGroup { id: id.clone() }).await {
+            match engine.execute(&actor, Op::DeleteGroup { id: id.clone() }).await {
                 Ok(out) => {
+                    engine.metrics().pruned(out.deleted);
                     tracing::info!(group = %id, tasks = out.deleted, "retention deleted a finished group")
                 }
                 Err(EngineError::ShuttingDown) => return,

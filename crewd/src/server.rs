@@ -38,6 +38,7 @@ pub async fn run(
         &config.db,
         StoreConfig {
             event_retention: config.event_retention,
+            audit_retention: config.audit_retention,
         },
     )
     .with_context(|| format!("cannot open the database {}", config.db.display()))?;

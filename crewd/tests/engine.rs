@@ -390,6 +390,27 @@ async fn retention_deletes_finished_groups_beyond_the_count() {
         "an unfinished group stays"
     );
     assert_eq!(d.get("/task/old-t").await.0, 404, "its tasks went with it");
+    // Visible in metrics and in the audit log.
+    let text = d
+        .http
+        .get(format!("{}/metrics", d.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "crew_retention_pruned_groups_total 1",
+        "crew_retention_pruned_tasks_total 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+    }
+    let (_, audit) = d.get("/audit").await;
+    assert_eq!(audit["entries"][0]["actor"], "retention", "{audit}");
+    assert_eq!(audit["entries"][0]["action"], "group.delete");
+    assert_eq!(audit["entries"][0]["target"], "group/old");
+    assert_eq!(audit["entries"][0]["affected"], 1);
     d.stop().await;
 }
 
@@ -416,6 +437,13 @@ async fn a_scheduled_group_resets_itself() {
     }
     let (_, g) = d.get("/task_group/g").await;
     assert!(g["lastScheduledReset"].is_string(), "{g}");
+    let (_, audit) = d.get("/audit?search=scheduled").await;
+    let first = &audit["entries"][0];
+    assert_eq!(
+        (&first["actor"], &first["target"]),
+        (&json!("schedule"), &json!("group/g")),
+        "{audit}"
+    );
     // A bad expression is refused with a readable error.
     let (s, v) = d
         .post("/task_groups", json!({"id": "bad", "schedule": "at noon"}))

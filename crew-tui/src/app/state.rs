@@ -9,7 +9,7 @@ use crate::app::keymap::{Command, Key, KeyMap, Scope};
 use crate::theme::Theme;
 use crew_core::model::derive_status;
 use crew_core::wire::{
-    ActionResult, BulkFilter, BulkResult, Event, StatusCounts, StreamMessage, TaskGroupList,
+    ActionResult, AuditEntry, AuditList, BulkFilter, BulkResult, Event, StatusCounts, StreamMessage, TaskGroupList,
     TaskGroupView, WorkgroupList, WorkgroupView,
 };
 use crew_core::{Task, TaskStatus, Timestamp};
@@ -129,6 +129,8 @@ pub enum Reply {
     /// `GET /whoami`: the token's name and scope (an error from a daemon
     /// without it changes nothing).
     WhoAmI(Result<crew_core::wire::WhoAmI, String>),
+    /// `GET /audit`: the latest operator actions, newest first.
+    Audit(Result<AuditList, String>),
 }
 
 /// An operator action.
@@ -275,6 +277,8 @@ pub enum Effect {
     CountBulk(ActionRequest),
     /// Ask the daemon what the token may do.
     FetchWhoAmI,
+    /// Fetch the latest audit entries for the event log.
+    FetchAudit,
     /// Leave.
     Quit,
 }
@@ -622,6 +626,9 @@ pub struct AppState {
     pub events_mine_only: bool,
     /// Highest stream sequence seen.
     pub last_seq: u64,
+    /// The first audit entry the stream delivered: earlier ones come from
+    /// `GET /audit`, later ones only from the stream.
+    first_live_audit: Option<u64>,
     /// Actions in flight, by entity (`group:ID`, `task:ID`, `wg:NAME`).
     pub pending: HashMap<String, Verb>,
     /// The operator asked to leave.
@@ -665,6 +672,7 @@ impl AppState {
             events_filter: String::new(),
             events_mine_only: false,
             last_seq: 0,
+            first_live_audit: None,
             pending: HashMap::new(),
             quit: false,
         }
@@ -677,6 +685,7 @@ impl AppState {
             Effect::FetchGroups,
             Effect::FetchWorkgroups,
             Effect::FetchWhoAmI,
+            Effect::FetchAudit,
         ]
     }
 
@@ -1059,6 +1068,31 @@ fn on_stream(state: &mut AppState, m: StreamMessage) -> Vec<Effect> {
     }
 }
 
+/// An operator action in the event log: `audit`, its target, and what was
+/// done by whom to how many tasks.
+fn audit_log(seq: u64, e: &AuditEntry) -> LogEntry {
+    let mut detail = format!(
+        "{} by {}, {} task{}",
+        e.action,
+        e.actor,
+        e.affected,
+        if e.affected == 1 { "" } else { "s" }
+    );
+    if let Some(d) = &e.detail {
+        detail.push_str(", ");
+        detail.push_str(d);
+    }
+    LogEntry {
+        seq,
+        at: e.at,
+        kind: "audit".into(),
+        subject: e.target.clone(),
+        detail,
+        mine: false,
+        error: false,
+    }
+}
+
 fn log_event(state: &mut AppState, seq: u64, at: Timestamp, ev: &Event) {
     let entry = match ev {
         Event::TaskCreated { task } => task_log(seq, at, "task.created", task),
@@ -1099,6 +1133,10 @@ fn log_event(state: &mut AppState, seq: u64, at: Timestamp, ev: &Event) {
             mine: false,
             error: false,
         },
+        Event::AuditRecorded { entry } => {
+            state.first_live_audit.get_or_insert(entry.seq);
+            audit_log(seq, entry)
+        }
         Event::WorkerUpdated { worker } => LogEntry {
             seq,
             at,
@@ -1199,12 +1237,26 @@ fn apply_event(state: &mut AppState, ev: Event) {
                 }),
             }
         }
-        Event::WorkerUpdated { .. } | Event::Resync { .. } => {}
+        Event::WorkerUpdated { .. } | Event::AuditRecorded { .. } | Event::Resync { .. } => {}
     }
 }
 
 fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
     match r {
+        Reply::Audit(res) => {
+            // Older than anything logged live: appended at the old end,
+            // newest first, without what the stream already delivered.
+            if let Ok(list) = res {
+                let live = state.first_live_audit.unwrap_or(u64::MAX);
+                for e in list.entries.iter().filter(|e| e.seq < live) {
+                    if state.events.len() >= EVENT_LOG_LIMIT {
+                        break;
+                    }
+                    state.events.push_back(audit_log(0, e));
+                }
+            }
+            vec![]
+        }
         Reply::WhoAmI(res) => {
             // A read-only token makes the console read-only by itself; an
             // admin token never lifts --read-only.

@@ -3,7 +3,7 @@
 use super::encode;
 use crate::app::state::{ActionRequest, Effect, Msg, Reply, Target, Verb};
 use crew_core::wire::{
-    ActionResult, AttemptsRequest, BulkAction, BulkFilter, BulkRequest, BulkResult, ErrorBody,
+    ActionResult, AttemptsRequest, AuditList, BulkAction, BulkFilter, BulkRequest, BulkResult, ErrorBody,
     PauseRequest, TaskGroupList, TaskGroupView, TaskList, WhoAmI, WorkgroupList,
 };
 use crew_core::Task;
@@ -138,6 +138,14 @@ impl Rest {
             }
         }
         Ok((view, tasks))
+    }
+
+    /// `GET /api/v1/audit`: the latest operator actions, newest first.
+    pub async fn audit(&self) -> Result<AuditList, String> {
+        self.call::<Lenient<AuditList>>(Method::GET, "/api/v1/audit?limit=200", None, false)
+            .await?
+            .0
+            .ok_or_else(|| "empty answer".into())
     }
 
     /// `GET /api/v1/workgroups`.
@@ -319,6 +327,10 @@ pub fn execute(rest: &Arc<Rest>, effect: Effect, tx: &mpsc::Sender<Msg>) -> bool
         Effect::FetchWorkgroups => tokio::spawn(async move {
             let r = rest.workgroups().await;
             let _ = tx.send(Msg::Reply(Reply::Workgroups(r))).await;
+        }),
+        Effect::FetchAudit => tokio::spawn(async move {
+            let r = rest.audit().await;
+            let _ = tx.send(Msg::Reply(Reply::Audit(r))).await;
         }),
         Effect::FetchWhoAmI => tokio::spawn(async move {
             let r = rest.whoami().await;

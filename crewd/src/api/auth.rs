@@ -9,7 +9,9 @@
 use super::error::ApiError;
 use super::ApiState;
 use crate::config::NamedToken;
-use axum::extract::{Request, State};
+use crate::engine::Actor;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -183,6 +185,20 @@ pub(crate) async fn require_token(
     }
     req.extensions_mut().insert(identity);
     next.run(req).await
+}
+
+/// The caller as the audit log names it: its token's name (`anonymous`
+/// when auth is off). Handlers that act take it as an argument.
+impl<S: Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let name = match parts.extensions.get::<Identity>() {
+            Some(identity) => identity.name.clone(),
+            None => Identity::anonymous().name,
+        };
+        Ok(Actor::new(name))
+    }
 }
 
 #[cfg(test)]

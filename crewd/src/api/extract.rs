@@ -212,7 +212,7 @@ impl Default for ListQuery {
     }
 }
 
-fn parse_count(name: &str, v: &str) -> Result<u64, ApiError> {
+pub(super) fn parse_count(name: &str, v: &str) -> Result<u64, ApiError> {
     v.trim().parse::<u64>().map_err(|_| {
         ApiError::bad_request(format!(
             "query parameter {name} must be a non-negative integer, got {:?}",

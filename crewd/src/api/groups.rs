@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::extract::{JsonBody, ListQuery, OptionalJson, PathParams};
 use super::{created, read, ApiState};
-use crate::engine::{Op, OpOutcome};
+use crate::engine::{Actor, Op, OpOutcome};
 use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
@@ -44,11 +44,12 @@ pub(super) async fn list(
 /// `POST /api/v1/task_groups` (optionally with its tasks) -> 201.
 pub(super) async fn create(
     State(state): State<ApiState>,
+    actor: Actor,
     JsonBody(body): JsonBody<NewTaskGroup>,
 ) -> Result<Response, ApiError> {
     let out = state
         .engine
-        .execute(Op::CreateGroup(Box::new(body)))
+        .execute(&actor, Op::CreateGroup(Box::new(body)))
         .await?;
     let id = out
         .created_group_id
@@ -67,6 +68,7 @@ pub(super) async fn get_one(
 /// `PUT /api/v1/task_group/:id` (rename, pause, resume).
 pub(super) async fn update(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams(id): PathParams<String>,
     JsonBody(patch): JsonBody<TaskGroupPatch>,
 ) -> Result<Json<TaskGroupView>, ApiError> {
@@ -79,7 +81,7 @@ pub(super) async fn update(
     }
     state
         .engine
-        .execute(Op::UpdateGroup {
+        .execute(&actor, Op::UpdateGroup {
             id: id.clone(),
             patch,
         })
@@ -90,20 +92,22 @@ pub(super) async fn update(
 /// `DELETE /api/v1/task_group/:id`
 pub(super) async fn delete(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    let out = state.engine.execute(Op::DeleteGroup { id }).await?;
+    let out = state.engine.execute(&actor, Op::DeleteGroup { id }).await?;
     Ok(action(out))
 }
 
 async fn set_paused(
     state: ApiState,
+    actor: Actor,
     id: String,
     paused: bool,
 ) -> Result<Json<TaskGroupView>, ApiError> {
     state
         .engine
-        .execute(Op::SetGroupPaused {
+        .execute(&actor, Op::SetGroupPaused {
             id: id.clone(),
             paused,
         })
@@ -114,28 +118,31 @@ async fn set_paused(
 /// `POST /api/v1/task_group/:id/pause`
 pub(super) async fn pause(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<TaskGroupView>, ApiError> {
-    set_paused(state, id, true).await
+    set_paused(state, actor, id, true).await
 }
 
 /// `POST /api/v1/task_group/:id/resume`
 pub(super) async fn resume(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<TaskGroupView>, ApiError> {
-    set_paused(state, id, false).await
+    set_paused(state, actor, id, false).await
 }
 
 /// `POST /api/v1/task_group/:id/reset` with optional `{remainingAttempts}`.
 pub(super) async fn reset(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams(id): PathParams<String>,
     OptionalJson(body): OptionalJson<AttemptsRequest>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let out = state
         .engine
-        .execute(Op::ResetGroup {
+        .execute(&actor, Op::ResetGroup {
             id,
             attempts: body.remaining_attempts,
         })
@@ -146,12 +153,13 @@ pub(super) async fn reset(
 /// `POST /api/v1/task_group/:id/retry` with optional `{remainingAttempts}`.
 pub(super) async fn retry(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams(id): PathParams<String>,
     OptionalJson(body): OptionalJson<AttemptsRequest>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let out = state
         .engine
-        .execute(Op::RetryGroup {
+        .execute(&actor, Op::RetryGroup {
             id,
             attempts: body.remaining_attempts,
         })
@@ -164,13 +172,14 @@ pub(super) async fn retry(
 /// `dryRun`.
 pub(super) async fn bulk(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<BulkRequest>,
 ) -> Result<Json<BulkResult>, ApiError> {
     let dry_run = body.dry_run;
     let out = state
         .engine
-        .execute(Op::Bulk {
+        .execute(&actor, Op::Bulk {
             group: id,
             request: Box::new(body),
         })

@@ -11,6 +11,7 @@
 //! tokens may only read ([`auth`]). `GET /metrics` serves Prometheus
 //! metrics ([`crate::metrics`]) under the same auth.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -121,6 +122,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/v1/workers", get(workers::list_workers))
         .route("/api/v1/worker/{name}/limit", put(workers::set_limit))
+        .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/whoami", get(whoami))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))

@@ -4,7 +4,7 @@ use super::error::ApiError;
 use super::extract::{decode, JsonBody, ListQuery, OptionalJson, PathParams, RawJson};
 use super::groups::action;
 use super::{created, read, ApiState};
-use crate::engine::Op;
+use crate::engine::{Actor, Op};
 use crate::storage::TaskQuery;
 use axum::extract::State;
 use axum::response::Response;
@@ -66,6 +66,7 @@ pub(super) async fn list(
 /// 201 with the array).
 pub(super) async fn create(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams(group): PathParams<String>,
     body: RawJson,
 ) -> Result<Response, ApiError> {
@@ -104,7 +105,7 @@ pub(super) async fn create(
     }
     let out = state
         .engine
-        .execute(Op::CreateTasks {
+        .execute(&actor, Op::CreateTasks {
             group: group.clone(),
             tasks,
         })
@@ -152,6 +153,7 @@ pub(super) async fn get_by_id(
 /// `PUT /api/v1/task_group/:gid/task/:tid`
 pub(super) async fn update(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams((gid, tid)): PathParams<(String, String)>,
     JsonBody(patch): JsonBody<TaskPatch>,
 ) -> Result<Json<Task>, ApiError> {
@@ -172,7 +174,7 @@ pub(super) async fn update(
     task(&state, Some(gid.clone()), tid.clone()).await?;
     state
         .engine
-        .execute(Op::UpdateTask {
+        .execute(&actor, Op::UpdateTask {
             id: tid.clone(),
             patch: Box::new(patch),
         })
@@ -183,39 +185,43 @@ pub(super) async fn update(
 /// `DELETE /api/v1/task_group/:gid/task/:tid` (with its descendants).
 pub(super) async fn delete(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams((gid, tid)): PathParams<(String, String)>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    act(&state, gid, &tid, Op::DeleteTask { id: tid.clone() }).await
+    act(&state, &actor, gid, &tid, Op::DeleteTask { id: tid.clone() }).await
 }
 
 /// Runs an operator action on a task of `gid` (404 when it is not there)
 /// and answers how many tasks it touched.
 async fn act(
     state: &ApiState,
+    actor: &Actor,
     gid: String,
     tid: &str,
     op: Op,
 ) -> Result<Json<ActionResult>, ApiError> {
     task(state, Some(gid), tid.to_string()).await?;
-    Ok(action(state.engine.execute(op).await?))
+    Ok(action(state.engine.execute(actor, op).await?))
 }
 
 /// Runs an operator action on a task of `gid` and answers the task as the
 /// action left it.
 async fn act_then_show(
     state: &ApiState,
+    actor: &Actor,
     gid: String,
     tid: String,
     op: Op,
 ) -> Result<Json<Task>, ApiError> {
     task(state, Some(gid.clone()), tid.clone()).await?;
-    state.engine.execute(op).await?;
+    state.engine.execute(actor, op).await?;
     task(state, Some(gid), tid).await.map(Json)
 }
 
 /// `POST /api/v1/task_group/:gid/task/:tid/reset`
 pub(super) async fn reset(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams((gid, tid)): PathParams<(String, String)>,
     OptionalJson(body): OptionalJson<AttemptsRequest>,
 ) -> Result<Json<ActionResult>, ApiError> {
@@ -223,12 +229,13 @@ pub(super) async fn reset(
         id: tid.clone(),
         attempts: body.remaining_attempts,
     };
-    act(&state, gid, &tid, op).await
+    act(&state, &actor, gid, &tid, op).await
 }
 
 /// `POST /api/v1/task_group/:gid/task/:tid/retry`
 pub(super) async fn retry(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams((gid, tid)): PathParams<(String, String)>,
     OptionalJson(body): OptionalJson<AttemptsRequest>,
 ) -> Result<Json<ActionResult>, ApiError> {
@@ -236,11 +243,12 @@ pub(super) async fn retry(
         id: tid.clone(),
         attempts: body.remaining_attempts,
     };
-    act(&state, gid, &tid, op).await
+    act(&state, &actor, gid, &tid, op).await
 }
 
 async fn set_paused(
     state: ApiState,
+    actor: Actor,
     gid: String,
     tid: String,
     paused: bool,
@@ -249,31 +257,34 @@ async fn set_paused(
         id: tid.clone(),
         paused,
     };
-    act_then_show(&state, gid, tid, op).await
+    act_then_show(&state, &actor, gid, tid, op).await
 }
 
 /// `POST /api/v1/task_group/:gid/task/:tid/pause`
 pub(super) async fn pause(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams((gid, tid)): PathParams<(String, String)>,
 ) -> Result<Json<Task>, ApiError> {
-    set_paused(state, gid, tid, true).await
+    set_paused(state, actor, gid, tid, true).await
 }
 
 /// `POST /api/v1/task_group/:gid/task/:tid/cancel`: abandons the call in
 /// flight; the attempt is recorded as cancelled and the task paused.
 pub(super) async fn cancel(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams((gid, tid)): PathParams<(String, String)>,
 ) -> Result<Json<Task>, ApiError> {
     let op = Op::CancelTask { id: tid.clone() };
-    act_then_show(&state, gid, tid, op).await
+    act_then_show(&state, &actor, gid, tid, op).await
 }
 
 /// `POST /api/v1/task_group/:gid/task/:tid/resume`
 pub(super) async fn resume(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams((gid, tid)): PathParams<(String, String)>,
 ) -> Result<Json<Task>, ApiError> {
-    set_paused(state, gid, tid, false).await
+    set_paused(state, actor, gid, tid, false).await
 }

@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::extract::{JsonBody, OptionalJson, PathParams};
 use super::{read, ApiState};
-use crate::engine::Op;
+use crate::engine::{Actor, Op};
 use axum::extract::State;
 use axum::Json;
 use crew_core::dag::check_safe_name;
@@ -54,6 +54,7 @@ pub(super) async fn list_workgroups(
 /// `POST /api/v1/workgroup/:name/pause` with optional `{seconds}`.
 pub(super) async fn pause_workgroup(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams(name): PathParams<String>,
     OptionalJson(body): OptionalJson<PauseRequest>,
 ) -> Result<Json<WorkgroupView>, ApiError> {
@@ -61,7 +62,7 @@ pub(super) async fn pause_workgroup(
     let seconds = check_pause(body.seconds)?;
     state
         .engine
-        .execute(Op::PauseWorkgroup {
+        .execute(&actor, Op::PauseWorkgroup {
             name: name.clone(),
             seconds,
         })
@@ -72,12 +73,13 @@ pub(super) async fn pause_workgroup(
 /// `POST /api/v1/workgroup/:name/resume`
 pub(super) async fn resume_workgroup(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams(name): PathParams<String>,
 ) -> Result<Json<WorkgroupView>, ApiError> {
     check_safe_name("workgroup", &name)?;
     state
         .engine
-        .execute(Op::ResumeWorkgroup { name: name.clone() })
+        .execute(&actor, Op::ResumeWorkgroup { name: name.clone() })
         .await?;
     workgroup_view(&state, name).await.map(Json)
 }
@@ -92,13 +94,14 @@ pub(super) async fn list_workers(State(state): State<ApiState>) -> Json<WorkerLi
 /// `PUT /api/v1/worker/:name/limit` with `{maxConcurrency}` (`null`: none).
 pub(super) async fn set_limit(
     State(state): State<ApiState>,
+    actor: Actor,
     PathParams(name): PathParams<String>,
     JsonBody(body): JsonBody<WorkerLimitRequest>,
 ) -> Result<Json<WorkerLimit>, ApiError> {
     check_safe_name("worker", &name)?;
     state
         .engine
-        .execute(Op::SetWorkerLimit {
+        .execute(&actor, Op::SetWorkerLimit {
             worker: name.clone(),
             max_concurrency: body.max_concurrency,
         })

@@ -6,9 +6,11 @@
 //! transaction (group commit), and only after that commit returns does it
 //! answer callers, publish events and start worker calls.
 
+mod audit;
 mod ops;
 mod run;
 
+pub use audit::Actor;
 pub use ops::{EngineError, EngineHandle, Op, OpOutcome};
 pub use run::EngineConfig;
 

@@ -3,6 +3,7 @@
 use crew_core::wire::{
     BulkRequest, BulkResult, NewTask, NewTaskGroup, TaskGroupPatch, TaskPatch, WorkerLimit,
 };
+use super::audit::Actor;
 use crew_core::RuleError;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -160,6 +161,7 @@ pub(crate) enum Msg {
     /// An operator command waiting for its commit.
     Command {
         op: Op,
+        actor: Actor,
         reply: oneshot::Sender<Result<OpOutcome, EngineError>>,
     },
     /// A worker call ended.
@@ -187,11 +189,17 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
-    /// Applies a command; returns once it is durably committed (or refused).
-    pub async fn execute(&self, op: Op) -> Result<OpOutcome, EngineError> {
+    /// Applies a command on behalf of `actor`; returns once it is durably
+    /// committed (or refused). Operator actions are recorded in the audit
+    /// log under the actor's name, in the same transaction.
+    pub async fn execute(&self, actor: &Actor, op: Op) -> Result<OpOutcome, EngineError> {
         let (reply, rx) = oneshot::channel();
         self.commands
-            .send(Msg::Command { op, reply })
+            .send(Msg::Command {
+                op,
+                actor: actor.clone(),
+                reply,
+            })
             .map_err(|_| EngineError::ShuttingDown)?;
         rx.await.map_err(|_| EngineError::ShuttingDown)?
     }

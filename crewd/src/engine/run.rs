@@ -1,5 +1,6 @@
 //! The engine thread: batches, one durable commit per batch, then effects.
 
+use super::audit::{self, Actor};
 use super::ops::{EngineError, Msg, OpOutcome, WorkerLoads};
 use super::Op;
 use crate::dispatch::client::WorkerClient;
@@ -8,7 +9,7 @@ use crate::storage::{Store, WriteTx};
 use crate::stream::hub::EventHub;
 use crew_core::graph::{Change, Changes, GraphRead};
 use crew_core::rules::{self, RetryPolicy, Start};
-use crew_core::wire::{WorkerLimit, WorkerPayload};
+use crew_core::wire::{AuditEntry, WorkerLimit, WorkerPayload};
 use crew_core::worker::WorkerOutcome;
 use crew_core::{RuleError, TaskStatus, Timestamp};
 use std::collections::HashMap;
@@ -321,7 +322,7 @@ impl Engine {
         self.metrics.batch(batch.len());
         for msg in batch {
             match msg {
-                Msg::Command { op, reply } => match self.apply_op(&mut tx, op, now) {
+                Msg::Command { op, actor, reply } => match self.apply_op(&mut tx, op, &actor, now) {
                     Ok(applied) => {
                         work.touched
                             .extend(applied.changes.touched_task_ids().map(str::to_string));
@@ -488,8 +489,10 @@ impl Engine {
         &mut self,
         tx: &mut WriteTx,
         op: Op,
+        actor: &Actor,
         now: Timestamp,
     ) -> Result<Applied, ApplyError> {
+        let described = audit::describe(&op);
         let mut applied = Applied::default();
         let ids = &mut self.ids;
         let mut gen = || ids.next_id();
@@ -586,6 +589,10 @@ impl Engine {
             .map_err(|e| ApplyError::Storage(e.to_string()))?;
         applied.outcome.deleted = changes.deleted_tasks();
         applied.outcome.updated = changes.updated_tasks();
+        if let Some(d) = described {
+            record_audit(tx, d, actor, &applied.outcome, &changes, now)
+                .map_err(|e| ApplyError::Storage(e.to_string()))?;
+        }
         applied.changes = changes;
         Ok(applied)
     }
@@ -674,6 +681,39 @@ impl From<RuleError> for ApplyError {
             other => ApplyError::Rule(other),
         }
     }
+}
+
+/// Writes the audit entry of an action, in the action's own transaction.
+fn record_audit(
+    tx: &mut WriteTx,
+    d: audit::Described,
+    actor: &Actor,
+    outcome: &OpOutcome,
+    changes: &Changes,
+    now: Timestamp,
+) -> Result<(), crate::storage::StorageError> {
+    if d.only_if_changed && changes.is_empty() {
+        return Ok(());
+    }
+    let affected = match &d.holds {
+        audit::Holds::Changed => outcome.deleted + outcome.updated,
+        audit::Holds::Group(id) => tx.group_incomplete_count(id)?,
+        audit::Holds::Workgroup(name) => tx.workgroup_incomplete_count(name)?,
+        audit::Holds::Nothing => 0,
+    };
+    tx.record_audit(
+        AuditEntry {
+            seq: 0,
+            at: now,
+            actor: actor.name().to_string(),
+            action: d.action,
+            target: d.target,
+            affected,
+            detail: d.detail,
+        },
+        now,
+    )?;
+    Ok(())
 }
 
 fn unavailable(e: impl std::fmt::Display) -> EngineError {

@@ -36,18 +36,25 @@ pub const SCHEMA_VERSION: u64 = 1;
 /// Default number of events kept for stream clients that resume.
 pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
 
+/// Default number of audit log entries kept.
+pub const DEFAULT_AUDIT_RETENTION: u64 = 100_000;
+
 /// Settings of the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreConfig {
     /// Events kept for resume (the newest ones); older events are trimmed in
     /// the transaction that appends new ones. Default 100 000.
     pub event_retention: u64,
+    /// Audit log entries kept (the newest ones), trimmed the same way.
+    /// Default 100 000.
+    pub audit_retention: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             event_retention: DEFAULT_EVENT_RETENTION,
+            audit_retention: DEFAULT_AUDIT_RETENTION,
         }
     }
 }
@@ -141,7 +148,7 @@ impl Store {
     pub fn write(&self) -> Result<WriteTx, StorageError> {
         let mut txn = self.db()?.begin_write()?;
         txn.set_durability(redb::Durability::Immediate)?;
-        WriteTx::new(txn, self.inner.config.event_retention)
+        WriteTx::new(txn, self.inner.config)
     }
 
     /// Begins a read transaction: a consistent snapshot of the last commit,

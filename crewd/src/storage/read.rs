@@ -6,12 +6,15 @@ use super::tables::{
 };
 use super::StorageError;
 use crew_core::wire::{
-    StatusCounts, StreamMessage, TaskGroupList, TaskGroupView, TaskList, WorkgroupList,
+    AuditEntry, AuditList, StatusCounts, StreamMessage, TaskGroupList, TaskGroupView, TaskList, WorkgroupList,
     WorkgroupView,
 };
 use crew_core::{Task, TaskGroup, TaskStatus, Timestamp, Workgroup};
 use redb::{ReadOnlyTable, ReadableTable, ReadableTableMetadata};
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Most audit entries one filtered [`ReadTx::audit`] call looks at.
+pub const AUDIT_SCAN_LIMIT: usize = 10_000;
 
 /// A consistent snapshot of the last commit, concurrent with the writer.
 pub struct ReadTx {
@@ -530,6 +533,46 @@ impl ReadTx {
             out.push((k.value().to_string(), v.value()));
         }
         Ok(out)
+    }
+
+    /// Up to `limit` audit entries older than `before` (every entry when
+    /// `None`), newest first, optionally only those whose actor, action or
+    /// target contains `text` (ASCII case-insensitive). Scans at most
+    /// [`AUDIT_SCAN_LIMIT`] entries per call when filtering, so a page may
+    /// come back short with `next_before` set: ask again from there.
+    pub fn audit(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+        text: Option<&str>,
+    ) -> Result<AuditList, StorageError> {
+        let log = self.txn.open_table(tables::AUDIT)?;
+        let needle = text.map(str::to_ascii_lowercase);
+        let mut entries = Vec::new();
+        let mut next_before = None;
+        let mut scanned = 0usize;
+        for row in log.range(..before.unwrap_or(u64::MAX))?.rev() {
+            let (k, v) = row?;
+            let seq = k.value();
+            if entries.len() >= limit || scanned >= AUDIT_SCAN_LIMIT {
+                next_before = Some(seq + 1);
+                break;
+            }
+            scanned += 1;
+            let e: AuditEntry = decode_json("audit", &seq.to_string(), v.value())?;
+            let keep = needle.as_deref().is_none_or(|n| {
+                [&e.actor, &e.action, &e.target]
+                    .iter()
+                    .any(|f| f.to_ascii_lowercase().contains(n))
+            });
+            if keep {
+                entries.push(e);
+            }
+        }
+        Ok(AuditList {
+            entries,
+            next_before,
+        })
     }
 
     /// Up to `limit` events with a sequence number above `seq`, oldest first.

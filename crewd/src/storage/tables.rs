@@ -21,6 +21,7 @@
 //! | `workgroups` | name | JSON [`Workgroup`] | workgroups ever paused |
 //! | `worker_limits` | worker | `Option<u32>` | max concurrency per worker |
 //! | `events` | seq | JSON [`crew_core::wire::StreamMessage`] | the newest `event_retention` events |
+//! | `audit` | audit seq | JSON [`crew_core::wire::AuditEntry`] | the newest `audit_retention` operator actions |
 
 use super::StorageError;
 use crew_core::{Task, TaskGroup, TaskStatus, Workgroup};
@@ -59,6 +60,7 @@ pub(crate) const WORKGROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new
 pub(crate) const WORKER_LIMITS: TableDefinition<&str, Option<u32>> =
     TableDefinition::new("worker_limits");
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
 /// Creates every table (a no-op for those that exist).
 pub(crate) fn create_all(txn: &redb::WriteTransaction) -> Result<(), StorageError> {
@@ -80,6 +82,7 @@ pub(crate) fn create_all(txn: &redb::WriteTransaction) -> Result<(), StorageErro
     txn.open_table(WORKGROUPS)?;
     txn.open_table(WORKER_LIMITS)?;
     txn.open_table(EVENTS)?;
+    txn.open_table(AUDIT)?;
     Ok(())
 }
 

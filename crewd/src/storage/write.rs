@@ -4,8 +4,8 @@
 use super::tables::{
     self, get_group, get_state, get_task, millis, pair_seconds, Bucket, TaskState, BUCKETS,
 };
-use super::StorageError;
-use crew_core::wire::{Event, StreamMessage, WorkerLimit};
+use super::{StorageError, StoreConfig};
+use crew_core::wire::{AuditEntry, Event, StreamMessage, WorkerLimit};
 use crew_core::{Change, Changes, Task, TaskGroup, Timestamp, Workgroup};
 use redb::{ReadableTable, Table};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -21,7 +21,7 @@ pub struct WriteTx {
     pub(super) txn: redb::WriteTransaction,
     events: Vec<StreamMessage>,
     next_seq: u64,
-    retention: u64,
+    config: StoreConfig,
 }
 
 tables::impl_graph_read!(WriteTx);
@@ -38,7 +38,7 @@ enum Note {
 impl WriteTx {
     pub(super) fn new(
         txn: redb::WriteTransaction,
-        retention: u64,
+        config: StoreConfig,
     ) -> Result<WriteTx, StorageError> {
         let next_seq = {
             let meta = txn.open_table(tables::META)?;
@@ -53,7 +53,7 @@ impl WriteTx {
             txn,
             events: Vec::new(),
             next_seq,
-            retention,
+            config,
         })
     }
 
@@ -192,6 +192,51 @@ impl WriteTx {
         )
     }
 
+    /// Records an operator action in the audit log (with the next audit
+    /// sequence number and `now`), trims the log to its retention, and
+    /// appends an `audit.recorded` event. `entry.seq` and `entry.at` are
+    /// set here.
+    pub fn record_audit(
+        &mut self,
+        mut entry: AuditEntry,
+        now: Timestamp,
+    ) -> Result<AuditEntry, StorageError> {
+        {
+            let mut log = self.txn.open_table(tables::AUDIT)?;
+            // The newest entry is never trimmed, so the last key always
+            // gives the next number.
+            entry.seq = log.last()?.map_or(1, |(k, _)| k.value() + 1);
+            entry.at = now;
+            log.insert(entry.seq, tables::encode_json("audit entry", &entry)?.as_slice())?;
+            let keep_from = (entry.seq + 1).saturating_sub(self.config.audit_retention.max(1));
+            for row in log.extract_from_if(..keep_from, |_, _| true)? {
+                row?;
+            }
+        }
+        self.append(
+            vec![Event::AuditRecorded {
+                entry: entry.clone(),
+            }],
+            now,
+        )?;
+        Ok(entry)
+    }
+
+    /// Incomplete tasks of a group (0 for an unknown group), from its
+    /// counters: O(1).
+    pub fn group_incomplete_count(&self, id: &str) -> Result<u64, StorageError> {
+        let counts = self.txn.open_table(tables::GROUP_COUNTS)?;
+        let c = counts.get(id)?.map_or([0; BUCKETS], |c| c.value());
+        Ok(c.iter().sum::<u64>() - c[Bucket::Completed.idx()])
+    }
+
+    /// Incomplete tasks of a workgroup, from its counter: O(1).
+    pub fn workgroup_incomplete_count(&self, name: &str) -> Result<u64, StorageError> {
+        let counts = self.txn.open_table(tables::WG_COUNTS)?;
+        let n = counts.get(name)?.map_or(0, |c| c.value());
+        Ok(n)
+    }
+
     /// The events this transaction has appended so far, in sequence order.
     pub fn pending_events(&self) -> &[StreamMessage] {
         &self.events
@@ -230,7 +275,7 @@ impl WriteTx {
             self.next_seq += 1;
             self.events.push(msg);
         }
-        let keep_from = self.next_seq.saturating_sub(self.retention);
+        let keep_from = self.next_seq.saturating_sub(self.config.event_retention);
         for row in log.extract_from_if(..keep_from, |_, _| true)? {
             row?;
         }
