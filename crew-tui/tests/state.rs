@@ -669,3 +669,94 @@ fn single_task_and_group_confirmations() {
     types(&mut s, "d");
     assert_eq!(s.confirm.as_ref().unwrap().expect.as_deref(), Some("11"));
 }
+
+#[test]
+fn cancel_asks_first_and_only_for_a_running_task() {
+    let mut s = with_demo(Theme::default(), false);
+    // The selected task (seed) is complete: refused, with the reason.
+    assert_eq!(selected_id(&s), "seed");
+    assert!(types(&mut s, "c").is_empty());
+    assert!(s.confirm.is_none());
+    let st = s.status.clone().unwrap();
+    assert!(st.error && st.text.contains("completed"), "{}", st.text);
+    for _ in 0..20 {
+        if selected_id(&s) == "a2" {
+            break;
+        }
+        types(&mut s, "j");
+    }
+    assert_eq!(selected_id(&s), "a2", "the running task is in the tree");
+    assert!(types(&mut s, "c").is_empty());
+    let c = s.confirm.clone().expect("a confirm dialog");
+    assert!(!c.ok_focused);
+    assert!(c.message.contains("Cancel the running call"), "{}", c.message);
+    let fx = feed(&mut s, [code(KeyCode::Tab), code(KeyCode::Enter)]);
+    assert_eq!(
+        fx,
+        vec![Effect::Act(ActionRequest {
+            verb: Verb::Cancel,
+            target: Target::Task {
+                group_id: "g-demo".into(),
+                id: "a2".into(),
+                name: "fetch a2".into()
+            },
+            seconds: None
+        })]
+    );
+    assert_eq!(s.pending_on("task:a2"), Some(Verb::Cancel));
+}
+
+#[test]
+fn audit_entries_reach_the_event_log_live_and_from_history() {
+    use crew_core::wire::{AuditEntry, AuditList};
+    let entry = |seq: u64, action: &str, affected: u64, detail: Option<&str>| AuditEntry {
+        seq,
+        at: now(),
+        actor: "ops".into(),
+        action: action.into(),
+        target: format!("group/g{seq}"),
+        affected,
+        detail: detail.map(str::to_string),
+    };
+    let mut s = crew_tui::AppState::new(
+        "http://127.0.0.1:8090",
+        crew_tui::app::keymap::KeyMap::defaults(false),
+        Theme::default(),
+        now(),
+    );
+    assert!(s.start().contains(&Effect::FetchAudit));
+    // One action arrives live before the history answers.
+    feed(
+        &mut s,
+        [ev(
+            40,
+            Event::AuditRecorded {
+                entry: entry(7, "group.reset", 3, Some("remainingAttempts 2")),
+            },
+        )],
+    );
+    // The history repeats it: only the older entries are added, after it.
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::Audit(Ok(AuditList {
+            entries: vec![
+                entry(7, "group.reset", 3, Some("remainingAttempts 2")),
+                entry(6, "group.pause", 1, None),
+            ],
+            next_before: None,
+        })))],
+    );
+    let audit: Vec<(u64, &str, &str)> = s
+        .events
+        .iter()
+        .filter(|e| e.kind == "audit")
+        .map(|e| (e.seq, e.subject.as_str(), e.detail.as_str()))
+        .collect();
+    assert_eq!(
+        audit,
+        vec![
+            (40, "group/g7", "group.reset by ops, 3 tasks, remainingAttempts 2"),
+            (0, "group/g6", "group.pause by ops, 1 task"),
+        ]
+    );
+}

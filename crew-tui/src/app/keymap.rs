@@ -113,6 +113,7 @@ commands! {
     Reset = "reset", "reset (asks first)", true, [Groups, Dag, Task], ["R"];
     Retry = "retry", "retry (new attempts)", true, [Groups, Dag, Task], ["t"];
     Delete = "delete", "delete (asks first)", true, [Groups, Dag, Task], ["d"];
+    Cancel = "cancel", "cancel a running call", true, [Dag, Task], ["c"];
     MineOnly = "mine", "show only my own actions", false, [Events], ["m"];
 }
 

@@ -146,6 +146,8 @@ pub enum Verb {
     Retry,
     /// Delete (with descendants).
     Delete,
+    /// Cancel a running task's call (the task is paused).
+    Cancel,
 }
 
 impl Verb {
@@ -157,6 +159,7 @@ impl Verb {
             Verb::Reset => "reset",
             Verb::Retry => "retry",
             Verb::Delete => "delete",
+            Verb::Cancel => "cancel",
         }
     }
 
@@ -168,6 +171,7 @@ impl Verb {
             Verb::Reset => "RESETTING",
             Verb::Retry => "RETRYING",
             Verb::Delete => "DELETING",
+            Verb::Cancel => "CANCELLING",
         }
     }
 
@@ -178,6 +182,7 @@ impl Verb {
             Command::Reset => Verb::Reset,
             Command::Retry => Verb::Retry,
             Command::Delete => Verb::Delete,
+            Command::Cancel => Verb::Cancel,
             _ => return None,
         })
     }
@@ -1816,7 +1821,12 @@ fn on_command(state: &mut AppState, cmd: Command) -> Vec<Effect> {
             state.events_list = ListPos::default();
             vec![]
         }
-        Command::Pause | Command::Resume | Command::Reset | Command::Retry | Command::Delete => {
+        Command::Pause
+        | Command::Resume
+        | Command::Reset
+        | Command::Retry
+        | Command::Delete
+        | Command::Cancel => {
             match Verb::from_command(cmd) {
                 Some(v) => on_action(state, v),
                 None => vec![],
@@ -1922,6 +1932,10 @@ fn on_action(state: &mut AppState, verb: Verb) -> Vec<Effect> {
                 return vec![];
             };
             if g.bulk && g.dag.filter().active() {
+                if verb == Verb::Cancel {
+                    state.fail("cancel applies to one running task, not in bulk (a: back to the task)");
+                    return vec![];
+                }
                 let shown = g.dag.filter();
                 if shown.lineage.is_some() {
                     state.fail(
@@ -2004,6 +2018,20 @@ fn on_action(state: &mut AppState, verb: Verb) -> Vec<Effect> {
         }
         View::Events => return vec![],
     };
+    if verb == Verb::Cancel {
+        if let Target::Task { id, .. } = &req.target {
+            let status = state
+                .group
+                .as_ref()
+                .and_then(|g| g.dag.get(id))
+                .map(task_status);
+            if status != Some(TaskStatus::Running) {
+                let now = status.map_or("unknown", |s| s.as_str());
+                state.fail(format!("only a running task can be cancelled (it is {now})"));
+                return vec![];
+            }
+        }
+    }
     let count = match &req.target {
         Target::Task { id, .. } => state.group.as_ref().and_then(|g| {
             let i = g.dag.index_of(id)?;
@@ -2025,7 +2053,7 @@ fn confirm_or_dispatch(
     delete_total: Option<usize>,
 ) -> Vec<Effect> {
     let bulk = matches!(req.target, Target::Filter { .. });
-    let destructive = matches!(req.verb, Verb::Reset | Verb::Delete) || bulk;
+    let destructive = matches!(req.verb, Verb::Reset | Verb::Delete | Verb::Cancel) || bulk;
     if !destructive {
         return dispatch(state, req);
     }
@@ -2040,6 +2068,10 @@ fn confirm_or_dispatch(
         }
         (Target::Task { name, id, .. }, Verb::Reset) => format!(
             "Reset task {}? Its output and errors are cleared, the tasks it created are deleted and its descendants are reset.",
+            if name.is_empty() { id } else { name }
+        ),
+        (Target::Task { name, id, .. }, Verb::Cancel) => format!(
+            "Cancel the running call of task {}? The worker's answer is ignored, the attempt is recorded as cancelled (none used up) and the task is paused.",
             if name.is_empty() { id } else { name }
         ),
         (Target::Group { name, .. }, Verb::Delete) => format!(

@@ -255,6 +255,7 @@ fn bulk_body(verb: Verb, filter: &BulkFilter, dry_run: bool) -> Result<Value, St
         Verb::Reset => BulkAction::Reset,
         Verb::Retry => BulkAction::Retry,
         Verb::Delete => BulkAction::Delete,
+        Verb::Cancel => return Err("cancel applies to one running task, not in bulk".into()),
     };
     serde_json::to_value(BulkRequest {
         action,

@@ -77,6 +77,13 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
             th.warn(),
         ));
     }
+    if let Some(cron) = &g.view.group.schedule {
+        // A recurring group: when it resets itself (cron, UTC).
+        title.push(Span::styled(
+            format!("{} {} UTC ", th.pick("⟳", "cron"), clean(th, cron)),
+            th.dim(),
+        ));
+    }
     title.extend(super::groups::count_spans(th, &g.view.counts));
     if let Some(s) = f.status {
         title.push(Span::styled(format!(" [status {s}]"), th.warn()));

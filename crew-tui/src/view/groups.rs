@@ -3,7 +3,7 @@
 use super::{clean, fit, fit_right, heading, list_areas, marker, select_line, title_line};
 use crate::app::state::AppState;
 use crate::theme::{fmt_age, Theme};
-use crew_core::wire::StatusCounts;
+use crew_core::wire::{StatusCounts, TaskGroupView};
 use crew_core::TaskStatus;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -111,7 +111,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
             let age = fmt_age(g.group.created_at.seconds_until(&state.now));
             let mut spans = vec![
                 marker(th, sel),
-                Span::raw(fit(th, &clean(th, &g.group.name), name_w)),
+                Span::raw(fit(th, &group_label(th, g), name_w)),
                 Span::raw(" "),
                 Span::styled(bar(th, g.completed_percent, bar_w), th.ok()),
                 Span::raw(format!("{:>4.0}% ", g.completed_percent)),
@@ -128,5 +128,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         frame.render_widget(Paragraph::new(Line::styled("  no groups", th.dim())), l);
     } else {
         frame.render_widget(Paragraph::new(lines), l);
+    }
+}
+
+/// A group's name, marked when it resets itself on a schedule.
+fn group_label(th: &Theme, g: &TaskGroupView) -> String {
+    match &g.group.schedule {
+        Some(_) => format!("{} {}", th.pick("⟳", "~"), clean(th, &g.group.name)),
+        None => clean(th, &g.group.name),
     }
 }

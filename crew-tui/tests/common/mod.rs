@@ -163,13 +163,15 @@ pub fn group(id: &str, name: &str, paused: bool, age: f64, counts: StatusCounts)
 }
 
 pub fn groups() -> TaskGroupList {
-    let demo = group(
+    let mut demo = group(
         "g-demo",
         "demo",
         false,
         3.0 * 3600.0,
         counts_of(&demo_tasks()),
     );
+    // A recurring group: the views mark it and show its schedule.
+    demo.group.schedule = Some("0 2 * * *".into());
     let nightly = group(
         "g-nightly",
         "nightly-sync",
