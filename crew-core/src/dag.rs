@@ -5,7 +5,9 @@
 
 use crate::error::RuleError;
 use crate::graph::GraphRead;
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::collections::HashSet;
+use std::hash::BuildHasher;
 
 /// Longest id, group id, worker or workgroup name.
 pub const MAX_ID_LEN: usize = 128;
@@ -109,12 +111,21 @@ pub fn validate_batch<G: GraphRead + ?Sized>(
     group: &str,
     nodes: &[NewNode<'_>],
 ) -> Result<(), RuleError> {
-    let mut index: HashMap<&str, usize> = HashMap::with_capacity(nodes.len());
-    let mut duplicates = Vec::new();
-    for (i, n) in nodes.iter().enumerate() {
+    // For a large batch the cost is memory, not computation: the batch's
+    // strings are scattered over the heap and every hash table lookup is a
+    // cache miss. So the ids and parent ids are first copied into two
+    // compact buffers (a tight copy loop overlaps the misses), and the index
+    // is a small flat table over those.
+    let mut ids = Packed::with_capacity(nodes.len(), nodes.iter().map(|n| n.id.len()).sum());
+    for n in nodes {
         check_safe_name("task id", n.id)?;
-        if index.insert(n.id, i).is_some() {
-            duplicates.push(n.id);
+        ids.push(n.id);
+    }
+    let mut index = IdIndex::new(&ids);
+    let mut duplicates = Vec::new();
+    for i in 0..ids.len() {
+        if !index.insert(i) {
+            duplicates.push(ids.get(i));
         }
     }
     if !duplicates.is_empty() {
@@ -125,9 +136,10 @@ pub fn validate_batch<G: GraphRead + ?Sized>(
     }
 
     let mut taken = Vec::new();
-    for n in nodes {
-        if g.is_complete(n.id)?.is_some() {
-            taken.push(n.id);
+    for i in 0..ids.len() {
+        let id = ids.get(i);
+        if g.is_complete(id)?.is_some() {
+            taken.push(id);
         }
     }
     if !taken.is_empty() {
@@ -137,30 +149,47 @@ pub fn validate_batch<G: GraphRead + ?Sized>(
         )));
     }
 
+    let edge_count = nodes.iter().map(|n| n.parent_ids.len()).sum();
+    let mut parents = Packed::with_capacity(edge_count, edge_count * 8);
+    for n in nodes {
+        for p in n.parent_ids {
+            parents.push(p);
+        }
+    }
     let mut self_parents: Vec<String> = Vec::new();
     let mut unknown = Vec::new();
     let mut foreign = Vec::new();
-    // In-batch edges as (parent index, child index), and in-degrees.
-    let mut edges: Vec<(usize, usize)> = Vec::with_capacity(nodes.len());
+    // In-batch edges: the parent position of each, grouped by child in
+    // batch order; `indegree[c]` of them belong to child `c`.
+    let mut edge_parents: Vec<usize> = Vec::with_capacity(edge_count);
     let mut indegree = vec![0usize; nodes.len()];
+    // Whether every in-batch parent comes before its child: then the batch
+    // is in topological order and cannot hold a cycle.
+    let mut in_order = true;
     // Parents outside the batch already found in this group.
-    let mut known_outside: std::collections::HashSet<&str> = Default::default();
+    let mut known_outside: HashSet<&str> = HashSet::new();
+    let mut next_parent = 0;
     for (i, n) in nodes.iter().enumerate() {
-        for p in n.parent_ids {
-            if p == n.id {
-                self_parents.push(n.id.to_string());
-            } else if let Some(&pi) = index.get(p.as_str()) {
-                edges.push((pi, i));
+        let id = ids.get(i);
+        let first = next_parent;
+        next_parent += n.parent_ids.len();
+        for k in first..next_parent {
+            let p = parents.get(k);
+            if p == id {
+                self_parents.push(id.to_string());
+            } else if let Some(pi) = index.get(p) {
+                edge_parents.push(pi);
                 indegree[i] += 1;
-            } else if !known_outside.contains(p.as_str()) {
+                in_order &= pi < i;
+            } else if !known_outside.contains(p) {
                 match g.task(p)? {
-                    None => unknown.push(format!("{} (parent of {})", p, n.id)),
+                    None => unknown.push(format!("{} (parent of {})", p, id)),
                     Some(t) if t.task_group_id != group => foreign.push(format!(
                         "{} (parent of {}, in group {})",
-                        p, n.id, t.task_group_id
+                        p, id, t.task_group_id
                     )),
                     Some(_) => {
-                        known_outside.insert(p.as_str());
+                        known_outside.insert(p);
                     }
                 }
             }
@@ -184,26 +213,150 @@ pub fn validate_batch<G: GraphRead + ?Sized>(
             name_ids(&foreign)
         )));
     }
+    if in_order {
+        return Ok(());
+    }
+    find_cycle(&ids, &edge_parents, indegree)
+}
 
+/// Strings copied end to end into one buffer.
+struct Packed {
+    text: String,
+    /// String `i` is `text[bounds[i]..bounds[i + 1]]`.
+    bounds: Vec<usize>,
+}
+
+impl Packed {
+    fn with_capacity(strings: usize, bytes: usize) -> Self {
+        let mut bounds = Vec::with_capacity(strings + 1);
+        bounds.push(0);
+        Packed {
+            text: String::with_capacity(bytes),
+            bounds,
+        }
+    }
+
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.bounds.push(self.text.len());
+    }
+
+    fn len(&self) -> usize {
+        self.bounds.len() - 1
+    }
+
+    /// String `i`.
+    fn get(&self, i: usize) -> &str {
+        &self.text[self.bounds[i]..self.bounds[i + 1]]
+    }
+}
+
+/// Positions of the ids of a [`Packed`] by id: open addressing with linear
+/// probing over one array of slots, each holding a position and a few bits
+/// of its id's hash, so a probe rarely compares strings. A quarter the size
+/// of a `HashMap<&str, usize>`, which is what counts when a large batch's
+/// table does not fit in cache. The hash is std's keyed SipHash, so ids
+/// chosen to collide cannot make it slow.
+struct IdIndex<'p> {
+    ids: &'p Packed,
+    hasher: RandomState,
+    /// 0 when empty, else `tag << POSITION_BITS | (position + 1)`.
+    slots: Vec<u64>,
+    mask: usize,
+}
+
+/// Low bits of a slot holding a position plus one: a batch cannot have
+/// 2^48 tasks (its nodes alone would take 2^53 bytes).
+const POSITION_BITS: u32 = 48;
+
+impl<'p> IdIndex<'p> {
+    /// An empty index with room for every id of `ids`, at most 80% full.
+    fn new(ids: &'p Packed) -> Self {
+        let size = (ids.len() + ids.len() / 4).next_power_of_two().max(8);
+        IdIndex {
+            ids,
+            hasher: RandomState::new(),
+            slots: vec![0; size],
+            mask: size - 1,
+        }
+    }
+
+    /// The first slot to probe for `s`, and the tag its slot would carry.
+    fn start(&self, s: &str) -> (usize, u64) {
+        let h = self.hasher.hash_one(s);
+        (h as usize & self.mask, h >> POSITION_BITS << POSITION_BITS)
+    }
+
+    /// Indexes id `i`; false when that id is already indexed.
+    fn insert(&mut self, i: usize) -> bool {
+        let s = self.ids.get(i);
+        let (mut at, tag) = self.start(s);
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                self.slots[at] = tag | (i as u64 + 1);
+                return true;
+            }
+            if self.holds(slot, tag, s).is_some() {
+                return false;
+            }
+            at = (at + 1) & self.mask;
+        }
+    }
+
+    /// The position of id `s`.
+    fn get(&self, s: &str) -> Option<usize> {
+        let (mut at, tag) = self.start(s);
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                return None;
+            }
+            if let Some(i) = self.holds(slot, tag, s) {
+                return Some(i);
+            }
+            at = (at + 1) & self.mask;
+        }
+    }
+
+    /// The position in `slot` if it is that of id `s`.
+    fn holds(&self, slot: u64, tag: u64, s: &str) -> Option<usize> {
+        let i = (slot & ((1 << POSITION_BITS) - 1)) as usize - 1;
+        (slot & !((1 << POSITION_BITS) - 1) == tag && self.ids.get(i) == s).then_some(i)
+    }
+}
+
+/// Refuses the batch if its in-batch edges form a cycle, naming every task
+/// on a cycle or downstream of one. `edge_parents` lists the parent of each
+/// edge, grouped by child in batch order, `indegree[c]` for child `c`.
+fn find_cycle(
+    ids: &Packed,
+    edge_parents: &[usize],
+    mut indegree: Vec<usize>,
+) -> Result<(), RuleError> {
+    let n = indegree.len();
     // Children lists in one array (compressed rows): `children[start[p]..
     // start[p + 1]]` are the batch children of node `p`.
-    let mut start = vec![0usize; nodes.len() + 1];
-    for &(p, _) in &edges {
+    let mut start = vec![0usize; n + 1];
+    for &p in edge_parents {
         start[p + 1] += 1;
     }
-    for i in 0..nodes.len() {
+    for i in 0..n {
         start[i + 1] += start[i];
     }
     let mut fill = start.clone();
-    let mut children = vec![0usize; edges.len()];
-    for &(p, c) in &edges {
-        children[fill[p]] = c;
-        fill[p] += 1;
+    let mut children = vec![0usize; edge_parents.len()];
+    let mut edges = edge_parents.iter();
+    for (c, &d) in indegree.iter().enumerate() {
+        for &p in edges.by_ref().take(d) {
+            children[fill[p]] = c;
+            fill[p] += 1;
+        }
     }
-    drop(edges);
+    drop(fill);
 
     // Kahn's algorithm: whatever cannot be ordered lies on (or behind) a cycle.
-    let mut queue: Vec<usize> = (0..nodes.len()).filter(|&i| indegree[i] == 0).collect();
+    let mut queue: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
     let mut ordered = 0;
     while let Some(i) = queue.pop() {
         ordered += 1;
@@ -214,12 +367,10 @@ pub fn validate_batch<G: GraphRead + ?Sized>(
             }
         }
     }
-    if ordered < nodes.len() {
-        let stuck: Vec<&str> = nodes
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| indegree[*i] > 0)
-            .map(|(_, n)| n.id)
+    if ordered < n {
+        let stuck: Vec<&str> = (0..n)
+            .filter(|&i| indegree[i] > 0)
+            .map(|i| ids.get(i))
             .collect();
         return Err(RuleError::Invalid(format!(
             "the tasks form a cycle: {}",
