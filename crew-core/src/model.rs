@@ -30,6 +30,7 @@ fn is_zero_u32(n: &u32) -> bool {
 
 /// A unit of work executed by one webhook worker.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Task {
     /// Unique across the daemon.
@@ -152,6 +153,7 @@ impl Task {
 
 /// One entry of a task's `errors` list.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum TaskError {
     /// What Crew records: the message, when, and which attempt.
@@ -163,6 +165,7 @@ pub enum TaskError {
 /// A failure as Crew records it. Unknown fields make it a
 /// [`TaskError::Raw`] instead, so foreign documents round-trip unchanged.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecordedError {
     /// Readable description of the failure.
@@ -195,6 +198,7 @@ impl TaskError {
 
 /// How an attempt ended (or that it is still running).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum AttemptOutcome {
     /// The call is in flight.
@@ -213,6 +217,7 @@ pub enum AttemptOutcome {
 
 /// The record of one attempt.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     /// 1-based attempt number (the task's `attempts` when it started).
@@ -229,6 +234,7 @@ pub struct Attempt {
 /// The status the console and API show, derived from the task, its group,
 /// its workgroup, its parents and the clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum TaskStatus {
     /// The worker succeeded (or a duplicate did).
@@ -286,6 +292,7 @@ impl std::fmt::Display for TaskStatus {
 
 /// A collection of tasks that make up one body of work.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskGroup {
     /// Unique id.
@@ -309,6 +316,7 @@ pub struct TaskGroup {
 
 /// A rate-limit domain shared by tasks across groups.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Workgroup {
     /// The name tasks carry in `workgroup`.

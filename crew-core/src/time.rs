@@ -109,6 +109,27 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+// On the wire a timestamp is a plain RFC 3339 string, not the struct
+// around it, so its schema is written by hand.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some(
+                "RFC 3339 with up to nanoseconds and the offset it was written with; \
+                 0001-01-01T00:00:00Z (Go's zero time) means not set",
+            ))
+            .examples(["2023-05-01T12:00:00.123456789+02:00"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Timestamp {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use serde_json::Value;
 /// A task to create, as a client sends it. Server-owned fields
 /// (`isComplete`, `output`, `errors`, `busyExecuting`) are refused.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewTask {
     /// Client-chosen id; generated when absent.
@@ -65,6 +66,7 @@ pub struct NewTask {
 
 /// One task or a whole DAG: `POST /api/v1/task_group/:id/tasks` takes either.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum NewTasks {
     /// A JSON array, created atomically as one DAG.
@@ -85,6 +87,7 @@ impl NewTasks {
 
 /// A group to create, optionally with its whole DAG in the same transaction.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewTaskGroup {
     /// Client-chosen id; generated when absent.
@@ -106,6 +109,7 @@ pub struct NewTaskGroup {
 
 /// Changes to a group (`PUT /api/v1/task_group/:id`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskGroupPatch {
     /// Must match the path when present.
@@ -125,6 +129,7 @@ pub struct TaskGroupPatch {
 /// Changes to a task (`PUT .../task/:tid`). crew-go clients send the whole
 /// task back: read-only fields are accepted when unchanged.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskPatch {
     /// Must match the path when present.
@@ -179,6 +184,7 @@ pub struct TaskPatch {
 
 /// Body of reset and retry (`{remainingAttempts}`); all optional.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AttemptsRequest {
     /// Attempts to give (default 5).
@@ -188,6 +194,7 @@ pub struct AttemptsRequest {
 
 /// Body of a workgroup pause.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PauseRequest {
     /// How long to pause (default: one hour).
@@ -197,6 +204,7 @@ pub struct PauseRequest {
 
 /// Body of a worker limit change.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkerLimitRequest {
     /// Maximum calls in flight for this worker; `null` for no limit.
@@ -205,6 +213,7 @@ pub struct WorkerLimitRequest {
 
 /// What a bulk request does to every task its filter matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum BulkAction {
     /// Pause the tasks (a running task pauses after its attempt).
@@ -236,6 +245,7 @@ impl BulkAction {
 /// must hold. The console's task filter means the same thing
 /// ([`BulkFilter::matches`] is the one definition both use).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BulkFilter {
     /// The task's derived status is one of these (absent or empty: any).
@@ -310,6 +320,7 @@ fn contains_lowercased(field: &str, needle: &str) -> bool {
 
 /// Body of `POST /api/v1/task_group/:id/bulk`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BulkRequest {
     /// What to do.
@@ -330,6 +341,7 @@ pub struct BulkRequest {
 
 /// Every API error: `{"error": "..."}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// What went wrong, for a person.
     pub error: String,
@@ -337,6 +349,7 @@ pub struct ErrorBody {
 
 /// What an API token may do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum TokenScope {
     /// Everything: reads, the stream, metrics and every action.
@@ -359,6 +372,7 @@ impl TokenScope {
 /// `GET /api/v1/whoami`: the caller's token name and scope, so a client
 /// can adapt (a console switches to read-only mode by itself).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WhoAmI {
     /// The token's configured name (`default` for `--token`, `anonymous`
@@ -370,6 +384,7 @@ pub struct WhoAmI {
 
 /// Number of tasks in each status.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StatusCounts {
     /// Completed tasks.
@@ -433,6 +448,7 @@ impl StatusCounts {
 
 /// A group as the API shows it: crew-go's fields plus counts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskGroupView {
     /// The stored group.
@@ -448,6 +464,7 @@ pub struct TaskGroupView {
 
 /// `GET /api/v1/task_groups`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskGroupList {
     /// One page of groups.
@@ -458,6 +475,7 @@ pub struct TaskGroupList {
 
 /// `GET /api/v1/task_group/:id/tasks`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskList {
     /// One page of tasks (with `status` filled in).
     pub tasks: Vec<Task>,
@@ -467,6 +485,7 @@ pub struct TaskList {
 
 /// `GET /api/v1/task_group/:id/progress`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     /// Completed share in percent.
@@ -475,6 +494,7 @@ pub struct Progress {
 
 /// The answer to a delete, reset or retry: how many tasks it touched.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ActionResult {
     /// Tasks deleted.
@@ -487,6 +507,7 @@ pub struct ActionResult {
 
 /// The answer to a bulk request.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BulkResult {
     /// Tasks the filter matched.
@@ -501,6 +522,7 @@ pub struct BulkResult {
 
 /// A workgroup as the API shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkgroupView {
     /// The stored workgroup.
@@ -513,6 +535,7 @@ pub struct WorkgroupView {
 
 /// `GET /api/v1/workgroups`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkgroupList {
     /// Every workgroup that has tasks or a pause.
     pub workgroups: Vec<WorkgroupView>,
@@ -520,6 +543,7 @@ pub struct WorkgroupList {
 
 /// A worker's limit and its current load.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerLimit {
     /// The worker name.
@@ -533,6 +557,7 @@ pub struct WorkerLimit {
 
 /// `GET /api/v1/workers`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerList {
     /// Known workers.
     pub workers: Vec<WorkerLimit>,
@@ -587,6 +612,7 @@ pub struct AuditList {
 
 /// What Crew POSTs to a worker (crew-go's payload).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerPayload {
     /// The task being executed.
@@ -601,6 +627,7 @@ pub struct WorkerPayload {
 
 /// One parent in a [`WorkerPayload`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ParentPayload {
     /// Parent id.
@@ -616,6 +643,7 @@ pub struct ParentPayload {
 /// What a worker answers. Lenient: unknown fields are ignored, delays may be
 /// fractional, `children` may be `null`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerResponse {
     /// The task's output.
@@ -638,6 +666,7 @@ pub struct WorkerResponse {
 /// A continuation as a worker describes it. Lenient like
 /// [`WorkerResponse`]; server-owned fields a worker may echo are ignored.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ChildTask {
     /// Chosen id; generated when absent.
@@ -708,6 +737,7 @@ impl From<ChildTask> for NewTask {
 
 /// One message on `/api/v1/events`: a sequence number and what happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StreamMessage {
     /// Strictly increasing across the daemon; for `resync`, the latest
     /// sequence at that moment (resume from it after refetching).
@@ -722,6 +752,7 @@ pub struct StreamMessage {
 
 /// A state change, carrying the changed entity whole (under crew-go's keys).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type")]
 pub enum Event {
     /// A task was created.

@@ -3,6 +3,7 @@
 
 use super::error::ApiError;
 use super::extract::parse_count;
+use super::openapi as doc;
 use super::{read, ApiState};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -68,8 +69,40 @@ impl<S: Send + Sync> FromRequestParts<S> for AuditQuery {
     }
 }
 
+/// The audit listing's query, for the OpenAPI document ([`AuditQuery`]
+/// parses it).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AuditParams {
+    /// Only entries with a smaller `seq` (the previous page's `nextBefore`).
+    #[param(minimum = 0)]
+    before: Option<u64>,
+    /// Entries per page (default 100, clamped to 1..=1000).
+    #[param(minimum = 0)]
+    limit: Option<u64>,
+    /// Case-insensitive substring of the actor, action or target.
+    search: Option<String>,
+}
+
 /// `GET /api/v1/audit?before=&limit=&search=`: newest first; follow
 /// `nextBefore` for older pages.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "daemon",
+    operation_id = "listAudit",
+    summary = "The operator actions recorded in the audit log, newest first",
+    params(
+        AuditParams
+    ),
+    responses(
+        (status = 200, description = "One page of entries; follow nextBefore for older ones", body = AuditList),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn list(
     State(state): State<ApiState>,
     query: AuditQuery,

@@ -2,6 +2,7 @@
 
 use super::error::ApiError;
 use super::extract::{JsonBody, ListQuery, OptionalJson, PathParams};
+use super::openapi as doc;
 use super::{created, read, ApiState};
 use crate::engine::{Actor, Op, OpOutcome};
 use axum::extract::State;
@@ -30,6 +31,22 @@ pub(super) fn action(outcome: OpOutcome) -> Json<ActionResult> {
 }
 
 /// `GET /api/v1/task_groups?page&pageSize&search`
+#[utoipa::path(
+    get,
+    path = "/api/v1/task_groups",
+    tag = "task groups",
+    operation_id = "listTaskGroups",
+    summary = "List task groups, one page at a time",
+    params(
+        doc::GroupListParams
+    ),
+    responses(
+        (status = 200, description = "One page of groups", body = TaskGroupList),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn list(
     State(state): State<ApiState>,
     q: ListQuery,
@@ -42,6 +59,25 @@ pub(super) async fn list(
 }
 
 /// `POST /api/v1/task_groups` (optionally with its tasks) -> 201.
+#[utoipa::path(
+    post,
+    path = "/api/v1/task_groups",
+    tag = "task groups",
+    operation_id = "createTaskGroup",
+    summary = "Create a task group, optionally with its tasks",
+    request_body = NewTaskGroup,
+    responses(
+        (status = 201, description = "The group as created", body = TaskGroupView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn create(
     State(state): State<ApiState>,
     actor: Actor,
@@ -58,6 +94,22 @@ pub(super) async fn create(
 }
 
 /// `GET /api/v1/task_group/:id`
+#[utoipa::path(
+    get,
+    path = "/api/v1/task_group/{id}",
+    tag = "task groups",
+    operation_id = "getTaskGroup",
+    summary = "Get a task group with its counts",
+    params(
+        ("id" = String, Path, description = "Task group id")
+    ),
+    responses(
+        (status = 200, description = "The group", body = TaskGroupView),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn get_one(
     State(state): State<ApiState>,
     PathParams(id): PathParams<String>,
@@ -66,6 +118,28 @@ pub(super) async fn get_one(
 }
 
 /// `PUT /api/v1/task_group/:id` (rename, pause, resume).
+#[utoipa::path(
+    put,
+    path = "/api/v1/task_group/{id}",
+    tag = "task groups",
+    operation_id = "updateTaskGroup",
+    summary = "Rename, pause, resume or reschedule a task group",
+    params(
+        ("id" = String, Path, description = "Task group id")
+    ),
+    request_body = TaskGroupPatch,
+    responses(
+        (status = 200, description = "The group as changed", body = TaskGroupView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn update(
     State(state): State<ApiState>,
     actor: Actor,
@@ -90,6 +164,23 @@ pub(super) async fn update(
 }
 
 /// `DELETE /api/v1/task_group/:id`
+#[utoipa::path(
+    delete,
+    path = "/api/v1/task_group/{id}",
+    tag = "task groups",
+    operation_id = "deleteTaskGroup",
+    summary = "Delete a task group and all its tasks",
+    params(
+        ("id" = String, Path, description = "Task group id")
+    ),
+    responses(
+        (status = 200, description = "How many tasks were deleted", body = ActionResult),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn delete(
     State(state): State<ApiState>,
     actor: Actor,
@@ -116,6 +207,23 @@ async fn set_paused(
 }
 
 /// `POST /api/v1/task_group/:id/pause`
+#[utoipa::path(
+    post,
+    path = "/api/v1/task_group/{id}/pause",
+    tag = "task groups",
+    operation_id = "pauseTaskGroup",
+    summary = "Pause a task group",
+    params(
+        ("id" = String, Path, description = "Task group id")
+    ),
+    responses(
+        (status = 200, description = "The group as changed", body = TaskGroupView),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn pause(
     State(state): State<ApiState>,
     actor: Actor,
@@ -125,6 +233,23 @@ pub(super) async fn pause(
 }
 
 /// `POST /api/v1/task_group/:id/resume`
+#[utoipa::path(
+    post,
+    path = "/api/v1/task_group/{id}/resume",
+    tag = "task groups",
+    operation_id = "resumeTaskGroup",
+    summary = "Resume a task group",
+    params(
+        ("id" = String, Path, description = "Task group id")
+    ),
+    responses(
+        (status = 200, description = "The group as changed", body = TaskGroupView),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn resume(
     State(state): State<ApiState>,
     actor: Actor,
@@ -134,6 +259,29 @@ pub(super) async fn resume(
 }
 
 /// `POST /api/v1/task_group/:id/reset` with optional `{remainingAttempts}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/task_group/{id}/reset",
+    tag = "task groups",
+    operation_id = "resetTaskGroup",
+    summary = "Reset a task group: non-seed tasks deleted, seeds made to run again",
+    params(
+        ("id" = String, Path, description = "Task group id")
+    ),
+    request_body(content = Option<AttemptsRequest>, description = "Optional; an empty body means the defaults"),
+    responses(
+        (status = 200, description = "How many tasks were deleted and reset", body = ActionResult),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn reset(
     State(state): State<ApiState>,
     actor: Actor,
@@ -151,6 +299,28 @@ pub(super) async fn reset(
 }
 
 /// `POST /api/v1/task_group/:id/retry` with optional `{remainingAttempts}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/task_group/{id}/retry",
+    tag = "task groups",
+    operation_id = "retryTaskGroup",
+    summary = "Give every incomplete, idle task of a group new attempts",
+    params(
+        ("id" = String, Path, description = "Task group id")
+    ),
+    request_body(content = Option<AttemptsRequest>, description = "Optional; an empty body means the defaults"),
+    responses(
+        (status = 200, description = "How many tasks were retried", body = ActionResult),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn retry(
     State(state): State<ApiState>,
     actor: Actor,
@@ -170,6 +340,29 @@ pub(super) async fn retry(
 /// `POST /api/v1/task_group/:id/bulk`: one action over every task a filter
 /// matches, in one transaction (all or nothing), or only counted with
 /// `dryRun`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/task_group/{id}/bulk",
+    tag = "task groups",
+    operation_id = "bulkTaskAction",
+    summary = "Apply one action to every task a filter matches, atomically (or count them with dryRun)",
+    params(
+        ("id" = String, Path, description = "Task group id")
+    ),
+    request_body = BulkRequest,
+    responses(
+        (status = 200, description = "What the action matched and changed", body = BulkResult),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn bulk(
     State(state): State<ApiState>,
     actor: Actor,
@@ -193,6 +386,22 @@ pub(super) async fn bulk(
 }
 
 /// `GET /api/v1/task_group/:id/progress`
+#[utoipa::path(
+    get,
+    path = "/api/v1/task_group/{id}/progress",
+    tag = "task groups",
+    operation_id = "getTaskGroupProgress",
+    summary = "Get a task group's completed share",
+    params(
+        ("id" = String, Path, description = "Task group id")
+    ),
+    responses(
+        (status = 200, description = "The completed share", body = Progress),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn progress(
     State(state): State<ApiState>,
     PathParams(id): PathParams<String>,

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 mod groups;
+pub mod openapi;
 mod tasks;
 mod workers;
 
@@ -27,12 +28,15 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use crew_core::wire::{StatusCounts, WhoAmI};
 use crew_core::{TaskStatus, Timestamp};
+use openapi as doc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 
@@ -60,72 +64,60 @@ impl std::fmt::Debug for ApiState {
     }
 }
 
+/// Every REST route with its handler: the one list both the router and the
+/// OpenAPI document ([`document`]) are built from.
+///
+/// To add a route: annotate its handler with `#[utoipa::path(...)]`
+/// (method, path with `{param}`s, params, request body, every response
+/// with its status; see any handler here) and add it below with
+/// `.routes(routes!(module::handler))`. Handlers that share a path go in
+/// one `routes!` (it serves every listed method on every listed path, so
+/// never list handlers of two paths together). Never register a route
+/// with a plain `.route(...)`: it would be served undocumented, and
+/// `tests/openapi.rs` fails on any route the document lacks.
+pub fn rest_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(groups::list, groups::create))
+        .routes(routes!(groups::get_one, groups::update, groups::delete))
+        .routes(routes!(groups::pause))
+        .routes(routes!(groups::resume))
+        .routes(routes!(groups::reset))
+        .routes(routes!(groups::retry))
+        .routes(routes!(groups::bulk))
+        .routes(routes!(groups::progress))
+        .routes(routes!(tasks::list, tasks::create))
+        .routes(routes!(tasks::get_in_group, tasks::update, tasks::delete))
+        .routes(routes!(tasks::reset))
+        .routes(routes!(tasks::retry))
+        .routes(routes!(tasks::pause))
+        .routes(routes!(tasks::resume))
+        .routes(routes!(tasks::cancel))
+        .routes(routes!(tasks::get_by_id))
+        .routes(routes!(workers::list_workgroups))
+        .routes(routes!(workers::pause_workgroup))
+        .routes(routes!(workers::resume_workgroup))
+        .routes(routes!(workers::list_workers))
+        .routes(routes!(workers::set_limit))
+        .routes(routes!(audit::list))
+        .routes(routes!(whoami))
+        .routes(routes!(openapi_json))
+        .routes(routes!(metrics))
+        .routes(routes!(healthz))
+}
+
+/// The OpenAPI document of every route: the REST routes and the stream's.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = rest_routes().into_openapi();
+    doc.merge(crate::stream::ws::routes().into_openapi());
+    doc
+}
+
 /// The API's routes, with auth, the body limit, tracing and JSON errors.
+/// Only layers and fallbacks here: routes go in [`rest_routes`].
 pub fn router(state: ApiState) -> Router {
     let limit = state.max_request_bytes;
-    let api = Router::new()
-        .route(
-            "/api/v1/task_groups",
-            get(groups::list).post(groups::create),
-        )
-        .route(
-            "/api/v1/task_group/{id}",
-            get(groups::get_one)
-                .put(groups::update)
-                .delete(groups::delete),
-        )
-        .route("/api/v1/task_group/{id}/pause", post(groups::pause))
-        .route("/api/v1/task_group/{id}/resume", post(groups::resume))
-        .route("/api/v1/task_group/{id}/reset", post(groups::reset))
-        .route("/api/v1/task_group/{id}/retry", post(groups::retry))
-        .route("/api/v1/task_group/{id}/bulk", post(groups::bulk))
-        .route("/api/v1/task_group/{id}/progress", get(groups::progress))
-        .route(
-            "/api/v1/task_group/{id}/tasks",
-            get(tasks::list).post(tasks::create),
-        )
-        .route(
-            "/api/v1/task_group/{gid}/task/{tid}",
-            get(tasks::get_in_group)
-                .put(tasks::update)
-                .delete(tasks::delete),
-        )
-        .route(
-            "/api/v1/task_group/{gid}/task/{tid}/reset",
-            post(tasks::reset),
-        )
-        .route(
-            "/api/v1/task_group/{gid}/task/{tid}/retry",
-            post(tasks::retry),
-        )
-        .route(
-            "/api/v1/task_group/{gid}/task/{tid}/pause",
-            post(tasks::pause),
-        )
-        .route(
-            "/api/v1/task_group/{gid}/task/{tid}/resume",
-            post(tasks::resume),
-        )
-        .route(
-            "/api/v1/task_group/{gid}/task/{tid}/cancel",
-            post(tasks::cancel),
-        )
-        .route("/api/v1/task/{tid}", get(tasks::get_by_id))
-        .route("/api/v1/workgroups", get(workers::list_workgroups))
-        .route(
-            "/api/v1/workgroup/{name}/pause",
-            post(workers::pause_workgroup),
-        )
-        .route(
-            "/api/v1/workgroup/{name}/resume",
-            post(workers::resume_workgroup),
-        )
-        .route("/api/v1/workers", get(workers::list_workers))
-        .route("/api/v1/worker/{name}/limit", put(workers::set_limit))
-        .route("/api/v1/audit", get(audit::list))
-        .route("/api/v1/whoami", get(whoami))
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
+    let (api, _) = rest_routes().split_for_parts();
+    let api = api
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
@@ -137,11 +129,33 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// `GET /healthz`: always answers, no auth.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "daemon",
+    operation_id = "healthz",
+    summary = "Liveness: always answers, needs no token",
+    security(()),
+    responses(
+        (status = 200, description = "The daemon is up", body = inline(doc::Health))
+    )
+)]
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
 /// `GET /api/v1/whoami`: the caller's token name and scope.
+#[utoipa::path(
+    get,
+    path = "/api/v1/whoami",
+    tag = "daemon",
+    operation_id = "whoami",
+    summary = "The caller's token name and scope",
+    responses(
+        (status = 200, description = "The caller", body = WhoAmI),
+        (status = 401, response = doc::Unauthorized)
+    )
+)]
 async fn whoami(identity: Option<Extension<Identity>>) -> Json<WhoAmI> {
     let Extension(id) = identity.unwrap_or_else(|| Extension(Identity::anonymous()));
     Json(WhoAmI {
@@ -151,6 +165,18 @@ async fn whoami(identity: Option<Extension<Identity>>) -> Json<WhoAmI> {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "daemon",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
     let (tasks, events_trimmed) = read(&state, |tx, now| {
         let mut tasks = StatusCounts::default();
@@ -181,6 +207,30 @@ async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
         text,
     )
         .into_response())
+}
+
+/// `GET /api/v1/openapi.json`: the document, under the same auth as the
+/// other reads.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "daemon",
+    operation_id = "openapi",
+    summary = "This document: the API's OpenAPI 3.1 description",
+    responses(
+        (status = 200, description = "The OpenAPI document", body = Object, content_type = "application/json"),
+        (status = 401, response = doc::Unauthorized)
+    )
+)]
+async fn openapi_json() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        openapi::document_json(),
+    )
+        .into_response()
 }
 
 async fn not_found(req: Request) -> ApiError {

@@ -3,13 +3,14 @@
 use super::error::ApiError;
 use super::extract::{decode, JsonBody, ListQuery, OptionalJson, PathParams, RawJson};
 use super::groups::action;
+use super::openapi as doc;
 use super::{created, read, ApiState};
 use crate::engine::{Actor, Op};
 use crate::storage::TaskQuery;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
-use crew_core::wire::{ActionResult, AttemptsRequest, NewTask, TaskList, TaskPatch};
+use crew_core::wire::{ActionResult, AttemptsRequest, NewTask, NewTasks, TaskList, TaskPatch};
 use crew_core::{GraphRead, Task};
 
 /// Reads a task with its status, 404 when it is missing or, with `group`,
@@ -39,6 +40,24 @@ async fn task(state: &ApiState, group: Option<String>, id: String) -> Result<Tas
 }
 
 /// `GET /api/v1/task_group/:id/tasks?page&pageSize&search&skipCompleted&status`
+#[utoipa::path(
+    get,
+    path = "/api/v1/task_group/{id}/tasks",
+    tag = "tasks",
+    operation_id = "listTasks",
+    summary = "List a group's tasks, one page at a time",
+    params(
+        ("id" = String, Path, description = "Task group id"),
+        doc::TaskListParams
+    ),
+    responses(
+        (status = 200, description = "One page of tasks, each with its status", body = TaskList),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn list(
     State(state): State<ApiState>,
     PathParams(group): PathParams<String>,
@@ -64,6 +83,29 @@ pub(super) async fn list(
 /// `POST /api/v1/task_group/:id/tasks`: one task object (crew-go; answers
 /// 201 with the task) or an array created atomically as one DAG (answers
 /// 201 with the array).
+#[utoipa::path(
+    post,
+    path = "/api/v1/task_group/{id}/tasks",
+    tag = "tasks",
+    operation_id = "createTasks",
+    summary = "Create one task, or an array of tasks atomically as one DAG",
+    params(
+        ("id" = String, Path, description = "Task group id")
+    ),
+    request_body = NewTasks,
+    responses(
+        (status = 201, description = "The task, or the array of tasks, as created", body = doc::CreatedTasks),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn create(
     State(state): State<ApiState>,
     actor: Actor,
@@ -135,6 +177,23 @@ pub(super) async fn create(
 }
 
 /// `GET /api/v1/task_group/:gid/task/:tid`
+#[utoipa::path(
+    get,
+    path = "/api/v1/task_group/{gid}/task/{tid}",
+    tag = "tasks",
+    operation_id = "getTask",
+    summary = "Get a task of a group, with its status",
+    params(
+        ("gid" = String, Path, description = "Task group id"),
+        ("tid" = String, Path, description = "Task id")
+    ),
+    responses(
+        (status = 200, description = "The task", body = Task),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn get_in_group(
     State(state): State<ApiState>,
     PathParams((gid, tid)): PathParams<(String, String)>,
@@ -143,6 +202,22 @@ pub(super) async fn get_in_group(
 }
 
 /// `GET /api/v1/task/:tid`
+#[utoipa::path(
+    get,
+    path = "/api/v1/task/{tid}",
+    tag = "tasks",
+    operation_id = "getTaskById",
+    summary = "Get a task by id alone, with its status",
+    params(
+        ("tid" = String, Path, description = "Task id")
+    ),
+    responses(
+        (status = 200, description = "The task", body = Task),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn get_by_id(
     State(state): State<ApiState>,
     PathParams(tid): PathParams<String>,
@@ -151,6 +226,30 @@ pub(super) async fn get_by_id(
 }
 
 /// `PUT /api/v1/task_group/:gid/task/:tid`
+#[utoipa::path(
+    put,
+    path = "/api/v1/task_group/{gid}/task/{tid}",
+    tag = "tasks",
+    operation_id = "updateTask",
+    summary = "Change a task (read-only fields are accepted when unchanged)",
+    params(
+        ("gid" = String, Path, description = "Task group id"),
+        ("tid" = String, Path, description = "Task id")
+    ),
+    request_body = TaskPatch,
+    responses(
+        (status = 200, description = "The task as changed", body = Task),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn update(
     State(state): State<ApiState>,
     actor: Actor,
@@ -183,6 +282,25 @@ pub(super) async fn update(
 }
 
 /// `DELETE /api/v1/task_group/:gid/task/:tid` (with its descendants).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/task_group/{gid}/task/{tid}",
+    tag = "tasks",
+    operation_id = "deleteTask",
+    summary = "Delete a task and its descendants",
+    params(
+        ("gid" = String, Path, description = "Task group id"),
+        ("tid" = String, Path, description = "Task id")
+    ),
+    responses(
+        (status = 200, description = "How many tasks were deleted", body = ActionResult),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn delete(
     State(state): State<ApiState>,
     actor: Actor,
@@ -219,6 +337,30 @@ async fn act_then_show(
 }
 
 /// `POST /api/v1/task_group/:gid/task/:tid/reset`
+#[utoipa::path(
+    post,
+    path = "/api/v1/task_group/{gid}/task/{tid}/reset",
+    tag = "tasks",
+    operation_id = "resetTask",
+    summary = "Reset a task and its descendants to run again",
+    params(
+        ("gid" = String, Path, description = "Task group id"),
+        ("tid" = String, Path, description = "Task id")
+    ),
+    request_body(content = Option<AttemptsRequest>, description = "Optional; an empty body means the defaults"),
+    responses(
+        (status = 200, description = "How many tasks were reset", body = ActionResult),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn reset(
     State(state): State<ApiState>,
     actor: Actor,
@@ -233,6 +375,30 @@ pub(super) async fn reset(
 }
 
 /// `POST /api/v1/task_group/:gid/task/:tid/retry`
+#[utoipa::path(
+    post,
+    path = "/api/v1/task_group/{gid}/task/{tid}/retry",
+    tag = "tasks",
+    operation_id = "retryTask",
+    summary = "Give an incomplete task new attempts",
+    params(
+        ("gid" = String, Path, description = "Task group id"),
+        ("tid" = String, Path, description = "Task id")
+    ),
+    request_body(content = Option<AttemptsRequest>, description = "Optional; an empty body means the defaults"),
+    responses(
+        (status = 200, description = "How many tasks were retried", body = ActionResult),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn retry(
     State(state): State<ApiState>,
     actor: Actor,
@@ -261,6 +427,24 @@ async fn set_paused(
 }
 
 /// `POST /api/v1/task_group/:gid/task/:tid/pause`
+#[utoipa::path(
+    post,
+    path = "/api/v1/task_group/{gid}/task/{tid}/pause",
+    tag = "tasks",
+    operation_id = "pauseTask",
+    summary = "Pause a task (a running attempt finishes first)",
+    params(
+        ("gid" = String, Path, description = "Task group id"),
+        ("tid" = String, Path, description = "Task id")
+    ),
+    responses(
+        (status = 200, description = "The task as changed", body = Task),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn pause(
     State(state): State<ApiState>,
     actor: Actor,
@@ -271,6 +455,25 @@ pub(super) async fn pause(
 
 /// `POST /api/v1/task_group/:gid/task/:tid/cancel`: abandons the call in
 /// flight; the attempt is recorded as cancelled and the task paused.
+#[utoipa::path(
+    post,
+    path = "/api/v1/task_group/{gid}/task/{tid}/cancel",
+    tag = "tasks",
+    operation_id = "cancelTask",
+    summary = "Cancel a task's call in flight (recorded as cancelled, the task paused)",
+    params(
+        ("gid" = String, Path, description = "Task group id"),
+        ("tid" = String, Path, description = "Task id")
+    ),
+    responses(
+        (status = 200, description = "The task as changed", body = Task),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 409, response = doc::Conflict),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn cancel(
     State(state): State<ApiState>,
     actor: Actor,
@@ -281,6 +484,24 @@ pub(super) async fn cancel(
 }
 
 /// `POST /api/v1/task_group/:gid/task/:tid/resume`
+#[utoipa::path(
+    post,
+    path = "/api/v1/task_group/{gid}/task/{tid}/resume",
+    tag = "tasks",
+    operation_id = "resumeTask",
+    summary = "Resume a task",
+    params(
+        ("gid" = String, Path, description = "Task group id"),
+        ("tid" = String, Path, description = "Task id")
+    ),
+    responses(
+        (status = 200, description = "The task as changed", body = Task),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn resume(
     State(state): State<ApiState>,
     actor: Actor,

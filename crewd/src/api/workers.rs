@@ -2,6 +2,7 @@
 
 use super::error::ApiError;
 use super::extract::{JsonBody, OptionalJson, PathParams};
+use super::openapi as doc;
 use super::{read, ApiState};
 use crate::engine::{Actor, Op};
 use axum::extract::State;
@@ -43,6 +44,18 @@ async fn workgroup_view(state: &ApiState, name: String) -> Result<WorkgroupView,
 }
 
 /// `GET /api/v1/workgroups`
+#[utoipa::path(
+    get,
+    path = "/api/v1/workgroups",
+    tag = "workgroups",
+    operation_id = "listWorkgroups",
+    summary = "List the workgroups that have tasks or a pause",
+    responses(
+        (status = 200, description = "Every workgroup", body = WorkgroupList),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn list_workgroups(
     State(state): State<ApiState>,
 ) -> Result<Json<WorkgroupList>, ApiError> {
@@ -52,6 +65,27 @@ pub(super) async fn list_workgroups(
 }
 
 /// `POST /api/v1/workgroup/:name/pause` with optional `{seconds}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/workgroup/{name}/pause",
+    tag = "workgroups",
+    operation_id = "pauseWorkgroup",
+    summary = "Pause a workgroup for a while (default one hour, at most 30 days)",
+    params(
+        ("name" = String, Path, description = "Workgroup name")
+    ),
+    request_body(content = Option<PauseRequest>, description = "Optional; an empty body pauses for one hour"),
+    responses(
+        (status = 200, description = "The workgroup as changed", body = WorkgroupView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn pause_workgroup(
     State(state): State<ApiState>,
     actor: Actor,
@@ -71,6 +105,23 @@ pub(super) async fn pause_workgroup(
 }
 
 /// `POST /api/v1/workgroup/:name/resume`
+#[utoipa::path(
+    post,
+    path = "/api/v1/workgroup/{name}/resume",
+    tag = "workgroups",
+    operation_id = "resumeWorkgroup",
+    summary = "Resume a paused workgroup",
+    params(
+        ("name" = String, Path, description = "Workgroup name")
+    ),
+    responses(
+        (status = 200, description = "The workgroup as changed", body = WorkgroupView),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn resume_workgroup(
     State(state): State<ApiState>,
     actor: Actor,
@@ -85,6 +136,17 @@ pub(super) async fn resume_workgroup(
 }
 
 /// `GET /api/v1/workers`
+#[utoipa::path(
+    get,
+    path = "/api/v1/workers",
+    tag = "workers",
+    operation_id = "listWorkers",
+    summary = "List known workers with their limits and load",
+    responses(
+        (status = 200, description = "Every known worker", body = WorkerList),
+        (status = 401, response = doc::Unauthorized)
+    )
+)]
 pub(super) async fn list_workers(State(state): State<ApiState>) -> Json<WorkerList> {
     Json(WorkerList {
         workers: state.engine.worker_loads(),
@@ -92,6 +154,27 @@ pub(super) async fn list_workers(State(state): State<ApiState>) -> Json<WorkerLi
 }
 
 /// `PUT /api/v1/worker/:name/limit` with `{maxConcurrency}` (`null`: none).
+#[utoipa::path(
+    put,
+    path = "/api/v1/worker/{name}/limit",
+    tag = "workers",
+    operation_id = "setWorkerLimit",
+    summary = "Set or remove a worker's concurrency limit",
+    params(
+        ("name" = String, Path, description = "Worker name")
+    ),
+    request_body = WorkerLimitRequest,
+    responses(
+        (status = 200, description = "The worker's limit and load", body = WorkerLimit),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
 pub(super) async fn set_limit(
     State(state): State<ApiState>,
     actor: Actor,

@@ -15,12 +15,14 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use crew_core::wire::{ErrorBody, Event, StreamMessage};
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Events queued per client before it is cut off and told to resync.
 pub const CLIENT_QUEUE: usize = 8192;
@@ -49,20 +51,31 @@ pub struct StreamState {
     pub tokens: Tokens,
 }
 
-/// The stream routes, to merge into the daemon's router.
-pub fn router(state: StreamState) -> Router {
-    Router::new()
-        .route("/api/v1/events", get(events))
-        .route(
-            "/api/v1/task_group/{id}/stream/{token}",
-            get(crew_go_stream),
-        )
-        .with_state(state)
+/// The stream routes with their OpenAPI description (merged into the
+/// API's document by [`crate::api::document`]). Add a route here the way
+/// [`crate::api::rest_routes`] says, never with a plain `.route(...)`.
+pub fn routes() -> OpenApiRouter<StreamState> {
+    OpenApiRouter::new()
+        .routes(routes!(events))
+        .routes(routes!(crew_go_stream))
 }
 
-#[derive(Debug, Deserialize)]
+/// The stream routes, to merge into the daemon's router.
+pub fn router(state: StreamState) -> Router {
+    let (router, _) = routes().split_for_parts();
+    router.with_state(state)
+}
+
+/// Query of `GET /api/v1/events`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// Only this task group's events (events about no group, such as
+    /// workgroup changes and `resync`, are always sent).
     group: Option<String>,
+    /// Replay every stored event after this sequence number first, then go
+    /// live with no gap and no duplicate.
+    #[param(minimum = 0)]
     since: Option<u64>,
 }
 
@@ -123,6 +136,25 @@ fn limits(ws: WebSocketUpgrade) -> WebSocketUpgrade {
         .max_write_buffer_size(MAX_WRITE_BUFFER)
 }
 
+/// Each message is one JSON text frame, a `StreamMessage`
+/// (`#/components/schemas/StreamMessage`): `seq`, `at`, and the event's
+/// `type` (`task.created`, `group.updated`, `resync`...) with the changed
+/// entity whole. Any valid token may follow the stream, read-only ones
+/// included; it is checked before the handshake.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "stream",
+    operation_id = "events",
+    summary = "WebSocket stream of every change, resumable with since",
+    params(EventsQuery),
+    responses(
+        (status = 101, description = "Switching Protocols: the connection is now a WebSocket; each text message is a StreamMessage (JSON)", body = StreamMessage),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 401, response = crate::api::openapi::Unauthorized),
+        (status = 403, response = crate::api::openapi::Forbidden)
+    )
+)]
 async fn events(
     State(state): State<StreamState>,
     headers: HeaderMap,
@@ -268,6 +300,27 @@ async fn follow(
     }
 }
 
+/// crew-go's stream: `{"type": "create"|"update"|"delete", "task"|"taskGroup": ...}`
+/// text frames for one group. The token may be given in the path (`-` for
+/// none) or as `Authorization: Bearer`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/task_group/{id}/stream/{token}",
+    tag = "stream",
+    operation_id = "crewGoStream",
+    summary = "crew-go's WebSocket stream of one group's changes",
+    params(
+        ("id" = String, Path, description = "Task group id"),
+        ("token" = String, Path, description = "An API token, or `-` to send it as a bearer header instead")
+    ),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 101, description = "Switching Protocols: the connection is now a WebSocket; each text message is a JSON object with `type` (create, update, delete) and the `task` or `taskGroup`"),
+        (status = 400, response = crate::api::openapi::BadRequest),
+        (status = 401, response = crate::api::openapi::Unauthorized),
+        (status = 403, response = crate::api::openapi::Forbidden)
+    )
+)]
 async fn crew_go_stream(
     State(state): State<StreamState>,
     Path((group, token)): Path<(String, String)>,
