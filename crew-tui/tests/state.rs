@@ -689,7 +689,11 @@ fn cancel_asks_first_and_only_for_a_running_task() {
     assert!(types(&mut s, "c").is_empty());
     let c = s.confirm.clone().expect("a confirm dialog");
     assert!(!c.ok_focused);
-    assert!(c.message.contains("Cancel the running call"), "{}", c.message);
+    assert!(
+        c.message.contains("Cancel the running call"),
+        "{}",
+        c.message
+    );
     let fx = feed(&mut s, [code(KeyCode::Tab), code(KeyCode::Enter)]);
     assert_eq!(
         fx,
@@ -755,7 +759,11 @@ fn audit_entries_reach_the_event_log_live_and_from_history() {
     assert_eq!(
         audit,
         vec![
-            (40, "group/g7", "group.reset by ops, 3 tasks, remainingAttempts 2"),
+            (
+                40,
+                "group/g7",
+                "group.reset by ops, 3 tasks, remainingAttempts 2"
+            ),
             (0, "group/g6", "group.pause by ops, 1 task"),
         ]
     );

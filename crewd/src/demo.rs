@@ -169,7 +169,10 @@ pub async fn run_demo_loop(engine: EngineHandle, store: Store) {
             tasks: seed_tasks(Timestamp::now()),
             schedule: None,
         };
-        match engine.execute(&actor, Op::CreateGroup(Box::new(spec))).await {
+        match engine
+            .execute(&actor, Op::CreateGroup(Box::new(spec)))
+            .await
+        {
             Ok(_) => tracing::info!("demo group seeded"),
             Err(e) => tracing::warn!("cannot seed the demo group: {e}"),
         }
@@ -189,10 +192,13 @@ pub async fn run_demo_loop(engine: EngineHandle, store: Store) {
             (true, Some(t)) if t.elapsed() >= LINGER => {
                 completed_since = None;
                 match engine
-                    .execute(&actor, Op::ResetGroup {
-                        id: DEMO_GROUP.into(),
-                        attempts: None,
-                    })
+                    .execute(
+                        &actor,
+                        Op::ResetGroup {
+                            id: DEMO_GROUP.into(),
+                            attempts: None,
+                        },
+                    )
                     .await
                 {
                     Ok(_) => {
@@ -202,10 +208,13 @@ pub async fn run_demo_loop(engine: EngineHandle, store: Store) {
                             ..Default::default()
                         };
                         let _ = engine
-                            .execute(&actor, Op::UpdateTask {
-                                id: "demo-cleanup".into(),
-                                patch: Box::new(patch),
-                            })
+                            .execute(
+                                &actor,
+                                Op::UpdateTask {
+                                    id: "demo-cleanup".into(),
+                                    patch: Box::new(patch),
+                                },
+                            )
                             .await;
                     }
                     Err(EngineError::ShuttingDown) => return,

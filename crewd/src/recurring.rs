@@ -58,7 +58,10 @@ pub async fn run_schedules(engine: EngineHandle, store: Store) {
             Err(_) => continue,
         };
         for id in due {
-            match engine.execute(&actor, Op::ScheduledReset { id: id.clone() }).await {
+            match engine
+                .execute(&actor, Op::ScheduledReset { id: id.clone() })
+                .await
+            {
                 Ok(out) if out.updated + out.deleted > 0 => {
                     tracing::info!(group = %id, "scheduled reset")
                 }

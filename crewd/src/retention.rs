@@ -85,7 +85,10 @@ pub async fn run_retention(engine: EngineHandle, store: Store, policy: Retention
             Err(_) => continue,
         };
         for id in doomed {
-            match engine.execute(&actor, Op::DeleteGroup { id: id.clone() }).await {
+            match engine
+                .execute(&actor, Op::DeleteGroup { id: id.clone() })
+                .await
+            {
                 Ok(out) => {
                     engine.metrics().pruned(out.deleted);
                     tracing::info!(group = %id, tasks = out.deleted, "retention deleted a finished group")

@@ -39,7 +39,14 @@ async fn send(
 }
 
 async fn audit(d: &TestDaemon, query: &str, token: &str) -> Value {
-    let (s, v) = send(d, reqwest::Method::GET, &format!("/audit{query}"), token, None).await;
+    let (s, v) = send(
+        d,
+        reqwest::Method::GET,
+        &format!("/audit{query}"),
+        token,
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     v
 }
@@ -132,7 +139,12 @@ async fn operator_actions_are_recorded_with_actor_target_and_count() {
         Some(json!({"maxConcurrency": 3})),
     )
     .await;
-    act(Method::PUT, "/task_group/g", Some(json!({"name": "renamed"}))).await;
+    act(
+        Method::PUT,
+        "/task_group/g",
+        Some(json!({"name": "renamed"})),
+    )
+    .await;
     act(Method::DELETE, "/task_group/g/task/t4", None).await;
 
     // Refused actions leave no entry: a read-only token, an unknown task.
@@ -186,10 +198,7 @@ async fn operator_actions_are_recorded_with_actor_target_and_count() {
     assert_eq!(older["entries"][0]["seq"], 5);
     let found = audit(&d, "?search=WORKGROUP/", VIEWER).await;
     assert_eq!(
-        summary(&found)
-            .into_iter()
-            .map(|r| r.1)
-            .collect::<Vec<_>>(),
+        summary(&found).into_iter().map(|r| r.1).collect::<Vec<_>>(),
         vec!["workgroup.resume", "workgroup.pause"]
     );
     let (s, v) = send(&d, Method::GET, "/audit?limit=ten", VIEWER, None).await;
@@ -215,7 +224,14 @@ async fn entries_survive_a_restart_reach_the_stream_and_are_trimmed() {
         .insert("authorization", format!("Bearer {VIEWER}").parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
 
-    let (s, _) = send(&d, reqwest::Method::POST, "/task_group/g/task/t1/pause", OPS, None).await;
+    let (s, _) = send(
+        &d,
+        reqwest::Method::POST,
+        "/task_group/g/task/t1/pause",
+        OPS,
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     let recorded = loop {
         let m = tokio::time::timeout(Duration::from_secs(10), ws.next())

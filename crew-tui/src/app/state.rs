@@ -9,8 +9,8 @@ use crate::app::keymap::{Command, Key, KeyMap, Scope};
 use crate::theme::Theme;
 use crew_core::model::derive_status;
 use crew_core::wire::{
-    ActionResult, AuditEntry, AuditList, BulkFilter, BulkResult, Event, StatusCounts, StreamMessage, TaskGroupList,
-    TaskGroupView, WorkgroupList, WorkgroupView,
+    ActionResult, AuditEntry, AuditList, BulkFilter, BulkResult, Event, StatusCounts,
+    StreamMessage, TaskGroupList, TaskGroupView, WorkgroupList, WorkgroupView,
 };
 use crew_core::{Task, TaskStatus, Timestamp};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -1933,7 +1933,9 @@ fn on_action(state: &mut AppState, verb: Verb) -> Vec<Effect> {
             };
             if g.bulk && g.dag.filter().active() {
                 if verb == Verb::Cancel {
-                    state.fail("cancel applies to one running task, not in bulk (a: back to the task)");
+                    state.fail(
+                        "cancel applies to one running task, not in bulk (a: back to the task)",
+                    );
                     return vec![];
                 }
                 let shown = g.dag.filter();
@@ -2027,7 +2029,9 @@ fn on_action(state: &mut AppState, verb: Verb) -> Vec<Effect> {
                 .map(task_status);
             if status != Some(TaskStatus::Running) {
                 let now = status.map_or("unknown", |s| s.as_str());
-                state.fail(format!("only a running task can be cancelled (it is {now})"));
+                state.fail(format!(
+                    "only a running task can be cancelled (it is {now})"
+                ));
                 return vec![];
             }
         }

@@ -3,8 +3,8 @@
 use super::encode;
 use crate::app::state::{ActionRequest, Effect, Msg, Reply, Target, Verb};
 use crew_core::wire::{
-    ActionResult, AttemptsRequest, AuditList, BulkAction, BulkFilter, BulkRequest, BulkResult, ErrorBody,
-    PauseRequest, TaskGroupList, TaskGroupView, TaskList, WhoAmI, WorkgroupList,
+    ActionResult, AttemptsRequest, AuditList, BulkAction, BulkFilter, BulkRequest, BulkResult,
+    ErrorBody, PauseRequest, TaskGroupList, TaskGroupView, TaskList, WhoAmI, WorkgroupList,
 };
 use crew_core::Task;
 use reqwest::{Method, StatusCode};

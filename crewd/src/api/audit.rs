@@ -121,7 +121,10 @@ mod tests {
     #[test]
     fn defaults_clamps_and_refusals() {
         let q = AuditQuery::parse(None).unwrap();
-        assert_eq!((q.before, q.limit, q.search), (None, DEFAULT_AUDIT_LIMIT, None));
+        assert_eq!(
+            (q.before, q.limit, q.search),
+            (None, DEFAULT_AUDIT_LIMIT, None)
+        );
         let q = AuditQuery::parse(Some("before=9&limit=999999&search=%20Reset%20")).unwrap();
         assert_eq!(q.before, Some(9));
         assert_eq!(q.limit, MAX_AUDIT_LIMIT);

@@ -155,10 +155,13 @@ pub(super) async fn update(
     }
     state
         .engine
-        .execute(&actor, Op::UpdateGroup {
-            id: id.clone(),
-            patch,
-        })
+        .execute(
+            &actor,
+            Op::UpdateGroup {
+                id: id.clone(),
+                patch,
+            },
+        )
         .await?;
     view(&state, id).await.map(Json)
 }
@@ -198,10 +201,13 @@ async fn set_paused(
 ) -> Result<Json<TaskGroupView>, ApiError> {
     state
         .engine
-        .execute(&actor, Op::SetGroupPaused {
-            id: id.clone(),
-            paused,
-        })
+        .execute(
+            &actor,
+            Op::SetGroupPaused {
+                id: id.clone(),
+                paused,
+            },
+        )
         .await?;
     view(&state, id).await.map(Json)
 }
@@ -290,10 +296,13 @@ pub(super) async fn reset(
 ) -> Result<Json<ActionResult>, ApiError> {
     let out = state
         .engine
-        .execute(&actor, Op::ResetGroup {
-            id,
-            attempts: body.remaining_attempts,
-        })
+        .execute(
+            &actor,
+            Op::ResetGroup {
+                id,
+                attempts: body.remaining_attempts,
+            },
+        )
         .await?;
     Ok(action(out))
 }
@@ -329,10 +338,13 @@ pub(super) async fn retry(
 ) -> Result<Json<ActionResult>, ApiError> {
     let out = state
         .engine
-        .execute(&actor, Op::RetryGroup {
-            id,
-            attempts: body.remaining_attempts,
-        })
+        .execute(
+            &actor,
+            Op::RetryGroup {
+                id,
+                attempts: body.remaining_attempts,
+            },
+        )
         .await?;
     Ok(action(out))
 }
@@ -372,10 +384,13 @@ pub(super) async fn bulk(
     let dry_run = body.dry_run;
     let out = state
         .engine
-        .execute(&actor, Op::Bulk {
-            group: id,
-            request: Box::new(body),
-        })
+        .execute(
+            &actor,
+            Op::Bulk {
+                group: id,
+                request: Box::new(body),
+            },
+        )
         .await?;
     Ok(Json(out.bulk.unwrap_or(BulkResult {
         matched: 0,

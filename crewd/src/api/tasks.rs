@@ -147,10 +147,13 @@ pub(super) async fn create(
     }
     let out = state
         .engine
-        .execute(&actor, Op::CreateTasks {
-            group: group.clone(),
-            tasks,
-        })
+        .execute(
+            &actor,
+            Op::CreateTasks {
+                group: group.clone(),
+                tasks,
+            },
+        )
         .await?;
     let ids = out.created_task_ids;
     let mut created_tasks = read(&state, move |tx, now| {
@@ -273,10 +276,13 @@ pub(super) async fn update(
     task(&state, Some(gid.clone()), tid.clone()).await?;
     state
         .engine
-        .execute(&actor, Op::UpdateTask {
-            id: tid.clone(),
-            patch: Box::new(patch),
-        })
+        .execute(
+            &actor,
+            Op::UpdateTask {
+                id: tid.clone(),
+                patch: Box::new(patch),
+            },
+        )
         .await?;
     task(&state, Some(gid), tid).await.map(Json)
 }
@@ -306,7 +312,14 @@ pub(super) async fn delete(
     actor: Actor,
     PathParams((gid, tid)): PathParams<(String, String)>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    act(&state, &actor, gid, &tid, Op::DeleteTask { id: tid.clone() }).await
+    act(
+        &state,
+        &actor,
+        gid,
+        &tid,
+        Op::DeleteTask { id: tid.clone() },
+    )
+    .await
 }
 
 /// Runs an operator action on a task of `gid` (404 when it is not there)

@@ -96,10 +96,13 @@ pub(super) async fn pause_workgroup(
     let seconds = check_pause(body.seconds)?;
     state
         .engine
-        .execute(&actor, Op::PauseWorkgroup {
-            name: name.clone(),
-            seconds,
-        })
+        .execute(
+            &actor,
+            Op::PauseWorkgroup {
+                name: name.clone(),
+                seconds,
+            },
+        )
         .await?;
     workgroup_view(&state, name).await.map(Json)
 }
@@ -184,10 +187,13 @@ pub(super) async fn set_limit(
     check_safe_name("worker", &name)?;
     state
         .engine
-        .execute(&actor, Op::SetWorkerLimit {
-            worker: name.clone(),
-            max_concurrency: body.max_concurrency,
-        })
+        .execute(
+            &actor,
+            Op::SetWorkerLimit {
+                worker: name.clone(),
+                max_concurrency: body.max_concurrency,
+            },
+        )
         .await?;
     // The limit is what was just committed; the load is the engine's view.
     let in_flight = state

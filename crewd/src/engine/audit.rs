@@ -88,12 +88,18 @@ pub(super) fn describe(op: &Op) -> Option<Described> {
             Holds::Group(id.clone()),
         ),
         Op::DeleteGroup { id } => d("group.delete", group(id), None, Holds::Changed),
-        Op::ResetGroup { id, attempts } => {
-            d("group.reset", group(id), attempts_detail(*attempts), Holds::Changed)
-        }
-        Op::RetryGroup { id, attempts } => {
-            d("group.retry", group(id), attempts_detail(*attempts), Holds::Changed)
-        }
+        Op::ResetGroup { id, attempts } => d(
+            "group.reset",
+            group(id),
+            attempts_detail(*attempts),
+            Holds::Changed,
+        ),
+        Op::RetryGroup { id, attempts } => d(
+            "group.retry",
+            group(id),
+            attempts_detail(*attempts),
+            Holds::Changed,
+        ),
         Op::ScheduledReset { id } => Some(Described {
             only_if_changed: true,
             ..d("group.scheduled-reset", group(id), None, Holds::Changed)?
@@ -109,21 +115,30 @@ pub(super) fn describe(op: &Op) -> Option<Described> {
                 Holds::Changed,
             )
         }
-        Op::UpdateTask { id, patch } => {
-            d("task.update", task(id), task_patch_fields(patch), Holds::Changed)
-        }
+        Op::UpdateTask { id, patch } => d(
+            "task.update",
+            task(id),
+            task_patch_fields(patch),
+            Holds::Changed,
+        ),
         Op::SetTaskPaused { id, paused } => d(
             if *paused { "task.pause" } else { "task.resume" },
             task(id),
             None,
             Holds::Changed,
         ),
-        Op::ResetTask { id, attempts } => {
-            d("task.reset", task(id), attempts_detail(*attempts), Holds::Changed)
-        }
-        Op::RetryTask { id, attempts } => {
-            d("task.retry", task(id), attempts_detail(*attempts), Holds::Changed)
-        }
+        Op::ResetTask { id, attempts } => d(
+            "task.reset",
+            task(id),
+            attempts_detail(*attempts),
+            Holds::Changed,
+        ),
+        Op::RetryTask { id, attempts } => d(
+            "task.retry",
+            task(id),
+            attempts_detail(*attempts),
+            Holds::Changed,
+        ),
         Op::DeleteTask { id } => d("task.delete", task(id), None, Holds::Changed),
         Op::CancelTask { id } => d("task.cancel", task(id), None, Holds::Changed),
         Op::PauseWorkgroup { name, seconds } => d(

@@ -1,9 +1,9 @@
 //! The engine's command vocabulary and the handle other shells use.
 
+use super::audit::Actor;
 use crew_core::wire::{
     BulkRequest, BulkResult, NewTask, NewTaskGroup, TaskGroupPatch, TaskPatch, WorkerLimit,
 };
-use super::audit::Actor;
 use crew_core::RuleError;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};

@@ -343,7 +343,7 @@ impl Engine {
                         let _ = reply.send(Err(EngineError::Unavailable(e.clone())));
                         return Err(e);
                     }
-                },
+                }
                 Msg::Result {
                     task_id,
                     worker,

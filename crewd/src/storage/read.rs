@@ -6,8 +6,8 @@ use super::tables::{
 };
 use super::StorageError;
 use crew_core::wire::{
-    AuditEntry, AuditList, StatusCounts, StreamMessage, TaskGroupList, TaskGroupView, TaskList, WorkgroupList,
-    WorkgroupView,
+    AuditEntry, AuditList, StatusCounts, StreamMessage, TaskGroupList, TaskGroupView, TaskList,
+    WorkgroupList, WorkgroupView,
 };
 use crew_core::{Task, TaskGroup, TaskStatus, Timestamp, Workgroup};
 use redb::{ReadOnlyTable, ReadableTable, ReadableTableMetadata};
@@ -550,15 +550,13 @@ impl ReadTx {
         let needle = text.map(str::to_ascii_lowercase);
         let mut entries = Vec::new();
         let mut next_before = None;
-        let mut scanned = 0usize;
-        for row in log.range(..before.unwrap_or(u64::MAX))?.rev() {
+        for (scanned, row) in log.range(..before.unwrap_or(u64::MAX))?.rev().enumerate() {
             let (k, v) = row?;
             let seq = k.value();
             if entries.len() >= limit || scanned >= AUDIT_SCAN_LIMIT {
                 next_before = Some(seq + 1);
                 break;
             }
-            scanned += 1;
             let e: AuditEntry = decode_json("audit", &seq.to_string(), v.value())?;
             let keep = needle.as_deref().is_none_or(|n| {
                 [&e.actor, &e.action, &e.target]

@@ -207,7 +207,10 @@ impl WriteTx {
             // gives the next number.
             entry.seq = log.last()?.map_or(1, |(k, _)| k.value() + 1);
             entry.at = now;
-            log.insert(entry.seq, tables::encode_json("audit entry", &entry)?.as_slice())?;
+            log.insert(
+                entry.seq,
+                tables::encode_json("audit entry", &entry)?.as_slice(),
+            )?;
             let keep_from = (entry.seq + 1).saturating_sub(self.config.audit_retention.max(1));
             for row in log.extract_from_if(..keep_from, |_, _| true)? {
                 row?;
