@@ -19,5 +19,5 @@ pub mod worker;
 
 pub use error::RuleError;
 pub use graph::{Change, Changes, GraphRead, MemGraph, StoreError};
-pub use model::{Task, TaskGroup, TaskStatus, Workgroup};
+pub use model::{Task, TaskGroup, TaskStatus, Workgroup, WorkgroupLimits};
 pub use time::Timestamp;

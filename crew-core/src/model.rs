@@ -327,6 +327,9 @@ pub struct Workgroup {
     /// Whether the last pause came from an operator (or a worker's rate limit).
     #[serde(default, skip_serializing_if = "is_false")]
     pub paused_by_operator: bool,
+    /// The operator's limits on how fast its tasks start (none by default).
+    #[serde(flatten)]
+    pub limits: WorkgroupLimits,
 }
 
 impl Workgroup {
@@ -336,12 +339,156 @@ impl Workgroup {
             name: name.into(),
             paused_until: None,
             paused_by_operator: false,
+            limits: WorkgroupLimits::default(),
         }
     }
 
     /// Whether the workgroup holds its tasks back at `now`.
     pub fn is_paused_at(&self, now: Timestamp) -> bool {
         self.paused_until.is_some_and(|t| t > now)
+    }
+}
+
+/// Largest `maxConcurrency` and `burst` of a workgroup.
+pub const MAX_WORKGROUP_CONCURRENCY: u32 = 100_000;
+/// Largest `maxRate` of a workgroup, in tasks per second.
+pub const MAX_WORKGROUP_RATE: f64 = 100_000.0;
+/// Smallest `maxRate` of a workgroup: one task in about 2.8 hours.
+pub const MIN_WORKGROUP_RATE: f64 = 0.0001;
+
+/// An operator's limits on a workgroup: calls in flight at once, and starts
+/// per second (a token bucket of `burst` tokens refilled at `maxRate`).
+/// Every field is optional; none means no limit.
+///
+/// Written as text (`--workgroup-limit`, the console's prompt) it reads
+/// `concurrency:N,rate:R,burst:B`, any subset, or `none`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct WorkgroupLimits {
+    /// Most calls in flight at once for the workgroup's tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    /// Most starts per second, on average.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rate: Option<f64>,
+    /// Starts allowed at once after an idle spell (only with `maxRate`;
+    /// default: `maxRate` rounded up, at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+}
+
+impl WorkgroupLimits {
+    /// No limit at all.
+    pub fn is_empty(&self) -> bool {
+        self.max_concurrency.is_none() && self.max_rate.is_none()
+    }
+
+    /// The token bucket's size when a rate is set: `burst`, else the rate
+    /// rounded up (at least 1).
+    pub fn effective_burst(&self) -> Option<u32> {
+        let rate = self.max_rate?;
+        Some(
+            self.burst
+                .unwrap_or_else(|| rate.ceil().clamp(1.0, MAX_WORKGROUP_CONCURRENCY as f64) as u32),
+        )
+    }
+
+    /// Checks every value: a concurrency and burst from 1 to
+    /// [`MAX_WORKGROUP_CONCURRENCY`], a finite rate from
+    /// [`MIN_WORKGROUP_RATE`] to [`MAX_WORKGROUP_RATE`], a burst only with a
+    /// rate.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(n) = self.max_concurrency {
+            if !(1..=MAX_WORKGROUP_CONCURRENCY).contains(&n) {
+                return Err(format!(
+                    "maxConcurrency must be from 1 to {MAX_WORKGROUP_CONCURRENCY}, got {n}"
+                ));
+            }
+        }
+        if let Some(r) = self.max_rate {
+            if !r.is_finite() || !(MIN_WORKGROUP_RATE..=MAX_WORKGROUP_RATE).contains(&r) {
+                return Err(format!(
+                    "maxRate must be a number of tasks per second from {MIN_WORKGROUP_RATE} to {MAX_WORKGROUP_RATE}, got {r}"
+                ));
+            }
+        }
+        if let Some(b) = self.burst {
+            if self.max_rate.is_none() {
+                return Err("burst needs a maxRate".to_string());
+            }
+            if !(1..=MAX_WORKGROUP_CONCURRENCY).contains(&b) {
+                return Err(format!(
+                    "burst must be from 1 to {MAX_WORKGROUP_CONCURRENCY}, got {b}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses `concurrency:N,rate:R,burst:B` (any subset, any order), or
+    /// `none` (or an empty text) for no limit, and validates the result.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let spec = spec.trim();
+        let mut l = WorkgroupLimits::default();
+        if spec.is_empty() || spec.eq_ignore_ascii_case("none") {
+            return Ok(l);
+        }
+        for part in spec.split(',') {
+            let (key, value) = part.split_once(':').ok_or_else(|| {
+                format!(
+                    "expected concurrency:N, rate:R or burst:B, got {:?}",
+                    part.trim()
+                )
+            })?;
+            let (key, value) = (key.trim(), value.trim());
+            let int = |what: &str| {
+                value
+                    .parse::<u32>()
+                    .map_err(|_| format!("{what} must be a whole number, got {value:?}"))
+            };
+            let slot_taken = match key {
+                "concurrency" => l.max_concurrency.replace(int("concurrency")?).is_some(),
+                "rate" => {
+                    let r = value
+                        .parse::<f64>()
+                        .map_err(|_| format!("rate must be tasks per second, got {value:?}"))?;
+                    l.max_rate.replace(r).is_some()
+                }
+                "burst" => l.burst.replace(int("burst")?).is_some(),
+                other => {
+                    return Err(format!(
+                        "unknown limit {other:?}: use concurrency, rate or burst"
+                    ))
+                }
+            };
+            if slot_taken {
+                return Err(format!("{key} is given twice"));
+            }
+        }
+        l.validate()?;
+        Ok(l)
+    }
+}
+
+impl std::fmt::Display for WorkgroupLimits {
+    /// The text [`WorkgroupLimits::parse`] reads back (`none` for no limit).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(n) = self.max_concurrency {
+            parts.push(format!("concurrency:{n}"));
+        }
+        if let Some(r) = self.max_rate {
+            parts.push(format!("rate:{r}"));
+        }
+        if let Some(b) = self.burst {
+            parts.push(format!("burst:{b}"));
+        }
+        if parts.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&parts.join(","))
+        }
     }
 }
 
@@ -424,6 +571,78 @@ mod tests {
         let foreign = r#"{"message":"m","at":"2023-01-01T00:00:00Z","attempt":1,"extra":true}"#;
         let raw: TaskError = serde_json::from_str(foreign).unwrap();
         assert!(matches!(raw, TaskError::Raw(_)));
+    }
+
+    #[test]
+    fn workgroup_limits_parse_print_and_validate() {
+        let l = WorkgroupLimits::parse(" concurrency:2, rate:0.5 ,burst:3").unwrap();
+        assert_eq!(
+            l,
+            WorkgroupLimits {
+                max_concurrency: Some(2),
+                max_rate: Some(0.5),
+                burst: Some(3)
+            }
+        );
+        assert_eq!(l.to_string(), "concurrency:2,rate:0.5,burst:3");
+        assert_eq!(WorkgroupLimits::parse(&l.to_string()).unwrap(), l);
+        assert_eq!(
+            WorkgroupLimits::parse("none").unwrap(),
+            WorkgroupLimits::default()
+        );
+        assert_eq!(WorkgroupLimits::parse("").unwrap().to_string(), "none");
+        assert_eq!(
+            WorkgroupLimits::parse("rate:2.5")
+                .unwrap()
+                .effective_burst(),
+            Some(3)
+        );
+        assert_eq!(
+            WorkgroupLimits::parse("rate:0.2")
+                .unwrap()
+                .effective_burst(),
+            Some(1)
+        );
+        assert_eq!(
+            WorkgroupLimits::parse("concurrency:1")
+                .unwrap()
+                .effective_burst(),
+            None
+        );
+        for bad in [
+            "concurrency:0",
+            "concurrency:-1",
+            "concurrency:1.5",
+            "rate:0",
+            "rate:-2",
+            "rate:NaN",
+            "rate:inf",
+            "rate:1e9",
+            "burst:2",
+            "rate:1,burst:0",
+            "speed:3",
+            "concurrency",
+            "concurrency:1,concurrency:2",
+        ] {
+            assert!(WorkgroupLimits::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn workgroup_limits_are_optional_fields() {
+        // Records stored before limits existed (and crew-go's) still parse.
+        let old: Workgroup = serde_json::from_str(r#"{"name":"w","pausedUntil":null}"#).unwrap();
+        assert!(old.limits.is_empty());
+        assert_eq!(serde_json::to_string(&old).unwrap(), r#"{"name":"w"}"#);
+        let mut w = Workgroup::new("w");
+        w.limits.max_concurrency = Some(4);
+        w.limits.max_rate = Some(1.5);
+        let v = serde_json::to_value(&w).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"name": "w", "maxConcurrency": 4, "maxRate": 1.5})
+        );
+        assert_eq!(serde_json::from_value::<Workgroup>(v).unwrap(), w);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::error::RuleError;
 use crate::graph::{Change, Changes, GraphRead};
 use crate::model::{
     derive_status, Attempt, AttemptOutcome, Task, TaskError, TaskGroup, TaskStatus, Workgroup,
-    DEFAULT_ERROR_DELAY_SECS, DEFAULT_REMAINING_ATTEMPTS,
+    WorkgroupLimits, DEFAULT_ERROR_DELAY_SECS, DEFAULT_REMAINING_ATTEMPTS,
 };
 use crate::staged::Staged;
 use crate::time::Timestamp;
@@ -1154,6 +1154,23 @@ pub fn resume_workgroup<G: GraphRead + ?Sized>(g: &G, name: &str) -> Result<Chan
     })?;
     wg.paused_until = None;
     wg.paused_by_operator = false;
+    Ok(Changes {
+        ops: vec![Change::PutWorkgroup(wg)],
+        wake: vec![],
+    })
+}
+
+/// Replaces a workgroup's limits (an empty set clears them). Its pause, if
+/// any, is kept.
+pub fn set_workgroup_limits<G: GraphRead + ?Sized>(
+    g: &G,
+    name: &str,
+    limits: WorkgroupLimits,
+) -> Result<Changes, RuleError> {
+    dag::check_safe_name("workgroup", name)?;
+    limits.validate().map_err(RuleError::Invalid)?;
+    let mut wg = g.workgroup(name)?.unwrap_or_else(|| Workgroup::new(name));
+    wg.limits = limits;
     Ok(Changes {
         ops: vec![Change::PutWorkgroup(wg)],
         wake: vec![],

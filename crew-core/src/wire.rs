@@ -1,7 +1,7 @@
 //! Wire types shared by the daemon and its clients: REST bodies, the worker
 //! protocol (crew-go's) and the event stream.
 
-use crate::model::{Task, TaskGroup, TaskStatus, Workgroup};
+use crate::model::{Task, TaskGroup, TaskStatus, Workgroup, WorkgroupLimits};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -209,6 +209,44 @@ pub struct PauseRequest {
 pub struct WorkerLimitRequest {
     /// Maximum calls in flight for this worker; `null` for no limit.
     pub max_concurrency: Option<u32>,
+}
+
+/// Body of `PUT /api/v1/workgroup/:name/limit`: the workgroup's limits,
+/// replaced whole (`null` or absent: no such limit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkgroupLimitRequest {
+    /// Most calls in flight at once for the workgroup's tasks.
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    /// Most starts per second (a token bucket).
+    #[serde(default)]
+    pub max_rate: Option<f64>,
+    /// Starts allowed at once (only with `maxRate`; default: the rate
+    /// rounded up, at least 1).
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+impl From<WorkgroupLimitRequest> for WorkgroupLimits {
+    fn from(r: WorkgroupLimitRequest) -> Self {
+        WorkgroupLimits {
+            max_concurrency: r.max_concurrency,
+            max_rate: r.max_rate,
+            burst: r.burst,
+        }
+    }
+}
+
+impl From<WorkgroupLimits> for WorkgroupLimitRequest {
+    fn from(l: WorkgroupLimits) -> Self {
+        WorkgroupLimitRequest {
+            max_concurrency: l.max_concurrency,
+            max_rate: l.max_rate,
+            burst: l.burst,
+        }
+    }
 }
 
 /// What a bulk request does to every task its filter matches.
@@ -531,6 +569,9 @@ pub struct WorkgroupView {
     /// Incomplete tasks that belong to it.
     #[serde(default)]
     pub incomplete_tasks: u64,
+    /// Its tasks' worker calls in flight now.
+    #[serde(default)]
+    pub in_flight: u32,
 }
 
 /// `GET /api/v1/workgroups`.
@@ -794,7 +835,7 @@ pub enum Event {
         #[serde(rename = "taskGroup")]
         task_group: TaskGroup,
     },
-    /// A workgroup was paused or resumed.
+    /// A workgroup was paused, resumed or given new limits.
     #[serde(rename = "workgroup.updated")]
     WorkgroupUpdated {
         /// The workgroup as it is now.

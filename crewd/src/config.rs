@@ -68,6 +68,15 @@ pub struct WorkerConcurrency {
     pub limit: u32,
 }
 
+/// A workgroup's limits given as `NAME=concurrency:N,rate:R,burst:B`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkgroupLimit {
+    /// The workgroup name, as tasks carry it in `workgroup`.
+    pub name: String,
+    /// Its limits.
+    pub limits: crew_core::WorkgroupLimits,
+}
+
 /// A configuration that parsed but does not make sense as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -174,6 +183,19 @@ pub struct Config {
         value_parser = parse_worker_concurrency
     )]
     pub worker_concurrency: Vec<WorkerConcurrency>,
+
+    /// A workgroup's limits, as NAME=concurrency:N,rate:R,burst:B (any
+    /// subset; rate in tasks per second) (repeatable; `;`-separated in the
+    /// environment). Written over the stored limits at start; changes made
+    /// through the API then persist until the next start.
+    #[arg(
+        long = "workgroup-limit",
+        env = "CREW_WORKGROUP_LIMITS",
+        value_name = "NAME=concurrency:N,rate:R,burst:B",
+        value_delimiter = ';',
+        value_parser = parse_workgroup_limit
+    )]
+    pub workgroup_limits: Vec<WorkgroupLimit>,
 
     /// Worker calls in flight across all workers.
     #[arg(
@@ -304,6 +326,7 @@ impl fmt::Debug for Config {
             )
             .field("worker_timeout", &self.worker_timeout)
             .field("worker_concurrency", &self.worker_concurrency)
+            .field("workgroup_limits", &self.workgroup_limits)
             .field("max_in_flight", &self.max_in_flight)
             .field("max_request_bytes", &self.max_request_bytes)
             .field("max_response_bytes", &self.max_response_bytes)
@@ -335,6 +358,7 @@ impl Config {
             worker_signing_secret: None,
             worker_timeout: 300,
             worker_concurrency: Vec::new(),
+            workgroup_limits: Vec::new(),
             max_in_flight: 256,
             max_request_bytes: 16 * MIB,
             max_response_bytes: 16 * MIB,
@@ -408,6 +432,15 @@ impl Config {
                 });
             }
         }
+        let mut seen = std::collections::HashSet::new();
+        for w in &self.workgroup_limits {
+            if !seen.insert(w.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "workgroup {:?} is given more than one --workgroup-limit",
+                    w.name
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -449,6 +482,14 @@ impl Config {
         self.worker_concurrency
             .iter()
             .map(|w| (w.name.clone(), w.limit))
+            .collect()
+    }
+
+    /// Workgroup limits by workgroup name.
+    pub fn workgroup_limit_map(&self) -> HashMap<String, crew_core::WorkgroupLimits> {
+        self.workgroup_limits
+            .iter()
+            .map(|w| (w.name.clone(), w.limits))
             .collect()
     }
 
@@ -574,6 +615,27 @@ pub fn parse_worker_concurrency(s: &str) -> Result<WorkerConcurrency, String> {
     })
 }
 
+/// Parses `NAME=concurrency:N,rate:R,burst:B` (any subset of the three, or
+/// `none`).
+pub fn parse_workgroup_limit(s: &str) -> Result<WorkgroupLimit, String> {
+    let (name, spec) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=concurrency:N,rate:R,burst:B, got {s:?}"))?;
+    let name = name.trim();
+    if !crew_core::dag::is_safe_name(name) {
+        return Err(format!(
+            "workgroup name {name:?} is not valid: use 1 to {} characters of A-Z a-z 0-9 . _ : - (not starting with a dot)",
+            crew_core::dag::MAX_ID_LEN
+        ));
+    }
+    let limits = crew_core::WorkgroupLimits::parse(spec)
+        .map_err(|e| format!("the limits of workgroup {name:?}: {e}"))?;
+    Ok(WorkgroupLimit {
+        name: name.to_string(),
+        limits,
+    })
+}
+
 /// Parses a byte count (at least 1 KiB, at most 1 GiB).
 pub fn parse_byte_limit(s: &str) -> Result<usize, String> {
     let n: usize = s
@@ -689,6 +751,40 @@ mod tests {
         assert!(parse(&["--backoff", "linear"]).is_err());
         assert!(parse(&["--max-request-bytes", "12"]).is_err());
         assert!(parse_byte_limit("2048").is_ok());
+    }
+
+    #[test]
+    fn workgroup_limits() {
+        let c = parse(&[
+            "--workgroup-limit",
+            "fb=concurrency:2,rate:5,burst:1",
+            "--workgroup-limit",
+            "crm=rate:0.5;stripe=concurrency:10",
+        ])
+        .unwrap();
+        c.validate().unwrap();
+        let m = c.workgroup_limit_map();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m["fb"].max_concurrency, Some(2));
+        assert_eq!(m["fb"].max_rate, Some(5.0));
+        assert_eq!(m["fb"].burst, Some(1));
+        assert_eq!(m["crm"].effective_burst(), Some(1));
+        assert_eq!(m["stripe"].max_rate, None);
+        for bad in [
+            "fb",
+            "=rate:1",
+            "fb=concurrency:0",
+            "fb=rate:-1",
+            "fb=rate:x",
+            "fb=speed:2",
+        ] {
+            let e = parse_workgroup_limit(bad).unwrap_err();
+            assert!(!e.is_empty(), "{bad}");
+        }
+        let e = parse_workgroup_limit("fb=concurrency:0").unwrap_err();
+        assert!(e.contains("\"fb\"") && e.contains("maxConcurrency"), "{e}");
+        let dup = parse(&["--workgroup-limit", "a=rate:1;a=rate:2"]).unwrap();
+        assert!(matches!(dup.validate(), Err(ConfigError::Invalid(_))));
     }
 
     #[test]

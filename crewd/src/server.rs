@@ -74,6 +74,7 @@ pub async fn run_with_store(
             retry_policy,
             max_in_flight: config.max_in_flight,
             worker_limits: config.worker_limits(),
+            workgroup_limits: config.workgroup_limit_map(),
             worker_timeout: config.worker_timeout(),
             shutdown_grace: config.shutdown_grace(),
         },

@@ -863,6 +863,7 @@ fn delayed_and_workgroup_pauses_split_pending() {
             name: "acct".into(),
             paused_until: Some(at(80)),
             paused_by_operator: false,
+            limits: Default::default(),
         })],
         wake: vec![],
     });

@@ -451,3 +451,36 @@ fn pause_and_resume_a_workgroup() {
         Err(RuleError::Invalid(_))
     ));
 }
+
+#[test]
+fn workgroup_limits_keep_the_pause_and_never_hold_a_task() {
+    let mut w = World::with(vec![in_wg("a", "api")]);
+    let until = w.now.plus_seconds(300.0);
+    w.g.apply(&rules::pause_workgroup(&w.g, "api", until).unwrap());
+    let limits = crew_core::WorkgroupLimits::parse("concurrency:2,rate:5").unwrap();
+    let c = rules::set_workgroup_limits(&w.g, "api", limits).unwrap();
+    w.g.apply(&c);
+    let wg = w.g.workgroups.get("api").unwrap();
+    assert_eq!(wg.limits, limits);
+    assert_eq!(wg.paused_until, Some(until), "the pause is kept");
+    // Limits are the dispatcher's business: the status ignores them.
+    w.applied(rules::resume_workgroup(&w.g, "api")).unwrap();
+    w.started("a");
+
+    let cleared = rules::set_workgroup_limits(&w.g, "api", Default::default()).unwrap();
+    w.g.apply(&cleared);
+    assert!(w.g.workgroups.get("api").unwrap().limits.is_empty());
+
+    let zero = crew_core::WorkgroupLimits {
+        max_concurrency: Some(0),
+        ..Default::default()
+    };
+    assert!(matches!(
+        rules::set_workgroup_limits(&w.g, "api", zero),
+        Err(RuleError::Invalid(_))
+    ));
+    assert!(matches!(
+        rules::set_workgroup_limits(&w.g, "bad name", limits),
+        Err(RuleError::Invalid(_))
+    ));
+}

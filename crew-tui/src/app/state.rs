@@ -1239,6 +1239,7 @@ fn apply_event(state: &mut AppState, ev: Event) {
                 None => state.workgroups.push(WorkgroupView {
                     workgroup,
                     incomplete_tasks: 0,
+                    in_flight: 0,
                 }),
             }
         }

@@ -210,14 +210,17 @@ pub fn workgroups() -> WorkgroupList {
             WorkgroupView {
                 workgroup: fb,
                 incomplete_tasks: 7,
+                in_flight: 0,
             },
             WorkgroupView {
                 workgroup: crm,
                 incomplete_tasks: 1200,
+                in_flight: 0,
             },
             WorkgroupView {
                 workgroup: Workgroup::new("stripe"),
                 incomplete_tasks: 0,
+                in_flight: 0,
             },
         ],
     }

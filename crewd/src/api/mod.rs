@@ -96,6 +96,7 @@ pub fn rest_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(workers::list_workgroups))
         .routes(routes!(workers::pause_workgroup))
         .routes(routes!(workers::resume_workgroup))
+        .routes(routes!(workers::set_workgroup_limit))
         .routes(routes!(workers::list_workers))
         .routes(routes!(workers::set_limit))
         .routes(routes!(audit::list))

@@ -9,9 +9,10 @@ use axum::extract::State;
 use axum::Json;
 use crew_core::dag::check_safe_name;
 use crew_core::wire::{
-    PauseRequest, WorkerLimit, WorkerLimitRequest, WorkerList, WorkgroupList, WorkgroupView,
+    PauseRequest, WorkerLimit, WorkerLimitRequest, WorkerList, WorkgroupLimitRequest,
+    WorkgroupList, WorkgroupView,
 };
-use crew_core::{GraphRead, Workgroup};
+use crew_core::{GraphRead, Workgroup, WorkgroupLimits};
 
 /// Pause used when the request gives none: one hour.
 pub const DEFAULT_PAUSE_SECS: f64 = 3600.0;
@@ -30,6 +31,12 @@ pub(crate) fn check_pause(seconds: Option<f64>) -> Result<f64, ApiError> {
 }
 
 async fn workgroup_view(state: &ApiState, name: String) -> Result<WorkgroupView, ApiError> {
+    let in_flight = state
+        .engine
+        .workgroup_loads()
+        .get(&name)
+        .copied()
+        .unwrap_or(0);
     read(state, move |tx, _now| {
         let workgroup = tx
             .workgroup(&name)?
@@ -38,6 +45,7 @@ async fn workgroup_view(state: &ApiState, name: String) -> Result<WorkgroupView,
         Ok(WorkgroupView {
             workgroup,
             incomplete_tasks,
+            in_flight,
         })
     })
     .await
@@ -59,9 +67,13 @@ async fn workgroup_view(state: &ApiState, name: String) -> Result<WorkgroupView,
 pub(super) async fn list_workgroups(
     State(state): State<ApiState>,
 ) -> Result<Json<WorkgroupList>, ApiError> {
-    read(&state, |tx, now| Ok(tx.workgroups(now)?))
-        .await
-        .map(Json)
+    let mut list = read(&state, |tx, now| Ok(tx.workgroups(now)?)).await?;
+    // Calls in flight are the engine's view, not the store's.
+    let loads = state.engine.workgroup_loads();
+    for w in &mut list.workgroups {
+        w.in_flight = loads.get(&w.workgroup.name).copied().unwrap_or(0);
+    }
+    Ok(Json(list))
 }
 
 /// `POST /api/v1/workgroup/:name/pause` with optional `{seconds}`.
@@ -134,6 +146,52 @@ pub(super) async fn resume_workgroup(
     state
         .engine
         .execute(&actor, Op::ResumeWorkgroup { name: name.clone() })
+        .await?;
+    workgroup_view(&state, name).await.map(Json)
+}
+
+/// `PUT /api/v1/workgroup/:name/limit` with `{maxConcurrency, maxRate,
+/// burst}`: replaces the workgroup's limits (`null` or absent: no such
+/// limit), durably, before answering.
+#[utoipa::path(
+    put,
+    path = "/api/v1/workgroup/{name}/limit",
+    tag = "workgroups",
+    operation_id = "setWorkgroupLimit",
+    summary = "Set or remove a workgroup's concurrency and rate limits",
+    params(
+        ("name" = String, Path, description = "Workgroup name")
+    ),
+    request_body = WorkgroupLimitRequest,
+    responses(
+        (status = 200, description = "The workgroup as changed", body = WorkgroupView),
+        (status = 400, response = doc::BadRequest),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::Forbidden),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 415, response = doc::UnsupportedMediaType),
+        (status = 422, response = doc::Unprocessable),
+        (status = 503, response = doc::Unavailable)
+    )
+)]
+pub(super) async fn set_workgroup_limit(
+    State(state): State<ApiState>,
+    actor: Actor,
+    PathParams(name): PathParams<String>,
+    JsonBody(body): JsonBody<WorkgroupLimitRequest>,
+) -> Result<Json<WorkgroupView>, ApiError> {
+    check_safe_name("workgroup", &name)?;
+    let limits = WorkgroupLimits::from(body);
+    limits.validate().map_err(ApiError::unprocessable)?;
+    state
+        .engine
+        .execute(
+            &actor,
+            Op::SetWorkgroupLimits {
+                name: name.clone(),
+                limits,
+            },
+        )
         .await?;
     workgroup_view(&state, name).await.map(Json)
 }

@@ -1,12 +1,21 @@
 //! Which task to start next: ready queues per worker, timers, parked tasks,
-//! and concurrency limits. In memory only, and rebuilt from the store on
-//! start; it holds ids of incomplete tasks, never tasks themselves.
+//! and the limits (global, per worker, per workgroup). In memory only, and
+//! rebuilt from the store on start; it holds ids of incomplete tasks, never
+//! tasks themselves.
+//!
+//! Each worker's ready queue is split into one lane per workgroup, served
+//! round-robin, so that a workgroup held by its limits (at its concurrency
+//! or out of rate tokens) never blocks another workgroup's tasks on the same
+//! worker. A held lane is set aside whole, at O(1), and put back when the
+//! workgroup may start again: a call of it ended, its next token is due (a
+//! timer), or its limits changed. Its tasks keep their `ready` status.
 //!
 //! The scheduler may hold stale entries (a task deleted or paused since it
 //! was queued): the engine re-checks every candidate with
 //! `crew_core::rules::start_attempt` inside its write transaction, so a
 //! stale entry costs one lookup and is dropped.
 
+use crew_core::WorkgroupLimits;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 
@@ -17,6 +26,8 @@ pub enum Placement {
     Ready {
         /// The task's worker.
         worker: String,
+        /// The task's workgroup (`""`: none).
+        workgroup: String,
     },
     /// Delayed until a time (its `runAfter`).
     At {
@@ -37,18 +48,114 @@ pub enum Placement {
     },
 }
 
+/// A task taken to start, counted as in flight for its worker and
+/// workgroup until [`Scheduler::finished`] or [`Scheduler::unstarted`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// The task.
+    pub id: String,
+    /// Its worker.
+    pub worker: String,
+    /// Its workgroup (`""`: none).
+    pub workgroup: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     Task(String),
+    /// A workgroup pause ends.
     Workgroup(String),
+    /// A rate-limited workgroup has a token again.
+    Tokens(String),
+}
+
+/// One workgroup's tasks in one worker's queue.
+#[derive(Debug, Default)]
+struct Lane {
+    ids: VecDeque<String>,
+    /// In its worker's `active` list (else held by its workgroup's limits).
+    active: bool,
+}
+
+/// A worker's ready tasks, by workgroup.
+#[derive(Debug, Default)]
+struct WorkerQueue {
+    lanes: HashMap<String, Lane>,
+    /// Workgroups whose lane may start now, as far as known, round-robin.
+    active: VecDeque<String>,
+}
+
+/// A limited workgroup: its limits and its token bucket.
+#[derive(Debug)]
+struct Gate {
+    limits: WorkgroupLimits,
+    tokens: f64,
+    refilled_ms: i64,
+}
+
+/// Why a workgroup cannot start a task now.
+enum Hold {
+    /// At its concurrency: until one of its calls ends.
+    Slot,
+    /// Out of tokens: until this time (Unix milliseconds).
+    Until(i64),
+}
+
+impl Gate {
+    fn new(limits: WorkgroupLimits, now_ms: i64) -> Self {
+        Gate {
+            limits,
+            tokens: limits.effective_burst().unwrap_or(0) as f64,
+            refilled_ms: now_ms,
+        }
+    }
+
+    /// Whether one more task may start now, with `in_flight` calls running.
+    fn admit(&mut self, in_flight: u32, now_ms: i64) -> Result<(), Hold> {
+        if self
+            .limits
+            .max_concurrency
+            .is_some_and(|max| in_flight >= max)
+        {
+            return Err(Hold::Slot);
+        }
+        let (Some(rate), Some(burst)) = (self.limits.max_rate, self.limits.effective_burst())
+        else {
+            return Ok(());
+        };
+        if now_ms > self.refilled_ms {
+            let earned = (now_ms - self.refilled_ms) as f64 * rate / 1000.0;
+            self.tokens = (self.tokens + earned).min(burst as f64);
+            self.refilled_ms = now_ms;
+        }
+        // A hair of slack: a timer set for the next token must find it.
+        if self.tokens + 1e-9 >= 1.0 {
+            Ok(())
+        } else {
+            let wait_ms = ((1.0 - self.tokens) * 1000.0 / rate).ceil().max(1.0);
+            Err(Hold::Until(now_ms.saturating_add(wait_ms as i64)))
+        }
+    }
+
+    fn take_token(&mut self) {
+        if self.limits.max_rate.is_some() {
+            self.tokens -= 1.0;
+        }
+    }
+
+    fn refund_token(&mut self) {
+        if let Some(burst) = self.limits.effective_burst() {
+            self.tokens = (self.tokens + 1.0).min(burst as f64);
+        }
+    }
 }
 
 /// The dispatcher's in-memory state.
 #[derive(Debug, Default)]
 pub struct Scheduler {
-    ready: HashMap<String, VecDeque<String>>,
+    ready: HashMap<String, WorkerQueue>,
     queued: HashSet<String>,
-    /// Workers with a non-empty queue, in round-robin order.
+    /// Workers with an active lane, in round-robin order.
     rotation: VecDeque<String>,
     timers: BinaryHeap<Reverse<(i64, Timer)>>,
     parked_by_group: HashMap<String, Vec<String>>,
@@ -60,6 +167,14 @@ pub struct Scheduler {
     max_in_flight: u32,
     /// Every worker a task was queued for (a handful of names).
     seen_workers: std::collections::BTreeSet<String>,
+    /// Workgroups with limits.
+    gates: HashMap<String, Gate>,
+    /// Calls in flight per workgroup (only those with some).
+    workgroup_in_flight: HashMap<String, u32>,
+    /// Workers whose lane of a workgroup is held by its limits.
+    held: HashMap<String, Vec<String>>,
+    /// The earliest token timer pending per workgroup.
+    token_wakeups: HashMap<String, i64>,
 }
 
 impl Scheduler {
@@ -81,11 +196,6 @@ impl Scheduler {
                 self.limits.remove(worker);
             }
         }
-        if self.ready.get(worker).is_some_and(|q| !q.is_empty())
-            && !self.rotation.iter().any(|w| w == worker)
-        {
-            self.rotation.push_back(worker.to_string());
-        }
     }
 
     /// A worker's limit.
@@ -93,9 +203,52 @@ impl Scheduler {
         self.limits.get(worker).copied()
     }
 
+    /// Sets (or, with empty limits, clears) a workgroup's limits, and puts
+    /// its held lanes back in play. A new rate starts with a full bucket; a
+    /// changed one keeps the tokens left, up to the new burst.
+    pub fn set_workgroup_limits(&mut self, workgroup: &str, limits: WorkgroupLimits, now_ms: i64) {
+        if limits.is_empty() {
+            self.gates.remove(workgroup);
+        } else {
+            match self.gates.get_mut(workgroup) {
+                Some(g) if g.limits.max_rate.is_some() && limits.max_rate.is_some() => {
+                    let burst = limits.effective_burst().unwrap_or(1) as f64;
+                    g.limits = limits;
+                    g.tokens = g.tokens.min(burst);
+                }
+                _ => {
+                    self.gates
+                        .insert(workgroup.to_string(), Gate::new(limits, now_ms));
+                }
+            }
+        }
+        self.release_held(workgroup);
+    }
+
+    /// A workgroup's limits (empty when it has none).
+    pub fn workgroup_limits(&self, workgroup: &str) -> WorkgroupLimits {
+        self.gates
+            .get(workgroup)
+            .map(|g| g.limits)
+            .unwrap_or_default()
+    }
+
     /// Calls in flight for a worker.
     pub fn in_flight(&self, worker: &str) -> u32 {
         self.in_flight.get(worker).copied().unwrap_or(0)
+    }
+
+    /// Calls in flight for a workgroup's tasks.
+    pub fn workgroup_in_flight(&self, workgroup: &str) -> u32 {
+        self.workgroup_in_flight
+            .get(workgroup)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every workgroup with calls in flight, with their number.
+    pub fn workgroup_loads(&self) -> HashMap<String, u32> {
+        self.workgroup_in_flight.clone()
     }
 
     /// Calls in flight in total.
@@ -119,7 +272,7 @@ impl Scheduler {
     /// Places an evaluated task.
     pub fn place(&mut self, id: &str, placement: Placement) {
         match placement {
-            Placement::Ready { worker } => self.push_ready(&worker, id),
+            Placement::Ready { worker, workgroup } => self.push_ready(&worker, &workgroup, id),
             Placement::At { at_ms } => self.timers.push(Reverse((at_ms, Timer::Task(id.into())))),
             Placement::Workgroup { name, until_ms } => {
                 self.parked_by_workgroup
@@ -144,7 +297,7 @@ impl Scheduler {
         }
     }
 
-    fn push_ready(&mut self, worker: &str, id: &str) {
+    fn push_ready(&mut self, worker: &str, workgroup: &str, id: &str) {
         if !self.queued.insert(id.to_string()) {
             return;
         }
@@ -152,14 +305,41 @@ impl Scheduler {
             self.seen_workers.insert(worker.to_string());
         }
         let q = self.ready.entry(worker.to_string()).or_default();
-        if q.is_empty() && !self.rotation.iter().any(|w| w == worker) {
-            self.rotation.push_back(worker.to_string());
+        let lane = q.lanes.entry(workgroup.to_string()).or_default();
+        lane.ids.push_back(id.to_string());
+        if lane.ids.len() == 1 {
+            // A new lane starts active: its limits are checked when taken.
+            lane.active = true;
+            q.active.push_back(workgroup.to_string());
+            if q.active.len() == 1 {
+                self.rotation.push_back(worker.to_string());
+            }
         }
-        q.push_back(id.to_string());
+    }
+
+    /// Puts a workgroup's held lanes back in their workers' rotation.
+    fn release_held(&mut self, workgroup: &str) {
+        for worker in self.held.remove(workgroup).unwrap_or_default() {
+            let Some(q) = self.ready.get_mut(&worker) else {
+                continue;
+            };
+            let Some(lane) = q.lanes.get_mut(workgroup) else {
+                continue;
+            };
+            if lane.active {
+                continue;
+            }
+            lane.active = true;
+            q.active.push_back(workgroup.to_string());
+            if q.active.len() == 1 {
+                self.rotation.push_back(worker);
+            }
+        }
     }
 
     /// Ids whose timers are due at `now_ms` (tasks to evaluate again,
-    /// including those released by a workgroup pause that ended).
+    /// including those released by a workgroup pause that ended). Lanes
+    /// whose workgroup has a token again are put back in play.
     pub fn due(&mut self, now_ms: i64) -> Vec<String> {
         let mut out = Vec::new();
         while let Some(Reverse((at, _))) = self.timers.peek() {
@@ -175,6 +355,12 @@ impl Scheduler {
                     if self.workgroup_wakeups.get(&name) == Some(&at) {
                         self.workgroup_wakeups.remove(&name);
                         out.extend(self.parked_by_workgroup.remove(&name).unwrap_or_default());
+                    }
+                }
+                Timer::Tokens(name) => {
+                    if self.token_wakeups.get(&name) == Some(&at) {
+                        self.token_wakeups.remove(&name);
+                        self.release_held(&name);
                     }
                 }
             }
@@ -198,7 +384,8 @@ impl Scheduler {
         self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Whether some queued task could start now (capacity permitting).
+    /// Whether some queued task could start now (capacity permitting; a
+    /// workgroup's limits are found out by [`Scheduler::take`]).
     pub fn has_startable(&self) -> bool {
         self.total_in_flight < self.max_in_flight
             && self.rotation.iter().any(|w| self.has_capacity(w))
@@ -211,55 +398,109 @@ impl Scheduler {
         }
     }
 
-    /// Takes up to `max` candidates, round-robin across workers, within the
-    /// limits, counting each as in flight. The caller reports back with
-    /// [`Scheduler::finished`] for every candidate it did not start and for
-    /// every call that ended.
-    pub fn take(&mut self, max: usize) -> Vec<(String, String)> {
+    /// Takes up to `max` candidates at `now_ms`, round-robin across workers
+    /// and, within a worker, across workgroups, within every limit, counting
+    /// each as in flight. The caller reports back with
+    /// [`Scheduler::unstarted`] for every candidate it did not start and
+    /// [`Scheduler::finished`] for every call that ended.
+    pub fn take(&mut self, max: usize, now_ms: i64) -> Vec<Candidate> {
         let mut out = Vec::new();
         let mut idle_rounds = 0;
         while out.len() < max && self.total_in_flight < self.max_in_flight {
             let Some(worker) = self.rotation.pop_front() else {
                 break;
             };
-            let can = self.has_capacity(&worker);
-            let next = if can {
-                self.ready.get_mut(&worker).and_then(|q| q.pop_front())
-            } else {
-                None
-            };
-            match next {
-                Some(id) => {
-                    idle_rounds = 0;
-                    self.queued.remove(&id);
-                    *self.in_flight.entry(worker.clone()).or_default() += 1;
-                    self.total_in_flight += 1;
-                    out.push((worker.clone(), id));
-                    if self.ready.get(&worker).is_some_and(|q| !q.is_empty()) {
-                        self.rotation.push_back(worker);
-                    } else {
-                        self.ready.remove(&worker);
-                    }
+            if !self.has_capacity(&worker) {
+                // At its limit: it stays in rotation.
+                self.rotation.push_back(worker);
+                idle_rounds += 1;
+                if idle_rounds > self.rotation.len() {
+                    break;
                 }
-                None => {
-                    // At its limit (keep it in rotation) or empty (drop it).
-                    if self.ready.get(&worker).is_some_and(|q| !q.is_empty()) {
-                        self.rotation.push_back(worker);
-                        idle_rounds += 1;
-                        if idle_rounds > self.rotation.len() {
-                            break;
-                        }
-                    } else {
-                        self.ready.remove(&worker);
-                    }
-                }
+                continue;
             }
+            // Every lane it had was held or empty: out of rotation until
+            // one is put back.
+            let Some((workgroup, id)) = self.pick(&worker, now_ms) else {
+                continue;
+            };
+            idle_rounds = 0;
+            self.queued.remove(&id);
+            *self.in_flight.entry(worker.clone()).or_default() += 1;
+            self.total_in_flight += 1;
+            if !workgroup.is_empty() {
+                *self
+                    .workgroup_in_flight
+                    .entry(workgroup.clone())
+                    .or_default() += 1;
+            }
+            if self
+                .ready
+                .get(&worker)
+                .is_some_and(|q| !q.active.is_empty())
+            {
+                self.rotation.push_back(worker.clone());
+            }
+            out.push(Candidate {
+                id,
+                worker,
+                workgroup,
+            });
         }
         out
     }
 
-    /// A candidate was not started, or a call ended: its slot is free.
-    pub fn finished(&mut self, worker: &str) {
+    /// The next task of a worker whose workgroup may start now; lanes whose
+    /// workgroup may not are set aside (held) on the way.
+    fn pick(&mut self, worker: &str, now_ms: i64) -> Option<(String, String)> {
+        let q = self.ready.get_mut(worker)?;
+        let mut found = None;
+        while let Some(wg) = q.active.pop_front() {
+            let Some(lane) = q.lanes.get_mut(&wg) else {
+                continue;
+            };
+            let in_flight = self.workgroup_in_flight.get(&wg).copied().unwrap_or(0);
+            if let Some(gate) = self.gates.get_mut(&wg) {
+                if let Err(hold) = gate.admit(in_flight, now_ms) {
+                    lane.active = false;
+                    self.held
+                        .entry(wg.clone())
+                        .or_default()
+                        .push(worker.to_string());
+                    if let Hold::Until(at) = hold {
+                        let due = self.token_wakeups.entry(wg.clone()).or_insert(i64::MAX);
+                        if at < *due {
+                            *due = at;
+                            self.timers.push(Reverse((at, Timer::Tokens(wg))));
+                        }
+                    }
+                    continue;
+                }
+            }
+            let Some(id) = lane.ids.pop_front() else {
+                q.lanes.remove(&wg);
+                continue;
+            };
+            if let Some(gate) = self.gates.get_mut(&wg) {
+                gate.take_token();
+            }
+            if lane.ids.is_empty() {
+                q.lanes.remove(&wg);
+            } else {
+                q.active.push_back(wg.clone());
+            }
+            found = Some((wg, id));
+            break;
+        }
+        if q.lanes.is_empty() {
+            self.ready.remove(worker);
+        }
+        found
+    }
+
+    /// A call ended: its slots are free (and its workgroup's held lanes are
+    /// put back in play).
+    pub fn finished(&mut self, worker: &str, workgroup: &str) {
         if let Some(n) = self.in_flight.get_mut(worker) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -267,17 +508,41 @@ impl Scheduler {
             }
         }
         self.total_in_flight = self.total_in_flight.saturating_sub(1);
+        if let Some(n) = self.workgroup_in_flight.get_mut(workgroup) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.workgroup_in_flight.remove(workgroup);
+            }
+        }
+        if self.held.contains_key(workgroup) {
+            self.release_held(workgroup);
+        }
+    }
+
+    /// A candidate was not started: as [`Scheduler::finished`], and the
+    /// rate token it took is given back.
+    pub fn unstarted(&mut self, worker: &str, workgroup: &str) {
+        if let Some(gate) = self.gates.get_mut(workgroup) {
+            gate.refund_token();
+        }
+        self.finished(worker, workgroup);
     }
 
     /// Counts a call as in flight again: its slot was freed by
     /// [`Scheduler::finished`] for a result that was then not committed
     /// (it will be applied, and its slot freed, again).
-    pub fn restore(&mut self, worker: &str) {
+    pub fn restore(&mut self, worker: &str, workgroup: &str) {
         *self.in_flight.entry(worker.to_string()).or_default() += 1;
         self.total_in_flight += 1;
+        if !workgroup.is_empty() {
+            *self
+                .workgroup_in_flight
+                .entry(workgroup.to_string())
+                .or_default() += 1;
+        }
     }
 
-    /// Ids queued as ready (for tests and metrics).
+    /// Ids queued as ready, held lanes included (for tests and metrics).
     pub fn queued_len(&self) -> usize {
         self.queued.len()
     }
@@ -288,7 +553,22 @@ mod tests {
     use super::*;
 
     fn ready(w: &str) -> Placement {
-        Placement::Ready { worker: w.into() }
+        in_wg(w, "")
+    }
+
+    fn in_wg(w: &str, wg: &str) -> Placement {
+        Placement::Ready {
+            worker: w.into(),
+            workgroup: wg.into(),
+        }
+    }
+
+    fn ids(c: &[Candidate]) -> Vec<&str> {
+        c.iter().map(|c| c.id.as_str()).collect()
+    }
+
+    fn limits(spec: &str) -> WorkgroupLimits {
+        WorkgroupLimits::parse(spec).unwrap()
     }
 
     #[test]
@@ -299,14 +579,14 @@ mod tests {
             s.place(&format!("a{i}"), ready("a"));
             s.place(&format!("b{i}"), ready("b"));
         }
-        let got = s.take(10);
-        let a = got.iter().filter(|(w, _)| w == "a").count();
+        let got = s.take(10, 0);
+        let a = got.iter().filter(|c| c.worker == "a").count();
         assert_eq!(a, 1, "{got:?}");
         assert_eq!(got.len(), 4);
-        s.finished("a");
+        s.finished("a", "");
         assert!(s.has_startable());
-        let more = s.take(10);
-        assert_eq!(more, vec![("a".to_string(), "a1".to_string())]);
+        let more = s.take(10, 0);
+        assert_eq!(ids(&more), ["a1"]);
     }
 
     #[test]
@@ -317,7 +597,7 @@ mod tests {
         s.place("y", ready("w"));
         s.place("z", ready("w"));
         assert_eq!(s.queued_len(), 3);
-        assert_eq!(s.take(10).len(), 2);
+        assert_eq!(s.take(10, 0).len(), 2);
         assert!(!s.has_startable());
     }
 
@@ -348,5 +628,110 @@ mod tests {
         assert_eq!(s.release_workgroup("wg"), vec!["q".to_string()]);
         // The stale workgroup timer releases nothing.
         assert!(s.due(1000).is_empty());
+    }
+
+    #[test]
+    fn a_workgroup_at_its_concurrency_does_not_block_others_on_the_worker() {
+        let mut s = Scheduler::new(100);
+        s.set_workgroup_limits("slow", limits("concurrency:1"), 0);
+        for i in 0..3 {
+            s.place(&format!("s{i}"), in_wg("w", "slow"));
+        }
+        for i in 0..3 {
+            s.place(&format!("f{i}"), in_wg("w", "fast"));
+        }
+        let got = s.take(100, 0);
+        assert_eq!(ids(&got), ["s0", "f0", "f1", "f2"]);
+        assert_eq!(got[0].workgroup, "slow");
+        assert_eq!(s.workgroup_in_flight("slow"), 1);
+        // Only the held lane is left: nothing to start, nothing to spin on.
+        assert!(!s.has_startable());
+        assert!(s.take(100, 0).is_empty());
+        assert_eq!(s.queued_len(), 2, "held tasks stay queued (ready)");
+        // Another worker's lane of the same workgroup is held too.
+        s.place("s9", in_wg("v", "slow"));
+        assert!(s.take(100, 0).is_empty());
+        // A call of the workgroup ends: one more may start.
+        s.finished("w", "fast");
+        assert!(s.take(100, 0).is_empty(), "another workgroup's call");
+        s.finished("w", "slow");
+        let got = s.take(100, 0);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(s.workgroup_in_flight("slow"), 1);
+    }
+
+    #[test]
+    fn a_rate_limit_spaces_starts_by_its_token_timer() {
+        let mut s = Scheduler::new(100);
+        s.set_workgroup_limits("api", limits("rate:5,burst:1"), 1_000);
+        for i in 0..3 {
+            s.place(&format!("a{i}"), in_wg("w", "api"));
+        }
+        assert_eq!(ids(&s.take(100, 1_000)), ["a0"]);
+        assert!(s.take(100, 1_000).is_empty());
+        // The next token is due 200 ms later: a timer, not a poll.
+        assert_eq!(s.next_deadline(), Some(1_200));
+        assert!(s.due(1_199).is_empty());
+        assert!(s.take(100, 1_199).is_empty());
+        assert!(s.due(1_200).is_empty(), "tokens wake lanes, not tasks");
+        assert_eq!(ids(&s.take(100, 1_200)), ["a1"]);
+        // A candidate that was not started gives its token back.
+        s.unstarted("w", "api");
+        s.place("a1", in_wg("w", "api"));
+        assert_eq!(s.take(100, 1_200).len(), 1);
+    }
+
+    #[test]
+    fn a_burst_allows_that_many_at_once_then_the_rate() {
+        let mut s = Scheduler::new(100);
+        s.set_workgroup_limits("api", limits("rate:2"), 0);
+        for i in 0..5 {
+            s.place(&format!("a{i}"), in_wg("w", "api"));
+        }
+        // Default burst: the rate rounded up.
+        assert_eq!(s.take(100, 0).len(), 2);
+        assert!(s.take(100, 499).is_empty());
+        s.due(500);
+        assert_eq!(s.take(100, 500).len(), 1);
+        // Idle for long: the bucket holds at most the burst.
+        s.due(60_000);
+        assert_eq!(s.take(100, 60_000).len(), 2);
+    }
+
+    #[test]
+    fn raising_or_clearing_a_limit_puts_held_lanes_back() {
+        let mut s = Scheduler::new(100);
+        s.set_workgroup_limits("wg", limits("concurrency:1"), 0);
+        for i in 0..4 {
+            s.place(&format!("t{i}"), in_wg("w", "wg"));
+        }
+        assert_eq!(s.take(100, 0).len(), 1);
+        assert!(!s.has_startable());
+        s.set_workgroup_limits("wg", limits("concurrency:2"), 0);
+        assert!(s.has_startable());
+        assert_eq!(s.take(100, 0).len(), 1);
+        s.set_workgroup_limits("wg", WorkgroupLimits::default(), 0);
+        assert_eq!(s.workgroup_limits("wg"), WorkgroupLimits::default());
+        assert_eq!(s.take(100, 0).len(), 2);
+        assert_eq!(s.workgroup_in_flight("wg"), 4);
+    }
+
+    #[test]
+    fn workgroup_and_worker_limits_hold_together() {
+        let mut s = Scheduler::new(3);
+        s.set_limit("w", Some(2));
+        s.set_workgroup_limits("a", limits("concurrency:5"), 0);
+        for i in 0..5 {
+            s.place(&format!("a{i}"), in_wg("w", "a"));
+            s.place(&format!("b{i}"), in_wg("v", "a"));
+        }
+        let got = s.take(100, 0);
+        assert_eq!(got.len(), 3, "global limit");
+        assert!(got.iter().filter(|c| c.worker == "w").count() <= 2);
+        // A stored call being applied again counts again.
+        s.finished("w", "a");
+        s.restore("w", "a");
+        assert_eq!(s.workgroup_in_flight("a"), 3);
+        assert_eq!(s.total_in_flight(), 3);
     }
 }

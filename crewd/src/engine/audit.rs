@@ -165,6 +165,12 @@ pub(super) fn describe(op: &Op) -> Option<Described> {
             }),
             Holds::Nothing,
         ),
+        Op::SetWorkgroupLimits { name, limits } => d(
+            "workgroup.limit",
+            format!("workgroup/{name}"),
+            Some(limits.to_string()),
+            Holds::Workgroup(name.clone()),
+        ),
     }
 }
 

@@ -18,7 +18,7 @@ use crate::dispatch::client::WorkerClient;
 use crate::dispatch::scheduler::Scheduler;
 use crate::storage::Store;
 use crate::stream::hub::EventHub;
-use ops::{Msg, WorkerLoads};
+use ops::{Msg, WorkerLoads, WorkgroupLoads};
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -39,6 +39,7 @@ pub fn start(
 ) -> std::io::Result<(EngineHandle, EngineThread)> {
     let (tx, rx) = mpsc::channel();
     let loads = WorkerLoads::default();
+    let workgroup_loads = WorkgroupLoads::default();
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let engine = run::Engine {
         store,
@@ -49,6 +50,7 @@ pub fn start(
         rx,
         tx: tx.clone(),
         loads: loads.clone(),
+        workgroup_loads: workgroup_loads.clone(),
         metrics: metrics.clone(),
         runtime: tokio::runtime::Handle::current(),
         ids: run::IdGen::new(),
@@ -69,6 +71,7 @@ pub fn start(
         EngineHandle {
             commands: tx.clone(),
             loads,
+            workgroup_loads,
             metrics,
         },
         EngineThread { join, tx },

@@ -5,6 +5,7 @@ use crew_core::wire::{
     BulkRequest, BulkResult, NewTask, NewTaskGroup, TaskGroupPatch, TaskPatch, WorkerLimit,
 };
 use crew_core::RuleError;
+use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -125,6 +126,13 @@ pub enum Op {
         /// Maximum calls in flight; `None` for no limit.
         max_concurrency: Option<u32>,
     },
+    /// Replace a workgroup's limits (live; empty limits clear them).
+    SetWorkgroupLimits {
+        /// Workgroup name.
+        name: String,
+        /// The new limits.
+        limits: crew_core::WorkgroupLimits,
+    },
 }
 
 /// What a command did, once committed.
@@ -168,6 +176,8 @@ pub(crate) enum Msg {
     Result {
         task_id: String,
         worker: String,
+        /// The workgroup the call was counted against.
+        workgroup: String,
         attempt: u32,
         outcome: crew_core::worker::WorkerOutcome,
     },
@@ -180,11 +190,17 @@ pub(crate) enum Msg {
 #[derive(Clone, Default)]
 pub(crate) struct WorkerLoads(pub Arc<Mutex<Vec<WorkerLimit>>>);
 
+/// Live calls in flight per workgroup (only those with some), shared with
+/// the API.
+#[derive(Clone, Default)]
+pub(crate) struct WorkgroupLoads(pub Arc<Mutex<HashMap<String, u32>>>);
+
 /// How the API and the console's actions reach the engine. Cheap to clone.
 #[derive(Clone)]
 pub struct EngineHandle {
     pub(crate) commands: mpsc::Sender<Msg>,
     pub(crate) loads: WorkerLoads,
+    pub(crate) workgroup_loads: WorkgroupLoads,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -212,6 +228,14 @@ impl EngineHandle {
     /// Every known worker with its limit and calls in flight now.
     pub fn worker_loads(&self) -> Vec<WorkerLimit> {
         match self.loads.0.lock() {
+            Ok(v) => v.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Calls in flight now per workgroup (absent: none).
+    pub fn workgroup_loads(&self) -> HashMap<String, u32> {
+        match self.workgroup_loads.0.lock() {
             Ok(v) => v.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }

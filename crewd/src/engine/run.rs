@@ -1,17 +1,17 @@
 //! The engine thread: batches, one durable commit per batch, then effects.
 
 use super::audit::{self, Actor};
-use super::ops::{EngineError, Msg, OpOutcome, WorkerLoads};
+use super::ops::{EngineError, Msg, OpOutcome, WorkerLoads, WorkgroupLoads};
 use super::Op;
 use crate::dispatch::client::WorkerClient;
-use crate::dispatch::scheduler::{Placement, Scheduler};
+use crate::dispatch::scheduler::{Candidate, Placement, Scheduler};
 use crate::storage::{Store, WriteTx};
 use crate::stream::hub::EventHub;
 use crew_core::graph::{Change, Changes, GraphRead};
 use crew_core::rules::{self, RetryPolicy, Start};
 use crew_core::wire::{AuditEntry, WorkerLimit, WorkerPayload};
 use crew_core::worker::WorkerOutcome;
-use crew_core::{RuleError, TaskStatus, Timestamp};
+use crew_core::{RuleError, TaskStatus, Timestamp, WorkgroupLimits};
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -35,6 +35,9 @@ pub struct EngineConfig {
     /// Worker concurrency limits from the configuration (the store's
     /// live-set limits take precedence).
     pub worker_limits: HashMap<String, u32>,
+    /// Workgroup limits from the configuration: written over the stored
+    /// ones at start (live changes persist until the next start).
+    pub workgroup_limits: HashMap<String, WorkgroupLimits>,
     /// Worker call timeout.
     pub worker_timeout: Duration,
     /// How long shutdown waits for calls in flight.
@@ -45,6 +48,7 @@ type Reply = oneshot::Sender<Result<OpOutcome, EngineError>>;
 
 struct Started {
     worker: String,
+    workgroup: String,
     attempt: u32,
     payload: WorkerPayload,
     /// The task's own timeout, if it has one.
@@ -59,6 +63,7 @@ pub(crate) struct Engine {
     pub rx: Receiver<Msg>,
     pub tx: Sender<Msg>,
     pub loads: WorkerLoads,
+    pub workgroup_loads: WorkgroupLoads,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub runtime: tokio::runtime::Handle,
     pub sched: Scheduler,
@@ -197,10 +202,30 @@ impl Engine {
                 self.sched.set_limit(worker, Some(*max));
             }
         }
+        let now = Timestamp::now();
+        let mut workgroup_limits: HashMap<String, WorkgroupLimits> = read
+            .workgroups(now)
+            .map_err(unavailable)?
+            .workgroups
+            .into_iter()
+            .filter(|w| !w.workgroup.limits.is_empty())
+            .map(|w| (w.workgroup.name, w.workgroup.limits))
+            .collect();
         let tasks = read.incomplete_tasks().map_err(unavailable)?;
         drop(read);
-        let now = Timestamp::now();
         let mut tx = self.store.write().map_err(unavailable)?;
+        // The configuration's workgroup limits win over the stored ones.
+        for (name, limits) in &self.config.workgroup_limits {
+            if workgroup_limits.get(name) != Some(limits) {
+                let ch = rules::set_workgroup_limits(&tx, name, *limits)?;
+                tx.apply(&ch, now).map_err(unavailable)?;
+                workgroup_limits.insert(name.clone(), *limits);
+            }
+        }
+        for (name, limits) in &workgroup_limits {
+            self.sched
+                .set_workgroup_limits(name, *limits, now.unix_millis());
+        }
         let mut interrupted = 0;
         for t in &tasks {
             if t.busy_executing {
@@ -242,11 +267,13 @@ impl Engine {
                 Msg::Result {
                     task_id,
                     worker,
+                    workgroup,
                     attempt,
                     outcome,
                 } => Some(Msg::Result {
                     task_id: task_id.clone(),
                     worker: worker.clone(),
+                    workgroup: workgroup.clone(),
                     attempt: *attempt,
                     outcome: outcome.clone(),
                 }),
@@ -264,6 +291,10 @@ impl Engine {
                 // could start in this same transaction.)
                 for (worker, max) in work.limits {
                     self.sched.set_limit(&worker, max);
+                }
+                for (name, limits) in work.workgroup_limits {
+                    self.sched
+                        .set_workgroup_limits(&name, limits, now.unix_millis());
                 }
                 for (id, p) in work.placements {
                     self.sched.place(&id, p);
@@ -292,15 +323,15 @@ impl Engine {
                     let _ = reply.send(Err(EngineError::Unavailable(e.clone())));
                 }
                 for s in &work.started {
-                    self.sched.finished(&s.worker);
+                    self.sched.unstarted(&s.worker, &s.workgroup);
                 }
-                for w in &work.not_started {
-                    self.sched.finished(w);
+                for (w, wg) in &work.not_started {
+                    self.sched.unstarted(w, wg);
                 }
                 // The results are handed back: their calls count as in
                 // flight until they are applied.
-                for w in &work.finished {
-                    self.sched.restore(w);
+                for (w, wg) in &work.finished {
+                    self.sched.restore(w, wg);
                 }
                 // Look at everything again once storage works.
                 for id in work.evaluated.into_iter().chain(work.touched) {
@@ -322,31 +353,35 @@ impl Engine {
         self.metrics.batch(batch.len());
         for msg in batch {
             match msg {
-                Msg::Command { op, actor, reply } => match self.apply_op(&mut tx, op, &actor, now) {
-                    Ok(applied) => {
-                        work.touched
-                            .extend(applied.changes.touched_task_ids().map(str::to_string));
-                        if let Some(g) = applied.resumed_group {
-                            work.touched.extend(self.sched.release_group(&g));
+                Msg::Command { op, actor, reply } => {
+                    match self.apply_op(&mut tx, op, &actor, now) {
+                        Ok(applied) => {
+                            work.touched
+                                .extend(applied.changes.touched_task_ids().map(str::to_string));
+                            if let Some(g) = applied.resumed_group {
+                                work.touched.extend(self.sched.release_group(&g));
+                            }
+                            if let Some(w) = applied.resumed_workgroup {
+                                work.touched.extend(self.sched.release_workgroup(&w));
+                            }
+                            work.limits.extend(applied.limit);
+                            work.workgroup_limits.extend(applied.workgroup_limits);
+                            work.cancelled.extend(applied.cancelled);
+                            work.replies.push((reply, applied.outcome));
                         }
-                        if let Some(w) = applied.resumed_workgroup {
-                            work.touched.extend(self.sched.release_workgroup(&w));
+                        Err(ApplyError::Rule(e)) => {
+                            let _ = reply.send(Err(EngineError::Rule(e)));
                         }
-                        work.limits.extend(applied.limit);
-                        work.cancelled.extend(applied.cancelled);
-                        work.replies.push((reply, applied.outcome));
-                    }
-                    Err(ApplyError::Rule(e)) => {
-                        let _ = reply.send(Err(EngineError::Rule(e)));
-                    }
-                    Err(ApplyError::Storage(e)) => {
-                        let _ = reply.send(Err(EngineError::Unavailable(e.clone())));
-                        return Err(e);
+                        Err(ApplyError::Storage(e)) => {
+                            let _ = reply.send(Err(EngineError::Unavailable(e.clone())));
+                            return Err(e);
+                        }
                     }
                 }
                 Msg::Result {
                     task_id,
                     worker,
+                    workgroup,
                     attempt,
                     outcome,
                 } => {
@@ -365,8 +400,8 @@ impl Engine {
                     );
                     // The call has ended: its slot is free for a start in
                     // this same transaction.
-                    self.sched.finished(&worker);
-                    work.finished.push(worker);
+                    self.sched.finished(&worker, &workgroup);
+                    work.finished.push((worker, workgroup));
                     match r {
                         Ok(ch) => {
                             tx.apply(&ch, now).map_err(|e| e.to_string())?;
@@ -390,16 +425,21 @@ impl Engine {
 
         // Start attempts for ready tasks, within the limits.
         if dispatching {
-            for (worker, id) in self.sched.take(MAX_STARTS) {
+            for c in self.sched.take(MAX_STARTS, now.unix_millis()) {
+                let Candidate {
+                    id,
+                    worker,
+                    workgroup,
+                } = c;
                 let started = match rules::start_attempt(&tx, &id, now) {
                     Ok(s) => s,
                     Err(RuleError::Store(e)) => {
-                        work.not_started.push(worker);
+                        work.not_started.push((worker, workgroup));
                         return Err(e.0);
                     }
                     Err(e) => {
                         tracing::warn!(task = %id, "cannot start: {e}");
-                        work.not_started.push(worker);
+                        work.not_started.push((worker, workgroup));
                         continue;
                     }
                 };
@@ -418,19 +458,20 @@ impl Engine {
                         });
                         work.started.push(Started {
                             worker,
+                            workgroup,
                             attempt,
                             payload,
                             timeout,
                         });
                     }
                     Start::Settled(changes) => {
-                        work.not_started.push(worker);
+                        work.not_started.push((worker, workgroup));
                         tx.apply(&changes, now).map_err(|e| e.to_string())?;
                         work.touched
                             .extend(changes.touched_task_ids().map(str::to_string));
                     }
                     Start::Skipped { status } => {
-                        work.not_started.push(worker);
+                        work.not_started.push((worker, workgroup));
                         // Not ready after all (paused, delayed...): place it
                         // where it belongs now. A task whose key is busy is
                         // woken when that call ends.
@@ -442,8 +483,8 @@ impl Engine {
             }
         }
         // Candidates that did not start free their slot at once.
-        for w in std::mem::take(&mut work.not_started) {
-            self.sched.finished(&w);
+        for (w, wg) in std::mem::take(&mut work.not_started) {
+            self.sched.unstarted(&w, &wg);
         }
 
         // Tasks settled or skipped by the starts: placed after the commit.
@@ -584,6 +625,11 @@ impl Engine {
                 applied.limit = Some((worker, max_concurrency));
                 Changes::default()
             }
+            Op::SetWorkgroupLimits { name, limits } => {
+                let ch = rules::set_workgroup_limits(&*tx, &name, limits)?;
+                applied.workgroup_limits = Some((name, limits));
+                ch
+            }
         };
         tx.apply(&changes, now)
             .map_err(|e| ApplyError::Storage(e.to_string()))?;
@@ -618,6 +664,7 @@ impl Engine {
             let _ = tx.send(Msg::Result {
                 task_id: s.payload.task_id,
                 worker: s.worker,
+                workgroup: s.workgroup,
                 attempt: s.attempt,
                 outcome,
             });
@@ -638,6 +685,10 @@ impl Engine {
         if let Ok(mut l) = self.loads.0.lock() {
             *l = loads;
         }
+        let by_workgroup = self.sched.workgroup_loads();
+        if let Ok(mut l) = self.workgroup_loads.0.lock() {
+            *l = by_workgroup;
+        }
     }
 }
 
@@ -652,11 +703,12 @@ struct BatchWork {
     evaluated: Vec<String>,
     placements: Vec<(String, Placement)>,
     limits: Vec<(String, Option<u32>)>,
+    workgroup_limits: Vec<(String, WorkgroupLimits)>,
     started: Vec<Started>,
-    /// Workers whose call ended in this batch.
-    finished: Vec<String>,
-    /// Workers of candidates taken but not started.
-    not_started: Vec<String>,
+    /// Workers (and workgroups) whose call ended in this batch.
+    finished: Vec<(String, String)>,
+    /// Workers (and workgroups) of candidates taken but not started.
+    not_started: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -667,6 +719,7 @@ struct Applied {
     resumed_group: Option<String>,
     resumed_workgroup: Option<String>,
     limit: Option<(String, Option<u32>)>,
+    workgroup_limits: Option<(String, WorkgroupLimits)>,
 }
 
 enum ApplyError {
@@ -744,6 +797,7 @@ fn evaluate<G: GraphRead>(g: &G, id: &str, now: Timestamp) -> Result<Option<Plac
     Ok(match status {
         TaskStatus::Ready => Some(Placement::Ready {
             worker: task.worker.clone(),
+            workgroup: task.workgroup.clone(),
         }),
         TaskStatus::Delayed if task.is_delayed_at(now) => Some(Placement::At {
             at_ms: task.run_after.unix_millis(),

@@ -481,6 +481,7 @@ impl ReadTx {
                 WorkgroupView {
                     workgroup: w,
                     incomplete_tasks: 0,
+                    in_flight: 0,
                 },
             );
         }
@@ -492,6 +493,7 @@ impl ReadTx {
                 .or_insert_with(|| WorkgroupView {
                     workgroup: Workgroup::new(name),
                     incomplete_tasks: 0,
+                    in_flight: 0,
                 })
                 .incomplete_tasks = v.value();
         }
@@ -521,6 +523,8 @@ impl ReadTx {
         Ok(WorkgroupView {
             workgroup,
             incomplete_tasks: self.workgroup_incomplete_count(name)?,
+            // Calls in flight are the engine's to know; the API fills it.
+            in_flight: 0,
         })
     }
 
