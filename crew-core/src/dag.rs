@@ -114,12 +114,18 @@ pub fn validate_batch<G: GraphRead + ?Sized>(
     // For a large batch the cost is memory, not computation: the batch's
     // strings are scattered over the heap and every hash table lookup is a
     // cache miss. So the ids and parent ids are first copied into two
-    // compact buffers (a tight copy loop overlaps the misses), and the index
-    // is a small flat table over those.
+    // compact buffers, in one tight pass (it overlaps the misses, and each
+    // task's strings tend to lie together), and the index is a small flat
+    // table over those.
     let mut ids = Packed::with_capacity(nodes.len(), nodes.iter().map(|n| n.id.len()).sum());
+    let edge_count = nodes.iter().map(|n| n.parent_ids.len()).sum();
+    let mut parents = Packed::with_capacity(edge_count, edge_count * 8);
     for n in nodes {
         check_safe_name("task id", n.id)?;
         ids.push(n.id);
+        for p in n.parent_ids {
+            parents.push(p);
+        }
     }
     let mut index = IdIndex::new(&ids);
     let mut duplicates = Vec::new();
@@ -149,13 +155,6 @@ pub fn validate_batch<G: GraphRead + ?Sized>(
         )));
     }
 
-    let edge_count = nodes.iter().map(|n| n.parent_ids.len()).sum();
-    let mut parents = Packed::with_capacity(edge_count, edge_count * 8);
-    for n in nodes {
-        for p in n.parent_ids {
-            parents.push(p);
-        }
-    }
     let mut self_parents: Vec<String> = Vec::new();
     let mut unknown = Vec::new();
     let mut foreign = Vec::new();
