@@ -114,6 +114,7 @@ commands! {
     Retry = "retry", "retry (new attempts)", true, [Groups, Dag, Task], ["t"];
     Delete = "delete", "delete (asks first)", true, [Groups, Dag, Task], ["d"];
     Cancel = "cancel", "cancel a running call", true, [Dag, Task], ["c"];
+    Limit = "limit", "set limits (concurrency, rate)", true, [Workgroups], ["l"];
     MineOnly = "mine", "show only my own actions", false, [Events], ["m"];
 }
 

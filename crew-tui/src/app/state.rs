@@ -12,7 +12,7 @@ use crew_core::wire::{
     ActionResult, AuditEntry, AuditList, BulkFilter, BulkResult, Event, StatusCounts,
     StreamMessage, TaskGroupList, TaskGroupView, WorkgroupList, WorkgroupView,
 };
-use crew_core::{Task, TaskStatus, Timestamp};
+use crew_core::{Task, TaskStatus, Timestamp, WorkgroupLimits};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::{HashMap, VecDeque};
 
@@ -148,6 +148,8 @@ pub enum Verb {
     Delete,
     /// Cancel a running task's call (the task is paused).
     Cancel,
+    /// Set a workgroup's limits.
+    Limit,
 }
 
 impl Verb {
@@ -160,6 +162,7 @@ impl Verb {
             Verb::Retry => "retry",
             Verb::Delete => "delete",
             Verb::Cancel => "cancel",
+            Verb::Limit => "limit",
         }
     }
 
@@ -172,6 +175,7 @@ impl Verb {
             Verb::Retry => "RETRYING",
             Verb::Delete => "DELETING",
             Verb::Cancel => "CANCELLING",
+            Verb::Limit => "LIMITING",
         }
     }
 
@@ -211,6 +215,13 @@ pub enum Target {
     Workgroup {
         /// Its name.
         name: String,
+    },
+    /// A workgroup's limits, to be replaced by these.
+    WorkgroupLimits {
+        /// Its name.
+        name: String,
+        /// The new limits (empty: none).
+        limits: WorkgroupLimits,
     },
     /// Every task of a group a filter matches, in one request (the daemon
     /// applies the filter, all or nothing).
@@ -252,6 +263,12 @@ impl ActionRequest {
                 Some(s) => format!("{v} workgroup {name} for {}", crate::theme::fmt_duration(s)),
                 None => format!("{v} workgroup {name}"),
             },
+            Target::WorkgroupLimits { name, limits } if limits.is_empty() => {
+                format!("remove the limits of workgroup {name}")
+            }
+            Target::WorkgroupLimits { name, limits } => {
+                format!("{v} workgroup {name} to {limits}")
+            }
             Target::Filter { matched, .. } => format!("{v} {matched} filtered tasks"),
         }
     }
@@ -260,7 +277,9 @@ impl ActionRequest {
         match &self.target {
             Target::Group { id, .. } => Some(format!("group:{id}")),
             Target::Task { id, .. } => Some(format!("task:{id}")),
-            Target::Workgroup { name } => Some(format!("wg:{name}")),
+            Target::Workgroup { name } | Target::WorkgroupLimits { name, .. } => {
+                Some(format!("wg:{name}"))
+            }
             Target::Filter { .. } => None,
         }
     }
@@ -399,6 +418,14 @@ pub enum Input {
     Command(String),
     /// How long to pause a workgroup.
     Seconds {
+        /// The workgroup.
+        workgroup: String,
+        /// Typed so far.
+        text: String,
+    },
+    /// A workgroup's new limits, as `concurrency:N,rate:R,burst:B` or
+    /// `none` (it starts with the current ones).
+    Limits {
         /// The workgroup.
         workgroup: String,
         /// Typed so far.
@@ -1356,7 +1383,10 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
                     }
                     state.log_mine(text.clone(), false);
                     state.say(text);
-                    if matches!(req.target, Target::Workgroup { .. }) {
+                    if matches!(
+                        req.target,
+                        Target::Workgroup { .. } | Target::WorkgroupLimits { .. }
+                    ) {
                         state.workgroups_dirty = true;
                     }
                     state.groups_dirty = true;
@@ -1494,11 +1524,31 @@ fn on_input_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
                         vec![]
                     }
                 },
+                Input::Limits { workgroup, text } => match WorkgroupLimits::parse(&text) {
+                    Ok(limits) => dispatch(
+                        state,
+                        ActionRequest {
+                            verb: Verb::Limit,
+                            target: Target::WorkgroupLimits {
+                                name: workgroup,
+                                limits,
+                            },
+                            seconds: None,
+                        },
+                    ),
+                    Err(e) => {
+                        state.fail(format!("limits not set: {e}"));
+                        vec![]
+                    }
+                },
             }
         }
         KeyCode::Backspace => {
             let text = match &mut state.input {
-                Input::Filter(t) | Input::Command(t) | Input::Seconds { text: t, .. } => {
+                Input::Filter(t)
+                | Input::Command(t)
+                | Input::Seconds { text: t, .. }
+                | Input::Limits { text: t, .. } => {
                     t.pop();
                     t.clone()
                 }
@@ -1511,7 +1561,10 @@ fn on_input_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
         }
         KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
             let text = match &mut state.input {
-                Input::Filter(t) | Input::Command(t) | Input::Seconds { text: t, .. } => {
+                Input::Filter(t)
+                | Input::Command(t)
+                | Input::Seconds { text: t, .. }
+                | Input::Limits { text: t, .. } => {
                     if t.chars().count() < 200 {
                         t.push(c);
                     }
@@ -1817,6 +1870,7 @@ fn on_command(state: &mut AppState, cmd: Command) -> Vec<Effect> {
             }
             vec![]
         }
+        Command::Limit => on_limit(state),
         Command::MineOnly => {
             state.events_mine_only = !state.events_mine_only;
             state.events_list = ListPos::default();
@@ -1834,6 +1888,35 @@ fn on_command(state: &mut AppState, cmd: Command) -> Vec<Effect> {
             }
         }
     }
+}
+
+/// Opens the limits prompt for the selected workgroup, with its current
+/// limits to edit.
+fn on_limit(state: &mut AppState) -> Vec<Effect> {
+    if state.read_only {
+        state.fail("read-only: actions are disabled");
+        return vec![];
+    }
+    if state.view != View::Workgroups {
+        return vec![];
+    }
+    let Some(w) = state
+        .visible_workgroups()
+        .get(state.workgroups_list.selected)
+        .copied()
+    else {
+        return vec![];
+    };
+    let limits = w.workgroup.limits;
+    state.input = Input::Limits {
+        workgroup: w.workgroup.name.clone(),
+        text: if limits.is_empty() {
+            String::new()
+        } else {
+            limits.to_string()
+        },
+    };
+    vec![]
 }
 
 fn on_open(state: &mut AppState) -> Vec<Effect> {

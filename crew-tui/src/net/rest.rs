@@ -4,7 +4,8 @@ use super::encode;
 use crate::app::state::{ActionRequest, Effect, Msg, Reply, Target, Verb};
 use crew_core::wire::{
     ActionResult, AttemptsRequest, AuditList, BulkAction, BulkFilter, BulkRequest, BulkResult,
-    ErrorBody, PauseRequest, TaskGroupList, TaskGroupView, TaskList, WhoAmI, WorkgroupList,
+    ErrorBody, PauseRequest, TaskGroupList, TaskGroupView, TaskList, WhoAmI, WorkgroupLimitRequest,
+    WorkgroupList,
 };
 use crew_core::Task;
 use reqwest::{Method, StatusCode};
@@ -208,6 +209,11 @@ impl Rest {
                 format!("/api/v1/workgroup/{}/resume", encode(name)),
                 None,
             ),
+            (Target::WorkgroupLimits { name, limits }, _) => (
+                Method::PUT,
+                format!("/api/v1/workgroup/{}/limit", encode(name)),
+                serde_json::to_value(WorkgroupLimitRequest::from(*limits)).ok(),
+            ),
             (Target::Workgroup { .. }, v) => {
                 return Err(format!("a workgroup cannot be {}", v.as_str()))
             }
@@ -256,6 +262,7 @@ fn bulk_body(verb: Verb, filter: &BulkFilter, dry_run: bool) -> Result<Value, St
         Verb::Retry => BulkAction::Retry,
         Verb::Delete => BulkAction::Delete,
         Verb::Cancel => return Err("cancel applies to one running task, not in bulk".into()),
+        Verb::Limit => return Err("limits apply to a workgroup, not in bulk".into()),
     };
     serde_json::to_value(BulkRequest {
         action,

@@ -241,6 +241,23 @@ fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
                 th.dim(),
             ),
         ]),
+        Input::Limits { workgroup, text } => Line::from(vec![
+            Span::styled(
+                format!(" limits of workgroup {}: ", clean(th, workgroup)),
+                th.title(),
+            ),
+            Span::raw(clean(th, text)),
+            Span::raw(cursor),
+            // The format when there is nothing to edit; else how to clear.
+            Span::styled(
+                if text.is_empty() {
+                    "  concurrency:N,rate:R,burst:B  esc: cancel"
+                } else {
+                    "  empty: none  esc: cancel"
+                },
+                th.dim(),
+            ),
+        ]),
         Input::None => {
             let mut cmds = vec![Command::Help, Command::Filter, Command::CommandMode];
             cmds.extend(match state.view {
@@ -259,6 +276,8 @@ fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
                 cmds.extend([Command::Pause, Command::Resume]);
                 if state.view != View::Workgroups {
                     cmds.extend([Command::Reset, Command::Retry, Command::Delete]);
+                } else {
+                    cmds.push(Command::Limit);
                 }
             }
             cmds.extend([Command::Back, Command::Quit]);

@@ -1,8 +1,11 @@
-//! Workgroups: pause countdowns and the tasks waiting on each.
+//! Workgroups: pause countdowns, the tasks waiting on each, calls in
+//! flight and the operator's limits.
 
 use super::{clean, fit, fit_right, heading, list_areas, marker, select_line, title_line};
 use crate::app::state::AppState;
 use crate::theme::fmt_duration;
+use crew_core::wire::WorkgroupView;
+use crew_core::WorkgroupLimits;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -24,15 +27,21 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         )));
     }
     frame.render_widget(Paragraph::new(title_line(th, title)), t);
-    let name_w = if area.width >= 120 { 40 } else { 28 };
+    let wide = area.width >= 120;
+    let (name_w, state_w, count_w) = if wide { (40, 30, 8) } else { (16, 28, 7) };
+    // The rate column takes what is left (12 columns at 80).
+    let used = 2 + name_w + 2 + state_w + 2 + count_w + 2 + count_w + 2;
+    let rate_w = (area.width as usize).saturating_sub(used).clamp(4, 30);
     frame.render_widget(
         Paragraph::new(heading(
             th,
             format!(
-                "  {}  {}  {}",
+                "  {}  {}  {}  {}  {}",
                 fit(th, "NAME", name_w),
-                fit(th, "STATE", 30),
-                fit_right(th, "WAITING", 8)
+                fit(th, "STATE", state_w),
+                fit_right(th, "WAITING", count_w),
+                fit_right(th, "RUNNING", count_w),
+                fit(th, "RATE", rate_w)
             ),
         )),
         h,
@@ -68,9 +77,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
                 marker(th, sel),
                 Span::raw(fit(th, &clean(th, &wg.name), name_w)),
                 Span::raw("  "),
-                Span::styled(fit(th, &text, 30), style),
+                Span::styled(fit(th, &text, state_w), style),
                 Span::raw("  "),
-                Span::raw(fit_right(th, &w.incomplete_tasks.to_string(), 8)),
+                Span::raw(fit_right(th, &w.incomplete_tasks.to_string(), count_w)),
+                Span::raw("  "),
+                Span::raw(fit_right(th, &running(w), count_w)),
+                Span::raw("  "),
+                Span::styled(fit(th, &rate(&wg.limits), rate_w), th.dim()),
             ]);
             select_line(th, line, sel)
         })
@@ -79,5 +92,22 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         frame.render_widget(Paragraph::new(Line::styled("  no workgroups", th.dim())), l);
     } else {
         frame.render_widget(Paragraph::new(lines), l);
+    }
+}
+
+/// Calls in flight, over the concurrency limit when there is one (`3/4`).
+fn running(w: &WorkgroupView) -> String {
+    match w.workgroup.limits.max_concurrency {
+        Some(max) => format!("{}/{max}", w.in_flight),
+        None => w.in_flight.to_string(),
+    }
+}
+
+/// The rate limit (`2/s`, `0.5/s burst 3`), or `-`.
+fn rate(l: &WorkgroupLimits) -> String {
+    match (l.max_rate, l.burst) {
+        (None, _) => "-".to_string(),
+        (Some(r), None) => format!("{r}/s"),
+        (Some(r), Some(b)) => format!("{r}/s burst {b}"),
     }
 }

@@ -205,6 +205,9 @@ pub fn workgroups() -> WorkgroupList {
     let mut crm = Workgroup::new("crm");
     crm.paused_until = Some(now().plus_seconds(3600.0));
     crm.paused_by_operator = true;
+    fb.limits = crew_core::WorkgroupLimits::parse("rate:0.5,burst:3").unwrap();
+    let mut stripe = Workgroup::new("stripe");
+    stripe.limits = crew_core::WorkgroupLimits::parse("concurrency:4,rate:2").unwrap();
     WorkgroupList {
         workgroups: vec![
             WorkgroupView {
@@ -218,9 +221,9 @@ pub fn workgroups() -> WorkgroupList {
                 in_flight: 0,
             },
             WorkgroupView {
-                workgroup: Workgroup::new("stripe"),
-                incomplete_tasks: 0,
-                in_flight: 0,
+                workgroup: stripe,
+                incomplete_tasks: 9,
+                in_flight: 3,
             },
         ],
     }
