@@ -261,7 +261,15 @@ async fn a_live_change_takes_effect_is_streamed_and_persists() {
         c.workgroup_limits = vec![crewd::config::parse_workgroup_limit("x=concurrency:5").unwrap()];
     })
     .await;
-    let x = workgroup(&d, "x").await;
+    // Written by the engine's recovery, which runs as the API starts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let x = loop {
+        let x = workgroup(&d, "x").await;
+        if x["maxConcurrency"] == 5 || Instant::now() > deadline {
+            break x;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(x["maxConcurrency"], 5, "{x}");
     assert!(x.get("maxRate").is_none(), "{x}");
     d.stop().await;
