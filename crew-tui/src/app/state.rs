@@ -1881,12 +1881,10 @@ fn on_command(state: &mut AppState, cmd: Command) -> Vec<Effect> {
         | Command::Reset
         | Command::Retry
         | Command::Delete
-        | Command::Cancel => {
-            match Verb::from_command(cmd) {
-                Some(v) => on_action(state, v),
-                None => vec![],
-            }
-        }
+        | Command::Cancel => match Verb::from_command(cmd) {
+            Some(v) => on_action(state, v),
+            None => vec![],
+        },
     }
 }
 
