@@ -442,10 +442,14 @@ fn reader_sees_a_snapshot() {
 fn events_are_persisted_trimmed_and_paged() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crew.redb");
-    let store = Store::open(&path, StoreConfig {
+    let store = Store::open(
+        &path,
+        StoreConfig {
             event_retention: 5,
             ..StoreConfig::default()
-        }).unwrap();
+        },
+    )
+    .unwrap();
     let now = at(0);
     let mut all = Vec::new();
     for i in 0..4 {
@@ -459,10 +463,14 @@ fn events_are_persisted_trimmed_and_paged() {
     let seqs: Vec<u64> = all.iter().map(|m| m.seq).collect();
     assert_eq!(seqs, (1..=12).collect::<Vec<_>>());
     drop(store);
-    let store = Store::open(&path, StoreConfig {
+    let store = Store::open(
+        &path,
+        StoreConfig {
             event_retention: 5,
             ..StoreConfig::default()
-        }).unwrap();
+        },
+    )
+    .unwrap();
     let r = store.read().unwrap();
     assert_eq!(r.last_seq().unwrap(), 12);
     let page = r.events_after(0, 100).unwrap();
