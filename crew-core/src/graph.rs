@@ -34,6 +34,23 @@ pub trait GraphRead {
     fn is_complete(&self, id: &str) -> Result<Option<bool>, StoreError> {
         Ok(self.task(id)?.map(|t| t.is_complete))
     }
+    /// How many distinct parents of the stored task `id` are missing or
+    /// not complete (`None` when the task does not exist). Storage answers
+    /// from a counter it keeps, so a join of a thousand parents costs one
+    /// lookup, not a thousand.
+    fn incomplete_parents(&self, id: &str) -> Result<Option<u32>, StoreError> {
+        let Some(t) = self.task(id)? else {
+            return Ok(None);
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut n = 0u32;
+        for p in t.parent_ids.iter().filter(|p| seen.insert(p.as_str())) {
+            if self.is_complete(p)? != Some(true) {
+                n = n.saturating_add(1);
+            }
+        }
+        Ok(Some(n))
+    }
 }
 
 /// One change to apply, in order.

@@ -777,6 +777,12 @@ fn unavailable(e: impl std::fmt::Display) -> EngineError {
 /// another change (completed, running, failed, paused by its own flag,
 /// waiting on parents, deleted).
 fn evaluate<G: GraphRead>(g: &G, id: &str, now: Timestamp) -> Result<Option<Placement>, RuleError> {
+    // A task still waiting on a parent has nowhere to go: it is woken again
+    // when its last parent completes. Answered from a counter, so each child
+    // of a large fan-in does not decode the join or look at its parents.
+    if g.incomplete_parents(id)?.is_some_and(|n| n > 0) {
+        return Ok(None);
+    }
     let Some(task) = g.task(id)? else {
         return Ok(None);
     };

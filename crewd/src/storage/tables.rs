@@ -393,6 +393,18 @@ macro_rules! impl_graph_read {
             }
 
             /// Answered from `task_state`, without decoding the task.
+            fn incomplete_parents(
+                &self,
+                id: &str,
+            ) -> Result<Option<u32>, crew_core::StoreError> {
+                use $crate::storage::tables as t;
+                let table = self.txn.open_table(t::TASK_STATE).map_err(t::store_err)?;
+                Ok(t::get_state(&table, id)
+                    .map_err(t::store_err)?
+                    .map(|s| s.incomplete_parents))
+            }
+
+            /// Answered from `task_state`, without decoding the task.
             fn is_complete(&self, id: &str) -> Result<Option<bool>, crew_core::StoreError> {
                 use $crate::storage::tables as t;
                 let table = self.txn.open_table(t::TASK_STATE).map_err(t::store_err)?;
