@@ -222,7 +222,11 @@ fn check(r: &ReadTx, mem: &MemGraph, now: Timestamp) {
         .incomplete_tasks()
         .unwrap()
         .into_iter()
-        .map(|t| t.id)
+        .map(|t| {
+            let stored = mem.tasks.get(&t.id).expect("an incomplete task exists");
+            assert_eq!(t.running, stored.busy_executing, "{}", t.id);
+            t.id
+        })
         .collect();
     incomplete.sort();
     let expected: Vec<String> = mem

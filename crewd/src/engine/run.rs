@@ -227,14 +227,12 @@ impl Engine {
                 .set_workgroup_limits(name, *limits, now.unix_millis());
         }
         let mut interrupted = 0;
-        for t in &tasks {
-            if t.busy_executing {
-                let ch = rules::interrupt_attempt(&tx, &t.id, now)?;
-                tx.apply(&ch, now).map_err(unavailable)?;
-                interrupted += 1;
-            }
+        for t in tasks.iter().filter(|t| t.running) {
+            let ch = rules::interrupt_attempt(&tx, &t.id, now)?;
+            tx.apply(&ch, now).map_err(unavailable)?;
+            interrupted += 1;
         }
-        let mut placements = Vec::with_capacity(tasks.len());
+        let mut placements = Vec::new();
         for t in &tasks {
             if let Some(p) = evaluate(&tx, &t.id, now)? {
                 placements.push((t.id.clone(), p));

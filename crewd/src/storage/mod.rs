@@ -21,7 +21,7 @@ mod tables;
 mod write;
 
 pub use error::StorageError;
-pub use read::{EventsPage, ReadTx, TaskQuery};
+pub use read::{EventsPage, IncompleteTask, ReadTx, TaskQuery};
 pub use write::WriteTx;
 
 use redb::{Database, ReadableDatabase, StorageBackend};

@@ -609,25 +609,37 @@ impl ReadTx {
         Ok(self.next_seq()?.saturating_sub(1))
     }
 
-    /// Every incomplete task of every group, from the incomplete index
-    /// (completed tasks are never read), without `status`. For recovery on
-    /// start.
-    pub fn incomplete_tasks(&self) -> Result<Vec<Task>, StorageError> {
+    /// Every incomplete task of every group, as its id and whether an
+    /// attempt was in flight, from the indexes alone: recovery on start
+    /// decodes one task at a time, never all of them at once.
+    pub fn incomplete_tasks(&self) -> Result<Vec<IncompleteTask>, StorageError> {
         let index = self.txn.open_table(tables::GROUP_INCOMPLETE)?;
-        let tasks = self.txn.open_table(tables::TASKS)?;
+        let states = self.txn.open_table(tables::TASK_STATE)?;
         let mut out = Vec::new();
         for row in index.range::<(&str, i64, &str)>(..)? {
             let (k, _) = row?;
             let (_, _, id) = k.value();
-            let t = get_task(&tasks, id)?.ok_or_else(|| StorageError::Corrupt {
+            let state = get_state(&states, id)?.ok_or_else(|| StorageError::Corrupt {
                 table: "group_incomplete",
                 key: id.to_string(),
-                detail: "indexed task does not exist".into(),
+                detail: "indexed task has no state".into(),
             })?;
-            out.push(t);
+            out.push(IncompleteTask {
+                id: id.to_string(),
+                running: state.bucket == Bucket::Running,
+            });
         }
         Ok(out)
     }
+}
+
+/// An incomplete task as recovery sees it ([`ReadTx::incomplete_tasks`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncompleteTask {
+    /// Its id.
+    pub id: String,
+    /// An attempt was in flight when the daemon stopped.
+    pub running: bool,
 }
 
 /// Task ids of one group from a `(group, ms, task)` index, oldest first, at

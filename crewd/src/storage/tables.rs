@@ -393,10 +393,7 @@ macro_rules! impl_graph_read {
             }
 
             /// Answered from `task_state`, without decoding the task.
-            fn incomplete_parents(
-                &self,
-                id: &str,
-            ) -> Result<Option<u32>, crew_core::StoreError> {
+            fn incomplete_parents(&self, id: &str) -> Result<Option<u32>, crew_core::StoreError> {
                 use $crate::storage::tables as t;
                 let table = self.txn.open_table(t::TASK_STATE).map_err(t::store_err)?;
                 Ok(t::get_state(&table, id)
