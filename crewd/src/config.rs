@@ -233,6 +233,16 @@ pub struct Config {
     )]
     pub event_retention: u64,
 
+    /// Memory for the store's page cache, in MiB (the operating system
+    /// caches the file too).
+    #[arg(
+        long,
+        env = "CREW_CACHE_MIB",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u64).range(1..=1_048_576)
+    )]
+    pub cache_mib: u64,
+
     /// Audit log entries kept (the newest operator actions).
     #[arg(
         long,
@@ -332,6 +342,7 @@ impl fmt::Debug for Config {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("event_retention", &self.event_retention)
             .field("audit_retention", &self.audit_retention)
+            .field("cache_mib", &self.cache_mib)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("backoff", &self.backoff)
             .field("backoff_cap", &self.backoff_cap)
@@ -364,6 +375,7 @@ impl Config {
             max_response_bytes: 16 * MIB,
             event_retention: 100_000,
             audit_retention: 100_000,
+            cache_mib: 16,
             shutdown_grace: 30,
             backoff: Backoff::Fixed,
             backoff_cap: 3600,

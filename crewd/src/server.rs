@@ -39,6 +39,8 @@ pub async fn run(
         StoreConfig {
             event_retention: config.event_retention,
             audit_retention: config.audit_retention,
+            cache_bytes: usize::try_from(config.cache_mib.saturating_mul(1024 * 1024))
+                .unwrap_or(usize::MAX),
         },
     )
     .with_context(|| format!("cannot open the database {}", config.db.display()))?;

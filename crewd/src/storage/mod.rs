@@ -39,6 +39,11 @@ pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
 /// Default number of audit log entries kept.
 pub const DEFAULT_AUDIT_RETENTION: u64 = 100_000;
 
+/// Default size of redb's page cache: 16 MiB. The operating system caches
+/// the file as well, so a small cache costs little on the hot path, and it
+/// bounds what recovery leaves resident (redb's own default is 1 GiB).
+pub const DEFAULT_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 /// Settings of the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreConfig {
@@ -48,6 +53,8 @@ pub struct StoreConfig {
     /// Audit log entries kept (the newest ones), trimmed the same way.
     /// Default 100 000.
     pub audit_retention: u64,
+    /// redb's page cache, in bytes (its write buffer is half of it).
+    pub cache_bytes: usize,
 }
 
 impl Default for StoreConfig {
@@ -55,6 +62,7 @@ impl Default for StoreConfig {
         StoreConfig {
             event_retention: DEFAULT_EVENT_RETENTION,
             audit_retention: DEFAULT_AUDIT_RETENTION,
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -94,7 +102,15 @@ impl Store {
     /// one must carry that version.
     pub fn open(path: &Path, config: StoreConfig) -> Result<Store, StorageError> {
         let file = path.to_path_buf();
-        Self::open_with(path, config, Box::new(move || Database::create(&file)))
+        Self::open_with(
+            path,
+            config,
+            Box::new(move || {
+                redb::Builder::new()
+                    .set_cache_size(config.cache_bytes)
+                    .create(&file)
+            }),
+        )
     }
 
     /// Opens the store on a custom redb backend (for fault injection); the
@@ -112,7 +128,11 @@ impl Store {
         Self::open_with(
             path,
             config,
-            Box::new(move || redb::Builder::new().create_with_backend(backend())),
+            Box::new(move || {
+                redb::Builder::new()
+                    .set_cache_size(config.cache_bytes)
+                    .create_with_backend(backend())
+            }),
         )
     }
 
