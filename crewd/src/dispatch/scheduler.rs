@@ -18,6 +18,7 @@
 use crew_core::WorkgroupLimits;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 /// Where an evaluated task goes.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,7 +73,8 @@ enum Timer {
 /// One workgroup's tasks in one worker's queue.
 #[derive(Debug, Default)]
 struct Lane {
-    ids: VecDeque<String>,
+    /// Shared with `Scheduler::queued`: one copy of each id.
+    ids: VecDeque<Arc<str>>,
     /// In its worker's `active` list (else held by its workgroup's limits).
     active: bool,
 }
@@ -154,7 +156,7 @@ impl Gate {
 #[derive(Debug, Default)]
 pub struct Scheduler {
     ready: HashMap<String, WorkerQueue>,
-    queued: HashSet<String>,
+    queued: HashSet<Arc<str>>,
     /// Workers with an active lane, in round-robin order.
     rotation: VecDeque<String>,
     timers: BinaryHeap<Reverse<(i64, Timer)>>,
@@ -298,7 +300,8 @@ impl Scheduler {
     }
 
     fn push_ready(&mut self, worker: &str, workgroup: &str, id: &str) {
-        if !self.queued.insert(id.to_string()) {
+        let id: Arc<str> = Arc::from(id);
+        if !self.queued.insert(id.clone()) {
             return;
         }
         if !self.seen_workers.contains(worker) {
@@ -306,7 +309,7 @@ impl Scheduler {
         }
         let q = self.ready.entry(worker.to_string()).or_default();
         let lane = q.lanes.entry(workgroup.to_string()).or_default();
-        lane.ids.push_back(id.to_string());
+        lane.ids.push_back(id);
         if lane.ids.len() == 1 {
             // A new lane starts active: its limits are checked when taken.
             lane.active = true;
@@ -425,7 +428,7 @@ impl Scheduler {
                 continue;
             };
             idle_rounds = 0;
-            self.queued.remove(&id);
+            self.queued.remove(&*id);
             *self.in_flight.entry(worker.clone()).or_default() += 1;
             self.total_in_flight += 1;
             if !workgroup.is_empty() {
@@ -442,7 +445,7 @@ impl Scheduler {
                 self.rotation.push_back(worker.clone());
             }
             out.push(Candidate {
-                id,
+                id: id.to_string(),
                 worker,
                 workgroup,
             });
@@ -452,7 +455,7 @@ impl Scheduler {
 
     /// The next task of a worker whose workgroup may start now; lanes whose
     /// workgroup may not are set aside (held) on the way.
-    fn pick(&mut self, worker: &str, now_ms: i64) -> Option<(String, String)> {
+    fn pick(&mut self, worker: &str, now_ms: i64) -> Option<(String, Arc<str>)> {
         let q = self.ready.get_mut(worker)?;
         let mut found = None;
         while let Some(wg) = q.active.pop_front() {

@@ -232,18 +232,16 @@ impl Engine {
             tx.apply(&ch, now).map_err(unavailable)?;
             interrupted += 1;
         }
-        let mut placements = Vec::new();
+        // Placed at once rather than collected: should the commit fail, the
+        // scheduler holds stale entries, which every start re-checks.
         for t in &tasks {
             if let Some(p) = evaluate(&tx, &t.id, now)? {
-                placements.push((t.id.clone(), p));
+                self.sched.place(&t.id, p);
             }
         }
         let events = tx.commit().map_err(unavailable)?;
         self.metrics.interrupted(interrupted);
         self.hub.publish(&events);
-        for (id, p) in placements {
-            self.sched.place(&id, p);
-        }
         self.publish_loads();
         tracing::info!(
             incomplete = tasks.len(),
