@@ -218,16 +218,14 @@ fn check(r: &ReadTx, mem: &MemGraph, now: Timestamp) {
         .map(|w| (w.workgroup.name, w.incomplete_tasks))
         .collect();
     assert_eq!(listed, wg_counts);
-    let mut incomplete: Vec<String> = r
-        .incomplete_tasks()
-        .unwrap()
-        .into_iter()
-        .map(|t| {
-            let stored = mem.tasks.get(&t.id).expect("an incomplete task exists");
-            assert_eq!(t.running, stored.busy_executing, "{}", t.id);
-            t.id
-        })
-        .collect();
+    let mut incomplete: Vec<String> = Vec::new();
+    r.for_each_incomplete_task(|t| {
+        let stored = mem.tasks.get(t.id).expect("an incomplete task exists");
+        assert_eq!(t.running, stored.busy_executing, "{}", t.id);
+        incomplete.push(t.id.to_string());
+        Ok::<_, crewd::storage::StorageError>(())
+    })
+    .unwrap();
     incomplete.sort();
     let expected: Vec<String> = mem
         .tasks
@@ -382,7 +380,13 @@ fn lifecycle_keeps_indexes_and_counts_exact() {
     let r = f.store.read().unwrap();
     assert!(r.group_view("g1", at(11)).unwrap().is_none());
     assert!(r.group_task_ids("g1").unwrap().is_empty());
-    assert!(r.incomplete_tasks().unwrap().is_empty());
+    let mut any = false;
+    r.for_each_incomplete_task(|_| {
+        any = true;
+        Ok::<_, crewd::storage::StorageError>(())
+    })
+    .unwrap();
+    assert!(!any, "no incomplete task is left");
     assert!(r.children("a").unwrap().is_empty());
     assert_eq!(r.list_groups(1, 10, None, at(11)).unwrap().count, 0);
     let wgs = r.workgroups(at(11)).unwrap().workgroups;

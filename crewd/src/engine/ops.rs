@@ -164,6 +164,12 @@ pub enum EngineError {
     ShuttingDown,
 }
 
+impl From<crate::storage::StorageError> for EngineError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        EngineError::Unavailable(e.to_string())
+    }
+}
+
 /// Everything that reaches the engine thread.
 pub(crate) enum Msg {
     /// An operator command waiting for its commit.

@@ -211,8 +211,15 @@ impl Engine {
             .filter(|w| !w.workgroup.limits.is_empty())
             .map(|w| (w.workgroup.name, w.workgroup.limits))
             .collect();
-        let tasks = read.incomplete_tasks().map_err(unavailable)?;
-        drop(read);
+        // Tasks whose call was in flight when the daemon stopped (a few).
+        let mut running = Vec::new();
+        read.for_each_incomplete_task(|t| {
+            if t.running {
+                running.push(t.id.to_string());
+            }
+            Ok::<_, crate::storage::StorageError>(())
+        })
+        .map_err(unavailable)?;
         let mut tx = self.store.write().map_err(unavailable)?;
         // The configuration's workgroup limits win over the stored ones.
         for (name, limits) in &self.config.workgroup_limits {
@@ -226,25 +233,30 @@ impl Engine {
             self.sched
                 .set_workgroup_limits(name, *limits, now.unix_millis());
         }
-        let mut interrupted = 0;
-        for t in tasks.iter().filter(|t| t.running) {
-            let ch = rules::interrupt_attempt(&tx, &t.id, now)?;
+        let interrupted = running.len() as u64;
+        for id in &running {
+            let ch = rules::interrupt_attempt(&tx, id, now)?;
             tx.apply(&ch, now).map_err(unavailable)?;
-            interrupted += 1;
         }
-        // Placed at once rather than collected: should the commit fail, the
+        // Every incomplete task, from the snapshot taken before the
+        // interrupts (they change no task's completeness), placed as it is
+        // evaluated in the write transaction. Should the commit fail, the
         // scheduler holds stale entries, which every start re-checks.
-        for t in &tasks {
-            if let Some(p) = evaluate(&tx, &t.id, now)? {
-                self.sched.place(&t.id, p);
+        let mut incomplete = 0u64;
+        read.for_each_incomplete_task(|t| {
+            incomplete += 1;
+            if let Some(p) = evaluate(&tx, t.id, now)? {
+                self.sched.place(t.id, p);
             }
-        }
+            Ok::<_, EngineError>(())
+        })?;
+        drop(read);
         let events = tx.commit().map_err(unavailable)?;
         self.metrics.interrupted(interrupted);
         self.hub.publish(&events);
         self.publish_loads();
         tracing::info!(
-            incomplete = tasks.len(),
+            incomplete,
             interrupted,
             ready = self.sched.queued_len(),
             "recovered state from the store"

@@ -609,35 +609,50 @@ impl ReadTx {
         Ok(self.next_seq()?.saturating_sub(1))
     }
 
-    /// Every incomplete task of every group, as its id and whether an
-    /// attempt was in flight, from the indexes alone: recovery on start
-    /// decodes one task at a time, never all of them at once.
-    pub fn incomplete_tasks(&self) -> Result<Vec<IncompleteTask>, StorageError> {
-        let index = self.txn.open_table(tables::GROUP_INCOMPLETE)?;
-        let states = self.txn.open_table(tables::TASK_STATE)?;
-        let mut out = Vec::new();
-        for row in index.range::<(&str, i64, &str)>(..)? {
-            let (k, _) = row?;
+    /// Calls `f` with every incomplete task of every group, from the
+    /// indexes alone: recovery on start decodes one task at a time and
+    /// never holds them, nor their ids, all at once.
+    pub fn for_each_incomplete_task<E>(
+        &self,
+        mut f: impl FnMut(IncompleteTask<'_>) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        E: From<StorageError>,
+    {
+        let index = self
+            .txn
+            .open_table(tables::GROUP_INCOMPLETE)
+            .map_err(StorageError::from)?;
+        let states = self
+            .txn
+            .open_table(tables::TASK_STATE)
+            .map_err(StorageError::from)?;
+        for row in index
+            .range::<(&str, i64, &str)>(..)
+            .map_err(StorageError::from)?
+        {
+            let (k, _) = row.map_err(StorageError::from)?;
             let (_, _, id) = k.value();
             let state = get_state(&states, id)?.ok_or_else(|| StorageError::Corrupt {
                 table: "group_incomplete",
                 key: id.to_string(),
                 detail: "indexed task has no state".into(),
             })?;
-            out.push(IncompleteTask {
-                id: id.to_string(),
+            f(IncompleteTask {
+                id,
                 running: state.bucket == Bucket::Running,
-            });
+            })?;
         }
-        Ok(out)
+        Ok(())
     }
 }
 
-/// An incomplete task as recovery sees it ([`ReadTx::incomplete_tasks`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IncompleteTask {
+/// An incomplete task as recovery sees it
+/// ([`ReadTx::for_each_incomplete_task`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IncompleteTask<'a> {
     /// Its id.
-    pub id: String,
+    pub id: &'a str,
     /// An attempt was in flight when the daemon stopped.
     pub running: bool,
 }
