@@ -768,3 +768,53 @@ fn audit_entries_reach_the_event_log_live_and_from_history() {
         ]
     );
 }
+
+#[test]
+fn a_group_schedule_is_edited_from_a_prompt() {
+    let mut s = with_demo(Theme::default(), false);
+    let backspaces = |n: usize| std::iter::repeat_n(code(KeyCode::Backspace), n);
+    // The prompt starts with the current schedule, to edit.
+    assert!(types(&mut s, "S").is_empty());
+    assert_eq!(
+        s.input,
+        Input::Schedule {
+            group_id: "g-demo".into(),
+            name: "demo".into(),
+            text: "0 2 * * *".into()
+        }
+    );
+    // A typo is answered in the console; nothing is sent.
+    types(&mut s, "x");
+    assert!(feed(&mut s, [code(KeyCode::Enter)]).is_empty());
+    let st = s.status.clone().unwrap();
+    assert!(
+        st.error && st.text.contains("schedule not set"),
+        "{}",
+        st.text
+    );
+    // A new expression is sent whole.
+    types(&mut s, "S");
+    feed(&mut s, backspaces(9));
+    types(&mut s, "*/5 * * * *");
+    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    let schedule = |cron: &str| {
+        vec![Effect::Act(ActionRequest {
+            verb: Verb::Schedule,
+            target: Target::GroupSchedule {
+                id: "g-demo".into(),
+                name: "demo".into(),
+                schedule: cron.into(),
+            },
+            seconds: None,
+        })]
+    };
+    assert_eq!(fx, schedule("*/5 * * * *"));
+    // Emptied, it removes the schedule.
+    types(&mut s, "S");
+    feed(&mut s, backspaces(9));
+    assert_eq!(feed(&mut s, [code(KeyCode::Enter)]), schedule(""));
+    // Read-only consoles do not offer it.
+    let mut ro = with_demo(Theme::default(), true);
+    types(&mut ro, "S");
+    assert_eq!(ro.input, Input::None);
+}

@@ -87,6 +87,13 @@ fn workgroups_view() {
 }
 
 #[test]
+fn schedule_prompt() {
+    let mut s = with_demo(Theme::default(), false);
+    types(&mut s, "S");
+    insta::assert_snapshot!("schedule_prompt_80x24", render(&s, 80, 24));
+}
+
+#[test]
 fn events_view() {
     let mut s = with_demo(Theme::default(), false);
     let mut t = demo_tasks()[4].clone();

@@ -115,6 +115,7 @@ commands! {
     Delete = "delete", "delete (asks first)", true, [Groups, Dag, Task], ["d"];
     Cancel = "cancel", "cancel a running call", true, [Dag, Task], ["c"];
     Limit = "limit", "set limits (concurrency, rate)", true, [Workgroups], ["l"];
+    Schedule = "schedule", "set the group's cron schedule", true, [Groups, Dag, Task], ["S"];
     MineOnly = "mine", "show only my own actions", false, [Events], ["m"];
 }
 

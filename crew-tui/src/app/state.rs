@@ -150,6 +150,8 @@ pub enum Verb {
     Cancel,
     /// Set a workgroup's limits.
     Limit,
+    /// Set (or remove) a group's recurring schedule.
+    Schedule,
 }
 
 impl Verb {
@@ -163,6 +165,7 @@ impl Verb {
             Verb::Delete => "delete",
             Verb::Cancel => "cancel",
             Verb::Limit => "limit",
+            Verb::Schedule => "schedule",
         }
     }
 
@@ -176,6 +179,7 @@ impl Verb {
             Verb::Delete => "DELETING",
             Verb::Cancel => "CANCELLING",
             Verb::Limit => "LIMITING",
+            Verb::Schedule => "SCHEDULING",
         }
     }
 
@@ -215,6 +219,15 @@ pub enum Target {
     Workgroup {
         /// Its name.
         name: String,
+    },
+    /// A group's recurring schedule, to be replaced by this one.
+    GroupSchedule {
+        /// Group id.
+        id: String,
+        /// Group name, for messages.
+        name: String,
+        /// A cron expression (UTC); empty removes the schedule.
+        schedule: String,
     },
     /// A workgroup's limits, to be replaced by these.
     WorkgroupLimits {
@@ -263,6 +276,12 @@ impl ActionRequest {
                 Some(s) => format!("{v} workgroup {name} for {}", crate::theme::fmt_duration(s)),
                 None => format!("{v} workgroup {name}"),
             },
+            Target::GroupSchedule { name, schedule, .. } if schedule.is_empty() => {
+                format!("remove the schedule of group {name}")
+            }
+            Target::GroupSchedule { name, schedule, .. } => {
+                format!("reset group {name} on \"{schedule}\" (UTC)")
+            }
             Target::WorkgroupLimits { name, limits } if limits.is_empty() => {
                 format!("remove the limits of workgroup {name}")
             }
@@ -275,7 +294,9 @@ impl ActionRequest {
 
     fn pending_key(&self) -> Option<String> {
         match &self.target {
-            Target::Group { id, .. } => Some(format!("group:{id}")),
+            Target::Group { id, .. } | Target::GroupSchedule { id, .. } => {
+                Some(format!("group:{id}"))
+            }
             Target::Task { id, .. } => Some(format!("task:{id}")),
             Target::Workgroup { name } | Target::WorkgroupLimits { name, .. } => {
                 Some(format!("wg:{name}"))
@@ -420,6 +441,16 @@ pub enum Input {
     Seconds {
         /// The workgroup.
         workgroup: String,
+        /// Typed so far.
+        text: String,
+    },
+    /// A group's schedule, a cron expression in UTC (it starts with the
+    /// current one; empty removes it).
+    Schedule {
+        /// The group's id.
+        group_id: String,
+        /// Its name, for the prompt.
+        name: String,
         /// Typed so far.
         text: String,
     },
@@ -1524,6 +1555,32 @@ fn on_input_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
                         vec![]
                     }
                 },
+                Input::Schedule {
+                    group_id,
+                    name,
+                    text,
+                } => {
+                    let schedule = text.trim().to_string();
+                    // Checked here too, so a typo is answered at once.
+                    match crew_core::schedule::parse(&schedule) {
+                        Err(e) if !schedule.is_empty() => {
+                            state.fail(format!("schedule not set: {e}"));
+                            vec![]
+                        }
+                        _ => dispatch(
+                            state,
+                            ActionRequest {
+                                verb: Verb::Schedule,
+                                target: Target::GroupSchedule {
+                                    id: group_id,
+                                    name,
+                                    schedule,
+                                },
+                                seconds: None,
+                            },
+                        ),
+                    }
+                }
                 Input::Limits { workgroup, text } => match WorkgroupLimits::parse(&text) {
                     Ok(limits) => dispatch(
                         state,
@@ -1548,6 +1605,7 @@ fn on_input_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
                 Input::Filter(t)
                 | Input::Command(t)
                 | Input::Seconds { text: t, .. }
+                | Input::Schedule { text: t, .. }
                 | Input::Limits { text: t, .. } => {
                     t.pop();
                     t.clone()
@@ -1564,6 +1622,7 @@ fn on_input_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
                 Input::Filter(t)
                 | Input::Command(t)
                 | Input::Seconds { text: t, .. }
+                | Input::Schedule { text: t, .. }
                 | Input::Limits { text: t, .. } => {
                     if t.chars().count() < 200 {
                         t.push(c);
@@ -1871,6 +1930,7 @@ fn on_command(state: &mut AppState, cmd: Command) -> Vec<Effect> {
             vec![]
         }
         Command::Limit => on_limit(state),
+        Command::Schedule => on_schedule(state),
         Command::MineOnly => {
             state.events_mine_only = !state.events_mine_only;
             state.events_list = ListPos::default();
@@ -1886,6 +1946,32 @@ fn on_command(state: &mut AppState, cmd: Command) -> Vec<Effect> {
             None => vec![],
         },
     }
+}
+
+/// Opens the schedule prompt for the selected group (groups view) or the
+/// open one, with its current schedule to edit.
+fn on_schedule(state: &mut AppState) -> Vec<Effect> {
+    if state.read_only {
+        state.fail("read-only: actions are disabled");
+        return vec![];
+    }
+    let group = match state.view {
+        View::Groups => state
+            .visible_groups()
+            .get(state.groups_list.selected)
+            .map(|g| g.group.clone()),
+        View::Dag | View::Task => state.group.as_ref().map(|g| g.view.group.clone()),
+        View::Workgroups | View::Events => None,
+    };
+    let Some(g) = group else {
+        return vec![];
+    };
+    state.input = Input::Schedule {
+        group_id: g.id,
+        name: g.name,
+        text: g.schedule.unwrap_or_default(),
+    };
+    vec![]
 }
 
 /// Opens the limits prompt for the selected workgroup, with its current

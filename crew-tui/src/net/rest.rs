@@ -209,6 +209,11 @@ impl Rest {
                 format!("/api/v1/workgroup/{}/resume", encode(name)),
                 None,
             ),
+            (Target::GroupSchedule { id, schedule, .. }, _) => (
+                Method::PUT,
+                format!("/api/v1/task_group/{}", encode(id)),
+                Some(serde_json::json!({ "schedule": schedule })),
+            ),
             (Target::WorkgroupLimits { name, limits }, _) => (
                 Method::PUT,
                 format!("/api/v1/workgroup/{}/limit", encode(name)),
@@ -263,6 +268,7 @@ fn bulk_body(verb: Verb, filter: &BulkFilter, dry_run: bool) -> Result<Value, St
         Verb::Delete => BulkAction::Delete,
         Verb::Cancel => return Err("cancel applies to one running task, not in bulk".into()),
         Verb::Limit => return Err("limits apply to a workgroup, not in bulk".into()),
+        Verb::Schedule => return Err("a schedule applies to a group, not in bulk".into()),
     };
     serde_json::to_value(BulkRequest {
         action,

@@ -241,6 +241,22 @@ fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
                 th.dim(),
             ),
         ]),
+        Input::Schedule { name, text, .. } => Line::from(vec![
+            Span::styled(
+                format!(" schedule of group {} (cron, UTC): ", clean(th, name)),
+                th.title(),
+            ),
+            Span::raw(clean(th, text)),
+            Span::raw(cursor),
+            Span::styled(
+                if text.is_empty() {
+                    "  e.g. 0 2 * * *  esc: cancel"
+                } else {
+                    "  empty: none  esc: cancel"
+                },
+                th.dim(),
+            ),
+        ]),
         Input::Limits { workgroup, text } => Line::from(vec![
             Span::styled(
                 format!(" limits of workgroup {}: ", clean(th, workgroup)),
