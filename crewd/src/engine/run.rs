@@ -5,7 +5,7 @@ use super::ops::{EngineError, Msg, OpOutcome, WorkerLoads, WorkgroupLoads};
 use super::Op;
 use crate::dispatch::client::WorkerClient;
 use crate::dispatch::scheduler::{Candidate, Placement, Scheduler};
-use crate::storage::{Store, WriteTx};
+use crate::storage::{Batch, Store};
 use crate::stream::hub::EventHub;
 use crew_core::graph::{Change, Changes, GraphRead};
 use crew_core::rules::{self, RetryPolicy, Start};
@@ -220,7 +220,8 @@ impl Engine {
             Ok::<_, crate::storage::StorageError>(())
         })
         .map_err(unavailable)?;
-        let mut tx = self.store.write().map_err(unavailable)?;
+        let mut wtx = self.store.write().map_err(unavailable)?;
+        let mut tx = wtx.batch(now).map_err(unavailable)?;
         // The configuration's workgroup limits win over the stored ones.
         for (name, limits) in &self.config.workgroup_limits {
             if workgroup_limits.get(name) != Some(limits) {
@@ -251,7 +252,8 @@ impl Engine {
             Ok::<_, EngineError>(())
         })?;
         drop(read);
-        let events = tx.commit().map_err(unavailable)?;
+        drop(tx);
+        let events = wtx.commit().map_err(unavailable)?;
         self.metrics.interrupted(interrupted);
         self.hub.publish(&events);
         self.publish_loads();
@@ -357,7 +359,9 @@ impl Engine {
         now: Timestamp,
         work: &mut BatchWork,
     ) -> Result<Vec<crew_core::wire::StreamMessage>, String> {
-        let mut tx = self.store.write().map_err(|e| e.to_string())?;
+        let mut wtx = self.store.write().map_err(|e| e.to_string())?;
+        // Every table stays open for the whole batch.
+        let mut tx = wtx.batch(now).map_err(|e| e.to_string())?;
         self.metrics.batch(batch.len());
         for msg in batch {
             match msg {
@@ -506,8 +510,9 @@ impl Engine {
                 Err(e) => tracing::warn!(task = %id, "cannot evaluate: {e}"),
             }
         }
+        drop(tx);
         let commit_started = Instant::now();
-        let committed = tx.commit().map_err(|e| e.to_string());
+        let committed = wtx.commit().map_err(|e| e.to_string());
         self.metrics.commit(commit_started.elapsed());
         committed
     }
@@ -516,7 +521,7 @@ impl Engine {
     /// now; the ids move to `work.evaluated`.
     fn place_touched(
         &mut self,
-        tx: &WriteTx,
+        tx: &Batch<'_>,
         work: &mut BatchWork,
         now: Timestamp,
     ) -> Result<(), String> {
@@ -536,7 +541,7 @@ impl Engine {
 
     fn apply_op(
         &mut self,
-        tx: &mut WriteTx,
+        tx: &mut Batch<'_>,
         op: Op,
         actor: &Actor,
         now: Timestamp,
@@ -746,7 +751,7 @@ impl From<RuleError> for ApplyError {
 
 /// Writes the audit entry of an action, in the action's own transaction.
 fn record_audit(
-    tx: &mut WriteTx,
+    tx: &mut Batch<'_>,
     d: audit::Described,
     actor: &Actor,
     outcome: &OpOutcome,

@@ -7,7 +7,7 @@ use super::tables::{
 use super::{StorageError, StoreConfig};
 use crew_core::wire::{AuditEntry, Event, StreamMessage, WorkerLimit};
 use crew_core::{Change, Changes, Task, TaskGroup, Timestamp, Workgroup};
-use redb::{ReadableTable, Table};
+use redb::{ReadableTable, Table, TableHandle};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// One durable write transaction.
@@ -57,6 +57,83 @@ impl WriteTx {
         })
     }
 
+    /// Every table opened once for a run of reads and changes (one engine
+    /// batch): rules read through it and it applies their changes, without
+    /// reopening a table per call.
+    pub fn batch(&mut self, now: Timestamp) -> Result<Batch<'_>, StorageError> {
+        let WriteTx {
+            txn,
+            events,
+            next_seq,
+            config,
+        } = self;
+        let mut ops = Ops::open(txn, now)?;
+        ops.open_all()?;
+        Ok(Batch {
+            ops,
+            txn,
+            events,
+            next_seq,
+            config: *config,
+        })
+    }
+
+    /// Applies one rule's [`Changes`] ([`Batch::apply`]).
+    pub fn apply(&mut self, changes: &Changes, now: Timestamp) -> Result<(), StorageError> {
+        self.batch(now)?.apply(changes, now)
+    }
+
+    /// Sets (or clears) a worker's limit ([`Batch::set_worker_limit`]).
+    pub fn set_worker_limit(
+        &mut self,
+        worker: &str,
+        max_concurrency: Option<u32>,
+        now: Timestamp,
+    ) -> Result<(), StorageError> {
+        self.batch(now)?
+            .set_worker_limit(worker, max_concurrency, now)
+    }
+
+    /// Records an operator action ([`Batch::record_audit`]).
+    pub fn record_audit(
+        &mut self,
+        entry: AuditEntry,
+        now: Timestamp,
+    ) -> Result<AuditEntry, StorageError> {
+        self.batch(now)?.record_audit(entry, now)
+    }
+
+    /// The events this transaction has appended so far, in sequence order.
+    pub fn pending_events(&self) -> &[StreamMessage] {
+        &self.events
+    }
+
+    /// Commits durably (the data is on disk when this returns) and returns
+    /// this transaction's events in sequence order.
+    pub fn commit(self) -> Result<Vec<StreamMessage>, StorageError> {
+        self.txn.commit()?;
+        Ok(self.events)
+    }
+
+    /// Discards everything this transaction wrote (as dropping it does).
+    pub fn abort(self) -> Result<(), StorageError> {
+        self.txn.abort()?;
+        Ok(())
+    }
+}
+
+/// A [`WriteTx`] with every table open ([`WriteTx::batch`]): what the
+/// engine reads and writes through during one batch. Reads see the
+/// batch's own writes.
+pub struct Batch<'t> {
+    ops: Ops<'t>,
+    txn: &'t redb::WriteTransaction,
+    events: &'t mut Vec<StreamMessage>,
+    next_seq: &'t mut u64,
+    config: StoreConfig,
+}
+
+impl Batch<'_> {
     /// Applies one rule's [`Changes`], in order: writes tasks, groups and
     /// workgroups, keeps every index and counter, and appends one event per
     /// change (sequence numbers strictly increasing, stored in this
@@ -71,8 +148,9 @@ impl WriteTx {
     /// status stays `paused`).
     pub fn apply(&mut self, changes: &Changes, now: Timestamp) -> Result<(), StorageError> {
         let mut notes = Vec::with_capacity(changes.ops.len());
+        self.ops.now = now;
         let flips = {
-            let mut ops = Ops::open(&self.txn, now)?;
+            let ops = &mut self.ops;
             for op in &changes.ops {
                 let note = match op {
                     Change::CreateTask(t) => {
@@ -132,18 +210,12 @@ impl WriteTx {
             if has_event.contains(&id) {
                 continue;
             }
-            let state = {
-                let st = self.txn.open_table(tables::TASK_STATE)?;
-                get_state(&st, &id)?
-            };
+            let state = get_state(self.ops.state.t()?, &id)?;
             let Some(state) = state else { continue };
             if (state.bucket == Bucket::Waiting) == was_waiting {
                 continue;
             }
-            let task = {
-                let tt = self.txn.open_table(tables::TASKS)?;
-                get_task(&tt, &id)?
-            };
+            let task = get_task(self.ops.tasks.t()?, &id)?;
             let Some(mut task) = task else { continue };
             let status = crew_core::rules::status_of(self, &task, now)?;
             if status == crew_core::TaskStatus::Paused {
@@ -227,35 +299,20 @@ impl WriteTx {
 
     /// Incomplete tasks of a group (0 for an unknown group), from its
     /// counters: O(1).
-    pub fn group_incomplete_count(&self, id: &str) -> Result<u64, StorageError> {
-        let counts = self.txn.open_table(tables::GROUP_COUNTS)?;
-        let c = counts.get(id)?.map_or([0; BUCKETS], |c| c.value());
+    pub fn group_incomplete_count(&mut self, id: &str) -> Result<u64, StorageError> {
+        let c = self
+            .ops
+            .group_counts
+            .t()?
+            .get(id)?
+            .map_or([0; BUCKETS], |c| c.value());
         Ok(c.iter().sum::<u64>() - c[Bucket::Completed.idx()])
     }
 
     /// Incomplete tasks of a workgroup, from its counter: O(1).
-    pub fn workgroup_incomplete_count(&self, name: &str) -> Result<u64, StorageError> {
-        let counts = self.txn.open_table(tables::WG_COUNTS)?;
-        let n = counts.get(name)?.map_or(0, |c| c.value());
+    pub fn workgroup_incomplete_count(&mut self, name: &str) -> Result<u64, StorageError> {
+        let n = self.ops.wg_counts.t()?.get(name)?.map_or(0, |c| c.value());
         Ok(n)
-    }
-
-    /// The events this transaction has appended so far, in sequence order.
-    pub fn pending_events(&self) -> &[StreamMessage] {
-        &self.events
-    }
-
-    /// Commits durably (the data is on disk when this returns) and returns
-    /// this transaction's events in sequence order.
-    pub fn commit(self) -> Result<Vec<StreamMessage>, StorageError> {
-        self.txn.commit()?;
-        Ok(self.events)
-    }
-
-    /// Discards everything this transaction wrote (as dropping it does).
-    pub fn abort(self) -> Result<(), StorageError> {
-        self.txn.abort()?;
-        Ok(())
     }
 
     /// Stores events with the next sequence numbers and trims the log to the
@@ -267,15 +324,15 @@ impl WriteTx {
         let mut log = self.txn.open_table(tables::EVENTS)?;
         for event in events {
             let msg = StreamMessage {
-                seq: self.next_seq,
+                seq: *self.next_seq,
                 at: Some(now),
                 event,
             };
             log.insert(
-                self.next_seq,
+                *self.next_seq,
                 tables::encode_json("event", &msg)?.as_slice(),
             )?;
-            self.next_seq += 1;
+            *self.next_seq += 1;
             self.events.push(msg);
         }
         let keep_from = self.next_seq.saturating_sub(self.config.event_retention);
@@ -284,8 +341,52 @@ impl WriteTx {
         }
         drop(log);
         let mut meta = self.txn.open_table(tables::META)?;
-        meta.insert(tables::META_NEXT_SEQ, self.next_seq)?;
+        meta.insert(tables::META_NEXT_SEQ, *self.next_seq)?;
         Ok(())
+    }
+}
+
+/// Reads through the batch's open tables (the same answers as
+/// [`WriteTx`]'s reads, without opening a table per call).
+impl crew_core::GraphRead for Batch<'_> {
+    fn task(&self, id: &str) -> Result<Option<Task>, crew_core::StoreError> {
+        get_task(self.ops.tasks.r()?, id).map_err(tables::store_err)
+    }
+
+    fn group(&self, id: &str) -> Result<Option<TaskGroup>, crew_core::StoreError> {
+        get_group(self.ops.groups.r()?, id).map_err(tables::store_err)
+    }
+
+    fn workgroup(&self, name: &str) -> Result<Option<Workgroup>, crew_core::StoreError> {
+        tables::get_workgroup(self.ops.workgroups.r()?, name).map_err(tables::store_err)
+    }
+
+    fn children(&self, id: &str) -> Result<Vec<String>, crew_core::StoreError> {
+        pair_seconds(self.ops.children.r()?, id).map_err(tables::store_err)
+    }
+
+    fn tasks_with_key(&self, group: &str, key: &str) -> Result<Vec<String>, crew_core::StoreError> {
+        tables::key_ids(self.ops.keys.r()?, group, key).map_err(tables::store_err)
+    }
+
+    fn group_task_ids(&self, group: &str) -> Result<Vec<String>, crew_core::StoreError> {
+        tables::group_time_ids(self.ops.group_tasks.r()?, group).map_err(tables::store_err)
+    }
+
+    fn incomplete_task_ids(&self, group: &str) -> Result<Vec<String>, crew_core::StoreError> {
+        tables::group_time_ids(self.ops.group_incomplete.r()?, group).map_err(tables::store_err)
+    }
+
+    fn incomplete_parents(&self, id: &str) -> Result<Option<u32>, crew_core::StoreError> {
+        Ok(get_state(self.ops.state.r()?, id)
+            .map_err(tables::store_err)?
+            .map(|s| s.incomplete_parents))
+    }
+
+    fn is_complete(&self, id: &str) -> Result<Option<bool>, crew_core::StoreError> {
+        Ok(get_state(self.ops.state.r()?, id)
+            .map_err(tables::store_err)?
+            .map(|s| s.bucket == Bucket::Completed))
     }
 }
 
@@ -315,6 +416,13 @@ impl<'t, K: redb::Key + 'static, V: redb::Value + 'static> Lazy<'t, K, V> {
             Some(t) => Ok(t),
             slot => Ok(slot.insert(txn.open_table(def)?)),
         }
+    }
+
+    /// The table for reading; it must have been opened ([`Ops::open_all`]).
+    fn r(&self) -> Result<&Table<'t, K, V>, crew_core::StoreError> {
+        self.table
+            .as_ref()
+            .ok_or_else(|| crew_core::StoreError(format!("table {} is not open", self.def.name())))
     }
 }
 
@@ -406,6 +514,26 @@ impl<'t> Ops<'t> {
             workgroups: Lazy::new(txn, tables::WORKGROUPS),
             flips: BTreeMap::new(),
         })
+    }
+
+    /// Opens every table now, so that reads through [`Batch`] find them.
+    fn open_all(&mut self) -> Result<(), StorageError> {
+        self.tasks.t()?;
+        self.state.t()?;
+        self.groups.t()?;
+        self.groups_by_time.t()?;
+        self.group_counts.t()?;
+        self.group_tasks.t()?;
+        self.group_incomplete.t()?;
+        self.group_bucket.t()?;
+        self.children.t()?;
+        self.keys.t()?;
+        self.wg_tasks.t()?;
+        self.wg_counts.t()?;
+        self.group_wg_pending.t()?;
+        self.delayed.t()?;
+        self.workgroups.t()?;
+        Ok(())
     }
 
     /// How a stored task is indexed: a `delayed` entry may exist for any
