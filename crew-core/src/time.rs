@@ -1,6 +1,8 @@
 //! Timestamps as crew-go writes them: RFC 3339 with nanoseconds and an offset.
 
-use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, SecondsFormat, TimeZone, Timelike, Utc,
+};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
@@ -62,7 +64,63 @@ impl Timestamp {
 
     /// Parses RFC 3339 (`2023-05-01T12:00:00.123456789+02:00`).
     pub fn parse(s: &str) -> Result<Self, chrono::ParseError> {
+        if let Some(t) = parse_common(s.as_bytes()) {
+            return Ok(t);
+        }
         DateTime::parse_from_rfc3339(s).map(Timestamp)
+    }
+
+    /// Writes the RFC 3339 text into `buf` and returns it. Every record and
+    /// event carries several timestamps, so the common case (four-digit
+    /// year, no leap second) is written by hand: chrono's general formatter
+    /// was a visible share of the daemon's time.
+    fn write_rfc3339<'b>(&self, buf: &'b mut [u8; 40]) -> Option<&'b str> {
+        let local = self.0.naive_local();
+        let (year, nanos) = (local.year(), local.nanosecond());
+        if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+            return None;
+        }
+        let mut w = Digits { buf, len: 0 };
+        w.num(4, year as u32);
+        w.byte(b'-');
+        w.num(2, local.month());
+        w.byte(b'-');
+        w.num(2, local.day());
+        w.byte(b'T');
+        w.num(2, local.hour());
+        w.byte(b':');
+        w.num(2, local.minute());
+        w.byte(b':');
+        w.num(2, local.second());
+        // As chrono's `SecondsFormat::AutoSi`: 0, 3, 6 or 9 digits.
+        let (digits, frac) = if nanos == 0 {
+            (0, 0)
+        } else if nanos.is_multiple_of(1_000_000) {
+            (3, nanos / 1_000_000)
+        } else if nanos.is_multiple_of(1_000) {
+            (6, nanos / 1_000)
+        } else {
+            (9, nanos)
+        };
+        if digits > 0 {
+            w.byte(b'.');
+            w.num(digits, frac);
+        }
+        let offset = self.0.offset().local_minus_utc();
+        if offset == 0 {
+            w.byte(b'Z');
+        } else {
+            if !offset.unsigned_abs().is_multiple_of(60) {
+                return None;
+            }
+            let minutes = offset.unsigned_abs() / 60;
+            w.byte(if offset < 0 { b'-' } else { b'+' });
+            w.num(2, minutes / 60);
+            w.byte(b':');
+            w.num(2, minutes % 60);
+        }
+        let len = w.len;
+        std::str::from_utf8(&buf[..len]).ok()
     }
 
     /// The underlying chrono value.
@@ -83,9 +141,91 @@ impl From<DateTime<Utc>> for Timestamp {
     }
 }
 
+/// Writes fixed-width decimal fields into a timestamp buffer.
+struct Digits<'b> {
+    buf: &'b mut [u8; 40],
+    len: usize,
+}
+
+impl Digits<'_> {
+    fn byte(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    /// `v` as exactly `width` digits (zero-padded; `v` must fit).
+    fn num(&mut self, width: usize, mut v: u32) {
+        for i in (0..width).rev() {
+            self.buf[self.len + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        self.len += width;
+    }
+}
+
+/// Parses the shape crew-go and Crew write, `YYYY-MM-DDTHH:MM:SS`, an
+/// optional fraction of 1 to 9 digits, then `Z` or `±HH:MM`; `None` sends
+/// anything else (and anything invalid) to chrono's full parser.
+fn parse_common(b: &[u8]) -> Option<Timestamp> {
+    fn num(b: &[u8]) -> Option<u32> {
+        b.iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    }
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(num(&b[0..4])? as i32, num(&b[5..7])?, num(&b[8..10])?)?;
+    let (h, m, sec) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if b[i] == b'.' {
+        let start = i + 1;
+        let end = start + b[start..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let digits = end - start;
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        nanos = num(&b[start..end])? * 10u32.pow((9 - digits) as u32);
+        i = end;
+    }
+    let offset_secs = match &b[i..] {
+        [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), oh1, oh2, b':', om1, om2] => {
+            let oh = num(&[*oh1, *oh2])?;
+            let om = num(&[*om1, *om2])?;
+            if om > 59 {
+                return None;
+            }
+            let v = (oh * 3600 + om * 60) as i32;
+            if *sign == b'-' {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return None,
+    };
+    // Leap seconds (60) and anything unusual go to chrono.
+    let time = chrono::NaiveTime::from_hms_nano_opt(h, m, sec, nanos)?;
+    if sec > 59 {
+        return None;
+    }
+    let offset = FixedOffset::east_opt(offset_secs)?;
+    let local = date.and_time(time);
+    offset.from_local_datetime(&local).single().map(Timestamp)
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        let mut buf = [0u8; 40];
+        match self.write_rfc3339(&mut buf) {
+            Some(s) => f.write_str(s),
+            None => f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        }
     }
 }
 
@@ -97,7 +237,11 @@ impl fmt::Debug for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        let mut buf = [0u8; 40];
+        match self.write_rfc3339(&mut buf) {
+            Some(text) => s.serialize_str(text),
+            None => s.collect_str(self),
+        }
     }
 }
 
@@ -133,6 +277,7 @@ impl utoipa::ToSchema for Timestamp {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn parses_go_nanoseconds_and_offsets() {
@@ -142,6 +287,67 @@ mod tests {
         assert!(z.is_zero());
         assert_eq!(z, Timestamp::zero());
         assert_eq!(z.to_string(), "0001-01-01T00:00:00Z");
+    }
+
+    proptest! {
+        /// The hand-written formatter and parser agree with chrono on every
+        /// instant, precision and offset.
+        #[test]
+        fn fast_paths_match_chrono(
+            secs in -62_135_596_800i64..253_402_300_799,
+            nanos in prop_oneof![
+                Just(0u32),
+                (0u32..1000).prop_map(|m| m * 1_000_000),
+                (0u32..1_000_000).prop_map(|u| u * 1_000),
+                0u32..1_000_000_000,
+            ],
+            offset_minutes in prop_oneof![
+                Just(0i32),
+                -1439i32..1440,
+            ],
+        ) {
+            let utc = Utc.timestamp_opt(secs, nanos).single().unwrap();
+            let Some(offset) = FixedOffset::east_opt(offset_minutes * 60) else {
+                return Ok(());
+            };
+            let dt = utc.with_timezone(&offset);
+            let expected = dt.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+            let t = Timestamp(dt);
+            prop_assert_eq!(t.to_string(), expected.clone());
+            prop_assert_eq!(serde_json::to_string(&t).unwrap(), format!("{expected:?}"));
+            let parsed = Timestamp::parse(&expected).unwrap();
+            prop_assert_eq!(parsed, t);
+            prop_assert_eq!(parsed.0.offset(), t.0.offset());
+            prop_assert_eq!(parse_common(expected.as_bytes()), Some(t));
+        }
+    }
+
+    #[test]
+    fn unusual_texts_still_parse_or_fail_as_chrono_says() {
+        for s in [
+            "2023-05-01T12:00:00.1Z",
+            "2023-05-01t12:00:00z",
+            "2023-05-01 12:00:00+02:00",
+            "2023-05-01T12:00:00,5Z",
+            "2016-12-31T23:59:60Z",
+            "2023-02-30T12:00:00Z",
+            "2023-05-01T24:00:00Z",
+            "2023-05-01T12:00:00.Z",
+            "2023-05-01T12:00:00.1234567891Z",
+            "2023-05-01T12:00:00+24:00",
+            "2023-05-01T12:00:00+02:60",
+            "2023-05-01T12:00:00",
+            "+2023-05-01T12:00:00Z",
+            "２023-05-01T12:00:00Z",
+        ] {
+            let ours = Timestamp::parse(s).map(|t| t.0);
+            let chrono = DateTime::parse_from_rfc3339(s);
+            assert_eq!(ours.is_ok(), chrono.is_ok(), "{s}");
+            if let (Ok(a), Ok(b)) = (ours, chrono) {
+                assert_eq!(a, b, "{s}");
+                assert_eq!(a.offset(), b.offset(), "{s}");
+            }
+        }
     }
 
     #[test]
