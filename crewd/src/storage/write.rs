@@ -8,7 +8,8 @@ use super::{StorageError, StoreConfig};
 use crew_core::wire::{AuditEntry, Event, StreamMessage, WorkerLimit};
 use crew_core::{Change, Changes, Task, TaskGroup, Timestamp, Workgroup};
 use redb::{ReadableTable, Table, TableHandle};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// One durable write transaction.
 ///
@@ -215,7 +216,7 @@ impl Batch<'_> {
             if (state.bucket == Bucket::Waiting) == was_waiting {
                 continue;
             }
-            let task = get_task(self.ops.tasks.t()?, &id)?;
+            let task = self.ops.task(&id)?;
             let Some(mut task) = task else { continue };
             let status = crew_core::rules::status_of(self, &task, now)?;
             if status == crew_core::TaskStatus::Paused {
@@ -321,7 +322,7 @@ impl Batch<'_> {
         if events.is_empty() {
             return Ok(());
         }
-        let mut log = self.txn.open_table(tables::EVENTS)?;
+        let log = self.ops.events.t()?;
         for event in events {
             let msg = StreamMessage {
                 seq: *self.next_seq,
@@ -339,9 +340,10 @@ impl Batch<'_> {
         for row in log.extract_from_if(..keep_from, |_, _| true)? {
             row?;
         }
-        drop(log);
-        let mut meta = self.txn.open_table(tables::META)?;
-        meta.insert(tables::META_NEXT_SEQ, *self.next_seq)?;
+        self.ops
+            .meta
+            .t()?
+            .insert(tables::META_NEXT_SEQ, *self.next_seq)?;
         Ok(())
     }
 }
@@ -350,11 +352,11 @@ impl Batch<'_> {
 /// [`WriteTx`]'s reads, without opening a table per call).
 impl crew_core::GraphRead for Batch<'_> {
     fn task(&self, id: &str) -> Result<Option<Task>, crew_core::StoreError> {
-        get_task(self.ops.tasks.r()?, id).map_err(tables::store_err)
+        self.ops.task(id).map_err(tables::store_err)
     }
 
     fn group(&self, id: &str) -> Result<Option<TaskGroup>, crew_core::StoreError> {
-        get_group(self.ops.groups.r()?, id).map_err(tables::store_err)
+        self.ops.group(id).map_err(tables::store_err)
     }
 
     fn workgroup(&self, name: &str) -> Result<Option<Workgroup>, crew_core::StoreError> {
@@ -445,9 +447,52 @@ struct Ops<'t> {
     group_wg_pending: Lazy<'t, (&'static str, &'static str), u64>,
     delayed: Lazy<'t, (&'static str, i64, &'static str), &'static str>,
     workgroups: Lazy<'t, &'static str, &'static [u8]>,
+    events: Lazy<'t, u64, &'static [u8]>,
+    meta: Lazy<'t, &'static str, u64>,
     /// Tasks whose bucket moved between waiting and pending because a parent
     /// changed, with whether they were waiting before this `Changes`.
     flips: BTreeMap<String, bool>,
+    /// Records decoded or written during this batch.
+    decoded: Decoded,
+}
+
+/// Tasks and groups as last read or written in one batch, so that the
+/// rules, the index upkeep and the events decode each record once: a task
+/// is typically read by a rule, again before its update, and again to
+/// place it. Bounded: it starts over when full (a batch deleting a large
+/// group reads every task once).
+#[derive(Default)]
+struct Decoded {
+    /// `None`: known to be absent.
+    tasks: RefCell<HashMap<String, Option<Task>>>,
+    groups: RefCell<HashMap<String, Option<TaskGroup>>>,
+}
+
+/// Records [`Decoded`] holds before starting over.
+const DECODED_MAX: usize = 4096;
+
+impl Decoded {
+    fn put_task(&self, id: &str, t: Option<&Task>) {
+        let mut tasks = self.tasks.borrow_mut();
+        if tasks.len() >= DECODED_MAX {
+            tasks.clear();
+        }
+        let t = t.map(|t| {
+            let mut t = t.clone();
+            // As stored: the derived status is never part of a record.
+            t.status = None;
+            t
+        });
+        tasks.insert(id.to_string(), t);
+    }
+
+    fn put_group(&self, id: &str, g: Option<&TaskGroup>) {
+        let mut groups = self.groups.borrow_mut();
+        if groups.len() >= DECODED_MAX {
+            groups.clear();
+        }
+        groups.insert(id.to_string(), g.cloned());
+    }
 }
 
 /// A task with the bucket it is (or was) indexed under.
@@ -512,7 +557,10 @@ impl<'t> Ops<'t> {
             group_wg_pending: Lazy::new(txn, tables::GROUP_WG_PENDING),
             delayed: Lazy::new(txn, tables::DELAYED),
             workgroups: Lazy::new(txn, tables::WORKGROUPS),
+            events: Lazy::new(txn, tables::EVENTS),
+            meta: Lazy::new(txn, tables::META),
             flips: BTreeMap::new(),
+            decoded: Decoded::default(),
         })
     }
 
@@ -555,6 +603,26 @@ impl<'t> Ops<'t> {
         }
     }
 
+    /// A task as stored (or as this batch wrote it), decoded once per batch.
+    fn task(&self, id: &str) -> Result<Option<Task>, StorageError> {
+        if let Some(t) = self.decoded.tasks.borrow().get(id) {
+            return Ok(t.clone());
+        }
+        let t = get_task(self.tasks.r().map_err(not_open)?, id)?;
+        self.decoded.put_task(id, t.as_ref());
+        Ok(t)
+    }
+
+    /// A group as stored (or as this batch wrote it), decoded once per batch.
+    fn group(&self, id: &str) -> Result<Option<TaskGroup>, StorageError> {
+        if let Some(g) = self.decoded.groups.borrow().get(id) {
+            return Ok(g.clone());
+        }
+        let g = get_group(self.groups.r().map_err(not_open)?, id)?;
+        self.decoded.put_group(id, g.as_ref());
+        Ok(g)
+    }
+
     fn required_state(&mut self, id: &str) -> Result<TaskState, StorageError> {
         get_state(self.state.t()?, id)?.ok_or_else(|| StorageError::Corrupt {
             table: "task_state",
@@ -592,6 +660,7 @@ impl<'t> Ops<'t> {
         self.tasks
             .t()?
             .insert(t.id.as_str(), tables::encode_task(t)?.as_slice())?;
+        self.decoded.put_task(&t.id, Some(t));
         let st = TaskState {
             bucket,
             incomplete_parents: n,
@@ -607,7 +676,7 @@ impl<'t> Ops<'t> {
 
     fn update_task(&mut self, after: &Task) -> Result<(), StorageError> {
         let id = after.id.as_str();
-        let before = get_task(self.tasks.t()?, id)?.ok_or_else(|| {
+        let before = self.task(id)?.ok_or_else(|| {
             StorageError::Inconsistent(format!("update of task {id:?}, which does not exist"))
         })?;
         let old = self.required_state(id)?;
@@ -622,6 +691,7 @@ impl<'t> Ops<'t> {
         self.tasks
             .t()?
             .insert(id, tables::encode_task(after)?.as_slice())?;
+        self.decoded.put_task(id, Some(after));
         let st = TaskState {
             bucket,
             incomplete_parents: n,
@@ -639,11 +709,12 @@ impl<'t> Ops<'t> {
 
     /// Deletes a task; returns it as it was stored.
     fn delete_task(&mut self, id: &str) -> Result<Task, StorageError> {
-        let before = get_task(self.tasks.t()?, id)?.ok_or_else(|| {
+        let before = self.task(id)?.ok_or_else(|| {
             StorageError::Inconsistent(format!("delete of task {id:?}, which does not exist"))
         })?;
         let old = self.required_state(id)?;
         self.tasks.t()?.remove(id)?;
+        self.decoded.put_task(id, None);
         self.state.t()?.remove(id)?;
         let b = self.placed_stored(&before, old.bucket);
         self.reindex(Some(&b), None)?;
@@ -668,12 +739,11 @@ impl<'t> Ops<'t> {
             };
             let crosses_zero = (old.incomplete_parents == 0) != (n == 0);
             if crosses_zero && matches!(old.bucket, Bucket::Waiting | Bucket::Pending) {
-                let task =
-                    get_task(self.tasks.t()?, &child)?.ok_or_else(|| StorageError::Corrupt {
-                        table: "tasks",
-                        key: child.clone(),
-                        detail: "a task_state row has no task".into(),
-                    })?;
+                let task = self.task(&child)?.ok_or_else(|| StorageError::Corrupt {
+                    table: "tasks",
+                    key: child.clone(),
+                    detail: "a task_state row has no task".into(),
+                })?;
                 new.bucket = Bucket::of(&task, n);
                 let b = self.placed_stored(&task, old.bucket);
                 let a = self.placed_new(&task, new.bucket);
@@ -857,6 +927,7 @@ impl<'t> Ops<'t> {
         self.groups
             .t()?
             .insert(g.id.as_str(), tables::encode_json("group", g)?.as_slice())?;
+        self.decoded.put_group(&g.id, Some(g));
         self.groups_by_time
             .t()?
             .insert((millis(&g.created_at), g.id.as_str()), ())?;
@@ -864,7 +935,7 @@ impl<'t> Ops<'t> {
     }
 
     fn update_group(&mut self, g: &TaskGroup) -> Result<(), StorageError> {
-        let before = get_group(self.groups.t()?, &g.id)?.ok_or_else(|| {
+        let before = self.group(&g.id)?.ok_or_else(|| {
             StorageError::Inconsistent(format!(
                 "update of task group {:?}, which does not exist",
                 g.id
@@ -878,12 +949,13 @@ impl<'t> Ops<'t> {
         self.groups
             .t()?
             .insert(g.id.as_str(), tables::encode_json("group", g)?.as_slice())?;
+        self.decoded.put_group(&g.id, Some(g));
         Ok(())
     }
 
     /// Deletes a group whose tasks are already deleted; returns it as stored.
     fn delete_group(&mut self, id: &str) -> Result<TaskGroup, StorageError> {
-        let before = get_group(self.groups.t()?, id)?.ok_or_else(|| {
+        let before = self.group(id)?.ok_or_else(|| {
             StorageError::Inconsistent(format!("delete of task group {id:?}, which does not exist"))
         })?;
         let left: u64 = self
@@ -898,6 +970,7 @@ impl<'t> Ops<'t> {
             )));
         }
         self.groups.t()?.remove(id)?;
+        self.decoded.put_group(id, None);
         self.groups_by_time
             .t()?
             .remove((millis(&before.created_at), id))?;
@@ -912,6 +985,12 @@ impl<'t> Ops<'t> {
         )?;
         Ok(())
     }
+}
+
+/// A table read before [`Ops::open_all`] (a bug, reported as storage
+/// failure rather than a panic).
+fn not_open(e: crew_core::StoreError) -> StorageError {
+    StorageError::Unavailable(e.0)
 }
 
 /// Adds `delta` to a counter, removing it at zero.
