@@ -139,6 +139,25 @@ impl Api {
         Ok(v["counts"]["completed"].as_u64().unwrap_or(0))
     }
 
+    /// The daemon's engine counters from `/metrics`: commits, seconds
+    /// spent committing, and messages applied.
+    pub async fn engine_counters(&self) -> anyhow::Result<EngineCounters> {
+        // `/metrics` sits beside the API, not under it.
+        let root = self.base.trim_end_matches("/api/v1");
+        let r = self.http.get(format!("{root}/metrics")).send().await?;
+        let text = r.error_for_status()?.text().await?;
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+                .unwrap_or(0.0)
+        };
+        Ok(EngineCounters {
+            commits: value("crew_commit_duration_seconds_count"),
+            commit_seconds: value("crew_commit_duration_seconds_sum"),
+            messages: value("crew_batch_size_sum"),
+        })
+    }
+
     /// Polls until `n` tasks of `group` are completed (durably: the API
     /// reads committed state); returns when that was first seen.
     pub async fn wait_completed(&self, group: &str, n: u64) -> anyhow::Result<Instant> {
@@ -153,6 +172,33 @@ impl Api {
             }
             tokio::time::sleep(POLL_EVERY).await;
         }
+    }
+}
+
+/// Cumulative engine counters read from the daemon's metrics.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EngineCounters {
+    /// Durable commits.
+    pub commits: f64,
+    /// Seconds spent in those commits.
+    pub commit_seconds: f64,
+    /// Commands and worker results applied.
+    pub messages: f64,
+}
+
+impl EngineCounters {
+    /// What happened between `before` and `self`, in words: commits, mean
+    /// commit time and mean batch size.
+    pub fn describe_since(&self, before: &EngineCounters) -> String {
+        let commits = self.commits - before.commits;
+        if commits <= 0.0 {
+            return "no commits".to_string();
+        }
+        format!(
+            "{commits:.0} commits, {:.2} ms each on average, {:.1} messages per batch",
+            (self.commit_seconds - before.commit_seconds) * 1000.0 / commits,
+            (self.messages - before.messages) / commits
+        )
     }
 }
 

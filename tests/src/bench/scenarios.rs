@@ -92,6 +92,7 @@ pub async fn throughput(
 ) -> anyhow::Result<Row> {
     let streams = StreamClients::connect(addr, clients).await?;
     let mut samples = Samples::default();
+    let before = api.engine_counters().await?;
     for run in 0..runs {
         let tasks = echo_tasks(n, "echo");
         let group = format!("tp-{clients}-{run}");
@@ -106,10 +107,11 @@ pub async fn throughput(
         samples,
         Some(Target::AtLeast(22_000.0)),
     );
+    row.note = api.engine_counters().await?.describe_since(&before);
     if clients > 0 {
         use std::sync::atomic::Ordering;
-        row.note = format!(
-            "{} events read per client on average, {} clients cut off",
+        row.note += &format!(
+            "; {} events read per client on average, {} clients cut off",
             streams.messages.load(Ordering::Relaxed) / clients as u64,
             streams.dropped.load(Ordering::Relaxed)
         );
@@ -155,6 +157,7 @@ pub async fn chain(
 ) -> anyhow::Result<Vec<Row>> {
     let (mut p50, mut p99, mut total) =
         (Samples::default(), Samples::default(), Samples::default());
+    let before = api.engine_counters().await?;
     for run in 0..runs {
         worker.log.reset();
         let tasks: Vec<Value> = (0..len)
@@ -185,13 +188,15 @@ pub async fn chain(
         p50.push(lat.quantile(0.5));
         p99.push(lat.quantile(0.99));
     }
+    let mut p50_row = Row::new(
+        &format!("chain of {len}: parent answer -> child call, p50"),
+        "ms",
+        p50,
+        Some(Target::Below(0.5)),
+    );
+    p50_row.note = api.engine_counters().await?.describe_since(&before);
     Ok(vec![
-        Row::new(
-            &format!("chain of {len}: parent answer -> child call, p50"),
-            "ms",
-            p50,
-            Some(Target::Below(0.5)),
-        ),
+        p50_row,
         Row::new(
             &format!("chain of {len}: parent answer -> child call, p99"),
             "ms",
