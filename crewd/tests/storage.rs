@@ -436,6 +436,38 @@ fn dropping_a_transaction_writes_nothing() {
     check(&r, &f.mem, at(1));
 }
 
+/// Records are remembered across transactions (so that a task is decoded
+/// once, not once per batch), but only what a commit made durable: an
+/// aborted transaction's writes are never served to the next one.
+#[test]
+fn only_committed_records_are_remembered_across_transactions() {
+    let mut f = Fixture::new();
+    create_dag(&mut f, at(0));
+    let committed = f.store.read().unwrap().task("a").unwrap().unwrap();
+    {
+        let mut w = f.store.write().unwrap();
+        let mut b = w.batch(at(1)).unwrap();
+        let Start::Started { changes, .. } = rules::start_attempt(&b, "a", at(1)).unwrap() else {
+            panic!("a did not start");
+        };
+        b.apply(&changes, at(1)).unwrap();
+        assert_eq!(b.task("a").unwrap().unwrap().attempts, 1);
+        // Dropped without a commit.
+    }
+    {
+        let mut w = f.store.write().unwrap();
+        let b = w.batch(at(2)).unwrap();
+        assert_eq!(b.task("a").unwrap().unwrap(), committed);
+    }
+    // A committed write is what the next transaction reads.
+    f.start("a", at(3));
+    let stored = f.store.read().unwrap().task("a").unwrap().unwrap();
+    assert_eq!(stored.attempts, 1);
+    let mut w = f.store.write().unwrap();
+    let b = w.batch(at(4)).unwrap();
+    assert_eq!(b.task("a").unwrap().unwrap(), stored);
+}
+
 #[test]
 fn reader_sees_a_snapshot() {
     let mut f = Fixture::new();

@@ -85,6 +85,9 @@ struct Inner {
     open: Opener,
     path: PathBuf,
     config: StoreConfig,
+    /// Records decoded by the last committed write transaction, handed to
+    /// the next one ([`write::Decoded`]).
+    decoded: write::DecodedSlot,
 }
 
 impl std::fmt::Debug for Store {
@@ -144,6 +147,7 @@ impl Store {
                 open,
                 path: path.to_path_buf(),
                 config,
+                decoded: write::DecodedSlot::default(),
             }),
         })
     }
@@ -168,7 +172,7 @@ impl Store {
     pub fn write(&self) -> Result<WriteTx, StorageError> {
         let mut txn = self.db()?.begin_write()?;
         txn.set_durability(redb::Durability::Immediate)?;
-        WriteTx::new(txn, self.inner.config)
+        WriteTx::new(txn, self.inner.config, self.inner.decoded.clone())
     }
 
     /// Begins a read transaction: a consistent snapshot of the last commit,

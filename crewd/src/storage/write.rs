@@ -10,6 +10,7 @@ use crew_core::{Change, Changes, Task, TaskGroup, Timestamp, Workgroup};
 use redb::{ReadableTable, Table, TableHandle};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 /// One durable write transaction.
 ///
@@ -23,6 +24,9 @@ pub struct WriteTx {
     events: Vec<StreamMessage>,
     next_seq: u64,
     config: StoreConfig,
+    decoded: Decoded,
+    /// Where `decoded` goes back to once this transaction commits.
+    decoded_home: DecodedSlot,
 }
 
 tables::impl_graph_read!(WriteTx);
@@ -40,6 +44,7 @@ impl WriteTx {
     pub(super) fn new(
         txn: redb::WriteTransaction,
         config: StoreConfig,
+        decoded_home: DecodedSlot,
     ) -> Result<WriteTx, StorageError> {
         let next_seq = {
             let meta = txn.open_table(tables::META)?;
@@ -55,6 +60,8 @@ impl WriteTx {
             events: Vec::new(),
             next_seq,
             config,
+            decoded: decoded_home.take(),
+            decoded_home,
         })
     }
 
@@ -67,8 +74,10 @@ impl WriteTx {
             events,
             next_seq,
             config,
+            decoded,
+            ..
         } = self;
-        let mut ops = Ops::open(txn, now)?;
+        let mut ops = Ops::open(txn, now, decoded)?;
         ops.open_all()?;
         Ok(Batch {
             ops,
@@ -112,8 +121,15 @@ impl WriteTx {
     /// Commits durably (the data is on disk when this returns) and returns
     /// this transaction's events in sequence order.
     pub fn commit(self) -> Result<Vec<StreamMessage>, StorageError> {
-        self.txn.commit()?;
-        Ok(self.events)
+        let WriteTx {
+            txn,
+            events,
+            decoded,
+            decoded_home,
+            ..
+        } = self;
+        decoded_home.commit(decoded, || txn.commit())?;
+        Ok(events)
     }
 
     /// Discards everything this transaction wrote (as dropping it does).
@@ -452,46 +468,104 @@ struct Ops<'t> {
     /// Tasks whose bucket moved between waiting and pending because a parent
     /// changed, with whether they were waiting before this `Changes`.
     flips: BTreeMap<String, bool>,
-    /// Records decoded or written during this batch.
-    decoded: Decoded,
+    /// Records decoded or written recently.
+    decoded: &'t Decoded,
 }
 
-/// Tasks and groups as last read or written in one batch, so that the
-/// rules, the index upkeep and the events decode each record once: a task
-/// is typically read by a rule, again before its update, and again to
-/// place it. Bounded: it starts over when full (a batch deleting a large
-/// group reads every task once).
+/// Tasks and groups as last read or written, so that the rules, the index
+/// upkeep and the events decode each record once, and a task decoded when
+/// its call started is not decoded again when its result comes back.
+///
+/// It lives across write transactions but only through commits: a
+/// transaction takes it from its [`DecodedSlot`] and puts it back when its
+/// commit succeeds, so an aborted or failed transaction's writes are never
+/// remembered. Two generations bound it: when the newer one is full it
+/// replaces the older one.
 #[derive(Default)]
-struct Decoded {
+pub(crate) struct Decoded {
     /// `None`: known to be absent.
-    tasks: RefCell<HashMap<String, Option<Task>>>,
-    groups: RefCell<HashMap<String, Option<TaskGroup>>>,
+    tasks: Generations<Task>,
+    groups: Generations<TaskGroup>,
 }
 
-/// Records [`Decoded`] holds before starting over.
-const DECODED_MAX: usize = 4096;
+/// A bounded map of recent records: lookups try the newer generation
+/// first, so an older entry never shadows a newer write.
+struct Generations<T> {
+    newer: RefCell<HashMap<String, Option<T>>>,
+    older: RefCell<HashMap<String, Option<T>>>,
+}
+
+impl<T> Default for Generations<T> {
+    fn default() -> Self {
+        Generations {
+            newer: RefCell::new(HashMap::new()),
+            older: RefCell::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T: Clone> Generations<T> {
+    fn get(&self, id: &str) -> Option<Option<T>> {
+        if let Some(v) = self.newer.borrow().get(id) {
+            return Some(v.clone());
+        }
+        self.older.borrow().get(id).cloned()
+    }
+
+    fn put(&self, id: &str, v: Option<T>) {
+        let mut newer = self.newer.borrow_mut();
+        if newer.len() >= DECODED_MAX && !newer.contains_key(id) {
+            *self.older.borrow_mut() = std::mem::take(&mut *newer);
+        }
+        newer.insert(id.to_string(), v);
+    }
+}
+
+/// The store's slot for [`Decoded`] between write transactions.
+#[derive(Clone, Default)]
+pub(crate) struct DecodedSlot(Arc<Mutex<Option<Decoded>>>);
+
+impl DecodedSlot {
+    fn take(&self) -> Decoded {
+        match self.0.lock() {
+            Ok(mut g) => g.take().unwrap_or_default(),
+            Err(_) => Decoded::default(),
+        }
+    }
+
+    /// Runs `commit` and, when it succeeds, keeps `d` for the next
+    /// transaction. The slot stays locked throughout, so that the next
+    /// transaction (which may begin as soon as redb's commit returns) waits
+    /// for these records rather than starting without them and then
+    /// having them put back over its own newer ones.
+    fn commit<E>(&self, d: Decoded, commit: impl FnOnce() -> Result<(), E>) -> Result<(), E> {
+        let mut slot = match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        commit()?;
+        *slot = Some(d);
+        Ok(())
+    }
+}
+
+/// Records one generation of [`Decoded`] holds: the tasks of a few
+/// batches in flight, a few MiB at most.
+const DECODED_MAX: usize = 2048;
 
 impl Decoded {
     fn put_task(&self, id: &str, t: Option<&Task>) {
-        let mut tasks = self.tasks.borrow_mut();
-        if tasks.len() >= DECODED_MAX {
-            tasks.clear();
-        }
         let t = t.map(|t| {
             let mut t = t.clone();
             // As stored: the derived status is never part of a record.
             t.status = None;
             t
         });
-        tasks.insert(id.to_string(), t);
+        self.tasks.put(id, t);
     }
 
     fn put_group(&self, id: &str, g: Option<&TaskGroup>) {
-        let mut groups = self.groups.borrow_mut();
-        if groups.len() >= DECODED_MAX {
-            groups.clear();
-        }
-        groups.insert(id.to_string(), g.cloned());
+        self.groups.put(id, g.cloned());
     }
 }
 
@@ -539,7 +613,11 @@ fn add_delta(v: u64, delta: i64) -> u64 {
 }
 
 impl<'t> Ops<'t> {
-    fn open(txn: &'t redb::WriteTransaction, now: Timestamp) -> Result<Self, StorageError> {
+    fn open(
+        txn: &'t redb::WriteTransaction,
+        now: Timestamp,
+        decoded: &'t Decoded,
+    ) -> Result<Self, StorageError> {
         Ok(Ops {
             now,
             tasks: Lazy::new(txn, tables::TASKS),
@@ -560,7 +638,7 @@ impl<'t> Ops<'t> {
             events: Lazy::new(txn, tables::EVENTS),
             meta: Lazy::new(txn, tables::META),
             flips: BTreeMap::new(),
-            decoded: Decoded::default(),
+            decoded,
         })
     }
 
@@ -605,8 +683,8 @@ impl<'t> Ops<'t> {
 
     /// A task as stored (or as this batch wrote it), decoded once per batch.
     fn task(&self, id: &str) -> Result<Option<Task>, StorageError> {
-        if let Some(t) = self.decoded.tasks.borrow().get(id) {
-            return Ok(t.clone());
+        if let Some(t) = self.decoded.tasks.get(id) {
+            return Ok(t);
         }
         let t = get_task(self.tasks.r().map_err(not_open)?, id)?;
         self.decoded.put_task(id, t.as_ref());
@@ -615,8 +693,8 @@ impl<'t> Ops<'t> {
 
     /// A group as stored (or as this batch wrote it), decoded once per batch.
     fn group(&self, id: &str) -> Result<Option<TaskGroup>, StorageError> {
-        if let Some(g) = self.decoded.groups.borrow().get(id) {
-            return Ok(g.clone());
+        if let Some(g) = self.decoded.groups.get(id) {
+            return Ok(g);
         }
         let g = get_group(self.groups.r().map_err(not_open)?, id)?;
         self.decoded.put_group(id, g.as_ref());
