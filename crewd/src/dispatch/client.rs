@@ -105,7 +105,13 @@ pub struct WorkerClient {
     default_timeout: Duration,
     max_response_bytes: usize,
     signing_key: Option<std::sync::Arc<[u8]>>,
+    /// Worker URLs already parsed: parsing one on every call was a visible
+    /// share of the dispatch path.
+    parsed_urls: std::sync::Arc<std::sync::RwLock<HashMap<String, Url>>>,
 }
+
+/// Parsed worker URLs kept at most (worker names are few in practice).
+const PARSED_URLS_MAX: usize = 1024;
 
 impl fmt::Debug for WorkerClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -190,7 +196,25 @@ impl WorkerClient {
             default_timeout: cfg.default_timeout,
             max_response_bytes: cfg.max_response_bytes,
             signing_key,
+            parsed_urls: Default::default(),
         })
+    }
+
+    /// `url` parsed, from the cache when it was seen before; `None` when it
+    /// does not parse (reqwest then reports it as it would any bad URL).
+    fn parsed_url(&self, url: &str) -> Option<Url> {
+        if let Ok(cache) = self.parsed_urls.read() {
+            if let Some(u) = cache.get(url) {
+                return Some(u.clone());
+            }
+        }
+        let parsed = Url::parse(url).ok()?;
+        if let Ok(mut cache) = self.parsed_urls.write() {
+            if cache.len() < PARSED_URLS_MAX {
+                cache.insert(url.to_string(), parsed.clone());
+            }
+        }
+        Some(parsed)
     }
 
     /// The URL a worker is called at: its own URL when one is configured,
@@ -236,7 +260,11 @@ impl WorkerClient {
             Ok(b) => b,
             Err(e) => return WorkerOutcome::failure(format!("cannot encode the payload: {e}")),
         };
-        let mut request = self.http.post(url).header(ATTEMPT_HEADER, attempt);
+        let request = match self.parsed_url(url) {
+            Some(parsed) => self.http.post(parsed),
+            None => self.http.post(url),
+        };
+        let mut request = request.header(ATTEMPT_HEADER, attempt);
         if let Some(key) = &self.signing_key {
             let id = format!("msg_{}", payload.task_id);
             let timestamp = std::time::SystemTime::now()
