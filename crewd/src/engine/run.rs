@@ -253,9 +253,9 @@ impl Engine {
         })?;
         drop(read);
         drop(tx);
-        let events = wtx.commit().map_err(unavailable)?;
+        let events = wtx.commit_events().map_err(unavailable)?;
         self.metrics.interrupted(interrupted);
-        self.hub.publish(&events);
+        self.hub.publish(events);
         self.publish_loads();
         tracing::info!(
             incomplete,
@@ -318,7 +318,7 @@ impl Engine {
                 }
                 // Events first: a client that subscribes once it has its
                 // answer never receives the events of its own request.
-                self.hub.publish(&events);
+                self.hub.publish(events);
                 for (reply, r) in work.replies {
                     let _ = reply.send(Ok(r));
                 }
@@ -358,7 +358,7 @@ impl Engine {
         dispatching: bool,
         now: Timestamp,
         work: &mut BatchWork,
-    ) -> Result<Vec<crew_core::wire::StreamMessage>, String> {
+    ) -> Result<Vec<crate::storage::CommittedEvent>, String> {
         let mut wtx = self.store.write().map_err(|e| e.to_string())?;
         // Every table stays open for the whole batch.
         let mut tx = wtx.batch(now).map_err(|e| e.to_string())?;
@@ -512,7 +512,7 @@ impl Engine {
         }
         drop(tx);
         let commit_started = Instant::now();
-        let committed = wtx.commit().map_err(|e| e.to_string());
+        let committed = wtx.commit_events().map_err(|e| e.to_string());
         self.metrics.commit(commit_started.elapsed());
         committed
     }

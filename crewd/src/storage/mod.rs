@@ -22,7 +22,7 @@ mod write;
 
 pub use error::StorageError;
 pub use read::{EventsPage, IncompleteTask, ReadTx, TaskQuery};
-pub use write::{Batch, WriteTx};
+pub use write::{Batch, CommittedEvent, WriteTx};
 
 use redb::{Database, ReadableDatabase, StorageBackend};
 use std::path::{Path, PathBuf};

@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex};
 pub struct WriteTx {
     pub(super) txn: redb::WriteTransaction,
     events: Vec<StreamMessage>,
+    /// Each event's JSON as stored, kept for the stream.
+    event_json: Vec<String>,
     next_seq: u64,
     config: StoreConfig,
     decoded: Decoded,
@@ -30,6 +32,15 @@ pub struct WriteTx {
 }
 
 tables::impl_graph_read!(WriteTx);
+
+/// A committed event and its JSON text (as stored in the event log).
+#[derive(Debug)]
+pub struct CommittedEvent {
+    /// The event.
+    pub message: StreamMessage,
+    /// `message` as JSON.
+    pub json: String,
+}
 
 /// What happened, noted while the tables are open; turned into events once
 /// every op of a [`Changes`] is applied.
@@ -58,6 +69,7 @@ impl WriteTx {
         Ok(WriteTx {
             txn,
             events: Vec::new(),
+            event_json: Vec::new(),
             next_seq,
             config,
             decoded: decoded_home.take(),
@@ -72,6 +84,7 @@ impl WriteTx {
         let WriteTx {
             txn,
             events,
+            event_json,
             next_seq,
             config,
             decoded,
@@ -83,6 +96,7 @@ impl WriteTx {
             ops,
             txn,
             events,
+            event_json,
             next_seq,
             config: *config,
         })
@@ -121,15 +135,30 @@ impl WriteTx {
     /// Commits durably (the data is on disk when this returns) and returns
     /// this transaction's events in sequence order.
     pub fn commit(self) -> Result<Vec<StreamMessage>, StorageError> {
+        Ok(self
+            .commit_events()?
+            .into_iter()
+            .map(|e| e.message)
+            .collect())
+    }
+
+    /// Commits as [`WriteTx::commit`] does; each event comes with its JSON
+    /// text as stored, so that the stream does not encode it again.
+    pub fn commit_events(self) -> Result<Vec<CommittedEvent>, StorageError> {
         let WriteTx {
             txn,
             events,
+            event_json,
             decoded,
             decoded_home,
             ..
         } = self;
         decoded_home.commit(decoded, || txn.commit())?;
-        Ok(events)
+        Ok(events
+            .into_iter()
+            .zip(event_json)
+            .map(|(message, json)| CommittedEvent { message, json })
+            .collect())
     }
 
     /// Discards everything this transaction wrote (as dropping it does).
@@ -146,6 +175,7 @@ pub struct Batch<'t> {
     ops: Ops<'t>,
     txn: &'t redb::WriteTransaction,
     events: &'t mut Vec<StreamMessage>,
+    event_json: &'t mut Vec<String>,
     next_seq: &'t mut u64,
     config: StoreConfig,
 }
@@ -345,12 +375,14 @@ impl Batch<'_> {
                 at: Some(now),
                 event,
             };
-            log.insert(
-                *self.next_seq,
-                tables::encode_json("event", &msg)?.as_slice(),
-            )?;
+            let json = serde_json::to_string(&msg).map_err(|source| StorageError::Encode {
+                what: "event",
+                source,
+            })?;
+            log.insert(*self.next_seq, json.as_bytes())?;
             *self.next_seq += 1;
             self.events.push(msg);
+            self.event_json.push(json);
         }
         let keep_from = self.next_seq.saturating_sub(self.config.event_retention);
         for row in log.extract_from_if(..keep_from, |_, _| true)? {

@@ -5,6 +5,7 @@
 //! off (its queue closes with the `lagged` flag set); its connection tells it
 //! to resync and it resumes from the store's event log.
 
+use crate::storage::CommittedEvent;
 use axum::extract::ws::Utf8Bytes;
 use crew_core::wire::StreamMessage;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,12 +22,11 @@ pub struct Published {
 }
 
 impl Published {
-    /// Encodes a message.
-    pub fn new(message: StreamMessage) -> Self {
-        let json = serde_json::to_string(&message).unwrap_or_default();
+    /// A committed event, with the JSON text the store already encoded.
+    pub fn committed(e: CommittedEvent) -> Self {
         Published {
-            message,
-            json: Utf8Bytes::from(json),
+            message: e.message,
+            json: Utf8Bytes::from(e.json),
         }
     }
 }
@@ -79,7 +79,7 @@ impl EventHub {
     }
 
     /// Delivers committed events without ever blocking.
-    pub fn publish(&self, messages: &[StreamMessage]) {
+    pub fn publish(&self, messages: Vec<CommittedEvent>) {
         if messages.is_empty() {
             return;
         }
@@ -87,11 +87,10 @@ impl EventHub {
         if subs.is_empty() {
             return;
         }
-        // Encoded once here, not once per client.
+        // Encoded once (by the store), not once per client.
         let shared: Vec<Arc<Published>> = messages
-            .iter()
-            .cloned()
-            .map(|m| Arc::new(Published::new(m)))
+            .into_iter()
+            .map(|m| Arc::new(Published::committed(m)))
             .collect();
         subs.retain(|s| {
             for m in &shared {
