@@ -4,12 +4,6 @@ use clap::Parser;
 use crewd::config::Config;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc instead of the system allocator: the engine allocates and
-/// frees many small buffers per task (records, events, ids), and glibc's
-/// allocator spent about a sixth of the daemon's time on them.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
