@@ -360,6 +360,9 @@ impl Engine {
         work: &mut BatchWork,
     ) -> Result<Vec<crate::storage::CommittedEvent>, String> {
         let mut wtx = self.store.write().map_err(|e| e.to_string())?;
+        if self.hub.client_count() > 0 {
+            wtx.keep_event_json();
+        }
         // Every table stays open for the whole batch.
         let mut tx = wtx.batch(now).map_err(|e| e.to_string())?;
         self.metrics.batch(batch.len());

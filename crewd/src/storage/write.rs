@@ -22,8 +22,9 @@ use std::sync::{Arc, Mutex};
 pub struct WriteTx {
     pub(super) txn: redb::WriteTransaction,
     events: Vec<StreamMessage>,
-    /// Each event's JSON as stored, kept for the stream.
-    event_json: Vec<String>,
+    /// Each event's JSON as stored, kept for the stream when
+    /// [`WriteTx::keep_event_json`] asked for it.
+    event_json: Option<Vec<String>>,
     next_seq: u64,
     config: StoreConfig,
     decoded: Decoded,
@@ -38,8 +39,8 @@ tables::impl_graph_read!(WriteTx);
 pub struct CommittedEvent {
     /// The event.
     pub message: StreamMessage,
-    /// `message` as JSON.
-    pub json: String,
+    /// `message` as JSON, when it was kept.
+    pub json: Option<String>,
 }
 
 /// What happened, noted while the tables are open; turned into events once
@@ -69,7 +70,7 @@ impl WriteTx {
         Ok(WriteTx {
             txn,
             events: Vec::new(),
-            event_json: Vec::new(),
+            event_json: None,
             next_seq,
             config,
             decoded: decoded_home.take(),
@@ -142,8 +143,16 @@ impl WriteTx {
             .collect())
     }
 
+    /// Keeps each event's JSON text for [`WriteTx::commit_events`]. Only
+    /// worth it when someone will send them: holding a large batch's texts
+    /// until the commit raises the daemon's resident memory.
+    pub fn keep_event_json(&mut self) {
+        self.event_json.get_or_insert_with(Vec::new);
+    }
+
     /// Commits as [`WriteTx::commit`] does; each event comes with its JSON
-    /// text as stored, so that the stream does not encode it again.
+    /// text as stored when [`WriteTx::keep_event_json`] was called, so that
+    /// the stream does not encode it again.
     pub fn commit_events(self) -> Result<Vec<CommittedEvent>, StorageError> {
         let WriteTx {
             txn,
@@ -154,10 +163,13 @@ impl WriteTx {
             ..
         } = self;
         decoded_home.commit(decoded, || txn.commit())?;
+        let mut json = event_json.unwrap_or_default().into_iter();
         Ok(events
             .into_iter()
-            .zip(event_json)
-            .map(|(message, json)| CommittedEvent { message, json })
+            .map(|message| CommittedEvent {
+                message,
+                json: json.next(),
+            })
             .collect())
     }
 
@@ -175,7 +187,7 @@ pub struct Batch<'t> {
     ops: Ops<'t>,
     txn: &'t redb::WriteTransaction,
     events: &'t mut Vec<StreamMessage>,
-    event_json: &'t mut Vec<String>,
+    event_json: &'t mut Option<Vec<String>>,
     next_seq: &'t mut u64,
     config: StoreConfig,
 }
@@ -382,7 +394,9 @@ impl Batch<'_> {
             log.insert(*self.next_seq, json.as_bytes())?;
             *self.next_seq += 1;
             self.events.push(msg);
-            self.event_json.push(json);
+            if let Some(kept) = self.event_json.as_mut() {
+                kept.push(json);
+            }
         }
         let keep_from = self.next_seq.saturating_sub(self.config.event_retention);
         for row in log.extract_from_if(..keep_from, |_, _| true)? {
@@ -582,8 +596,8 @@ impl DecodedSlot {
 }
 
 /// Records one generation of [`Decoded`] holds: the tasks of a few
-/// batches in flight, a few MiB at most.
-const DECODED_MAX: usize = 2048;
+/// batches in flight; more was measurable in resident memory at scale.
+const DECODED_MAX: usize = 128;
 
 impl Decoded {
     fn put_task(&self, id: &str, t: Option<&Task>) {

@@ -22,11 +22,16 @@ pub struct Published {
 }
 
 impl Published {
-    /// A committed event, with the JSON text the store already encoded.
+    /// A committed event, with the JSON text the store already encoded
+    /// (encoded here when the store did not keep it).
     pub fn committed(e: CommittedEvent) -> Self {
+        let json = match e.json {
+            Some(json) => json,
+            None => serde_json::to_string(&e.message).unwrap_or_default(),
+        };
         Published {
             message: e.message,
-            json: Utf8Bytes::from(e.json),
+            json: Utf8Bytes::from(json),
         }
     }
 }
