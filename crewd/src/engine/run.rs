@@ -792,18 +792,23 @@ fn unavailable(e: impl std::fmt::Display) -> EngineError {
 /// Where a task belongs now, or `None` when nothing needs to happen until
 /// another change (completed, running, failed, paused by its own flag,
 /// waiting on parents, deleted).
-fn evaluate<G: GraphRead>(g: &G, id: &str, now: Timestamp) -> Result<Option<Placement>, RuleError> {
-    // A task still waiting on a parent has nowhere to go: it is woken again
-    // when its last parent completes. Answered from a counter, so each child
-    // of a large fan-in does not decode the join or look at its parents.
-    if g.incomplete_parents(id)?.is_some_and(|n| n > 0) {
+fn evaluate(g: &Batch<'_>, id: &str, now: Timestamp) -> Result<Option<Placement>, RuleError> {
+    // Only a pending task can be ready, delayed or held. The others
+    // (complete, running, failed, paused by their own flag, or waiting on a
+    // parent, woken again when the last one completes) have nowhere to go:
+    // answered from the stored bucket, without decoding the task. Every
+    // completion passes here, and so does each child of a large fan-in.
+    if g.is_pending(id)
+        .map_err(|e| RuleError::Store(crew_core::StoreError(e.to_string())))?
+        != Some(true)
+    {
         return Ok(None);
     }
     let Some(task) = g.task(id)? else {
         return Ok(None);
     };
     let status = rules::status_of(g, &task, now)?;
-    let held_by_workgroup = |g: &G| -> Result<Option<Placement>, RuleError> {
+    let held_by_workgroup = |g: &Batch<'_>| -> Result<Option<Placement>, RuleError> {
         let until = if task.workgroup.is_empty() {
             None
         } else {

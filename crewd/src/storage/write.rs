@@ -356,6 +356,16 @@ impl Batch<'_> {
         Ok(entry)
     }
 
+    /// Whether a task is stored as pending, the only bucket whose tasks
+    /// may be ready, delayed or held by a group or workgroup pause; the
+    /// others are complete, running, failed, paused by their own flag, or
+    /// waiting on a parent. Read from the task's state, without decoding
+    /// it. `None`: no such task.
+    pub fn is_pending(&self, id: &str) -> Result<Option<bool>, StorageError> {
+        let state = get_state(self.ops.state.r().map_err(not_open)?, id)?;
+        Ok(state.map(|s| s.bucket == Bucket::Pending))
+    }
+
     /// Incomplete tasks of a group (0 for an unknown group), from its
     /// counters: O(1).
     pub fn group_incomplete_count(&mut self, id: &str) -> Result<u64, StorageError> {
