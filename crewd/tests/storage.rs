@@ -468,6 +468,33 @@ fn only_committed_records_are_remembered_across_transactions() {
     assert_eq!(b.task("a").unwrap().unwrap(), stored);
 }
 
+/// The stream sends the text the store encoded: it must be the event
+/// itself, and only texts kept from the start of the transaction count.
+#[test]
+fn committed_events_carry_their_stored_text_when_asked() {
+    let mut f = Fixture::new();
+    create_dag(&mut f, at(0));
+    let mut w = f.store.write().unwrap();
+    w.keep_event_json();
+    let ch = rules::set_group_paused(&w, "g1", true).unwrap();
+    w.apply(&ch, at(1)).unwrap();
+    let events = w.commit_events().unwrap();
+    assert!(!events.is_empty());
+    for e in &events {
+        let text = e.json.as_deref().expect("kept");
+        assert_eq!(text, serde_json::to_string(&e.message).unwrap());
+    }
+
+    // Asked for too late: no text rather than a misaligned one.
+    let mut w = f.store.write().unwrap();
+    let ch = rules::set_group_paused(&w, "g1", false).unwrap();
+    w.apply(&ch, at(2)).unwrap();
+    w.keep_event_json();
+    let events = w.commit_events().unwrap();
+    assert!(!events.is_empty());
+    assert!(events.iter().all(|e| e.json.is_none()));
+}
+
 #[test]
 fn reader_sees_a_snapshot() {
     let mut f = Fixture::new();

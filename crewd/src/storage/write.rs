@@ -143,9 +143,10 @@ impl WriteTx {
             .collect())
     }
 
-    /// Keeps each event's JSON text for [`WriteTx::commit_events`]. Only
-    /// worth it when someone will send them: holding a large batch's texts
-    /// until the commit raises the daemon's resident memory.
+    /// Keeps each event's JSON text for [`WriteTx::commit_events`] (call it
+    /// before any change). Only worth it when someone will send them:
+    /// holding a large batch's texts until the commit raises the daemon's
+    /// resident memory.
     pub fn keep_event_json(&mut self) {
         self.event_json.get_or_insert_with(Vec::new);
     }
@@ -163,7 +164,9 @@ impl WriteTx {
             ..
         } = self;
         decoded_home.commit(decoded, || txn.commit())?;
-        let mut json = event_json.unwrap_or_default().into_iter();
+        // Texts line up with events only when they were kept from the start.
+        let json = event_json.filter(|j| j.len() == events.len());
+        let mut json = json.unwrap_or_default().into_iter();
         Ok(events
             .into_iter()
             .map(|message| CommittedEvent {
