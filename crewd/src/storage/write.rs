@@ -636,9 +636,14 @@ struct Placed<'a> {
     delayed: bool,
 }
 
-impl Placed<'_> {
-    fn group(&self) -> &str {
+impl<'a> Placed<'a> {
+    fn group(&self) -> &'a str {
         &self.t.task_group_id
+    }
+
+    /// The key of the group-by-creation-time indexes.
+    fn time_key(&self) -> (&'a str, i64, &'a str) {
+        (self.group(), self.created(), &self.t.id)
     }
     fn created(&self) -> i64 {
         millis(&self.t.created_at)
@@ -896,129 +901,104 @@ impl<'t> Ops<'t> {
 
     /// Moves a task's index entries and counters from `before` to `after`
     /// (`None`: absent), touching only what differs.
-    fn reindex(
+    fn reindex<'a>(
         &mut self,
-        before: Option<&Placed>,
-        after: Option<&Placed>,
+        before: Option<&Placed<'a>>,
+        after: Option<&Placed<'a>>,
     ) -> Result<(), StorageError> {
-        let time_key = |p: &Placed<'_>| (p.group().to_owned(), p.created(), p.t.id.clone());
-        let tk_b = before.map(time_key);
-        let tk_a = after.map(time_key);
-        diff_set!(
-            self.group_tasks.t()?,
-            tk_b.as_ref().map(time_ref),
-            tk_a.as_ref().map(time_ref)
-        );
+        // Keys borrow from the tasks: nothing is allocated for them.
+        let tk_b = before.map(Placed::time_key);
+        let tk_a = after.map(Placed::time_key);
+        diff_set!(self.group_tasks.t()?, tk_b, tk_a);
         diff_set!(
             self.group_incomplete.t()?,
-            before
-                .filter(|p| p.incomplete())
-                .and(tk_b.as_ref().map(time_ref)),
-            after
-                .filter(|p| p.incomplete())
-                .and(tk_a.as_ref().map(time_ref))
+            before.filter(|p| p.incomplete()).and(tk_b),
+            after.filter(|p| p.incomplete()).and(tk_a)
         );
-        let bucket_key = |p: &Placed<'_>| {
-            (
-                p.group().to_owned(),
-                p.bucket as u8,
-                p.created(),
-                p.t.id.clone(),
-            )
-        };
-        let bk_b = before.map(bucket_key);
-        let bk_a = after.map(bucket_key);
+        let bucket_key = |p: &Placed<'a>| (p.group(), p.bucket as u8, p.created(), p.t.id.as_str());
         diff_set!(
             self.group_bucket.t()?,
-            bk_b.as_ref()
-                .map(|k| (k.0.as_str(), k.1, k.2, k.3.as_str())),
-            bk_a.as_ref()
-                .map(|k| (k.0.as_str(), k.1, k.2, k.3.as_str()))
+            before.map(bucket_key),
+            after.map(bucket_key)
         );
-        let key_key = |p: &Placed<'_>| -> Option<(String, String, String)> {
-            (!p.t.key.is_empty()).then(|| (p.group().to_owned(), p.t.key.clone(), p.t.id.clone()))
+        let key_key = |p: &Placed<'a>| {
+            (!p.t.key.is_empty()).then_some((p.group(), p.t.key.as_str(), p.t.id.as_str()))
         };
-        let kk_b = before.and_then(key_key);
-        let kk_a = after.and_then(key_key);
         diff_set!(
             self.keys.t()?,
-            kk_b.as_ref()
-                .map(|k| (k.0.as_str(), k.1.as_str(), k.2.as_str())),
-            kk_a.as_ref()
-                .map(|k| (k.0.as_str(), k.1.as_str(), k.2.as_str()))
+            before.and_then(key_key),
+            after.and_then(key_key)
         );
 
         // Workgroup membership of incomplete tasks, and its counter.
-        let wg_of = |p: &Placed<'_>| -> Option<(String, String)> {
+        let wg_of = |p: &Placed<'a>| {
             (p.incomplete() && !p.t.workgroup.is_empty())
-                .then(|| (p.t.workgroup.clone(), p.t.id.clone()))
+                .then_some((p.t.workgroup.as_str(), p.t.id.as_str()))
         };
         let (wb, wa) = (before.and_then(wg_of), after.and_then(wg_of));
         if wb != wa {
-            if let Some((wg, id)) = &wb {
-                self.wg_tasks.t()?.remove((wg.as_str(), id.as_str()))?;
-                bump(self.wg_counts.t()?, wg.as_str(), -1)?;
+            if let Some(k) = wb {
+                self.wg_tasks.t()?.remove(k)?;
+                bump(self.wg_counts.t()?, k.0, -1)?;
             }
-            if let Some((wg, id)) = &wa {
-                self.wg_tasks.t()?.insert((wg.as_str(), id.as_str()), ())?;
-                bump(self.wg_counts.t()?, wg.as_str(), 1)?;
+            if let Some(k) = wa {
+                self.wg_tasks.t()?.insert(k, ())?;
+                bump(self.wg_counts.t()?, k.0, 1)?;
             }
         }
 
         // Pending tasks per (group, workgroup).
-        let gwp = |p: &Placed<'_>| -> Option<(String, String)> {
+        let gwp = |p: &Placed<'a>| {
             (p.bucket == Bucket::Pending && !p.t.workgroup.is_empty())
-                .then(|| (p.group().to_owned(), p.t.workgroup.clone()))
+                .then_some((p.group(), p.t.workgroup.as_str()))
         };
         let (pb, pa) = (before.and_then(gwp), after.and_then(gwp));
         if pb != pa {
-            if let Some((g, w)) = &pb {
+            if let Some((g, w)) = pb {
                 bump_pair(self.group_wg_pending.t()?, g, w, -1)?;
             }
-            if let Some((g, w)) = &pa {
+            if let Some((g, w)) = pa {
                 bump_pair(self.group_wg_pending.t()?, g, w, 1)?;
             }
         }
 
         // Delayed pending tasks.
-        let dl = |p: &Placed<'_>| -> Option<(String, i64, String, String)> {
+        let dl = |p: &Placed<'a>| {
             p.delayed.then(|| {
                 (
-                    p.group().to_owned(),
+                    p.group(),
                     millis(&p.t.run_after),
-                    p.t.id.clone(),
-                    p.t.workgroup.clone(),
+                    p.t.id.as_str(),
+                    p.t.workgroup.as_str(),
                 )
             })
         };
         let (db, da) = (before.and_then(dl), after.and_then(dl));
         if db != da {
-            if let Some((g, ms, id, _)) = &db {
-                self.delayed.t()?.remove((g.as_str(), *ms, id.as_str()))?;
+            if let Some((g, ms, id, _)) = db {
+                self.delayed.t()?.remove((g, ms, id))?;
             }
         }
-        if let Some((g, ms, id, wg)) = &da {
+        if let Some((g, ms, id, wg)) = da {
             // Idempotent; also repairs an entry skipped under an earlier clock.
-            self.delayed
-                .t()?
-                .insert((g.as_str(), *ms, id.as_str()), wg.as_str())?;
+            self.delayed.t()?.insert((g, ms, id), wg)?;
         }
 
         // Counters by bucket.
-        let cb = before.map(|p| (p.group().to_owned(), p.bucket));
-        let ca = after.map(|p| (p.group().to_owned(), p.bucket));
+        let cb = before.map(|p| (p.group(), p.bucket));
+        let ca = after.map(|p| (p.group(), p.bucket));
         if cb != ca {
-            if let Some((g, b)) = &cb {
-                self.bump_count(g, *b, -1)?;
+            if let Some((g, b)) = cb {
+                self.bump_count(g, b, -1)?;
             }
-            if let Some((g, b)) = &ca {
-                self.bump_count(g, *b, 1)?;
+            if let Some((g, b)) = ca {
+                self.bump_count(g, b, 1)?;
             }
         }
 
         // Parent edges (they belong to the child).
-        let parents = |p: Option<&Placed<'_>>| -> BTreeSet<String> {
-            p.map(|p| p.t.parent_ids.iter().cloned().collect())
+        let parents = |p: Option<&Placed<'a>>| -> BTreeSet<&'a str> {
+            p.map(|p| p.t.parent_ids.iter().map(String::as_str).collect())
                 .unwrap_or_default()
         };
         let (eb, ea) = (parents(before), parents(after));
@@ -1027,14 +1007,14 @@ impl<'t> Ops<'t> {
         if let Some(id) = id_b {
             for p in &eb {
                 if id_a != Some(id) || !ea.contains(p) {
-                    self.children.t()?.remove((p.as_str(), id))?;
+                    self.children.t()?.remove((*p, id))?;
                 }
             }
         }
         if let Some(id) = id_a {
             for p in &ea {
                 if id_b != Some(id) || !eb.contains(p) {
-                    self.children.t()?.insert((p.as_str(), id), ())?;
+                    self.children.t()?.insert((*p, id), ())?;
                 }
             }
         }
@@ -1157,8 +1137,4 @@ fn bump_pair(
         t.insert((a, b), new)?;
     }
     Ok(())
-}
-
-fn time_ref(k: &(String, i64, String)) -> (&str, i64, &str) {
-    (k.0.as_str(), k.1, k.2.as_str())
 }
