@@ -571,6 +571,20 @@ impl<T: Clone> Generations<T> {
         self.older.borrow().get(id).cloned()
     }
 
+    /// The remembered record, or `load`'s answer, remembered.
+    fn get_or_load(
+        &self,
+        id: &str,
+        load: impl FnOnce() -> Result<Option<T>, StorageError>,
+    ) -> Result<Option<T>, StorageError> {
+        if let Some(v) = self.get(id) {
+            return Ok(v);
+        }
+        let v = load()?;
+        self.put(id, v.clone());
+        Ok(v)
+    }
+
     fn put(&self, id: &str, v: Option<T>) {
         let mut newer = self.newer.borrow_mut();
         if newer.len() >= DECODED_MAX && !newer.contains_key(id) {
@@ -745,24 +759,18 @@ impl<'t> Ops<'t> {
         }
     }
 
-    /// A task as stored (or as this batch wrote it), decoded once per batch.
+    /// A task as stored or as this transaction wrote it ([`Decoded`]).
     fn task(&self, id: &str) -> Result<Option<Task>, StorageError> {
-        if let Some(t) = self.decoded.tasks.get(id) {
-            return Ok(t);
-        }
-        let t = get_task(self.tasks.r().map_err(not_open)?, id)?;
-        self.decoded.put_task(id, t.as_ref());
-        Ok(t)
+        let tasks = self.tasks.r().map_err(not_open)?;
+        self.decoded.tasks.get_or_load(id, || get_task(tasks, id))
     }
 
-    /// A group as stored (or as this batch wrote it), decoded once per batch.
+    /// A group as stored or as this transaction wrote it ([`Decoded`]).
     fn group(&self, id: &str) -> Result<Option<TaskGroup>, StorageError> {
-        if let Some(g) = self.decoded.groups.get(id) {
-            return Ok(g);
-        }
-        let g = get_group(self.groups.r().map_err(not_open)?, id)?;
-        self.decoded.put_group(id, g.as_ref());
-        Ok(g)
+        let groups = self.groups.r().map_err(not_open)?;
+        self.decoded
+            .groups
+            .get_or_load(id, || get_group(groups, id))
     }
 
     fn required_state(&mut self, id: &str) -> Result<TaskState, StorageError> {
