@@ -1,6 +1,11 @@
 //! The durable store: one redb file holding tasks, groups, workgroups, worker
 //! limits, their indexes, per-group counters and the event log.
 //!
+//! - A store opened on a file keeps a journal beside it
+//!   ([`journal`](self), see `journal.rs`): a commit syncs one small
+//!   record there and commits to redb without durability, and a durable
+//!   redb commit now and then empties it; opening the store replays what a
+//!   crash left in it.
 //! - [`Store::write`] opens one durable write transaction ([`WriteTx`]): the
 //!   engine reads through it (it is a [`crew_core::GraphRead`] that sees its
 //!   own writes), applies each rule's [`crew_core::Changes`] with
@@ -16,6 +21,7 @@
 //! [`tables`](self) (see the source of `tables.rs`).
 
 mod error;
+mod journal;
 mod read;
 mod tables;
 mod write;
@@ -24,9 +30,10 @@ pub use error::StorageError;
 pub use read::{EventsPage, IncompleteTask, ReadTx, TaskQuery};
 pub use write::{Batch, CommittedEvent, WriteTx};
 
+use journal::Journal;
 use redb::{Database, ReadableDatabase, StorageBackend};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// The schema version this build writes and accepts. A file written with
@@ -44,6 +51,9 @@ pub const DEFAULT_AUDIT_RETENTION: u64 = 100_000;
 /// bounds what recovery leaves resident (redb's own default is 1 GiB).
 pub const DEFAULT_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
+/// Default longest time between two durable redb commits.
+pub const DEFAULT_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
 /// Settings of the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreConfig {
@@ -55,6 +65,11 @@ pub struct StoreConfig {
     pub audit_retention: u64,
     /// redb's page cache, in bytes (its write buffer is half of it).
     pub cache_bytes: usize,
+    /// Longest time between two durable redb commits while writes go on
+    /// (the journal makes each commit durable in between). Longer means
+    /// fewer full syncs and more journal to replay after a crash.
+    /// Default 1 s.
+    pub checkpoint_every: Duration,
 }
 
 impl Default for StoreConfig {
@@ -63,6 +78,7 @@ impl Default for StoreConfig {
             event_retention: DEFAULT_EVENT_RETENTION,
             audit_retention: DEFAULT_AUDIT_RETENTION,
             cache_bytes: DEFAULT_CACHE_BYTES,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
         }
     }
 }
@@ -88,6 +104,15 @@ struct Inner {
     /// Records decoded by the last committed write transaction, handed to
     /// the next one ([`write::Decoded`]).
     decoded: write::DecodedSlot,
+    /// The journal, for a store on a file (`None` on a custom backend:
+    /// every commit is then a durable redb commit).
+    journal: Option<Journaled>,
+}
+
+/// Where the journal is, and the open journal.
+struct Journaled {
+    path: PathBuf,
+    open: Arc<Mutex<Journal>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -103,6 +128,9 @@ impl Store {
     /// Opens the store at `path`, creating the file if it is missing. A new
     /// file gets every table and the current [`SCHEMA_VERSION`]; an existing
     /// one must carry that version.
+    ///
+    /// Its journal is the file at `path` with `.journal` added; what a
+    /// crash left there is applied before this returns.
     pub fn open(path: &Path, config: StoreConfig) -> Result<Store, StorageError> {
         let file = path.to_path_buf();
         Self::open_with(
@@ -113,6 +141,7 @@ impl Store {
                     .set_cache_size(config.cache_bytes)
                     .create(&file)
             }),
+            Some(journal::path_for(path)),
         )
     }
 
@@ -136,11 +165,24 @@ impl Store {
                     .set_cache_size(config.cache_bytes)
                     .create_with_backend(backend())
             }),
+            None,
         )
     }
 
-    fn open_with(path: &Path, config: StoreConfig, open: Opener) -> Result<Store, StorageError> {
+    fn open_with(
+        path: &Path,
+        config: StoreConfig,
+        open: Opener,
+        journal_path: Option<PathBuf>,
+    ) -> Result<Store, StorageError> {
         let db = open_and_prepare(&open, path)?;
+        let journal = match journal_path {
+            None => None,
+            Some(jpath) => Some(Journaled {
+                open: Arc::new(Mutex::new(recover(&db, &jpath, config)?)),
+                path: jpath,
+            }),
+        };
         Ok(Store {
             inner: Arc::new(Inner {
                 db: RwLock::new(Some(Arc::new(db))),
@@ -148,6 +190,7 @@ impl Store {
                 path: path.to_path_buf(),
                 config,
                 decoded: write::DecodedSlot::default(),
+                journal,
             }),
         })
     }
@@ -172,7 +215,12 @@ impl Store {
     pub fn write(&self) -> Result<WriteTx, StorageError> {
         let mut txn = self.db()?.begin_write()?;
         txn.set_durability(redb::Durability::Immediate)?;
-        WriteTx::new(txn, self.inner.config, self.inner.decoded.clone())
+        WriteTx::new(
+            txn,
+            self.inner.config,
+            self.inner.decoded.clone(),
+            self.inner.journal.as_ref().map(|j| j.open.clone()),
+        )
     }
 
     /// Begins a read transaction: a consistent snapshot of the last commit,
@@ -215,9 +263,83 @@ impl Store {
             }
         }
         let db = open_and_prepare(&self.inner.open, &self.inner.path)?;
+        // Records the journal kept but redb lost with the failure.
+        if let Some(j) = &self.inner.journal {
+            let recovered = recover(&db, &j.path, self.inner.config)?;
+            *lock(&j.open) = recovered;
+        }
+        // Remembered records may predate what was just replayed.
+        self.inner.decoded.clear();
         *slot = Some(Arc::new(db));
         Ok(())
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Opens the journal at `path` and applies, in order, the records written
+/// after the last durable commit of `db`; then commits durably and empties
+/// the journal.
+fn recover(db: &Database, path: &Path, config: StoreConfig) -> Result<Journal, StorageError> {
+    let (mut journal, records) = Journal::open(path, config.checkpoint_every)?;
+    let applied = {
+        let txn = db.begin_read()?;
+        let meta = txn.open_table(tables::META)?;
+        let seq = meta.get(tables::META_JOURNAL_SEQ)?.map_or(0, |v| v.value());
+        seq
+    };
+    let mut last = applied;
+    let mut replayed = 0u64;
+    for record in records.into_iter().filter(|r| r.seq > applied) {
+        if record.seq != last + 1 {
+            return Err(StorageError::Corrupt {
+                table: "journal",
+                key: record.seq.to_string(),
+                detail: format!("the store includes records up to {last} only"),
+            });
+        }
+        let mut txn = db.begin_write()?;
+        txn.set_durability(redb::Durability::None)?;
+        let mut wtx = WriteTx::new(txn, config, write::DecodedSlot::default(), None)?;
+        for entry in journal::entries(record.seq, &record.payload)? {
+            match entry {
+                journal::Entry::Apply { now, ops } => {
+                    let changes = crew_core::Changes {
+                        ops: ops.into_iter().map(journal::Logged::into_change).collect(),
+                        wake: Vec::new(),
+                    };
+                    wtx.apply(&changes, now)?;
+                }
+                journal::Entry::WorkerLimit { worker, max, now } => {
+                    wtx.set_worker_limit(&worker, max, now)?;
+                }
+                journal::Entry::Audit { entry, now } => {
+                    wtx.record_audit(entry.into_owned(), now)?;
+                }
+            }
+        }
+        wtx.set_journal_seq(record.seq)?;
+        wtx.commit()?;
+        last = record.seq;
+        replayed += 1;
+    }
+    // One durable commit for all of it; the journal starts over.
+    let mut txn = db.begin_write()?;
+    txn.set_durability(redb::Durability::Immediate)?;
+    txn.open_table(tables::META)?
+        .insert(tables::META_JOURNAL_SEQ, last)?;
+    txn.commit()?;
+    journal.skip_past(last);
+    journal.checkpointed();
+    if replayed > 0 {
+        tracing::info!(replayed, "applied the journal's records after a crash");
+    }
+    Ok(journal)
 }
 
 /// Opens the database, checks its schema version and creates missing tables.

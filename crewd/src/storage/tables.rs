@@ -3,7 +3,7 @@
 //!
 //! | table | key | value | holds |
 //! |---|---|---|---|
-//! | `meta` | name | u64 | `schema_version`, `next_seq` |
+//! | `meta` | name | u64 | `schema_version`, `next_seq`, `journal_seq` |
 //! | `tasks` | task id | JSON [`Task`] (`status` never stored) | every task |
 //! | `task_state` | task id | (bucket, incomplete parents) | every task: cheap `is_complete` and counter upkeep |
 //! | `groups` | group id | JSON [`TaskGroup`] | every group |
@@ -33,6 +33,9 @@ pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 pub(crate) const META_SCHEMA_VERSION: &str = "schema_version";
 /// Key of the next event sequence number in [`META`].
 pub(crate) const META_NEXT_SEQ: &str = "next_seq";
+/// Key in [`META`] of the last journal record this state includes
+/// (absent: none).
+pub(crate) const META_JOURNAL_SEQ: &str = "journal_seq";
 
 pub(crate) const TASKS: TableDefinition<&str, &[u8]> = TableDefinition::new("tasks");
 pub(crate) const TASK_STATE: TableDefinition<&str, (u8, u32)> = TableDefinition::new("task_state");

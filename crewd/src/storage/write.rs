@@ -1,6 +1,7 @@
 //! The write transaction: applies rules' changes, keeps every index and
 //! counter, and appends events.
 
+use super::journal::{self, Entry, Journal, Logged};
 use super::tables::{
     self, get_group, get_state, get_task, millis, pair_seconds, Bucket, TaskState, BUCKETS,
 };
@@ -8,6 +9,7 @@ use super::{StorageError, StoreConfig};
 use crew_core::wire::{AuditEntry, Event, StreamMessage, WorkerLimit};
 use crew_core::{Change, Changes, Task, TaskGroup, Timestamp, Workgroup};
 use redb::{ReadableTable, Table, TableHandle};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -30,6 +32,12 @@ pub struct WriteTx {
     decoded: Decoded,
     /// Where `decoded` goes back to once this transaction commits.
     decoded_home: DecodedSlot,
+    /// The store's journal, when it has one: the commit then syncs
+    /// `journal_lines` there and commits to redb without durability.
+    journal: Option<Arc<Mutex<Journal>>>,
+    /// What this transaction applied, as journal entries (one JSON line
+    /// each); `None` when there is no journal.
+    journal_lines: Option<Vec<u8>>,
 }
 
 tables::impl_graph_read!(WriteTx);
@@ -57,6 +65,7 @@ impl WriteTx {
         txn: redb::WriteTransaction,
         config: StoreConfig,
         decoded_home: DecodedSlot,
+        journal: Option<Arc<Mutex<Journal>>>,
     ) -> Result<WriteTx, StorageError> {
         let next_seq = {
             let meta = txn.open_table(tables::META)?;
@@ -75,6 +84,8 @@ impl WriteTx {
             config,
             decoded: decoded_home.take(),
             decoded_home,
+            journal_lines: journal.as_ref().map(|_| Vec::new()),
+            journal,
         })
     }
 
@@ -89,6 +100,7 @@ impl WriteTx {
             next_seq,
             config,
             decoded,
+            journal_lines,
             ..
         } = self;
         let mut ops = Ops::open(txn, now, decoded)?;
@@ -100,6 +112,7 @@ impl WriteTx {
             event_json,
             next_seq,
             config: *config,
+            journal_lines,
         })
     }
 
@@ -133,8 +146,9 @@ impl WriteTx {
         &self.events
     }
 
-    /// Commits durably (the data is on disk when this returns) and returns
-    /// this transaction's events in sequence order.
+    /// Commits durably (the data is on disk when this returns: in the
+    /// journal, or in redb itself) and returns this transaction's events in
+    /// sequence order.
     pub fn commit(self) -> Result<Vec<StreamMessage>, StorageError> {
         Ok(self
             .commit_events()?
@@ -161,9 +175,17 @@ impl WriteTx {
             event_json,
             decoded,
             decoded_home,
+            journal,
+            journal_lines,
             ..
         } = self;
-        decoded_home.commit(decoded, || txn.commit())?;
+        match journal {
+            None => decoded_home.commit(decoded, || txn.commit())?,
+            Some(journal) => {
+                let lines = journal_lines.unwrap_or_default();
+                commit_journaled(txn, journal, &lines, decoded, &decoded_home)?
+            }
+        }
         // Texts line up with events only when they were kept from the start.
         let json = event_json.filter(|j| j.len() == events.len());
         let mut json = json.unwrap_or_default().into_iter();
@@ -176,11 +198,58 @@ impl WriteTx {
             .collect())
     }
 
+    /// Records that this state includes journal record `seq` (when
+    /// replaying the journal).
+    pub(super) fn set_journal_seq(&mut self, seq: u64) -> Result<(), StorageError> {
+        self.txn
+            .open_table(tables::META)?
+            .insert(tables::META_JOURNAL_SEQ, seq)?;
+        Ok(())
+    }
+
     /// Discards everything this transaction wrote (as dropping it does).
     pub fn abort(self) -> Result<(), StorageError> {
         self.txn.abort()?;
         Ok(())
     }
+}
+
+/// Commits `txn` whose journal entries are `lines`: either synced to the
+/// journal, then committed to redb without durability; or, when a
+/// checkpoint is due, committed durably to redb, which includes every
+/// journaled transaction before it, and the journal starts over.
+fn commit_journaled(
+    mut txn: redb::WriteTransaction,
+    journal: Arc<Mutex<Journal>>,
+    lines: &[u8],
+    decoded: Decoded,
+    decoded_home: &DecodedSlot,
+) -> Result<(), StorageError> {
+    let mut journal = match journal.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    if journal.checkpoint_due() || lines.len() > journal::DIRECT_BYTES {
+        txn.set_durability(redb::Durability::Immediate)?;
+        decoded_home.commit(decoded, || txn.commit())?;
+        journal.checkpointed();
+        return Ok(());
+    }
+    txn.set_durability(redb::Durability::None)?;
+    if lines.is_empty() {
+        // Nothing was written: nothing to make durable.
+        return Ok(decoded_home.commit(decoded, || txn.commit())?);
+    }
+    let seq = journal.next_seq();
+    txn.open_table(tables::META)?
+        .insert(tables::META_JOURNAL_SEQ, seq)?;
+    journal.append(seq, lines)?;
+    if let Err(e) = decoded_home.commit(decoded, || txn.commit()) {
+        // Answered as failed: it must not come back at the next start.
+        journal.take_back(seq, lines.len());
+        return Err(e.into());
+    }
+    Ok(())
 }
 
 /// A [`WriteTx`] with every table open ([`WriteTx::batch`]): what the
@@ -193,9 +262,18 @@ pub struct Batch<'t> {
     event_json: &'t mut Option<Vec<String>>,
     next_seq: &'t mut u64,
     config: StoreConfig,
+    journal_lines: &'t mut Option<Vec<u8>>,
 }
 
 impl Batch<'_> {
+    /// Notes `entry` for the journal, when there is one.
+    fn journal<'e>(&mut self, entry: impl FnOnce() -> Entry<'e>) -> Result<(), StorageError> {
+        match self.journal_lines.as_mut() {
+            Some(lines) => journal::note(lines, &entry()),
+            None => Ok(()),
+        }
+    }
+
     /// Applies one rule's [`Changes`], in order: writes tasks, groups and
     /// workgroups, keeps every index and counter, and appends one event per
     /// change (sequence numbers strictly increasing, stored in this
@@ -209,6 +287,13 @@ impl Batch<'_> {
     /// gets a `task.updated` event too, unless its group is paused (its
     /// status stays `paused`).
     pub fn apply(&mut self, changes: &Changes, now: Timestamp) -> Result<(), StorageError> {
+        if changes.ops.is_empty() {
+            return Ok(());
+        }
+        self.journal(|| Entry::Apply {
+            now,
+            ops: changes.ops.iter().map(Logged::of).collect(),
+        })?;
         let mut notes = Vec::with_capacity(changes.ops.len());
         self.ops.now = now;
         let flips = {
@@ -310,6 +395,11 @@ impl Batch<'_> {
         max_concurrency: Option<u32>,
         now: Timestamp,
     ) -> Result<(), StorageError> {
+        self.journal(|| Entry::WorkerLimit {
+            worker: Cow::Borrowed(worker),
+            max: max_concurrency,
+            now,
+        })?;
         {
             let mut t = self.txn.open_table(tables::WORKER_LIMITS)?;
             t.insert(worker, max_concurrency)?;
@@ -335,6 +425,10 @@ impl Batch<'_> {
         mut entry: AuditEntry,
         now: Timestamp,
     ) -> Result<AuditEntry, StorageError> {
+        self.journal(|| Entry::Audit {
+            entry: Cow::Borrowed(&entry),
+            now,
+        })?;
         {
             let mut log = self.txn.open_table(tables::AUDIT)?;
             // The newest entry is never trimmed, so the last key always
@@ -603,6 +697,14 @@ impl DecodedSlot {
         match self.0.lock() {
             Ok(mut g) => g.take().unwrap_or_default(),
             Err(_) => Decoded::default(),
+        }
+    }
+
+    /// Forgets every remembered record.
+    pub(crate) fn clear(&self) {
+        match self.0.lock() {
+            Ok(mut g) => *g = None,
+            Err(p) => *p.into_inner() = None,
         }
     }
 

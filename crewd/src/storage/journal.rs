@@ -1,0 +1,491 @@
+//! The journal: a small append-only file beside the redb file that makes a
+//! write transaction durable with one sequential write and one
+//! `fdatasync`, instead of redb's durable commit (about twenty scattered
+//! pages and their sync, the largest part of a chain step's latency).
+//!
+//! - Each write transaction notes what it applies ([`Entry`]: the rules'
+//!   changes, worker limits, audit entries) as one JSON line each.
+//! - At commit the lines go to the journal as one record, synced, and only
+//!   then does redb commit, *without* durability, with the record's
+//!   sequence number in its `meta` table.
+//! - Every [`super::StoreConfig::checkpoint_every`] (or
+//!   [`CHECKPOINT_BYTES`] of journal) a transaction commits durably instead (redb also frees pages only then), and the
+//!   journal starts over.
+//! - After a crash redb comes back at its last durable commit; opening the
+//!   store replays the records written after it, in order, through the same
+//!   code that applied them the first time.
+//!
+//! A record is `len: u32 LE | seq: u64 LE | checksum: 8 bytes | payload`
+//! (`len` counts the payload; the checksum is the start of the SHA-256 of
+//! `seq` and the payload). Reading stops at the first record that is
+//! short, fails its checksum or does not carry the next sequence number: a
+//! torn tail is a record whose sync never returned, so nothing it held was
+//! acknowledged.
+//!
+//! The file is written with zeros ahead of the records ([`GROW_BY`] at a
+//! time) and never shrinks: a sync then writes the record's pages only,
+//! not the file's size as well. After a checkpoint, records start again at
+//! the beginning, over older ones; those carry lower numbers, so reading
+//! stops where the new ones end.
+
+use super::StorageError;
+use crew_core::wire::AuditEntry;
+use crew_core::{Change, Task, TaskGroup, Timestamp, Workgroup};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Journal size that brings the next durable redb commit forward.
+pub const CHECKPOINT_BYTES: u64 = 32 * 1024 * 1024;
+/// A transaction that applied more than this commits durably to redb
+/// rather than through the journal (a large group's creation): one big
+/// record would cost as much as the commit, and then again at replay.
+pub const DIRECT_BYTES: usize = 4 * 1024 * 1024;
+/// How much the file grows at a time, written with zeros.
+const GROW_BY: u64 = 4 * 1024 * 1024;
+/// Bytes before a record's payload.
+const HEADER: usize = 4 + 8 + 8;
+/// A record larger than this is not one we wrote: reading stops there.
+const MAX_RECORD: usize = 1 << 30;
+
+/// One applied write, as the journal keeps it: enough to apply it again
+/// to the state it was first applied to, and get the same result.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Entry<'a> {
+    /// [`super::Batch::apply`] of these changes at `now`.
+    Apply {
+        /// The transaction's clock.
+        now: Timestamp,
+        /// The changes, in order.
+        ops: Vec<Logged<'a>>,
+    },
+    /// [`super::Batch::set_worker_limit`].
+    WorkerLimit {
+        /// The worker.
+        worker: Cow<'a, str>,
+        /// Its limit, `None` for none.
+        max: Option<u32>,
+        /// The transaction's clock.
+        now: Timestamp,
+    },
+    /// [`super::Batch::record_audit`], with the entry as it was given.
+    Audit {
+        /// The operator action.
+        entry: Cow<'a, AuditEntry>,
+        /// The transaction's clock.
+        now: Timestamp,
+    },
+}
+
+/// A [`Change`] as the journal keeps it. An update keeps only the new
+/// version: applying a change reads the stored one (it never trusts the
+/// `before` a change carries).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Logged<'a> {
+    /// [`Change::CreateTask`].
+    CreateTask(Cow<'a, Task>),
+    /// [`Change::UpdateTask`], its `after`.
+    UpdateTask(Cow<'a, Task>),
+    /// [`Change::DeleteTask`].
+    DeleteTask(Cow<'a, Task>),
+    /// [`Change::CreateGroup`].
+    CreateGroup(Cow<'a, TaskGroup>),
+    /// [`Change::UpdateGroup`].
+    UpdateGroup(Cow<'a, TaskGroup>),
+    /// [`Change::DeleteGroup`].
+    DeleteGroup(Cow<'a, TaskGroup>),
+    /// [`Change::PutWorkgroup`].
+    PutWorkgroup(Cow<'a, Workgroup>),
+}
+
+impl<'a> Logged<'a> {
+    /// How `change` is journaled (borrowing it).
+    pub(crate) fn of(change: &'a Change) -> Logged<'a> {
+        match change {
+            Change::CreateTask(t) => Logged::CreateTask(Cow::Borrowed(t)),
+            Change::UpdateTask { after, .. } => Logged::UpdateTask(Cow::Borrowed(after)),
+            Change::DeleteTask(t) => Logged::DeleteTask(Cow::Borrowed(t)),
+            Change::CreateGroup(g) => Logged::CreateGroup(Cow::Borrowed(g)),
+            Change::UpdateGroup(g) => Logged::UpdateGroup(Cow::Borrowed(g)),
+            Change::DeleteGroup(g) => Logged::DeleteGroup(Cow::Borrowed(g)),
+            Change::PutWorkgroup(w) => Logged::PutWorkgroup(Cow::Borrowed(w)),
+        }
+    }
+
+    /// The change to apply again.
+    pub(crate) fn into_change(self) -> Change {
+        match self {
+            Logged::CreateTask(t) => Change::CreateTask(t.into_owned()),
+            Logged::UpdateTask(t) => {
+                let after = Box::new(t.into_owned());
+                Change::UpdateTask {
+                    // Never read when applying (the stored version is).
+                    before: after.clone(),
+                    after,
+                }
+            }
+            Logged::DeleteTask(t) => Change::DeleteTask(t.into_owned()),
+            Logged::CreateGroup(g) => Change::CreateGroup(g.into_owned()),
+            Logged::UpdateGroup(g) => Change::UpdateGroup(g.into_owned()),
+            Logged::DeleteGroup(g) => Change::DeleteGroup(g.into_owned()),
+            Logged::PutWorkgroup(w) => Change::PutWorkgroup(w.into_owned()),
+        }
+    }
+}
+
+/// Appends `entry` to a transaction's journal lines.
+pub(crate) fn note(lines: &mut Vec<u8>, entry: &Entry<'_>) -> Result<(), StorageError> {
+    serde_json::to_writer(&mut *lines, entry).map_err(|source| StorageError::Encode {
+        what: "journal entry",
+        source,
+    })?;
+    lines.push(b'\n');
+    Ok(())
+}
+
+/// The entries of one record's payload, in order.
+pub(crate) fn entries(seq: u64, payload: &[u8]) -> Result<Vec<Entry<'static>>, StorageError> {
+    payload
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            serde_json::from_slice::<Entry<'static>>(line).map_err(|e| StorageError::Corrupt {
+                table: "journal",
+                key: seq.to_string(),
+                detail: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// A record read back: its sequence number and payload.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Record {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its JSON lines.
+    pub payload: Vec<u8>,
+}
+
+/// The journal file, open for appending.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    file: File,
+    path: PathBuf,
+    /// Bytes of valid records: the next one is written here.
+    len: u64,
+    /// Bytes of the file (records, then older records or zeros).
+    allocated: u64,
+    /// Sequence number of the next record.
+    next_seq: u64,
+    last_checkpoint: Instant,
+    checkpoint_every: Duration,
+}
+
+/// The journal's file name for a store at `db`: beside it, `.journal` added.
+pub(crate) fn path_for(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".journal");
+    PathBuf::from(p)
+}
+
+fn checksum(seq: u64, payload: &[u8]) -> [u8; 8] {
+    let mut h = Sha256::new();
+    h.update(seq.to_le_bytes());
+    h.update(payload);
+    let d = h.finalize();
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&d[..8]);
+    out
+}
+
+fn io_err(path: &Path, what: &str, e: std::io::Error) -> StorageError {
+    StorageError::Unavailable(format!("journal {}: {what}: {e}", path.display()))
+}
+
+impl Journal {
+    /// Opens (or creates) the journal at `path` and reads its valid
+    /// records. Whatever follows them (a torn record) is overwritten by the
+    /// next append.
+    pub(crate) fn open(
+        path: &Path,
+        checkpoint_every: Duration,
+    ) -> Result<(Journal, Vec<Record>), StorageError> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| io_err(path, "cannot open", e))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| io_err(path, "cannot read", e))?;
+        let (records, len) = parse(&bytes);
+        let next_seq = records.last().map_or(1, |r| r.seq + 1);
+        Ok((
+            Journal {
+                file,
+                path: path.to_path_buf(),
+                len: len as u64,
+                allocated: bytes.len() as u64,
+                next_seq,
+                last_checkpoint: Instant::now(),
+                checkpoint_every,
+            },
+            records,
+        ))
+    }
+
+    /// Sequence number of the next record.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Makes sure the next record's number is above `seq` (the last one a
+    /// durable commit includes), so numbers never repeat.
+    pub(crate) fn skip_past(&mut self, seq: u64) {
+        self.next_seq = self.next_seq.max(seq + 1);
+    }
+
+    /// Whether the next commit should be a durable one.
+    pub(crate) fn checkpoint_due(&self) -> bool {
+        self.len >= CHECKPOINT_BYTES || self.last_checkpoint.elapsed() >= self.checkpoint_every
+    }
+
+    /// Writes one record and syncs it; returns once it is on disk. On
+    /// failure the journal is as it was (what was written is cut off).
+    pub(crate) fn append(&mut self, seq: u64, payload: &[u8]) -> Result<(), StorageError> {
+        let len = u32::try_from(payload.len())
+            .ok()
+            .filter(|n| (*n as usize) < MAX_RECORD)
+            .ok_or_else(|| {
+                StorageError::Unavailable(format!(
+                    "journal record of {} bytes is too large",
+                    payload.len()
+                ))
+            })?;
+        let mut record = Vec::with_capacity(HEADER + payload.len());
+        record.extend_from_slice(&len.to_le_bytes());
+        record.extend_from_slice(&seq.to_le_bytes());
+        record.extend_from_slice(&checksum(seq, payload));
+        record.extend_from_slice(payload);
+        let end = self.len + record.len() as u64;
+        let written = self
+            .grow_to(end)
+            .and_then(|()| self.file.write_all_at(&record, self.len))
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            self.cut_back();
+            return Err(io_err(&self.path, "cannot append", e));
+        }
+        self.len += record.len() as u64;
+        self.next_seq = seq + 1;
+        Ok(())
+    }
+
+    /// Takes back the last appended record, whose transaction then failed
+    /// to commit: it must not be replayed. Best effort: should the disk
+    /// refuse, the record stays, and replaying it after a restart applies
+    /// a write that was answered with an error.
+    pub(crate) fn take_back(&mut self, seq: u64, payload_len: usize) {
+        if self.next_seq == seq + 1 {
+            self.len = self.len.saturating_sub((HEADER + payload_len) as u64);
+        }
+        self.cut_back();
+    }
+
+    /// Extends the file with zeros so that it holds at least `end` bytes.
+    fn grow_to(&mut self, end: u64) -> std::io::Result<()> {
+        if end <= self.allocated {
+            return Ok(());
+        }
+        let target = end.div_ceil(GROW_BY) * GROW_BY;
+        let zeros = vec![0u8; (GROW_BY as usize).min(1024 * 1024)];
+        let mut at = self.allocated;
+        while at < target {
+            let n = (target - at).min(zeros.len() as u64) as usize;
+            self.file.write_all_at(&zeros[..n], at)?;
+            at += n as u64;
+        }
+        self.allocated = target;
+        Ok(())
+    }
+
+    /// Ends the journal at its valid records: zeros over whatever record
+    /// header follows them.
+    fn cut_back(&mut self) {
+        let cut = self
+            .file
+            .write_all_at(&[0u8; HEADER], self.len)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = cut {
+            tracing::warn!(path = %self.path.display(), "cannot cut the journal back: {e}");
+        }
+    }
+
+    /// A durable commit includes every record: the next one goes at the
+    /// start. Nothing needs writing: the older records there carry numbers
+    /// at or below the one that commit stored, so they are skipped, and a
+    /// new record written over them ends them.
+    pub(crate) fn checkpointed(&mut self) {
+        self.last_checkpoint = Instant::now();
+        self.len = 0;
+    }
+
+    /// Bytes of valid records.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+/// The valid records at the start of `bytes`, and the bytes they take.
+fn parse(bytes: &[u8]) -> (Vec<Record>, usize) {
+    let mut records: Vec<Record> = Vec::new();
+    let mut at = 0usize;
+    while let Some(header) = bytes.get(at..at + HEADER) {
+        let mut len4 = [0u8; 4];
+        len4.copy_from_slice(&header[..4]);
+        let len = u32::from_le_bytes(len4) as usize;
+        let mut seq8 = [0u8; 8];
+        seq8.copy_from_slice(&header[4..12]);
+        let seq = u64::from_le_bytes(seq8);
+        if len >= MAX_RECORD {
+            break;
+        }
+        let Some(payload) = bytes.get(at + HEADER..at + HEADER + len) else {
+            break;
+        };
+        if header[12..HEADER] != checksum(seq, payload) {
+            break;
+        }
+        if records.last().is_some_and(|r| r.seq + 1 != seq) {
+            break;
+        }
+        records.push(Record {
+            seq,
+            payload: payload.to_vec(),
+        });
+        at += HEADER + len;
+    }
+    (records, at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn tmp() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("crew.redb.journal");
+        (dir, path)
+    }
+
+    #[test]
+    fn records_read_back_in_order() {
+        let (_dir, path) = tmp();
+        let (mut j, records) = Journal::open(&path, HOUR).expect("open");
+        assert!(records.is_empty());
+        assert_eq!(j.next_seq(), 1);
+        j.append(1, b"one\n").expect("append");
+        j.append(2, b"two\n").expect("append");
+        drop(j);
+        let (j, records) = Journal::open(&path, HOUR).expect("reopen");
+        assert_eq!(
+            records,
+            vec![
+                Record {
+                    seq: 1,
+                    payload: b"one\n".to_vec()
+                },
+                Record {
+                    seq: 2,
+                    payload: b"two\n".to_vec()
+                },
+            ]
+        );
+        assert_eq!(j.next_seq(), 3);
+    }
+
+    #[test]
+    fn a_torn_or_damaged_tail_ends_the_journal() {
+        let (_dir, path) = tmp();
+        let (mut j, _) = Journal::open(&path, HOUR).expect("open");
+        j.append(7, b"kept\n").expect("append");
+        j.append(8, b"damaged\n").expect("append");
+        let good = HEADER + 5;
+        drop(j);
+        let mut bytes = std::fs::read(&path).expect("read");
+        // Flip a payload byte of the second record.
+        bytes[good + HEADER + 1] ^= 0xff;
+        std::fs::write(&path, &bytes).expect("write");
+        let (mut j, records) = Journal::open(&path, HOUR).expect("reopen");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].seq, 7);
+        assert_eq!(j.len(), good as u64);
+        // The next record goes over the damaged one.
+        j.append(8, b"again\n").expect("append");
+        let end = j.len() as usize;
+        drop(j);
+        // A header whose payload never reached the disk is ignored too.
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes[end..end + 4].copy_from_slice(&100u32.to_le_bytes());
+        bytes[end + 4..end + 12].copy_from_slice(&9u64.to_le_bytes());
+        bytes[end + 12..end + HEADER].copy_from_slice(b"checksum");
+        std::fs::write(&path, &bytes).expect("write");
+        let (_, records) = Journal::open(&path, HOUR).expect("reopen");
+        let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, vec![7, 8]);
+        assert_eq!(records[1].payload, b"again\n");
+    }
+
+    #[test]
+    fn a_gap_in_numbers_ends_the_journal() {
+        let (_dir, path) = tmp();
+        let (mut j, _) = Journal::open(&path, HOUR).expect("open");
+        j.append(3, b"a\n").expect("append");
+        j.append(5, b"b\n").expect("append");
+        drop(j);
+        let (_, records) = Journal::open(&path, HOUR).expect("reopen");
+        assert_eq!(records.len(), 1);
+    }
+
+    #[test]
+    fn a_taken_back_record_is_gone() {
+        let (_dir, path) = tmp();
+        let (mut j, _) = Journal::open(&path, HOUR).expect("open");
+        j.append(1, b"a\n").expect("append");
+        j.append(2, b"bb\n").expect("append");
+        j.take_back(2, 3);
+        drop(j);
+        let (j, records) = Journal::open(&path, HOUR).expect("reopen");
+        assert_eq!(records.len(), 1);
+        assert_eq!(j.next_seq(), 2);
+    }
+
+    #[test]
+    fn after_a_checkpoint_records_start_over_and_numbers_go_on() {
+        let (_dir, path) = tmp();
+        let (mut j, _) = Journal::open(&path, HOUR).expect("open");
+        j.append(1, b"a\n").expect("append");
+        j.append(2, b"b\n").expect("append");
+        j.checkpointed();
+        assert_eq!(j.len(), 0);
+        let next = j.next_seq();
+        assert_eq!(next, 3);
+        // Written over record 1; record 2 follows it, out of sequence.
+        j.append(next, b"c\n").expect("append");
+        drop(j);
+        let (_, records) = Journal::open(&path, HOUR).expect("reopen");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].seq, 3);
+    }
+}
