@@ -485,6 +485,43 @@ fn a_crash_between_checkpoints_is_replayed_from_the_journal() {
     assert_eq!(again.read().unwrap().events_after(0, 1000).unwrap(), events);
 }
 
+/// A transaction too large for the journal commits durably to redb at
+/// once: a copy of the database file alone (a crash that also lost the
+/// journal) holds it.
+#[test]
+fn a_transaction_too_large_for_the_journal_is_committed_durably() {
+    let config = StoreConfig {
+        checkpoint_every: std::time::Duration::from_secs(3600),
+        ..StoreConfig::default()
+    };
+    let mut f = Fixture::with_config(config);
+    let big = "x".repeat(100_000);
+    let tasks = (0..50)
+        .map(|i| {
+            let mut t = task(&format!("big{i}"), &[]);
+            t.input = json!(big);
+            t
+        })
+        .collect();
+    let spec = NewTaskGroup {
+        id: Some("large".into()),
+        name: "Large".into(),
+        is_paused: false,
+        tasks,
+        schedule: None,
+    };
+    let mut gen = ids();
+    f.run(at(0), |w| {
+        rules::create_group(w, spec, at(0), &mut gen).unwrap()
+    });
+    let crashed = tempfile::tempdir().unwrap();
+    let copy = crashed.path().join("crew.redb");
+    std::fs::copy(&f.path, &copy).unwrap();
+    let alone = Store::open(&copy, config).unwrap();
+    let r = alone.read().unwrap();
+    check(&r, &f.mem, at(1));
+}
+
 #[test]
 fn dropping_a_transaction_writes_nothing() {
     let mut f = Fixture::new();

@@ -138,14 +138,38 @@ impl<'a> Logged<'a> {
     }
 }
 
-/// Appends `entry` to a transaction's journal lines.
-pub(crate) fn note(lines: &mut Vec<u8>, entry: &Entry<'_>) -> Result<(), StorageError> {
-    serde_json::to_writer(&mut *lines, entry).map_err(|source| StorageError::Encode {
-        what: "journal entry",
-        source,
-    })?;
-    lines.push(b'\n');
-    Ok(())
+/// What a write transaction has applied so far, for the journal.
+#[derive(Debug)]
+pub(crate) enum Lines {
+    /// The store has no journal.
+    Off,
+    /// One JSON [`Entry`] per line.
+    Noted(Vec<u8>),
+    /// More than [`DIRECT_BYTES`]: the transaction commits durably to
+    /// redb, and is not noted further.
+    TooLarge,
+}
+
+impl Lines {
+    /// Notes the entry `entry` builds, unless there is no journal or the
+    /// transaction is already too large for it.
+    pub(crate) fn note<'e>(
+        &mut self,
+        entry: impl FnOnce() -> Entry<'e>,
+    ) -> Result<(), StorageError> {
+        let Lines::Noted(lines) = self else {
+            return Ok(());
+        };
+        serde_json::to_writer(&mut *lines, &entry()).map_err(|source| StorageError::Encode {
+            what: "journal entry",
+            source,
+        })?;
+        lines.push(b'\n');
+        if lines.len() > DIRECT_BYTES {
+            *self = Lines::TooLarge;
+        }
+        Ok(())
+    }
 }
 
 /// The entries of one record's payload, in order.
@@ -216,6 +240,7 @@ impl Journal {
         path: &Path,
         checkpoint_every: Duration,
     ) -> Result<(Journal, Vec<Record>), StorageError> {
+        let existed = path.exists();
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -223,6 +248,14 @@ impl Journal {
             .truncate(false)
             .open(path)
             .map_err(|e| io_err(path, "cannot open", e))?;
+        if !existed {
+            // A new file's name must outlive a crash as well as its records.
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| io_err(path, "cannot sync its directory", e))?;
+            }
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(|e| io_err(path, "cannot read", e))?;

@@ -1,7 +1,7 @@
 //! The write transaction: applies rules' changes, keeps every index and
 //! counter, and appends events.
 
-use super::journal::{self, Entry, Journal, Logged};
+use super::journal::{Entry, Journal, Lines, Logged};
 use super::tables::{
     self, get_group, get_state, get_task, millis, pair_seconds, Bucket, TaskState, BUCKETS,
 };
@@ -35,9 +35,8 @@ pub struct WriteTx {
     /// The store's journal, when it has one: the commit then syncs
     /// `journal_lines` there and commits to redb without durability.
     journal: Option<Arc<Mutex<Journal>>>,
-    /// What this transaction applied, as journal entries (one JSON line
-    /// each); `None` when there is no journal.
-    journal_lines: Option<Vec<u8>>,
+    /// What this transaction applied, as journal entries.
+    journal_lines: Lines,
 }
 
 tables::impl_graph_read!(WriteTx);
@@ -84,7 +83,10 @@ impl WriteTx {
             config,
             decoded: decoded_home.take(),
             decoded_home,
-            journal_lines: journal.as_ref().map(|_| Vec::new()),
+            journal_lines: match journal {
+                Some(_) => Lines::Noted(Vec::new()),
+                None => Lines::Off,
+            },
             journal,
         })
     }
@@ -181,10 +183,7 @@ impl WriteTx {
         } = self;
         match journal {
             None => decoded_home.commit(decoded, || txn.commit())?,
-            Some(journal) => {
-                let lines = journal_lines.unwrap_or_default();
-                commit_journaled(txn, journal, &lines, decoded, &decoded_home)?
-            }
+            Some(journal) => commit_journaled(txn, journal, journal_lines, decoded, &decoded_home)?,
         }
         // Texts line up with events only when they were kept from the start.
         let json = event_json.filter(|j| j.len() == events.len());
@@ -216,12 +215,13 @@ impl WriteTx {
 
 /// Commits `txn` whose journal entries are `lines`: either synced to the
 /// journal, then committed to redb without durability; or, when a
-/// checkpoint is due, committed durably to redb, which includes every
-/// journaled transaction before it, and the journal starts over.
+/// checkpoint is due or the transaction is too large for the journal,
+/// committed durably to redb, which includes every journaled transaction
+/// before it, and the journal starts over.
 fn commit_journaled(
     mut txn: redb::WriteTransaction,
     journal: Arc<Mutex<Journal>>,
-    lines: &[u8],
+    lines: Lines,
     decoded: Decoded,
     decoded_home: &DecodedSlot,
 ) -> Result<(), StorageError> {
@@ -229,12 +229,15 @@ fn commit_journaled(
         Ok(g) => g,
         Err(p) => p.into_inner(),
     };
-    if journal.checkpoint_due() || lines.len() > journal::DIRECT_BYTES {
-        txn.set_durability(redb::Durability::Immediate)?;
-        decoded_home.commit(decoded, || txn.commit())?;
-        journal.checkpointed();
-        return Ok(());
-    }
+    let lines = match lines {
+        Lines::Noted(lines) if !journal.checkpoint_due() => lines,
+        _ => {
+            txn.set_durability(redb::Durability::Immediate)?;
+            decoded_home.commit(decoded, || txn.commit())?;
+            journal.checkpointed();
+            return Ok(());
+        }
+    };
     txn.set_durability(redb::Durability::None)?;
     if lines.is_empty() {
         // Nothing was written: nothing to make durable.
@@ -243,7 +246,7 @@ fn commit_journaled(
     let seq = journal.next_seq();
     txn.open_table(tables::META)?
         .insert(tables::META_JOURNAL_SEQ, seq)?;
-    journal.append(seq, lines)?;
+    journal.append(seq, &lines)?;
     if let Err(e) = decoded_home.commit(decoded, || txn.commit()) {
         // Answered as failed: it must not come back at the next start.
         journal.take_back(seq, lines.len());
@@ -262,16 +265,13 @@ pub struct Batch<'t> {
     event_json: &'t mut Option<Vec<String>>,
     next_seq: &'t mut u64,
     config: StoreConfig,
-    journal_lines: &'t mut Option<Vec<u8>>,
+    journal_lines: &'t mut Lines,
 }
 
 impl Batch<'_> {
     /// Notes `entry` for the journal, when there is one.
     fn journal<'e>(&mut self, entry: impl FnOnce() -> Entry<'e>) -> Result<(), StorageError> {
-        match self.journal_lines.as_mut() {
-            Some(lines) => journal::note(lines, &entry()),
-            None => Ok(()),
-        }
+        self.journal_lines.note(entry)
     }
 
     /// Applies one rule's [`Changes`], in order: writes tasks, groups and
