@@ -172,6 +172,58 @@ impl Lines {
     }
 }
 
+impl Lines {
+    /// Whether entries are being noted.
+    pub(crate) fn is_noted(&self) -> bool {
+        matches!(self, Lines::Noted(_))
+    }
+
+    /// Notes [`Entry::Apply`] of `ops` at `now`. `records[i]`, when given,
+    /// is the stored record of the task `ops[i]` creates or updates: the
+    /// same JSON, written as is rather than encoded again.
+    pub(crate) fn note_apply(
+        &mut self,
+        now: Timestamp,
+        ops: &[Change],
+        records: &[Option<Vec<u8>>],
+    ) -> Result<(), StorageError> {
+        let Lines::Noted(lines) = self else {
+            return Ok(());
+        };
+        let encode = |source| StorageError::Encode {
+            what: "journal entry",
+            source,
+        };
+        lines.extend_from_slice(b"{\"Apply\":{\"now\":");
+        serde_json::to_writer(&mut *lines, &now).map_err(encode)?;
+        lines.extend_from_slice(b",\"ops\":[");
+        for (i, op) in ops.iter().enumerate() {
+            if i > 0 {
+                lines.push(b',');
+            }
+            let record = records.get(i).and_then(Option::as_deref);
+            match (op, record) {
+                (Change::CreateTask(_), Some(record)) => {
+                    lines.extend_from_slice(b"{\"CreateTask\":");
+                    lines.extend_from_slice(record);
+                    lines.push(b'}');
+                }
+                (Change::UpdateTask { .. }, Some(record)) => {
+                    lines.extend_from_slice(b"{\"UpdateTask\":");
+                    lines.extend_from_slice(record);
+                    lines.push(b'}');
+                }
+                _ => serde_json::to_writer(&mut *lines, &Logged::of(op)).map_err(encode)?,
+            }
+        }
+        lines.extend_from_slice(b"]}}\n");
+        if lines.len() > DIRECT_BYTES {
+            *self = Lines::TooLarge;
+        }
+        Ok(())
+    }
+}
+
 /// The entries of one record's payload, in order.
 pub(crate) fn entries(seq: u64, payload: &[u8]) -> Result<Vec<Entry<'static>>, StorageError> {
     payload

@@ -1,7 +1,7 @@
 //! The write transaction: applies rules' changes, keeps every index and
 //! counter, and appends events.
 
-use super::journal::{Entry, Journal, Lines, Logged};
+use super::journal::{Entry, Journal, Lines};
 use super::tables::{
     self, get_group, get_state, get_task, millis, pair_seconds, Bucket, TaskState, BUCKETS,
 };
@@ -179,8 +179,12 @@ impl WriteTx {
             decoded_home,
             journal,
             journal_lines,
-            ..
+            next_seq,
+            config,
         } = self;
+        if !events.is_empty() {
+            end_event_log(&txn, next_seq, config.event_retention)?;
+        }
         match journal {
             None => decoded_home.commit(decoded, || txn.commit())?,
             Some(journal) => commit_journaled(txn, journal, journal_lines, decoded, &decoded_home)?,
@@ -211,6 +215,23 @@ impl WriteTx {
         self.txn.abort()?;
         Ok(())
     }
+}
+
+/// Stores `next_seq` and trims the event log to the newest `retention`
+/// events: once per transaction, after its events are appended.
+fn end_event_log(
+    txn: &redb::WriteTransaction,
+    next_seq: u64,
+    retention: u64,
+) -> Result<(), StorageError> {
+    let mut log = txn.open_table(tables::EVENTS)?;
+    let keep_from = next_seq.saturating_sub(retention);
+    for row in log.extract_from_if(..keep_from, |_, _| true)? {
+        row?;
+    }
+    txn.open_table(tables::META)?
+        .insert(tables::META_NEXT_SEQ, next_seq)?;
+    Ok(())
 }
 
 /// Commits `txn` whose journal entries are `lines`: either synced to the
@@ -290,22 +311,28 @@ impl Batch<'_> {
         if changes.ops.is_empty() {
             return Ok(());
         }
-        self.journal(|| Entry::Apply {
-            now,
-            ops: changes.ops.iter().map(Logged::of).collect(),
-        })?;
         let mut notes = Vec::with_capacity(changes.ops.len());
+        // Task records as stored, for the journal (which would otherwise
+        // encode each task again).
+        let journaling = self.journal_lines.is_noted();
+        let mut records = Vec::with_capacity(if journaling { changes.ops.len() } else { 0 });
         self.ops.now = now;
         let flips = {
             let ops = &mut self.ops;
             for op in &changes.ops {
                 let note = match op {
                     Change::CreateTask(t) => {
-                        ops.create_task(t)?;
+                        let record = ops.create_task(t)?;
+                        if journaling {
+                            records.push(Some(record));
+                        }
                         Note::Created(t.clone())
                     }
                     Change::UpdateTask { after, .. } => {
-                        ops.update_task(after)?;
+                        let record = ops.update_task(after)?;
+                        if journaling {
+                            records.push(Some(record));
+                        }
                         Note::Updated((**after).clone())
                     }
                     Change::DeleteTask(t) => Note::Deleted(ops.delete_task(&t.id)?),
@@ -331,10 +358,15 @@ impl Batch<'_> {
                         })
                     }
                 };
+                // One entry per op: `None` for those that wrote no task.
+                if journaling && records.len() == notes.len() {
+                    records.push(None);
+                }
                 notes.push(note);
             }
             std::mem::take(&mut ops.flips)
         };
+        self.journal_lines.note_apply(now, &changes.ops, &records)?;
 
         let mut events = Vec::with_capacity(notes.len());
         let mut has_event: HashSet<String> = HashSet::new();
@@ -481,8 +513,7 @@ impl Batch<'_> {
         Ok(n)
     }
 
-    /// Stores events with the next sequence numbers and trims the log to the
-    /// retention.
+    /// Stores events with the next sequence numbers.
     fn append(&mut self, events: Vec<Event>, now: Timestamp) -> Result<(), StorageError> {
         if events.is_empty() {
             return Ok(());
@@ -505,14 +536,7 @@ impl Batch<'_> {
                 kept.push(json);
             }
         }
-        let keep_from = self.next_seq.saturating_sub(self.config.event_retention);
-        for row in log.extract_from_if(..keep_from, |_, _| true)? {
-            row?;
-        }
-        self.ops
-            .meta
-            .t()?
-            .insert(tables::META_NEXT_SEQ, *self.next_seq)?;
+        // The log is trimmed and `next_seq` stored once, at commit.
         Ok(())
     }
 }
@@ -617,7 +641,6 @@ struct Ops<'t> {
     delayed: Lazy<'t, (&'static str, i64, &'static str), &'static str>,
     workgroups: Lazy<'t, &'static str, &'static [u8]>,
     events: Lazy<'t, u64, &'static [u8]>,
-    meta: Lazy<'t, &'static str, u64>,
     /// Tasks whose bucket moved between waiting and pending because a parent
     /// changed, with whether they were waiting before this `Changes`.
     flips: BTreeMap<String, bool>,
@@ -816,7 +839,6 @@ impl<'t> Ops<'t> {
             delayed: Lazy::new(txn, tables::DELAYED),
             workgroups: Lazy::new(txn, tables::WORKGROUPS),
             events: Lazy::new(txn, tables::EVENTS),
-            meta: Lazy::new(txn, tables::META),
             flips: BTreeMap::new(),
             decoded,
         })
@@ -900,7 +922,8 @@ impl<'t> Ops<'t> {
         Ok(n)
     }
 
-    fn create_task(&mut self, t: &Task) -> Result<(), StorageError> {
+    /// Inserts a task; returns its record as stored.
+    fn create_task(&mut self, t: &Task) -> Result<Vec<u8>, StorageError> {
         if self.tasks.t()?.get(t.id.as_str())?.is_some() {
             return Err(StorageError::Inconsistent(format!(
                 "task {:?} already exists",
@@ -909,9 +932,8 @@ impl<'t> Ops<'t> {
         }
         let n = self.incomplete_parents(t)?;
         let bucket = Bucket::of(t, n);
-        self.tasks
-            .t()?
-            .insert(t.id.as_str(), tables::encode_task(t)?.as_slice())?;
+        let record = tables::encode_task(t)?;
+        self.tasks.t()?.insert(t.id.as_str(), record.as_slice())?;
         self.decoded.put_task(&t.id, Some(t));
         let st = TaskState {
             bucket,
@@ -923,10 +945,11 @@ impl<'t> Ops<'t> {
         if bucket == Bucket::Completed {
             self.adjust_children(&t.id, -1)?;
         }
-        Ok(())
+        Ok(record)
     }
 
-    fn update_task(&mut self, after: &Task) -> Result<(), StorageError> {
+    /// Replaces a task; returns its record as stored.
+    fn update_task(&mut self, after: &Task) -> Result<Vec<u8>, StorageError> {
         let id = after.id.as_str();
         let before = self.task(id)?.ok_or_else(|| {
             StorageError::Inconsistent(format!("update of task {id:?}, which does not exist"))
@@ -940,9 +963,8 @@ impl<'t> Ops<'t> {
             self.incomplete_parents(after)?
         };
         let bucket = Bucket::of(after, n);
-        self.tasks
-            .t()?
-            .insert(id, tables::encode_task(after)?.as_slice())?;
+        let record = tables::encode_task(after)?;
+        self.tasks.t()?.insert(id, record.as_slice())?;
         self.decoded.put_task(id, Some(after));
         let st = TaskState {
             bucket,
@@ -956,7 +978,7 @@ impl<'t> Ops<'t> {
         if was != is {
             self.adjust_children(id, if is { -1 } else { 1 })?;
         }
-        Ok(())
+        Ok(record)
     }
 
     /// Deletes a task; returns it as it was stored.
