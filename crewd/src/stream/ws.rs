@@ -17,6 +17,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use crew_core::wire::{ErrorBody, Event, StreamMessage};
+use futures_util::SinkExt;
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -26,6 +27,9 @@ use utoipa_axum::routes;
 
 /// Events queued per client before it is cut off and told to resync.
 pub const CLIENT_QUEUE: usize = 8192;
+/// Most queued events written to a client before one flush: a batch's
+/// events go out in a few writes instead of one system call each.
+const WRITE_TOGETHER: usize = 256;
 /// Largest message a client may send us (we expect only pings and closes).
 const MAX_INCOMING_MESSAGE: usize = 64 * 1024;
 /// Read buffer per client. Clients send us only pings and closes; the
@@ -265,11 +269,23 @@ async fn follow(
         tokio::select! {
             live = sub.rx.recv() => match live {
                 Some(m) => {
-                    if m.message.seq > last {
-                        last = m.message.seq;
-                        if socket.send(Message::Text(m.json.clone())).await.is_err() {
-                            return;
+                    // This event and those queued behind it, in one write.
+                    let mut next = Some(m);
+                    let mut written = 0;
+                    while let Some(m) = next.take() {
+                        if m.message.seq > last {
+                            last = m.message.seq;
+                            if socket.feed(Message::Text(m.json.clone())).await.is_err() {
+                                return;
+                            }
                         }
+                        written += 1;
+                        if written < WRITE_TOGETHER {
+                            next = sub.rx.try_recv().ok();
+                        }
+                    }
+                    if socket.flush().await.is_err() {
+                        return;
                     }
                 }
                 None => {
