@@ -35,7 +35,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
-use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -293,7 +292,7 @@ impl Journal {
         checkpoint_every: Duration,
     ) -> Result<(Journal, Vec<Record>), StorageError> {
         let existed = path.exists();
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -308,17 +307,17 @@ impl Journal {
                     .map_err(|e| io_err(path, "cannot sync its directory", e))?;
             }
         }
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
-            .map_err(|e| io_err(path, "cannot read", e))?;
-        let (records, len) = parse(&bytes);
+        let read = file
+            .metadata()
+            .and_then(|m| Ok((m.len(), read_records(&file, m.len())?)));
+        let (size, (records, len)) = read.map_err(|e| io_err(path, "cannot read", e))?;
         let next_seq = records.last().map_or(1, |r| r.seq + 1);
         Ok((
             Journal {
                 file,
                 path: path.to_path_buf(),
-                len: len as u64,
-                allocated: bytes.len() as u64,
+                len,
+                allocated: size,
                 next_seq,
                 last_checkpoint: Instant::now(),
                 checkpoint_every,
@@ -355,21 +354,21 @@ impl Journal {
                     payload.len()
                 ))
             })?;
-        let mut record = Vec::with_capacity(HEADER + payload.len());
-        record.extend_from_slice(&len.to_le_bytes());
-        record.extend_from_slice(&seq.to_le_bytes());
-        record.extend_from_slice(&checksum(seq, payload));
-        record.extend_from_slice(payload);
-        let end = self.len + record.len() as u64;
+        let mut header = [0u8; HEADER];
+        header[..4].copy_from_slice(&len.to_le_bytes());
+        header[4..12].copy_from_slice(&seq.to_le_bytes());
+        header[12..].copy_from_slice(&checksum(seq, payload));
+        let end = self.len + (HEADER + payload.len()) as u64;
         let written = self
             .grow_to(end)
-            .and_then(|()| self.file.write_all_at(&record, self.len))
+            .and_then(|()| self.file.write_all_at(&header, self.len))
+            .and_then(|()| self.file.write_all_at(payload, self.len + HEADER as u64))
             .and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             self.cut_back();
             return Err(io_err(&self.path, "cannot append", e));
         }
-        self.len += record.len() as u64;
+        self.len = end;
         self.next_seq = seq + 1;
         Ok(())
     }
@@ -391,11 +390,13 @@ impl Journal {
             return Ok(());
         }
         let target = end.div_ceil(GROW_BY) * GROW_BY;
-        let zeros = vec![0u8; (GROW_BY as usize).min(1024 * 1024)];
+        // Small writes from one static block: no large buffer is allocated
+        // (freeing one would make the allocator keep later ones resident).
+        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
         let mut at = self.allocated;
         while at < target {
-            let n = (target - at).min(zeros.len() as u64) as usize;
-            self.file.write_all_at(&zeros[..n], at)?;
+            let n = (target - at).min(ZEROS.len() as u64) as usize;
+            self.file.write_all_at(&ZEROS[..n], at)?;
             at += n as u64;
         }
         self.allocated = target;
@@ -430,36 +431,37 @@ impl Journal {
     }
 }
 
-/// The valid records at the start of `bytes`, and the bytes they take.
-fn parse(bytes: &[u8]) -> (Vec<Record>, usize) {
+/// The valid records at the start of `file` (`size` bytes), and the
+/// bytes they take. Reads record by record: the zeros that follow them are
+/// never read into memory.
+fn read_records(file: &File, size: u64) -> std::io::Result<(Vec<Record>, u64)> {
     let mut records: Vec<Record> = Vec::new();
-    let mut at = 0usize;
-    while let Some(header) = bytes.get(at..at + HEADER) {
+    let mut at = 0u64;
+    let mut header = [0u8; HEADER];
+    while at + HEADER as u64 <= size {
+        file.read_exact_at(&mut header, at)?;
         let mut len4 = [0u8; 4];
         len4.copy_from_slice(&header[..4]);
         let len = u32::from_le_bytes(len4) as usize;
         let mut seq8 = [0u8; 8];
         seq8.copy_from_slice(&header[4..12]);
         let seq = u64::from_le_bytes(seq8);
-        if len >= MAX_RECORD {
-            break;
-        }
-        let Some(payload) = bytes.get(at + HEADER..at + HEADER + len) else {
-            break;
-        };
-        if header[12..HEADER] != checksum(seq, payload) {
+        let end = at + (HEADER + len) as u64;
+        if len >= MAX_RECORD || end > size {
             break;
         }
         if records.last().is_some_and(|r| r.seq + 1 != seq) {
             break;
         }
-        records.push(Record {
-            seq,
-            payload: payload.to_vec(),
-        });
-        at += HEADER + len;
+        let mut payload = vec![0u8; len];
+        file.read_exact_at(&mut payload, at + HEADER as u64)?;
+        if header[12..HEADER] != checksum(seq, &payload) {
+            break;
+        }
+        records.push(Record { seq, payload });
+        at = end;
     }
-    (records, at)
+    Ok((records, at))
 }
 
 #[cfg(test)]
