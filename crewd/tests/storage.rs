@@ -522,6 +522,48 @@ fn a_transaction_too_large_for_the_journal_is_committed_durably() {
     check(&r, &f.mem, at(1));
 }
 
+/// A database file deleted and created again beside the old journal
+/// starts empty: the old records are not applied to it, and they never
+/// read as a continuation of its own.
+#[test]
+fn a_new_database_ignores_a_journal_left_by_another() {
+    let config = StoreConfig {
+        checkpoint_every: std::time::Duration::from_secs(3600),
+        ..StoreConfig::default()
+    };
+    let mut old = Fixture::with_config(config);
+    create_dag(&mut old, at(0));
+    old.finish("a", success(json!(1), vec![]), at(1));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crew.redb");
+    std::fs::copy(
+        old.path.with_extension("redb.journal"),
+        dir.path().join("crew.redb.journal"),
+    )
+    .unwrap();
+    drop(old);
+
+    let store = Store::open(&path, config).unwrap();
+    assert_eq!(store.read().unwrap().task("a").unwrap(), None);
+    assert_eq!(store.read().unwrap().last_seq().unwrap(), 0);
+    // Its own journaled commits survive a crash, and only they are applied.
+    let mut w = store.write().unwrap();
+    w.set_worker_limit("w", Some(2), at(2)).unwrap();
+    w.commit().unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    std::fs::copy(&path, crashed.path().join("crew.redb")).unwrap();
+    std::fs::copy(
+        dir.path().join("crew.redb.journal"),
+        crashed.path().join("crew.redb.journal"),
+    )
+    .unwrap();
+    let recovered = Store::open(&crashed.path().join("crew.redb"), config).unwrap();
+    let r = recovered.read().unwrap();
+    assert_eq!(r.worker_limits().unwrap(), vec![("w".to_string(), Some(2))]);
+    assert_eq!(r.task("a").unwrap(), None);
+    assert_eq!(r.last_seq().unwrap(), 1);
+}
+
 #[test]
 fn dropping_a_transaction_writes_nothing() {
     let mut f = Fixture::new();

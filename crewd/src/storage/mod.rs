@@ -290,8 +290,27 @@ fn recover(db: &Database, path: &Path, config: StoreConfig) -> Result<Journal, S
     let applied = {
         let txn = db.begin_read()?;
         let meta = txn.open_table(tables::META)?;
-        let seq = meta.get(tables::META_JOURNAL_SEQ)?.map_or(0, |v| v.value());
+        let seq = meta.get(tables::META_JOURNAL_SEQ)?.map(|v| v.value());
         seq
+    };
+    // A store that never had a journal (new, or written before journals)
+    // cannot owe anything to one: a journal already there belongs to
+    // another database file (one deleted, say). Its records are left
+    // alone, and numbering goes on past them so that they never read as
+    // the continuation of new ones.
+    let (applied, records) = match applied {
+        Some(seq) => (seq, records),
+        None => {
+            if let Some(r) = records.last() {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the journal belongs to another database file; its records are ignored"
+                );
+                (r.seq, Vec::new())
+            } else {
+                (0, records)
+            }
+        }
     };
     let mut last = applied;
     let mut replayed = 0u64;
