@@ -149,7 +149,29 @@ pub(crate) enum Lines {
     TooLarge,
 }
 
+fn encode_err(source: serde_json::Error) -> StorageError {
+    StorageError::Encode {
+        what: "journal entry",
+        source,
+    }
+}
+
 impl Lines {
+    /// Whether entries are being noted.
+    pub(crate) fn is_noted(&self) -> bool {
+        matches!(self, Lines::Noted(_))
+    }
+
+    /// Ends a line just written; past [`DIRECT_BYTES`], stops noting.
+    fn end_line(&mut self) {
+        if let Lines::Noted(lines) = self {
+            lines.push(b'\n');
+            if lines.len() > DIRECT_BYTES {
+                *self = Lines::TooLarge;
+            }
+        }
+    }
+
     /// Notes the entry `entry` builds, unless there is no journal or the
     /// transaction is already too large for it.
     pub(crate) fn note<'e>(
@@ -159,22 +181,9 @@ impl Lines {
         let Lines::Noted(lines) = self else {
             return Ok(());
         };
-        serde_json::to_writer(&mut *lines, &entry()).map_err(|source| StorageError::Encode {
-            what: "journal entry",
-            source,
-        })?;
-        lines.push(b'\n');
-        if lines.len() > DIRECT_BYTES {
-            *self = Lines::TooLarge;
-        }
+        serde_json::to_writer(&mut *lines, &entry()).map_err(encode_err)?;
+        self.end_line();
         Ok(())
-    }
-}
-
-impl Lines {
-    /// Whether entries are being noted.
-    pub(crate) fn is_noted(&self) -> bool {
-        matches!(self, Lines::Noted(_))
     }
 
     /// Notes [`Entry::Apply`] of `ops` at `now`. `records[i]`, when given,
@@ -189,36 +198,30 @@ impl Lines {
         let Lines::Noted(lines) = self else {
             return Ok(());
         };
-        let encode = |source| StorageError::Encode {
-            what: "journal entry",
-            source,
-        };
         lines.extend_from_slice(b"{\"Apply\":{\"now\":");
-        serde_json::to_writer(&mut *lines, &now).map_err(encode)?;
+        serde_json::to_writer(&mut *lines, &now).map_err(encode_err)?;
         lines.extend_from_slice(b",\"ops\":[");
         for (i, op) in ops.iter().enumerate() {
             if i > 0 {
                 lines.push(b',');
             }
             let record = records.get(i).and_then(Option::as_deref);
-            match (op, record) {
-                (Change::CreateTask(_), Some(record)) => {
-                    lines.extend_from_slice(b"{\"CreateTask\":");
+            let tag: &[u8] = match op {
+                Change::CreateTask(_) => b"{\"CreateTask\":",
+                Change::UpdateTask { .. } => b"{\"UpdateTask\":",
+                _ => b"",
+            };
+            match record {
+                Some(record) if !tag.is_empty() => {
+                    lines.extend_from_slice(tag);
                     lines.extend_from_slice(record);
                     lines.push(b'}');
                 }
-                (Change::UpdateTask { .. }, Some(record)) => {
-                    lines.extend_from_slice(b"{\"UpdateTask\":");
-                    lines.extend_from_slice(record);
-                    lines.push(b'}');
-                }
-                _ => serde_json::to_writer(&mut *lines, &Logged::of(op)).map_err(encode)?,
+                _ => serde_json::to_writer(&mut *lines, &Logged::of(op)).map_err(encode_err)?,
             }
         }
-        lines.extend_from_slice(b"]}}\n");
-        if lines.len() > DIRECT_BYTES {
-            *self = Lines::TooLarge;
-        }
+        lines.extend_from_slice(b"]}}");
+        self.end_line();
         Ok(())
     }
 }

@@ -290,11 +290,6 @@ pub struct Batch<'t> {
 }
 
 impl Batch<'_> {
-    /// Notes `entry` for the journal, when there is one.
-    fn journal<'e>(&mut self, entry: impl FnOnce() -> Entry<'e>) -> Result<(), StorageError> {
-        self.journal_lines.note(entry)
-    }
-
     /// Applies one rule's [`Changes`], in order: writes tasks, groups and
     /// workgroups, keeps every index and counter, and appends one event per
     /// change (sequence numbers strictly increasing, stored in this
@@ -427,7 +422,7 @@ impl Batch<'_> {
         max_concurrency: Option<u32>,
         now: Timestamp,
     ) -> Result<(), StorageError> {
-        self.journal(|| Entry::WorkerLimit {
+        self.journal_lines.note(|| Entry::WorkerLimit {
             worker: Cow::Borrowed(worker),
             max: max_concurrency,
             now,
@@ -457,7 +452,7 @@ impl Batch<'_> {
         mut entry: AuditEntry,
         now: Timestamp,
     ) -> Result<AuditEntry, StorageError> {
-        self.journal(|| Entry::Audit {
+        self.journal_lines.note(|| Entry::Audit {
             entry: Cow::Borrowed(&entry),
             now,
         })?;
