@@ -243,6 +243,18 @@ pub struct Config {
     )]
     pub cache_mib: u64,
 
+    /// Longest time, in milliseconds, between two full syncs of the store
+    /// while writes go on; in between, each commit is made durable by the
+    /// journal beside the store. Longer means fewer full syncs and more
+    /// journal to replay after a crash.
+    #[arg(
+        long,
+        env = "CREW_CHECKPOINT_MS",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u64).range(1..=86_400_000)
+    )]
+    pub checkpoint_ms: u64,
+
     /// Audit log entries kept (the newest operator actions).
     #[arg(
         long,
@@ -343,6 +355,7 @@ impl fmt::Debug for Config {
             .field("event_retention", &self.event_retention)
             .field("audit_retention", &self.audit_retention)
             .field("cache_mib", &self.cache_mib)
+            .field("checkpoint_ms", &self.checkpoint_ms)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("backoff", &self.backoff)
             .field("backoff_cap", &self.backoff_cap)
@@ -376,6 +389,7 @@ impl Config {
             event_retention: 100_000,
             audit_retention: 100_000,
             cache_mib: 16,
+            checkpoint_ms: 1000,
             shutdown_grace: 30,
             backoff: Backoff::Fixed,
             backoff_cap: 3600,
@@ -691,6 +705,10 @@ mod tests {
         assert_eq!(c.max_request_bytes, 16 * MIB);
         assert_eq!(c.max_response_bytes, 16 * MIB);
         assert_eq!(c.event_retention, 100_000);
+        assert_eq!(
+            u128::from(c.checkpoint_ms),
+            crate::storage::DEFAULT_CHECKPOINT_EVERY.as_millis()
+        );
         assert_eq!(c.shutdown_grace(), Duration::from_secs(30));
         assert_eq!(c.backoff, Backoff::Fixed);
         assert_eq!(c.backoff_cap, 3600);

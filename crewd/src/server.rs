@@ -41,7 +41,7 @@ pub async fn run(
             audit_retention: config.audit_retention,
             cache_bytes: usize::try_from(config.cache_mib.saturating_mul(1024 * 1024))
                 .unwrap_or(usize::MAX),
-            ..StoreConfig::default()
+            checkpoint_every: std::time::Duration::from_millis(config.checkpoint_ms),
         },
     )
     .with_context(|| format!("cannot open the database {}", config.db.display()))?;

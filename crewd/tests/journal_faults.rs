@@ -1,0 +1,159 @@
+//! The journal's disk fails: the real `crewd` binary, with its journal on a
+//! device that refuses every write (`/dev/full`), answers 503 and applies
+//! nothing; once the journal can be written again it carries on by itself,
+//! and what it acknowledged then survives SIGKILL.
+
+mod common;
+
+use common::{echo, TestWorkers};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(db: &Path, port: u16, workers: &str) -> Daemon {
+    let child = Command::new(env!("CARGO_BIN_EXE_crewd"))
+        .env("CREW_DB", db)
+        .env("CREW_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CREW_WORKER_BASE_URL", workers)
+        // No full sync of the store while the test runs: every commit is
+        // made durable by the journal alone.
+        .env("CREW_CHECKPOINT_MS", "3600000")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("crewd starts");
+    Daemon(child)
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+async fn wait_healthy(http: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("crewd did not become healthy");
+}
+
+async fn create_group(http: &reqwest::Client, base: &str, id: &str) -> (u16, Value) {
+    let tasks: Vec<Value> = (0..5)
+        .map(|i| json!({"id": format!("{id}-{i}"), "worker": "echo", "input": {"i": i}}))
+        .collect();
+    let r = http
+        .post(format!("{base}/api/v1/task_groups"))
+        .json(&json!({"id": id, "name": id, "tasks": tasks}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(http: &reqwest::Client, url: String) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+async fn group_ids(http: &reqwest::Client, base: &str) -> Vec<String> {
+    let v = get(http, format!("{base}/api/v1/task_groups?pageSize=100")).await;
+    v["taskGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn wait_complete(http: &reqwest::Client, base: &str, group: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = get(http, format!("{base}/api/v1/task_group/{group}/progress")).await;
+        if v["completedPercent"].as_f64() == Some(100.0) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{group} never completed: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_that_cannot_be_written_answers_503_and_loses_nothing() {
+    let workers = TestWorkers::start(echo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crew.redb");
+    let journal = dir.path().join("crew.redb.journal");
+    std::os::unix::fs::symlink("/dev/full", &journal).unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let daemon = start(&db, port, &workers.base_url);
+    wait_healthy(&http, &base).await;
+
+    // Every write to the journal fails: the request is refused, whole.
+    let (status, body) = create_group(&http, &base, "refused").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+    let (status, body) = create_group(&http, &base, "refused-again").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(group_ids(&http, &base).await.is_empty());
+    assert!(workers.calls().is_empty(), "nothing was dispatched");
+
+    // The journal can be written again: the daemon reopens it by itself.
+    std::fs::remove_file(&journal).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = create_group(&http, &base, "kept").await;
+        if status == 201 {
+            break;
+        }
+        assert_eq!(status, 503, "only a storage failure: {body}");
+        assert!(Instant::now() < deadline, "the daemon never recovered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_complete(&http, &base, "kept").await;
+    assert!(
+        std::fs::symlink_metadata(&journal)
+            .unwrap()
+            .file_type()
+            .is_file(),
+        "a real journal replaced the device"
+    );
+
+    // What was acknowledged survives a crash (no full sync has happened
+    // since: the journal alone holds it); what was refused never appears.
+    drop(daemon);
+    let _daemon = start(&db, port, &workers.base_url);
+    wait_healthy(&http, &base).await;
+    assert_eq!(group_ids(&http, &base).await, vec!["kept".to_string()]);
+    let tasks = get(
+        &http,
+        format!("{base}/api/v1/task_group/kept/tasks?pageSize=100"),
+    )
+    .await;
+    assert_eq!(tasks["count"], 5);
+    for t in tasks["tasks"].as_array().unwrap() {
+        assert_eq!(t["isComplete"], true, "{t}");
+        assert_eq!(t["output"]["echo"], t["id"], "{t}");
+    }
+}
