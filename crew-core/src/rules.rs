@@ -987,7 +987,8 @@ pub fn reset_task<G: GraphRead + ?Sized>(
 
 /// Resets a group. With seed tasks: every non-seed task is deleted (with
 /// anything that depends on one) and the seeds are reset. Without: every
-/// task is reset. Refused while any task of the group runs.
+/// task is reset, except continuations (and what depends on them), which
+/// are deleted since the re-run creates them again. Refused while any task of the group runs.
 pub fn reset_group<G: GraphRead + ?Sized>(
     g: &G,
     group: &str,
@@ -1006,16 +1007,22 @@ pub fn reset_group<G: GraphRead + ?Sized>(
         tasks.push(t);
     }
     let has_seeds = tasks.iter().any(|t| t.is_seed);
-    let mut doomed: HashSet<String> = HashSet::new();
-    if has_seeds {
-        let non_seeds: Vec<String> = tasks
-            .iter()
-            .filter(|t| !t.is_seed)
-            .map(|t| t.id.clone())
-            .collect();
-        doomed.extend(descendants(&mut s, &non_seeds)?);
-        doomed.extend(non_seeds);
-    }
+    // With seeds, everything else goes. Without, every task re-runs, so the
+    // continuations earlier runs created will be created again: they go,
+    // with whatever depends on them (as in a task reset).
+    let roots: Vec<String> = tasks
+        .iter()
+        .filter(|t| {
+            if has_seeds {
+                !t.is_seed
+            } else {
+                t.created_by.is_some()
+            }
+        })
+        .map(|t| t.id.clone())
+        .collect();
+    let mut doomed: HashSet<String> = descendants(&mut s, &roots)?.into_iter().collect();
+    doomed.extend(roots);
     for mut t in tasks {
         if doomed.contains(&t.id) {
             s.delete(&t.id)?;

@@ -143,6 +143,27 @@ fn reset_group_without_seeds_resets_every_task() {
 }
 
 #[test]
+fn reset_group_without_seeds_deletes_continuations_which_the_rerun_creates_again() {
+    let mut w = World::with(vec![nt("a", &[]), nt("b", &["a"])]);
+    w.run_with_children("a", vec![child("cont", &[]), child("cont2", &["cont"])]);
+    w.run_ok("b", json!(1));
+    w.run_ok("cont", json!(2));
+    // A task added later under a continuation depends on something the
+    // re-run replaces: it goes too, as with a task reset.
+    w.create(vec![nt("late", &["cont2"])]).unwrap();
+    let c = rules::reset_group(&w.g, G, None, w.now);
+    let c = w.applied(c).unwrap();
+    assert_eq!(c.deleted_tasks(), 3);
+    assert_eq!(w.ids(), vec!["a", "b"]);
+    assert_eq!(w.status("a"), TaskStatus::Ready);
+    assert_eq!(w.status("b"), TaskStatus::Waiting);
+    // The re-run creates the same continuations again, without a clash.
+    w.run_with_children("a", vec![child("cont", &[]), child("cont2", &["cont"])]);
+    assert_eq!(w.ids(), vec!["a", "b", "cont", "cont2"]);
+    assert_eq!(w.status("cont"), TaskStatus::Ready);
+}
+
+#[test]
 fn reset_group_is_refused_while_a_task_runs() {
     let mut w = World::with(vec![nt("a", &[]), nt("b", &[])]);
     w.started("b");

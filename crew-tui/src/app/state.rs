@@ -2251,7 +2251,7 @@ fn confirm_or_dispatch(
             delete_total.unwrap_or(0)
         ),
         (Target::Group { name, .. }, Verb::Reset) => format!(
-            "Reset group {name} ({} tasks)? Non-seed tasks are deleted when it has seeds.",
+            "Reset group {name} ({} tasks)? Continuations are deleted; with seeds, every non-seed task.",
             delete_total.unwrap_or(0)
         ),
         (Target::Filter { matched, .. }, Verb::Delete) => format!(
