@@ -460,6 +460,12 @@ async fn task_routes() {
     let a = d.get("/task_group/g/tasks?search=NOTI").await;
     assert_eq!(a.body["count"], 1, "{}", a.body);
     assert_eq!(a.body["tasks"][0]["id"], "c");
+    // The worker matches too, as in the console's filter and bulk actions;
+    // the key does not.
+    let a = d.get("/task_group/g/tasks?search=W").await;
+    assert_eq!(a.body["count"], 4, "{}", a.body);
+    let a = d.get("/task_group/g/tasks?search=k").await;
+    assert_eq!(a.body["count"], 0, "{}", a.body);
     let a = d.get("/task_group/g/tasks?status=paused").await;
     assert_eq!(a.body["count"], 4, "{}", a.body);
     let a = d.get("/task_group/g/tasks?status=completed").await;

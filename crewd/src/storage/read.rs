@@ -6,8 +6,8 @@ use super::tables::{
 };
 use super::StorageError;
 use crew_core::wire::{
-    AuditEntry, AuditList, StatusCounts, StreamMessage, TaskGroupList, TaskGroupView, TaskList,
-    WorkgroupList, WorkgroupView,
+    search_matches, search_needle, AuditEntry, AuditList, StatusCounts, StreamMessage,
+    TaskGroupList, TaskGroupView, TaskList, WorkgroupList, WorkgroupView,
 };
 use crew_core::{Task, TaskGroup, TaskStatus, Timestamp, Workgroup};
 use redb::{ReadOnlyTable, ReadableTable, ReadableTableMetadata};
@@ -34,7 +34,8 @@ pub struct TaskQuery {
     pub page: u64,
     /// Tasks per page; 0 for all.
     pub page_size: u64,
-    /// Case-insensitive substring of the task's name or id.
+    /// Case-insensitive substring of the task's name, id or worker (as
+    /// the console's filter and bulk actions match).
     pub search: Option<String>,
     /// Only incomplete tasks (read from the incomplete index: completed
     /// tasks are never scanned).
@@ -76,15 +77,10 @@ fn page_window(page: u64, page_size: u64) -> (u64, u64) {
     (skip, size)
 }
 
+/// A listing's search text as the console and bulk actions read it
+/// ([`search_needle`]); `None` when there is nothing to match.
 fn lower_needle(search: Option<&str>) -> Option<String> {
-    search
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_lowercase)
-}
-
-fn matches(needle: &str, name: &str, id: &str) -> bool {
-    name.to_lowercase().contains(needle) || id.to_lowercase().contains(needle)
+    search.map(search_needle).filter(|n| !n.is_empty())
 }
 
 /// Buckets a status can come from, given whether the group is paused, and
@@ -187,7 +183,7 @@ impl ReadTx {
                     detail: "indexed group does not exist".into(),
                 })?;
                 if let Some(n) = &needle {
-                    if !matches(n, &g.name, &g.id) {
+                    if !search_matches(n, [g.name.as_str(), g.id.as_str(), ""]) {
                         continue;
                     }
                 }
@@ -393,7 +389,7 @@ impl ReadTx {
                 detail: "indexed task does not exist".into(),
             })?;
             if let Some(n) = &needle {
-                if !matches(n, &task.name, &task.id) {
+                if !search_matches(n, [&task.name, &task.id, &task.worker]) {
                     continue;
                 }
             }
