@@ -90,12 +90,12 @@ impl Daemon {
         };
         // Wait until it answers.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while d
+        while !d
             .http
             .get(format!("{}/healthz", d.url))
             .send()
             .await
-            .is_err()
+            .is_ok_and(|r| r.status().is_success())
         {
             assert!(Instant::now() < deadline, "the daemon did not start");
             tokio::time::sleep(Duration::from_millis(20)).await;

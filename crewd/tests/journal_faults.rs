@@ -20,14 +20,22 @@ impl Drop for Daemon {
     }
 }
 
+/// No full sync of the store while the test runs: every commit is made
+/// durable by the journal alone.
+const NEVER: &str = "3600000";
+/// A full sync at every commit: the journal is never needed.
+const ALWAYS: &str = "1";
+
 fn start(db: &Path, port: u16, workers: &str) -> Daemon {
+    start_with(db, port, workers, NEVER)
+}
+
+fn start_with(db: &Path, port: u16, workers: &str, checkpoint_ms: &str) -> Daemon {
     let child = Command::new(env!("CARGO_BIN_EXE_crewd"))
         .env("CREW_DB", db)
         .env("CREW_LISTEN", format!("127.0.0.1:{port}"))
         .env("CREW_WORKER_BASE_URL", workers)
-        // No full sync of the store while the test runs: every commit is
-        // made durable by the journal alone.
-        .env("CREW_CHECKPOINT_MS", "3600000")
+        .env("CREW_CHECKPOINT_MS", checkpoint_ms)
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -39,6 +47,12 @@ fn start(db: &Path, port: u16, workers: &str) -> Daemon {
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
+}
+
+async fn health(http: &reqwest::Client, base: &str) -> Option<(u16, Value)> {
+    let r = http.get(format!("{base}/healthz")).send().await.ok()?;
+    let status = r.status().as_u16();
+    Some((status, r.json().await.unwrap_or(Value::Null)))
 }
 
 async fn wait_healthy(http: &reqwest::Client, base: &str) {
@@ -155,5 +169,79 @@ async fn a_journal_that_cannot_be_written_answers_503_and_loses_nothing() {
     for t in tasks["tasks"].as_array().unwrap() {
         assert_eq!(t["isComplete"], true, "{t}");
         assert_eq!(t["output"]["echo"], t["id"], "{t}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_that_cannot_write_is_retried_and_health_says_so_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crew.redb");
+    let journal = dir.path().join("crew.redb.journal");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+
+    // A call in flight when the daemon dies: recovery must record it as
+    // interrupted, which is a write. (Every commit here is a full sync, so
+    // the journal holds nothing the next run needs.)
+    let slow = TestWorkers::start_with_delay(echo(), Duration::from_secs(60)).await;
+    let daemon = start_with(&db, port, &slow.base_url, ALWAYS);
+    wait_healthy(&http, &base).await;
+    let (status, body) = create_group(&http, &base, "g").await;
+    assert_eq!(status, 201, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while slow.calls().len() < 5 {
+        assert!(Instant::now() < deadline, "the calls never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(daemon); // SIGKILL
+
+    // Restarted with a journal that refuses every write: the daemon
+    // serves, but says it is not ready, and dispatches nothing.
+    std::fs::remove_file(&journal).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &journal).unwrap();
+    let fast = TestWorkers::start(echo()).await;
+    let _daemon = start(&db, port, &fast.base_url);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (status, body) = loop {
+        if let Some(h) = health(&http, &base).await {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "crewd did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("recovering")),
+        "{body}"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(health(&http, &base).await.map(|h| h.0), Some(503));
+    assert!(
+        fast.calls().is_empty(),
+        "nothing dispatched before recovery"
+    );
+
+    // Writable again: recovery is retried, succeeds, and the interrupted
+    // calls are made again.
+    std::fs::remove_file(&journal).unwrap();
+    wait_healthy(&http, &base).await;
+    wait_complete(&http, &base, "g").await;
+    assert_eq!(fast.calls().len(), 5);
+    let tasks = get(
+        &http,
+        format!("{base}/api/v1/task_group/g/tasks?pageSize=100"),
+    )
+    .await;
+    for t in tasks["tasks"].as_array().unwrap() {
+        let outcomes: Vec<&str> = t["attemptLog"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["outcome"].as_str().unwrap())
+            .collect();
+        assert_eq!(outcomes, vec!["interrupted", "succeeded"], "{t}");
     }
 }

@@ -129,20 +129,28 @@ pub fn router(state: ApiState) -> Router {
         .layer(TraceLayer::new_for_http())
 }
 
-/// `GET /healthz`: always answers, no auth.
+/// `GET /healthz`: no auth; 200 once the daemon has recovered its state
+/// and dispatches, 503 before (a large store takes a moment).
 #[utoipa::path(
     get,
     path = "/healthz",
     tag = "daemon",
     operation_id = "healthz",
-    summary = "Liveness: always answers, needs no token",
+    summary = "Health: ready once state is recovered; needs no token",
     security(()),
     responses(
-        (status = 200, description = "The daemon is up", body = inline(doc::Health))
+        (status = 200, description = "The daemon is up and dispatching", body = inline(doc::Health)),
+        (status = 503, response = doc::Unavailable)
     )
 )]
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+async fn healthz(State(state): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
+    if state.engine.is_ready() {
+        Ok(Json(serde_json::json!({"status": "ok"})))
+    } else {
+        Err(ApiError::unavailable(
+            "recovering state from the store; not dispatching yet",
+        ))
+    }
 }
 
 /// `GET /api/v1/whoami`: the caller's token name and scope.

@@ -41,6 +41,7 @@ pub fn start(
     let loads = WorkerLoads::default();
     let workgroup_loads = WorkgroupLoads::default();
     let metrics = Arc::new(crate::metrics::Metrics::new());
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let engine = run::Engine {
         store,
         hub,
@@ -55,6 +56,7 @@ pub fn start(
         runtime: tokio::runtime::Handle::current(),
         ids: run::IdGen::new(),
         cancels: Default::default(),
+        ready: ready.clone(),
     };
     let join = std::thread::Builder::new()
         .name("crew-engine".into())
@@ -73,6 +75,7 @@ pub fn start(
             loads,
             workgroup_loads,
             metrics,
+            ready,
         },
         EngineThread { join, tx },
     ))

@@ -208,9 +208,16 @@ pub struct EngineHandle {
     pub(crate) loads: WorkerLoads,
     pub(crate) workgroup_loads: WorkgroupLoads,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl EngineHandle {
+    /// Whether the engine has recovered its state from the store (every
+    /// incomplete task placed, interrupted calls recorded) and dispatches.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Applies a command on behalf of `actor`; returns once it is durably
     /// committed (or refused). Operator actions are recorded in the audit
     /// log under the actor's name, in the same transaction.

@@ -70,6 +70,8 @@ pub(crate) struct Engine {
     pub ids: IdGen,
     /// Calls in flight that an operator may cancel, by task id.
     pub cancels: HashMap<String, Arc<tokio::sync::Notify>>,
+    /// Set once recovery has succeeded (`/healthz` answers 200 from then).
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Fresh ids: time-ordered and random, so they sort by creation and never
@@ -104,12 +106,11 @@ impl IdGen {
 impl Engine {
     /// Runs until shutdown. Blocking: call it on its own thread.
     pub fn run(mut self) {
-        if let Err(e) = self.recover() {
-            tracing::error!("recovery failed: {e}");
-        }
+        // Until recovery succeeds nothing is scheduled: it is retried with
+        // the storage, and `/healthz` says so meanwhile.
+        let mut storage_broken = !self.try_recover();
         let mut shutting_down: Option<Instant> = None;
         let mut pending: Vec<Msg> = Vec::new();
-        let mut storage_broken = false;
         loop {
             if let Some(since) = shutting_down {
                 if self.sched.total_in_flight() == 0
@@ -181,13 +182,31 @@ impl Engine {
                 match self.store.reopen() {
                     Ok(()) => {
                         tracing::info!("storage reopened; resuming");
-                        storage_broken = false;
+                        storage_broken = !self.is_ready() && !self.try_recover();
                     }
                     Err(e) => tracing::warn!("storage still unavailable: {e}"),
                 }
             }
         }
         tracing::info!(abandoned = self.sched.total_in_flight(), "engine stopped");
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// [`Engine::recover`], logged; marks the engine ready when it succeeds.
+    fn try_recover(&mut self) -> bool {
+        match self.recover() {
+            Ok(()) => {
+                self.ready.store(true, std::sync::atomic::Ordering::Release);
+                true
+            }
+            Err(e) => {
+                tracing::error!("recovery failed (retried): {e}");
+                false
+            }
+        }
     }
 
     /// Rebuilds the scheduler from the store: interrupted attempts are

@@ -147,12 +147,31 @@ impl TestDaemon {
         let done = tokio::spawn(crewd::server::run(listener, config, async move {
             let _ = stopped.await;
         }));
-        TestDaemon {
+        let d = TestDaemon {
             url: format!("http://{addr}"),
             http: reqwest::Client::new(),
             dir,
             stop: Some(stop),
             done: Some(done),
+        };
+        // Ready: its state is recovered and it dispatches.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = d.http.get(format!("{}/healthz", d.url)).send().await;
+            let last = match r {
+                Ok(r) if r.status().is_success() => break d,
+                Ok(r) => format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
+                Err(e) => e.to_string(),
+            };
+            if std::time::Instant::now() > deadline {
+                let mut d = d;
+                let ended = match d.done.take() {
+                    Some(done) if done.is_finished() => format!("{:?}", done.await),
+                    _ => "still running".to_string(),
+                };
+                panic!("the daemon did not become ready: {last}; the daemon: {ended}");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
