@@ -57,6 +57,9 @@ pub async fn run_with_store(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.validate()?;
+    // The caller's handles on the store; every other one is ours, and is
+    // dropped before this returns.
+    let caller_handles = store.handles();
     let addr = listener.local_addr()?;
     if config.demo {
         config.worker_base_url = format!("http://{addr}{}", crate::demo::DEMO_WORKERS_PATH);
@@ -143,8 +146,28 @@ pub async fn run_with_store(
         .flatten()
     {
         task.abort();
+        // Resolves once the task is dropped, with its handle on the store.
+        let _ = task.await;
     }
     thread.shutdown().await;
+    release_store(&store, caller_handles).await;
     tracing::info!("crewd stopped");
     served.context("the HTTP server failed")
+}
+
+/// Waits (a little) until every handle on the store this daemon made is
+/// dropped, so that the file is closed when [`run`] returns: stream
+/// connections end on their own tasks after being told to close.
+async fn release_store(store: &Store, caller_handles: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while store.handles() > caller_handles {
+        if std::time::Instant::now() > deadline {
+            tracing::warn!(
+                handles = store.handles() - caller_handles,
+                "the store is still in use after shutdown"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }

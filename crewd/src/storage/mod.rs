@@ -125,6 +125,12 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    /// How many handles (clones of this store) are alive: the file is
+    /// closed, and may be opened again, once the last one is dropped.
+    pub fn handles(&self) -> usize {
+        Arc::strong_count(&self.inner)
+    }
+
     /// Opens the store at `path`, creating the file if it is missing. A new
     /// file gets every table and the current [`SCHEMA_VERSION`]; an existing
     /// one must carry that version.
