@@ -111,6 +111,11 @@ pub struct Task {
     /// This task's worker call timeout (the daemon's default when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_in_seconds: Option<u64>,
+    /// Times the task was reset. Each reset starts a new run: its worker
+    /// calls carry a new `webhook-id`, so that a worker deduplicating
+    /// deliveries does not take the re-run for a repeat of the last one.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub resets: u32,
 }
 
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>

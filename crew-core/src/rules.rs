@@ -331,6 +331,7 @@ fn build_tasks(
             created_by: created_by.map(|c| c.id.clone()),
             attempt_log: Vec::new(),
             timeout_in_seconds: spec.timeout_in_seconds,
+            resets: 0,
         });
     }
     Ok(out)
@@ -923,6 +924,7 @@ fn descendants<G: GraphRead + ?Sized>(
 }
 
 fn reset_fields(t: &mut Task, attempts: u32, now: Timestamp) {
+    t.resets = t.resets.saturating_add(1);
     t.is_complete = false;
     t.output = serde_json::Value::Null;
     t.errors.clear();

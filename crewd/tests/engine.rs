@@ -500,3 +500,43 @@ async fn a_task_timeout_applies_and_a_running_call_can_be_cancelled() {
     assert_eq!(s, 422);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn webhook_ids_hold_across_retries_and_change_with_a_reset() {
+    // Fails its first attempt, then succeeds.
+    let w = TestWorkers::start(Arc::new(|c: &Call| {
+        if c.attempt == 1 {
+            (StatusCode::INTERNAL_SERVER_ERROR, json!({"error": "boom"}))
+        } else {
+            (StatusCode::OK, json!({"output": "ok"}))
+        }
+    }))
+    .await;
+    let d = TestDaemon::start(&w.base_url, |c| {
+        c.worker_signing_secret = Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into());
+    })
+    .await;
+    group(
+        &d,
+        "g",
+        json!([{"id": "t", "worker": "w", "errorDelayInSeconds": 0}]),
+    )
+    .await;
+    d.wait_task("t", 10, |t| t["isComplete"] == true).await;
+    for _ in 0..2 {
+        let n = w.calls_for("t").len();
+        let (s, v) = d.post("/task_group/g/task/t/reset", json!({})).await;
+        assert_eq!(s, 200, "{v}");
+        d.wait_task("t", 10, |t| t["isComplete"] == true).await;
+        assert_eq!(w.calls_for("t").len(), n + 1);
+    }
+    let ids: Vec<String> = w
+        .calls_for("t")
+        .iter()
+        .map(|c| c.headers["webhook-id"].to_str().unwrap().to_string())
+        .collect();
+    // The retry is the same message; each reset is a new one.
+    assert_eq!(ids, ["msg_t", "msg_t", "msg1_t", "msg2_t"]);
+    assert_eq!(d.task("t").await["resets"], 2);
+    d.stop().await;
+}

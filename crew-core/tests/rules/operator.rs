@@ -137,6 +137,7 @@ fn reset_group_without_seeds_resets_every_task() {
         let t = w.task(id);
         assert!(!t.is_complete && t.errors.is_empty(), "{id}");
         assert_eq!(t.remaining_attempts, 5);
+        assert_eq!(t.resets, 1, "a new run: {id}");
     }
     assert_eq!(w.status("a"), TaskStatus::Ready);
     assert_eq!(w.status("b"), TaskStatus::Waiting);

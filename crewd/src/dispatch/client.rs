@@ -20,8 +20,10 @@ use std::time::Duration;
 
 /// The header carrying the 1-based attempt number.
 pub const ATTEMPT_HEADER: &str = "x-crew-attempt";
-/// Standard Webhooks: the message id (`msg_<task>`), the same for every
-/// attempt, so a worker can drop a duplicate delivery.
+/// Standard Webhooks: the message id, the same for every attempt of one run
+/// of a task, so a worker can drop a duplicate delivery: `msg_<task>`, and
+/// `msg<n>_<task>` once the task has been reset `n` times (a reset is a new
+/// run, never a duplicate).
 pub const WEBHOOK_ID_HEADER: &str = "webhook-id";
 /// Standard Webhooks: Unix seconds when the call was signed.
 pub const WEBHOOK_TIMESTAMP_HEADER: &str = "webhook-timestamp";
@@ -237,6 +239,18 @@ impl WorkerClient {
         attempt: u32,
         timeout: Option<Duration>,
     ) -> WorkerOutcome {
+        self.call_in_run(payload, attempt, 0, timeout).await
+    }
+
+    /// [`WorkerClient::call`] for a task reset `run` times (see
+    /// [`WEBHOOK_ID_HEADER`]).
+    pub async fn call_in_run(
+        &self,
+        payload: &WorkerPayload,
+        attempt: u32,
+        run: u32,
+        timeout: Option<Duration>,
+    ) -> WorkerOutcome {
         if !is_safe_name(&payload.worker) {
             return WorkerOutcome::failure(format!(
                 "worker name {:?} is not valid; it was not called",
@@ -245,7 +259,7 @@ impl WorkerClient {
         }
         let url = self.url_for(&payload.worker);
         let timeout = timeout.unwrap_or(self.default_timeout);
-        match tokio::time::timeout(timeout, self.exchange(&url, payload, attempt)).await {
+        match tokio::time::timeout(timeout, self.exchange(&url, payload, attempt, run)).await {
             Ok(outcome) => outcome,
             Err(_) => WorkerOutcome::failure(format!(
                 "timed out after {} (worker at {})",
@@ -255,7 +269,13 @@ impl WorkerClient {
         }
     }
 
-    async fn exchange(&self, url: &str, payload: &WorkerPayload, attempt: u32) -> WorkerOutcome {
+    async fn exchange(
+        &self,
+        url: &str,
+        payload: &WorkerPayload,
+        attempt: u32,
+        run: u32,
+    ) -> WorkerOutcome {
         let body = match serde_json::to_vec(payload) {
             Ok(b) => b,
             Err(e) => return WorkerOutcome::failure(format!("cannot encode the payload: {e}")),
@@ -266,7 +286,7 @@ impl WorkerClient {
         };
         let mut request = request.header(ATTEMPT_HEADER, attempt);
         if let Some(key) = &self.signing_key {
-            let id = format!("msg_{}", payload.task_id);
+            let id = message_id(&payload.task_id, run);
             let timestamp = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
@@ -315,6 +335,16 @@ impl WorkerClient {
             &body,
             Timestamp::now(),
         )
+    }
+}
+
+/// The `webhook-id` of a task's calls in its `run` (resets so far). A later
+/// run's id starts `msg<n>`, never `msg_`, so it cannot equal a first run's.
+fn message_id(task_id: &str, run: u32) -> String {
+    if run == 0 {
+        format!("msg_{task_id}")
+    } else {
+        format!("msg{run}_{task_id}")
     }
 }
 

@@ -50,6 +50,8 @@ struct Started {
     worker: String,
     workgroup: String,
     attempt: u32,
+    /// Resets of the task so far: which run this call belongs to.
+    run: u32,
     payload: WorkerPayload,
     /// The task's own timeout, if it has one.
     timeout: Option<Duration>,
@@ -484,16 +486,22 @@ impl Engine {
                         payload,
                     } => {
                         tx.apply(&changes, now).map_err(|e| e.to_string())?;
-                        let timeout = changes.ops.iter().find_map(|c| match c {
-                            Change::UpdateTask { after, .. } if after.id == id => {
-                                after.timeout_in_seconds.map(Duration::from_secs)
-                            }
-                            _ => None,
-                        });
+                        let (timeout, run) = changes
+                            .ops
+                            .iter()
+                            .find_map(|c| match c {
+                                Change::UpdateTask { after, .. } if after.id == id => Some((
+                                    after.timeout_in_seconds.map(Duration::from_secs),
+                                    after.resets,
+                                )),
+                                _ => None,
+                            })
+                            .unwrap_or((None, 0));
                         work.started.push(Started {
                             worker,
                             workgroup,
                             attempt,
+                            run,
                             payload,
                             timeout,
                         });
@@ -692,7 +700,7 @@ impl Engine {
             // A cancelled call is dropped mid-flight; its result still comes
             // back (as a stale one, ignored) so the slot accounting holds.
             let outcome = tokio::select! {
-                outcome = client.call(&s.payload, s.attempt, Some(timeout)) => outcome,
+                outcome = client.call_in_run(&s.payload, s.attempt, s.run, Some(timeout)) => outcome,
                 _ = cancel.notified() => WorkerOutcome::failure("cancelled by an operator"),
             };
             metrics.call_ended(&latency, call_started.elapsed(), &outcome);
