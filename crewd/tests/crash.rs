@@ -7,7 +7,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{Call, TestWorkers};
+use common::{free_port, wait_ready, Call, TestWorkers};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -35,24 +35,6 @@ fn start(db: &std::path::Path, port: u16, workers: &str) -> Daemon {
         .spawn()
         .expect("crewd starts");
     Daemon { child }
-}
-
-async fn wait_healthy(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("crewd did not become healthy");
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,7 +77,7 @@ async fn sigkill_at_random_moments_loses_nothing() {
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let mut daemon = start(&db, port, &workers.base_url);
-    wait_healthy(&http, &base).await;
+    wait_ready(&http, &base).await;
 
     let mut tasks = Vec::new();
     for s in 0..SPAWNERS {
@@ -128,7 +110,7 @@ async fn sigkill_at_random_moments_loses_nothing() {
         daemon.child.kill().unwrap(); // SIGKILL
         let _ = daemon.child.wait();
         daemon = start(&db, port, &workers.base_url);
-        wait_healthy(&http, &base).await;
+        wait_ready(&http, &base).await;
         kills.push((killed_at, Instant::now()));
     }
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{echo, TestWorkers};
+use common::{echo, free_port, wait_ready, TestWorkers};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -44,28 +44,10 @@ fn start_with(db: &Path, port: u16, workers: &str, checkpoint_ms: &str) -> Daemo
     Daemon(child)
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 async fn health(http: &reqwest::Client, base: &str) -> Option<(u16, Value)> {
     let r = http.get(format!("{base}/healthz")).send().await.ok()?;
     let status = r.status().as_u16();
     Some((status, r.json().await.unwrap_or(Value::Null)))
-}
-
-async fn wait_healthy(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("crewd did not become healthy");
 }
 
 async fn create_group(http: &reqwest::Client, base: &str, id: &str) -> (u16, Value) {
@@ -119,7 +101,7 @@ async fn a_journal_that_cannot_be_written_answers_503_and_loses_nothing() {
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let daemon = start(&db, port, &workers.base_url);
-    wait_healthy(&http, &base).await;
+    wait_ready(&http, &base).await;
 
     // Every write to the journal fails: the request is refused, whole.
     let (status, body) = create_group(&http, &base, "refused").await;
@@ -158,7 +140,7 @@ async fn a_journal_that_cannot_be_written_answers_503_and_loses_nothing() {
     // since: the journal alone holds it); what was refused never appears.
     drop(daemon);
     let _daemon = start(&db, port, &workers.base_url);
-    wait_healthy(&http, &base).await;
+    wait_ready(&http, &base).await;
     assert_eq!(group_ids(&http, &base).await, vec!["kept".to_string()]);
     let tasks = get(
         &http,
@@ -186,7 +168,7 @@ async fn recovery_that_cannot_write_is_retried_and_health_says_so_meanwhile() {
     // the journal holds nothing the next run needs.)
     let slow = TestWorkers::start_with_delay(echo(), Duration::from_secs(60)).await;
     let daemon = start_with(&db, port, &slow.base_url, ALWAYS);
-    wait_healthy(&http, &base).await;
+    wait_ready(&http, &base).await;
     let (status, body) = create_group(&http, &base, "g").await;
     assert_eq!(status, 201, "{body}");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -227,7 +209,7 @@ async fn recovery_that_cannot_write_is_retried_and_health_says_so_meanwhile() {
     // Writable again: recovery is retried, succeeds, and the interrupted
     // calls are made again.
     std::fs::remove_file(&journal).unwrap();
-    wait_healthy(&http, &base).await;
+    wait_ready(&http, &base).await;
     wait_complete(&http, &base, "g").await;
     assert_eq!(fast.calls().len(), 5);
     let tasks = get(

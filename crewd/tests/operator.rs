@@ -397,11 +397,7 @@ async fn whoami_without_auth_is_an_anonymous_admin() {
 async fn scoped_tokens_never_reach_the_logs() {
     let w = TestWorkers::start(common::echo()).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_crewd"))
         .env("CREW_DB", dir.path().join("s.redb"))
         .env("CREW_LISTEN", format!("127.0.0.1:{port}"))
@@ -418,11 +414,7 @@ async fn scoped_tokens_never_reach_the_logs() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "crewd did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_ready(&http, &base).await;
     for token in [ADMIN, OPS, VIEWER, "wrong-token-value"] {
         for url in [format!("{base}/api/v1/whoami"), format!("{base}/metrics")] {
             http.get(url).bearer_auth(token).send().await.unwrap();

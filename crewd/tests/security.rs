@@ -17,11 +17,7 @@ const WORKER_AUTH: &str = "Bearer wkr-4d2b8e6f0a";
 async fn tokens_and_worker_credentials_never_reach_the_logs() {
     let w = TestWorkers::start(echo()).await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_crewd"))
         .env("CREW_DB", dir.path().join("s.redb"))
         .env("CREW_LISTEN", format!("127.0.0.1:{port}"))
@@ -35,11 +31,7 @@ async fn tokens_and_worker_credentials_never_reach_the_logs() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while http.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "crewd did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_ready(&http, &base).await;
     // Wrong and right tokens, and work that makes worker calls.
     let r = http
         .get(format!("{base}/api/v1/task_groups"))

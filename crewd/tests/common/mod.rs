@@ -251,3 +251,24 @@ impl TestDaemon {
         }
     }
 }
+
+/// A free port on 127.0.0.1 for a daemon started as a process.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Waits until the daemon at `base` is ready (`/healthz` answers 200: its
+/// state is recovered and it dispatches).
+pub async fn wait_ready(http: &reqwest::Client, base: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("crewd did not become ready at {base}");
+}
