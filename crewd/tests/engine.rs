@@ -85,16 +85,20 @@ async fn continuations_are_created_with_the_completion() {
     d.stop().await;
 }
 
-#[tokio::test]
-async fn a_failure_is_recorded_and_retried_after_the_delay() {
-    let w = TestWorkers::start(Arc::new(|c: &Call| {
+/// Fails every task's first attempt ("boom"), then succeeds.
+fn fails_first_attempt() -> common::Behaviour {
+    Arc::new(|c: &Call| {
         if c.attempt == 1 {
             (StatusCode::INTERNAL_SERVER_ERROR, json!({"error": "boom"}))
         } else {
             (StatusCode::OK, json!({"output": "ok"}))
         }
-    }))
-    .await;
+    })
+}
+
+#[tokio::test]
+async fn a_failure_is_recorded_and_retried_after_the_delay() {
+    let w = TestWorkers::start(fails_first_attempt()).await;
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
     group(
         &d,
@@ -503,15 +507,7 @@ async fn a_task_timeout_applies_and_a_running_call_can_be_cancelled() {
 
 #[tokio::test]
 async fn webhook_ids_hold_across_retries_and_change_with_a_reset() {
-    // Fails its first attempt, then succeeds.
-    let w = TestWorkers::start(Arc::new(|c: &Call| {
-        if c.attempt == 1 {
-            (StatusCode::INTERNAL_SERVER_ERROR, json!({"error": "boom"}))
-        } else {
-            (StatusCode::OK, json!({"output": "ok"}))
-        }
-    }))
-    .await;
+    let w = TestWorkers::start(fails_first_attempt()).await;
     let d = TestDaemon::start(&w.base_url, |c| {
         c.worker_signing_secret = Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into());
     })
