@@ -41,7 +41,7 @@ pub fn start(
     let loads = WorkerLoads::default();
     let workgroup_loads = WorkgroupLoads::default();
     let metrics = Arc::new(crate::metrics::Metrics::new());
-    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ready = ops::Ready::default();
     let engine = run::Engine {
         store,
         hub,

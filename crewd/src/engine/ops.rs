@@ -196,6 +196,21 @@ pub(crate) enum Msg {
 #[derive(Clone, Default)]
 pub(crate) struct WorkerLoads(pub Arc<Mutex<Vec<WorkerLimit>>>);
 
+/// Set once the engine has recovered its state from the store (every
+/// incomplete task placed, interrupted calls recorded), shared with the API.
+#[derive(Clone, Default)]
+pub(crate) struct Ready(Arc<std::sync::atomic::AtomicBool>);
+
+impl Ready {
+    pub fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn get(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
 /// Live calls in flight per workgroup (only those with some), shared with
 /// the API.
 #[derive(Clone, Default)]
@@ -208,14 +223,14 @@ pub struct EngineHandle {
     pub(crate) loads: WorkerLoads,
     pub(crate) workgroup_loads: WorkgroupLoads,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
-    pub(crate) ready: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) ready: Ready,
 }
 
 impl EngineHandle {
     /// Whether the engine has recovered its state from the store (every
     /// incomplete task placed, interrupted calls recorded) and dispatches.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(std::sync::atomic::Ordering::Acquire)
+        self.ready.get()
     }
 
     /// Applies a command on behalf of `actor`; returns once it is durably

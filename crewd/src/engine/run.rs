@@ -73,7 +73,7 @@ pub(crate) struct Engine {
     /// Calls in flight that an operator may cancel, by task id.
     pub cancels: HashMap<String, Arc<tokio::sync::Notify>>,
     /// Set once recovery has succeeded (`/healthz` answers 200 from then).
-    pub ready: Arc<std::sync::atomic::AtomicBool>,
+    pub ready: super::ops::Ready,
 }
 
 /// Fresh ids: time-ordered and random, so they sort by creation and never
@@ -184,7 +184,7 @@ impl Engine {
                 match self.store.reopen() {
                     Ok(()) => {
                         tracing::info!("storage reopened; resuming");
-                        storage_broken = !self.is_ready() && !self.try_recover();
+                        storage_broken = !self.ready.get() && !self.try_recover();
                     }
                     Err(e) => tracing::warn!("storage still unavailable: {e}"),
                 }
@@ -193,15 +193,11 @@ impl Engine {
         tracing::info!(abandoned = self.sched.total_in_flight(), "engine stopped");
     }
 
-    fn is_ready(&self) -> bool {
-        self.ready.load(std::sync::atomic::Ordering::Acquire)
-    }
-
     /// [`Engine::recover`], logged; marks the engine ready when it succeeds.
     fn try_recover(&mut self) -> bool {
         match self.recover() {
             Ok(()) => {
-                self.ready.store(true, std::sync::atomic::Ordering::Release);
+                self.ready.set();
                 true
             }
             Err(e) => {
