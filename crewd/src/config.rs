@@ -265,7 +265,7 @@ pub struct Config {
     pub audit_retention: u64,
 
     /// Delete finished groups (every task complete) this many seconds after
-    /// they were created; unset keeps them.
+    /// they finished; unset keeps them.
     #[arg(long, env = "CREW_RETAIN_FINISHED_FOR", value_name = "SECONDS")]
     pub retain_finished_for: Option<u64>,
 

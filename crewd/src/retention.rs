@@ -1,6 +1,6 @@
-//! Retention: finished groups (every task complete) are deleted once older
-//! than a configured age, or beyond a configured count (the newest are
-//! kept). Old events are trimmed by the store itself, in the transaction
+//! Retention: finished groups (every task complete) are deleted once they
+//! have been finished for a configured time, or beyond a configured count
+//! (the newest are kept). Old events are trimmed by the store itself, in the transaction
 //! that appends new ones.
 //!
 //! A sweep lists groups (not tasks) and deletes through the engine, so each
@@ -17,7 +17,7 @@ const PAGE: u64 = 500;
 /// What to keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetentionPolicy {
-    /// Delete finished groups created longer ago than this.
+    /// Delete groups finished longer ago than this.
     pub max_age: Option<Duration>,
     /// Keep at most this many finished groups.
     pub max_finished_groups: Option<usize>,
@@ -57,9 +57,15 @@ pub fn doomed_groups(
     let mut doomed = Vec::new();
     for (i, g) in finished.into_iter().enumerate() {
         let too_many = policy.max_finished_groups.is_some_and(|max| i >= max);
-        let too_old = policy
-            .max_age
-            .is_some_and(|age| g.created_at.seconds_until(&now) > age.as_secs_f64());
+        let too_old = match policy.max_age {
+            // Counted from when it finished (from its creation if that is
+            // not known).
+            Some(age) => {
+                let since = read.group_finished_at(&g.id)?.unwrap_or(g.created_at);
+                since.seconds_until(&now) > age.as_secs_f64()
+            }
+            None => false,
+        };
         if too_many || too_old {
             doomed.push(g.id);
         }

@@ -1159,3 +1159,53 @@ fn release_events_follow_parent_completion() {
     let events = f.run(at(3), |w| rules::reset_task(w, "q", None, at(3)).unwrap());
     assert_eq!(updated_kid(&events), Some(TaskStatus::Waiting));
 }
+
+#[test]
+fn retention_counts_a_groups_age_from_when_it_finished() {
+    use crewd::retention::{doomed_groups, RetentionPolicy};
+    let mut f = Fixture::new();
+    let mut gen = ids();
+    let spec = NewTaskGroup {
+        id: Some("g".into()),
+        name: "g".into(),
+        is_paused: false,
+        tasks: vec![task("a", &[]), task("b", &["a"])],
+        schedule: None,
+    };
+    f.run(at(0), |w| {
+        rules::create_group(w, spec, at(0), &mut gen).unwrap()
+    });
+    let policy = RetentionPolicy {
+        max_age: Some(std::time::Duration::from_secs(60)),
+        max_finished_groups: None,
+        every: std::time::Duration::from_secs(1),
+    };
+    let doomed = |f: &Fixture, now| doomed_groups(&f.store, &policy, now).unwrap();
+    let finished_at = |f: &Fixture| f.store.read().unwrap().group_finished_at("g").unwrap();
+
+    f.finish("a", success(json!(1), vec![]), at(10));
+    assert_eq!(finished_at(&f), None);
+    assert!(doomed(&f, at(100)).is_empty(), "not finished");
+    // Finished at 100 s, created at 0: kept until 160 s.
+    f.finish("b", success(json!(2), vec![]), at(100));
+    assert_eq!(finished_at(&f), Some(at(100)));
+    assert!(doomed(&f, at(150)).is_empty());
+    assert_eq!(doomed(&f, at(170)), vec!["g".to_string()]);
+
+    // Reset, it counts from when it finishes again.
+    f.run(at(200), |w| {
+        rules::reset_group(w, "g", None, at(200)).unwrap()
+    });
+    assert!(doomed(&f, at(1000)).is_empty(), "running again");
+    f.finish("a", success(json!(1), vec![]), at(300));
+    f.finish("b", success(json!(2), vec![]), at(310));
+    assert_eq!(finished_at(&f), Some(at(310)));
+    assert!(doomed(&f, at(360)).is_empty());
+    assert_eq!(doomed(&f, at(371)), vec!["g".to_string()]);
+
+    // The time survives a reopen and goes with the group.
+    f.reopen();
+    assert_eq!(finished_at(&f), Some(at(310)));
+    f.run(at(400), |w| rules::delete_group(w, "g").unwrap());
+    assert_eq!(finished_at(&f), None);
+}

@@ -524,6 +524,13 @@ impl ReadTx {
         })
     }
 
+    /// When the group last became finished (every task complete); `None`
+    /// if it is not known (it finished before finish times were kept).
+    pub fn group_finished_at(&self, id: &str) -> Result<Option<Timestamp>, StorageError> {
+        let t = self.txn.open_table(tables::GROUP_FINISHED)?;
+        Ok(t.get(id)?.map(|v| Timestamp::from_unix_millis(v.value())))
+    }
+
     /// Every worker with a stored limit (`None`: no limit), by name.
     pub fn worker_limits(&self) -> Result<Vec<(String, Option<u32>)>, StorageError> {
         let t = self.txn.open_table(tables::WORKER_LIMITS)?;

@@ -62,6 +62,12 @@ pub(crate) const DELAYED: TableDefinition<(&str, i64, &str), &str> =
 pub(crate) const WORKGROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("workgroups");
 pub(crate) const WORKER_LIMITS: TableDefinition<&str, Option<u32>> =
     TableDefinition::new("worker_limits");
+/// When each group last became finished (every task complete), in Unix
+/// milliseconds: retention's age. Kept when the group is reset (it is
+/// written again when the group finishes again); absent for groups that
+/// finished before it existed.
+pub(crate) const GROUP_FINISHED: TableDefinition<&str, i64> =
+    TableDefinition::new("group_finished");
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
@@ -84,6 +90,7 @@ pub(crate) fn create_all(txn: &redb::WriteTransaction) -> Result<(), StorageErro
     txn.open_table(DELAYED)?;
     txn.open_table(WORKGROUPS)?;
     txn.open_table(WORKER_LIMITS)?;
+    txn.open_table(GROUP_FINISHED)?;
     txn.open_table(EVENTS)?;
     txn.open_table(AUDIT)?;
     Ok(())

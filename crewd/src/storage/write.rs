@@ -625,6 +625,7 @@ struct Ops<'t> {
     groups: Lazy<'t, &'static str, &'static [u8]>,
     groups_by_time: Lazy<'t, (i64, &'static str), ()>,
     group_counts: Lazy<'t, &'static str, [u64; BUCKETS]>,
+    group_finished: Lazy<'t, &'static str, i64>,
     group_tasks: Lazy<'t, (&'static str, i64, &'static str), ()>,
     group_incomplete: Lazy<'t, (&'static str, i64, &'static str), ()>,
     group_bucket: Lazy<'t, (&'static str, u8, i64, &'static str), ()>,
@@ -823,6 +824,7 @@ impl<'t> Ops<'t> {
             groups: Lazy::new(txn, tables::GROUPS),
             groups_by_time: Lazy::new(txn, tables::GROUPS_BY_TIME),
             group_counts: Lazy::new(txn, tables::GROUP_COUNTS),
+            group_finished: Lazy::new(txn, tables::GROUP_FINISHED),
             group_tasks: Lazy::new(txn, tables::GROUP_TASKS),
             group_incomplete: Lazy::new(txn, tables::GROUP_INCOMPLETE),
             group_bucket: Lazy::new(txn, tables::GROUP_BUCKET),
@@ -1111,15 +1113,21 @@ impl<'t> Ops<'t> {
             self.delayed.t()?.insert((g, ms, id), wg)?;
         }
 
-        // Counters by bucket.
+        // Counters by bucket (a move within a group is one update).
         let cb = before.map(|p| (p.group(), p.bucket));
         let ca = after.map(|p| (p.group(), p.bucket));
-        if cb != ca {
-            if let Some((g, b)) = cb {
-                self.bump_count(g, b, -1)?;
+        match (cb, ca) {
+            _ if cb == ca => {}
+            (Some((gb, bb)), Some((ga, ba))) if gb == ga => {
+                self.adjust_counts(gb, &[(bb, -1), (ba, 1)])?;
             }
-            if let Some((g, b)) = ca {
-                self.bump_count(g, b, 1)?;
+            _ => {
+                if let Some((g, b)) = cb {
+                    self.adjust_counts(g, &[(b, -1)])?;
+                }
+                if let Some((g, b)) = ca {
+                    self.adjust_counts(g, &[(b, 1)])?;
+                }
             }
         }
 
@@ -1148,16 +1156,30 @@ impl<'t> Ops<'t> {
         Ok(())
     }
 
-    fn bump_count(&mut self, group: &str, bucket: Bucket, delta: i64) -> Result<(), StorageError> {
-        let mut counts = self
+    /// Applies `deltas` to a group's counts by bucket; notes the time when
+    /// they make the group finished (every task complete).
+    fn adjust_counts(&mut self, group: &str, deltas: &[(Bucket, i64)]) -> Result<(), StorageError> {
+        let before = self
             .group_counts
             .t()?
             .get(group)?
             .map(|v| v.value())
             .unwrap_or([0; BUCKETS]);
-        let i = bucket.idx();
-        counts[i] = add_delta(counts[i], delta);
+        let mut counts = before;
+        for &(bucket, delta) in deltas {
+            let i = bucket.idx();
+            counts[i] = add_delta(counts[i], delta);
+        }
         self.group_counts.t()?.insert(group, counts)?;
+        let finished = |c: &[u64; BUCKETS]| {
+            let total: u64 = c.iter().sum();
+            total > 0 && c[Bucket::Completed.idx()] == total
+        };
+        if finished(&counts) && !finished(&before) {
+            self.group_finished
+                .t()?
+                .insert(group, self.now.unix_millis())?;
+        }
         Ok(())
     }
 
@@ -1219,6 +1241,7 @@ impl<'t> Ops<'t> {
             .t()?
             .remove((millis(&before.created_at), id))?;
         self.group_counts.t()?.remove(id)?;
+        self.group_finished.t()?.remove(id)?;
         Ok(before)
     }
 
