@@ -55,6 +55,7 @@ pub fn content_lines(t: &Task, th: &Theme, now: Timestamp) -> Vec<Line<'static>>
         field(th, "key", clean(th, &t.key)),
         field(th, "remainingAttempts", t.remaining_attempts.to_string()),
         field(th, "attempts", t.attempts.to_string()),
+        field(th, "resets", t.resets.to_string()),
         field(th, "isPaused", t.is_paused.to_string()),
         field(th, "isComplete", t.is_complete.to_string()),
         field(th, "busyExecuting", t.busy_executing.to_string()),
