@@ -131,6 +131,21 @@ impl Fixture {
         })
     }
 
+    /// Creates group `id` (named after it) with `tasks`, at `now`.
+    fn create_group(&mut self, id: &str, tasks: Vec<NewTask>, now: Timestamp) {
+        let mut gen = ids();
+        let spec = NewTaskGroup {
+            id: Some(id.into()),
+            name: id.into(),
+            is_paused: false,
+            tasks,
+            schedule: None,
+        };
+        self.run(now, |w| {
+            rules::create_group(w, spec, now, &mut gen).unwrap()
+        });
+    }
+
     /// Closes the file and opens it again.
     fn reopen(&mut self) {
         // The database closes when its last handle goes: swap in a
@@ -1055,7 +1070,6 @@ fn group_listing_is_newest_first_paged_and_searchable() {
 #[test]
 fn delayed_and_workgroup_pauses_split_pending() {
     let mut f = Fixture::new();
-    let mut gen = ids();
     let mut later = task("later", &[]);
     later.run_after = Some(at(100));
     let mut in_wg = task("in-wg", &[]);
@@ -1063,16 +1077,7 @@ fn delayed_and_workgroup_pauses_split_pending() {
     let mut both = task("both", &[]);
     both.workgroup = "acct".into();
     both.run_after = Some(at(50));
-    let spec = NewTaskGroup {
-        id: Some("g".into()),
-        name: "g".into(),
-        is_paused: false,
-        tasks: vec![later, in_wg, both, task("now", &[])],
-        schedule: None,
-    };
-    f.run(at(0), |w| {
-        rules::create_group(w, spec, at(0), &mut gen).unwrap()
-    });
+    f.create_group("g", vec![later, in_wg, both, task("now", &[])], at(0));
     let counts = |f: &Fixture, t| {
         f.store
             .read()
@@ -1133,17 +1138,11 @@ fn delayed_and_workgroup_pauses_split_pending() {
 #[test]
 fn release_events_follow_parent_completion() {
     let mut f = Fixture::new();
-    let mut gen = ids();
-    let spec = NewTaskGroup {
-        id: Some("g".into()),
-        name: "g".into(),
-        is_paused: false,
-        tasks: vec![task("p", &[]), task("q", &[]), task("kid", &["p", "q"])],
-        schedule: None,
-    };
-    f.run(at(0), |w| {
-        rules::create_group(w, spec, at(0), &mut gen).unwrap()
-    });
+    f.create_group(
+        "g",
+        vec![task("p", &[]), task("q", &[]), task("kid", &["p", "q"])],
+        at(0),
+    );
     let updated_kid = |events: &[crew_core::wire::StreamMessage]| {
         events.iter().find_map(|e| match &e.event {
             Event::TaskUpdated { task } if task.id == "kid" => task.status,
@@ -1164,17 +1163,7 @@ fn release_events_follow_parent_completion() {
 fn retention_counts_a_groups_age_from_when_it_finished() {
     use crewd::retention::{doomed_groups, RetentionPolicy};
     let mut f = Fixture::new();
-    let mut gen = ids();
-    let spec = NewTaskGroup {
-        id: Some("g".into()),
-        name: "g".into(),
-        is_paused: false,
-        tasks: vec![task("a", &[]), task("b", &["a"])],
-        schedule: None,
-    };
-    f.run(at(0), |w| {
-        rules::create_group(w, spec, at(0), &mut gen).unwrap()
-    });
+    f.create_group("g", vec![task("a", &[]), task("b", &["a"])], at(0));
     let policy = RetentionPolicy {
         max_age: Some(std::time::Duration::from_secs(60)),
         max_finished_groups: None,
