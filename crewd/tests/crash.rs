@@ -7,10 +7,10 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{free_port, wait_ready, Call, TestWorkers};
+use common::{crewd_command, free_port, wait_ready, Call, TestWorkers};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,13 +25,7 @@ struct Daemon {
 }
 
 fn start(db: &std::path::Path, port: u16, workers: &str) -> Daemon {
-    let child = Command::new(env!("CARGO_BIN_EXE_crewd"))
-        .env("CREW_DB", db)
-        .env("CREW_LISTEN", format!("127.0.0.1:{port}"))
-        .env("CREW_WORKER_BASE_URL", workers)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let child = crewd_command(db, port, workers)
         .spawn()
         .expect("crewd starts");
     Daemon { child }

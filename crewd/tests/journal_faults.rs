@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::{echo, free_port, wait_ready, TestWorkers};
+use common::{crewd_command, echo, free_port, wait_ready, TestWorkers};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 struct Daemon(Child);
@@ -31,14 +31,8 @@ fn start(db: &Path, port: u16, workers: &str) -> Daemon {
 }
 
 fn start_with(db: &Path, port: u16, workers: &str, checkpoint_ms: &str) -> Daemon {
-    let child = Command::new(env!("CARGO_BIN_EXE_crewd"))
-        .env("CREW_DB", db)
-        .env("CREW_LISTEN", format!("127.0.0.1:{port}"))
-        .env("CREW_WORKER_BASE_URL", workers)
+    let child = crewd_command(db, port, workers)
         .env("CREW_CHECKPOINT_MS", checkpoint_ms)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .expect("crewd starts");
     Daemon(child)

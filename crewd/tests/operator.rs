@@ -398,17 +398,13 @@ async fn scoped_tokens_never_reach_the_logs() {
     let w = TestWorkers::start(common::echo()).await;
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crewd"))
-        .env("CREW_DB", dir.path().join("s.redb"))
-        .env("CREW_LISTEN", format!("127.0.0.1:{port}"))
-        .env("CREW_WORKER_BASE_URL", &w.base_url)
+    let mut child = common::crewd_command(&dir.path().join("s.redb"), port, &w.base_url)
         .env("CREW_AUTH_TOKEN", ADMIN)
         .env(
             "CREW_TOKENS",
             format!("viewer:read-only:{VIEWER},ops:admin:{OPS}"),
         )
         .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -272,3 +272,18 @@ pub async fn wait_ready(http: &reqwest::Client, base: &str) {
     }
     panic!("crewd did not become ready at {base}");
 }
+
+/// The `crewd` binary set up on `db`, listening on 127.0.0.1:`port`, with
+/// its workers at `workers`; quiet (`RUST_LOG=warn`, no output kept).
+/// Callers add their own settings before spawning.
+pub fn crewd_command(db: &std::path::Path, port: u16, workers: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_crewd"));
+    c.env("CREW_DB", db)
+        .env("CREW_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CREW_WORKER_BASE_URL", workers)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    c
+}
