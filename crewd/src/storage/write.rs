@@ -10,7 +10,7 @@ use crew_core::wire::{AuditEntry, Event, StreamMessage, WorkerLimit};
 use crew_core::{Change, Changes, Task, TaskGroup, Timestamp, Workgroup};
 use redb::{ReadableTable, Table, TableHandle};
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -105,8 +105,7 @@ impl WriteTx {
             journal_lines,
             ..
         } = self;
-        let mut ops = Ops::open(txn, now, decoded)?;
-        ops.open_all()?;
+        let ops = Ops::open(txn, now, decoded)?;
         Ok(Batch {
             ops,
             txn,
@@ -486,7 +485,7 @@ impl Batch<'_> {
     /// waiting on a parent. Read from the task's state, without decoding
     /// it. `None`: no such task.
     pub fn is_pending(&self, id: &str) -> Result<Option<bool>, StorageError> {
-        let state = get_state(self.ops.state.r().map_err(not_open)?, id)?;
+        let state = get_state(self.ops.state.r()?, id)?;
         Ok(state.map(|s| s.bucket == Bucket::Pending))
     }
 
@@ -548,35 +547,47 @@ impl crew_core::GraphRead for Batch<'_> {
     }
 
     fn workgroup(&self, name: &str) -> Result<Option<Workgroup>, crew_core::StoreError> {
-        tables::get_workgroup(self.ops.workgroups.r()?, name).map_err(tables::store_err)
+        tables::get_workgroup(self.ops.workgroups.r().map_err(tables::store_err)?, name)
+            .map_err(tables::store_err)
     }
 
     fn children(&self, id: &str) -> Result<Vec<String>, crew_core::StoreError> {
-        pair_seconds(self.ops.children.r()?, id).map_err(tables::store_err)
+        pair_seconds(self.ops.children.r().map_err(tables::store_err)?, id)
+            .map_err(tables::store_err)
     }
 
     fn tasks_with_key(&self, group: &str, key: &str) -> Result<Vec<String>, crew_core::StoreError> {
-        tables::key_ids(self.ops.keys.r()?, group, key).map_err(tables::store_err)
+        tables::key_ids(self.ops.keys.r().map_err(tables::store_err)?, group, key)
+            .map_err(tables::store_err)
     }
 
     fn group_task_ids(&self, group: &str) -> Result<Vec<String>, crew_core::StoreError> {
-        tables::group_time_ids(self.ops.group_tasks.r()?, group).map_err(tables::store_err)
+        tables::group_time_ids(self.ops.group_tasks.r().map_err(tables::store_err)?, group)
+            .map_err(tables::store_err)
     }
 
     fn incomplete_task_ids(&self, group: &str) -> Result<Vec<String>, crew_core::StoreError> {
-        tables::group_time_ids(self.ops.group_incomplete.r()?, group).map_err(tables::store_err)
+        tables::group_time_ids(
+            self.ops.group_incomplete.r().map_err(tables::store_err)?,
+            group,
+        )
+        .map_err(tables::store_err)
     }
 
     fn incomplete_parents(&self, id: &str) -> Result<Option<u32>, crew_core::StoreError> {
-        Ok(get_state(self.ops.state.r()?, id)
-            .map_err(tables::store_err)?
-            .map(|s| s.incomplete_parents))
+        Ok(
+            get_state(self.ops.state.r().map_err(tables::store_err)?, id)
+                .map_err(tables::store_err)?
+                .map(|s| s.incomplete_parents),
+        )
     }
 
     fn is_complete(&self, id: &str) -> Result<Option<bool>, crew_core::StoreError> {
-        Ok(get_state(self.ops.state.r()?, id)
-            .map_err(tables::store_err)?
-            .map(|s| s.bucket == Bucket::Completed))
+        Ok(
+            get_state(self.ops.state.r().map_err(tables::store_err)?, id)
+                .map_err(tables::store_err)?
+                .map(|s| s.bucket == Bucket::Completed),
+        )
     }
 }
 
@@ -587,7 +598,9 @@ impl crew_core::GraphRead for Batch<'_> {
 struct Lazy<'t, K: redb::Key + 'static, V: redb::Value + 'static> {
     txn: &'t redb::WriteTransaction,
     def: redb::TableDefinition<'static, K, V>,
-    table: Option<Table<'t, K, V>>,
+    /// Opened on first use, by a write or a read: every table a
+    /// transaction opens is flushed at its commit, used or not.
+    table: OnceCell<Table<'t, K, V>>,
 }
 
 impl<'t, K: redb::Key + 'static, V: redb::Value + 'static> Lazy<'t, K, V> {
@@ -595,25 +608,30 @@ impl<'t, K: redb::Key + 'static, V: redb::Value + 'static> Lazy<'t, K, V> {
         Lazy {
             txn,
             def,
-            table: None,
+            table: OnceCell::new(),
         }
     }
 
-    /// The open table.
+    /// The table for writing, opened if need be.
     fn t(&mut self) -> Result<&mut Table<'t, K, V>, StorageError> {
-        let (txn, def) = (self.txn, self.def);
-        match &mut self.table {
-            Some(t) => Ok(t),
-            slot => Ok(slot.insert(txn.open_table(def)?)),
-        }
+        self.r()?;
+        let def = self.def;
+        self.table.get_mut().ok_or_else(|| not_open(def.name()))
     }
 
-    /// The table for reading; it must have been opened ([`Ops::open_all`]).
-    fn r(&self) -> Result<&Table<'t, K, V>, crew_core::StoreError> {
-        self.table
-            .as_ref()
-            .ok_or_else(|| crew_core::StoreError(format!("table {} is not open", self.def.name())))
+    /// The table for reading, opened if need be.
+    fn r(&self) -> Result<&Table<'t, K, V>, StorageError> {
+        if self.table.get().is_none() {
+            // The cell is not shared across threads: nothing can fill it
+            // between this check and the `set`.
+            let _ = self.table.set(self.txn.open_table(self.def)?);
+        }
+        self.table.get().ok_or_else(|| not_open(self.def.name()))
     }
+}
+
+fn not_open(table: &str) -> StorageError {
+    StorageError::Unavailable(format!("table {table} did not open"))
 }
 
 /// The tables one [`Changes`] touches, each opened on its first use (a
@@ -701,7 +719,9 @@ impl<T: Clone> Generations<T> {
     fn put(&self, id: &str, v: Option<T>) {
         let mut newer = self.newer.borrow_mut();
         if newer.len() >= DECODED_MAX && !newer.contains_key(id) {
-            *self.older.borrow_mut() = std::mem::take(&mut *newer);
+            // Sized up front: growing it again would rehash it every time.
+            let full = std::mem::replace(&mut *newer, HashMap::with_capacity(DECODED_MAX));
+            *self.older.borrow_mut() = full;
         }
         newer.insert(id.to_string(), v);
     }
@@ -841,26 +861,6 @@ impl<'t> Ops<'t> {
         })
     }
 
-    /// Opens every table now, so that reads through [`Batch`] find them.
-    fn open_all(&mut self) -> Result<(), StorageError> {
-        self.tasks.t()?;
-        self.state.t()?;
-        self.groups.t()?;
-        self.groups_by_time.t()?;
-        self.group_counts.t()?;
-        self.group_tasks.t()?;
-        self.group_incomplete.t()?;
-        self.group_bucket.t()?;
-        self.children.t()?;
-        self.keys.t()?;
-        self.wg_tasks.t()?;
-        self.wg_counts.t()?;
-        self.group_wg_pending.t()?;
-        self.delayed.t()?;
-        self.workgroups.t()?;
-        Ok(())
-    }
-
     /// How a stored task is indexed: a `delayed` entry may exist for any
     /// pending task with a runAfter (it was future when written).
     fn placed_stored<'a>(&self, t: &'a Task, bucket: Bucket) -> Placed<'a> {
@@ -882,13 +882,13 @@ impl<'t> Ops<'t> {
 
     /// A task as stored or as this transaction wrote it ([`Decoded`]).
     fn task(&self, id: &str) -> Result<Option<Task>, StorageError> {
-        let tasks = self.tasks.r().map_err(not_open)?;
+        let tasks = self.tasks.r()?;
         self.decoded.tasks.get_or_load(id, || get_task(tasks, id))
     }
 
     /// A group as stored or as this transaction wrote it ([`Decoded`]).
     fn group(&self, id: &str) -> Result<Option<TaskGroup>, StorageError> {
-        let groups = self.groups.r().map_err(not_open)?;
+        let groups = self.groups.r()?;
         self.decoded
             .groups
             .get_or_load(id, || get_group(groups, id))
@@ -1252,12 +1252,6 @@ impl<'t> Ops<'t> {
         )?;
         Ok(())
     }
-}
-
-/// A table read before [`Ops::open_all`] (a bug, reported as storage
-/// failure rather than a panic).
-fn not_open(e: crew_core::StoreError) -> StorageError {
-    StorageError::Unavailable(e.0)
 }
 
 /// Adds `delta` to a counter, removing it at zero.
