@@ -3,6 +3,7 @@
 //!
 //! Run it with `cargo build --release --bins && ./target/release/crew-bench`.
 
+pub mod cpu;
 pub mod daemon;
 pub mod scale;
 pub mod scenarios;

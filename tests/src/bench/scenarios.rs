@@ -1,5 +1,7 @@
 //! The timed scenarios over a running daemon and worker.
 
+use super::cpu::CpuSample;
+use super::daemon::Daemon;
 use super::worker::{lock, Worker, SPAWN_CHILDREN};
 use super::{Api, Samples, StreamClients};
 use serde_json::{json, Value};
@@ -85,14 +87,15 @@ fn echo_tasks(n: usize, worker: &str) -> Vec<Value> {
 /// completion of `n` independent tasks, with `clients` stream clients.
 pub async fn throughput(
     api: &Api,
-    addr: std::net::SocketAddr,
+    daemon: &Daemon,
     n: usize,
     clients: usize,
     runs: usize,
 ) -> anyhow::Result<Row> {
-    let streams = StreamClients::connect(addr, clients).await?;
+    let streams = StreamClients::connect(daemon.addr, clients).await?;
     let mut samples = Samples::default();
     let before = api.engine_counters().await?;
+    let cpu_before = CpuSample::take(daemon.pid());
     for run in 0..runs {
         let tasks = echo_tasks(n, "echo");
         let group = format!("tp-{clients}-{run}");
@@ -108,6 +111,9 @@ pub async fn throughput(
         Some(Target::AtLeast(22_000.0)),
     );
     row.note = api.engine_counters().await?.describe_since(&before);
+    if let (Some(b), Some(a)) = (cpu_before, CpuSample::take(daemon.pid())) {
+        row.note += &format!("; {}", a.describe_since(&b));
+    }
     if clients > 0 {
         use std::sync::atomic::Ordering;
         row.note += &format!(

@@ -82,8 +82,8 @@ async fn main() -> anyhow::Result<()> {
         let api = Api::new(d.api());
         if o.wants("throughput") {
             eprintln!("throughput...");
-            rows.push(scenarios::throughput(&api, d.addr, o.tasks, 0, o.runs).await?);
-            rows.push(scenarios::throughput(&api, d.addr, o.tasks, 100, o.runs).await?);
+            rows.push(scenarios::throughput(&api, &d, o.tasks, 0, o.runs).await?);
+            rows.push(scenarios::throughput(&api, &d, o.tasks, 100, o.runs).await?);
         }
         if o.wants("fanin") {
             eprintln!("fan-in...");

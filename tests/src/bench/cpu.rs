@@ -1,0 +1,105 @@
+//! CPU time by thread, read from `/proc`: which thread a scenario kept
+//! busy. A figure bound by one busy thread is not moved by more cores,
+//! and one with idle cores left over is not bound by CPU at all.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// CPU seconds of each group of threads, when the sample was taken.
+#[derive(Clone, Debug)]
+pub struct CpuSample {
+    at: Instant,
+    seconds: BTreeMap<&'static str, f64>,
+}
+
+/// The daemon's engine thread.
+const ENGINE: &str = "engine thread";
+/// The daemon's other threads: HTTP server and worker calls.
+const DAEMON_REST: &str = "daemon's other threads";
+/// This process: the benchmark's client and its worker.
+const BENCH: &str = "bench client + worker";
+
+impl CpuSample {
+    /// CPU time so far of the daemon `daemon_pid` (its engine thread and
+    /// the rest) and of this process. `None` where `/proc` cannot tell.
+    pub fn take(daemon_pid: u32) -> Option<CpuSample> {
+        let mut seconds = BTreeMap::new();
+        for (name, secs) in threads(daemon_pid)? {
+            let group = if name == "crew-engine" {
+                ENGINE
+            } else {
+                DAEMON_REST
+            };
+            *seconds.entry(group).or_insert(0.0) += secs;
+        }
+        let own: f64 = threads(std::process::id())?.iter().map(|(_, s)| s).sum();
+        seconds.insert(BENCH, own);
+        Some(CpuSample {
+            at: Instant::now(),
+            seconds,
+        })
+    }
+
+    /// How busy each group was between `before` and this sample, in
+    /// percent of one core, and how much of the machine stayed idle.
+    pub fn describe_since(&self, before: &CpuSample) -> String {
+        let wall = self
+            .at
+            .duration_since(before.at)
+            .max(Duration::from_millis(1));
+        let mut parts = Vec::new();
+        let mut total = 0.0;
+        for (group, now) in &self.seconds {
+            let used = now - before.seconds.get(group).copied().unwrap_or(0.0);
+            total += used;
+            parts.push(format!("{group} {:.0}%", 100.0 * used / wall.as_secs_f64()));
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let idle = (100.0 * (1.0 - total / (wall.as_secs_f64() * cores))).max(0.0);
+        format!(
+            "busy (% of one core): {}; {idle:.0}% of the machine's {cores} cores idle",
+            parts.join(", ")
+        )
+    }
+}
+
+/// Each thread of `pid`: its name and CPU seconds (user + system).
+fn threads(pid: u32) -> Option<Vec<(String, f64)>> {
+    let ticks = clock_ticks();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(entry) = entry else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (name) state ...`: the name may hold spaces and parentheses.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_string();
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line; 11 and 12
+        // after the name.
+        let ticks_used = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+        if let (Some(user), Some(system)) = (ticks_used(11), ticks_used(12)) {
+            out.push((name, (user + system) / ticks));
+        }
+    }
+    Some(out)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux when unknown).
+fn clock_ticks() -> f64 {
+    static TICKS: OnceLock<f64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|t| *t > 0.0)
+            .unwrap_or(100.0)
+    })
+}
