@@ -109,7 +109,7 @@ pub struct Config {
     #[arg(long, env = "CREW_DB", default_value_os_t = default_db_path())]
     pub db: PathBuf,
 
-    /// Bearer token required by every API route but /healthz (unset: no auth).
+    /// Bearer token required by every API route but /healthz and /livez (unset: no auth).
     #[arg(long, env = "CREW_AUTH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 

@@ -110,7 +110,8 @@ impl Daemon {
         body: Option<(Vec<u8>, &str)>,
         token: Option<&str>,
     ) -> Answer {
-        let url = if path.starts_with('/') && !path.starts_with("/api") && path != "/healthz" {
+        let probe = path == "/healthz" || path == "/livez";
+        let url = if path.starts_with('/') && !path.starts_with("/api") && !probe {
             format!("{}/api/v1{path}", self.url)
         } else {
             format!("{}{path}", self.url)
@@ -233,9 +234,11 @@ fn assert_error(a: &Answer, status: u16) {
 #[tokio::test]
 async fn healthz_and_json_fallbacks() {
     let d = Daemon::start(None).await;
-    let a = d.get("/healthz").await;
-    assert_eq!(a.status, 200);
-    assert_eq!(a.body, json!({"status": "ok"}));
+    for probe in ["/healthz", "/livez"] {
+        let a = d.get(probe).await;
+        assert_eq!(a.status, 200, "{probe}");
+        assert_eq!(a.body, json!({"status": "ok"}), "{probe}");
+    }
 
     assert_error(&d.get("/nope").await, 404);
     assert_error(&d.get("/api/v1/nope").await, 404);
@@ -263,9 +266,11 @@ async fn healthz_and_json_fallbacks() {
 #[tokio::test]
 async fn auth_is_required_when_a_token_is_set() {
     let d = Daemon::start(Some(TOKEN)).await;
-    // healthz needs none.
-    let a = d.send(Method::GET, "/healthz", None, None).await;
-    assert_eq!(a.status, 200);
+    // The probes need none.
+    for probe in ["/healthz", "/livez"] {
+        let a = d.send(Method::GET, probe, None, None).await;
+        assert_eq!(a.status, 200, "{probe}");
+    }
     // Every other route does.
     for (method, path) in [
         (Method::GET, "/task_groups"),

@@ -195,6 +195,9 @@ async fn recovery_that_cannot_write_is_retried_and_health_says_so_meanwhile() {
     );
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(health(&http, &base).await.map(|h| h.0), Some(503));
+    // Alive all the same: a liveness probe must not have it restarted.
+    let live = http.get(format!("{base}/livez")).send().await.unwrap();
+    assert_eq!(live.status(), 200);
     assert!(
         fast.calls().is_empty(),
         "nothing dispatched before recovery"

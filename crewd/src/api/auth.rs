@@ -108,8 +108,8 @@ fn is_read(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// The one route that never needs the token.
-const PUBLIC_PATH: &str = "/healthz";
+/// The routes that never need the token: the probes.
+const PUBLIC_PATHS: [&str; 2] = ["/healthz", "/livez"];
 
 /// Whether `headers` carry `Authorization: Bearer <token>` for this token.
 /// The comparison takes the same time wherever the values differ.
@@ -143,7 +143,7 @@ fn is_cross_origin_write(req: &Request) -> bool {
 }
 
 /// Middleware: refuses a request without a valid token (401), except
-/// `GET /healthz`, any action by a read-only token (403) and any
+/// the probes (`GET /healthz`, `GET /livez`), any action by a read-only token (403) and any
 /// cross-origin browser write (403). The caller's [`Identity`] is put in
 /// the request's extensions for the handlers.
 pub(crate) async fn require_token(
@@ -162,7 +162,7 @@ pub(crate) async fn require_token(
         Identity::anonymous()
     } else if let Some(identity) = state.tokens.identify_bearer(req.headers()) {
         identity
-    } else if req.uri().path() == PUBLIC_PATH {
+    } else if PUBLIC_PATHS.contains(&req.uri().path()) {
         return next.run(req).await;
     } else {
         let message = if req.headers().contains_key(header::AUTHORIZATION) {

@@ -6,7 +6,7 @@
 //! `{"error": "..."}` ([`crew_core::wire::ErrorBody`]): unknown routes,
 //! wrong methods, malformed bodies and rejections from layers included.
 //!
-//! When tokens are configured, every route but `GET /healthz` needs
+//! When tokens are configured, every route but `GET /healthz` and `GET /livez` needs
 //! `Authorization: Bearer <token>`, compared in constant time; read-only
 //! tokens may only read ([`auth`]). `GET /metrics` serves Prometheus
 //! metrics ([`crate::metrics`]) under the same auth.
@@ -47,7 +47,7 @@ pub struct ApiState {
     pub engine: EngineHandle,
     /// Where reads come from.
     pub store: Store,
-    /// The tokens every route but `/healthz` requires (none: auth off).
+    /// The tokens every route but `/healthz` and `/livez` requires (none: auth off).
     pub tokens: Tokens,
     /// The event hub, for the stream client count in metrics.
     pub hub: EventHub,
@@ -104,6 +104,7 @@ pub fn rest_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(openapi_json))
         .routes(routes!(metrics))
         .routes(routes!(healthz))
+        .routes(routes!(livez))
 }
 
 /// The OpenAPI document of every route: the REST routes and the stream's.
@@ -151,6 +152,24 @@ async fn healthz(State(state): State<ApiState>) -> Result<Json<serde_json::Value
             "recovering state from the store; not dispatching yet",
         ))
     }
+}
+
+/// `GET /livez`: no auth; 200 whenever the daemon answers HTTP, recovering
+/// or not. A supervisor's liveness probe: `/healthz` says whether it is
+/// ready, and answers 503 while a large store is recovered.
+#[utoipa::path(
+    get,
+    path = "/livez",
+    tag = "daemon",
+    operation_id = "livez",
+    summary = "Liveness: the daemon answers; needs no token",
+    security(()),
+    responses(
+        (status = 200, description = "The daemon is running", body = inline(doc::Health)),
+    )
+)]
+async fn livez() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
 }
 
 /// `GET /api/v1/whoami`: the caller's token name and scope.

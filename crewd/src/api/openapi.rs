@@ -29,7 +29,7 @@ pub const BEARER: &str = "bearer";
         description = "Crew, a task orchestrator whose workers are HTTP webhooks: task groups, \
             tasks (a DAG per group), workgroups, workers and a WebSocket event stream. Paths are \
             crew-go's v1 paths. Every error is JSON `{\"error\": \"...\"}`. When the daemon has \
-            API tokens, every route but `GET /healthz` needs `Authorization: Bearer <token>`; \
+            API tokens, every route but `GET /healthz` and `GET /livez` needs `Authorization: Bearer <token>`; \
             read-only tokens may only read (GET) and follow the stream.",
     ),
     modifiers(&BearerScheme),
