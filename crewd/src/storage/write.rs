@@ -547,47 +547,35 @@ impl crew_core::GraphRead for Batch<'_> {
     }
 
     fn workgroup(&self, name: &str) -> Result<Option<Workgroup>, crew_core::StoreError> {
-        tables::get_workgroup(self.ops.workgroups.r().map_err(tables::store_err)?, name)
-            .map_err(tables::store_err)
+        tables::get_workgroup(self.ops.workgroups.read()?, name).map_err(tables::store_err)
     }
 
     fn children(&self, id: &str) -> Result<Vec<String>, crew_core::StoreError> {
-        pair_seconds(self.ops.children.r().map_err(tables::store_err)?, id)
-            .map_err(tables::store_err)
+        pair_seconds(self.ops.children.read()?, id).map_err(tables::store_err)
     }
 
     fn tasks_with_key(&self, group: &str, key: &str) -> Result<Vec<String>, crew_core::StoreError> {
-        tables::key_ids(self.ops.keys.r().map_err(tables::store_err)?, group, key)
-            .map_err(tables::store_err)
+        tables::key_ids(self.ops.keys.read()?, group, key).map_err(tables::store_err)
     }
 
     fn group_task_ids(&self, group: &str) -> Result<Vec<String>, crew_core::StoreError> {
-        tables::group_time_ids(self.ops.group_tasks.r().map_err(tables::store_err)?, group)
-            .map_err(tables::store_err)
+        tables::group_time_ids(self.ops.group_tasks.read()?, group).map_err(tables::store_err)
     }
 
     fn incomplete_task_ids(&self, group: &str) -> Result<Vec<String>, crew_core::StoreError> {
-        tables::group_time_ids(
-            self.ops.group_incomplete.r().map_err(tables::store_err)?,
-            group,
-        )
-        .map_err(tables::store_err)
+        tables::group_time_ids(self.ops.group_incomplete.read()?, group).map_err(tables::store_err)
     }
 
     fn incomplete_parents(&self, id: &str) -> Result<Option<u32>, crew_core::StoreError> {
-        Ok(
-            get_state(self.ops.state.r().map_err(tables::store_err)?, id)
-                .map_err(tables::store_err)?
-                .map(|s| s.incomplete_parents),
-        )
+        Ok(get_state(self.ops.state.read()?, id)
+            .map_err(tables::store_err)?
+            .map(|s| s.incomplete_parents))
     }
 
     fn is_complete(&self, id: &str) -> Result<Option<bool>, crew_core::StoreError> {
-        Ok(
-            get_state(self.ops.state.r().map_err(tables::store_err)?, id)
-                .map_err(tables::store_err)?
-                .map(|s| s.bucket == Bucket::Completed),
-        )
+        Ok(get_state(self.ops.state.read()?, id)
+            .map_err(tables::store_err)?
+            .map(|s| s.bucket == Bucket::Completed))
     }
 }
 
@@ -598,8 +586,8 @@ impl crew_core::GraphRead for Batch<'_> {
 struct Lazy<'t, K: redb::Key + 'static, V: redb::Value + 'static> {
     txn: &'t redb::WriteTransaction,
     def: redb::TableDefinition<'static, K, V>,
-    /// Opened on first use, by a write or a read: every table a
-    /// transaction opens is flushed at its commit, used or not.
+    /// Opened on first use, by a write or a read, then kept open: a
+    /// batch reads through the tables it writes.
     table: OnceCell<Table<'t, K, V>>,
 }
 
@@ -627,6 +615,11 @@ impl<'t, K: redb::Key + 'static, V: redb::Value + 'static> Lazy<'t, K, V> {
             let _ = self.table.set(self.txn.open_table(self.def)?);
         }
         self.table.get().ok_or_else(|| not_open(self.def.name()))
+    }
+
+    /// [`Lazy::r`] for the rules' reads.
+    fn read(&self) -> Result<&Table<'t, K, V>, crew_core::StoreError> {
+        self.r().map_err(tables::store_err)
     }
 }
 
