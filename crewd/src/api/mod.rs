@@ -146,7 +146,7 @@ pub fn router(state: ApiState) -> Router {
 )]
 async fn healthz(State(state): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
     if state.engine.is_ready() {
-        Ok(Json(serde_json::json!({"status": "ok"})))
+        Ok(livez().await)
     } else {
         Err(ApiError::unavailable(
             "recovering state from the store; not dispatching yet",
