@@ -636,6 +636,32 @@ fn only_committed_records_are_remembered_across_transactions() {
     assert_eq!(b.task("a").unwrap().unwrap(), stored);
 }
 
+/// A transaction that does not remember its reads (recovery's pass over
+/// every task) still reads its own writes, and the next transaction reads
+/// what it committed.
+#[test]
+fn a_transaction_that_forgets_its_reads_still_sees_its_writes() {
+    let mut f = Fixture::new();
+    create_dag(&mut f, at(0));
+    {
+        let mut w = f.store.write().unwrap();
+        w.forget_reads();
+        let mut b = w.batch(at(1)).unwrap();
+        let Start::Started { changes, .. } = rules::start_attempt(&b, "a", at(1)).unwrap() else {
+            panic!("a did not start");
+        };
+        b.apply(&changes, at(1)).unwrap();
+        assert_eq!(b.task("a").unwrap().unwrap().attempts, 1);
+        drop(b);
+        w.commit().unwrap();
+    }
+    let stored = f.store.read().unwrap().task("a").unwrap().unwrap();
+    assert_eq!(stored.attempts, 1);
+    let mut w = f.store.write().unwrap();
+    let b = w.batch(at(2)).unwrap();
+    assert_eq!(b.task("a").unwrap().unwrap(), stored);
+}
+
 /// The stream sends the text the store encoded: it must be the event
 /// itself, and only texts kept from the start of the transaction count.
 #[test]

@@ -238,6 +238,7 @@ impl Engine {
         })
         .map_err(unavailable)?;
         let mut wtx = self.store.write().map_err(unavailable)?;
+        wtx.forget_reads();
         let mut tx = wtx.batch(now).map_err(unavailable)?;
         // The configuration's workgroup limits win over the stored ones.
         for (name, limits) in &self.config.workgroup_limits {

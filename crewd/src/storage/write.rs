@@ -30,6 +30,9 @@ pub struct WriteTx {
     next_seq: u64,
     config: StoreConfig,
     decoded: Decoded,
+    /// Whether records this transaction only reads join `decoded`
+    /// ([`WriteTx::forget_reads`]).
+    remember_reads: bool,
     /// Where `decoded` goes back to once this transaction commits.
     decoded_home: DecodedSlot,
     /// The store's journal, when it has one: the commit then syncs
@@ -82,6 +85,7 @@ impl WriteTx {
             next_seq,
             config,
             decoded: decoded_home.take(),
+            remember_reads: true,
             decoded_home,
             journal_lines: match journal {
                 Some(_) => Lines::Noted(Vec::new()),
@@ -102,10 +106,11 @@ impl WriteTx {
             next_seq,
             config,
             decoded,
+            remember_reads,
             journal_lines,
             ..
         } = self;
-        let ops = Ops::open(txn, now, decoded)?;
+        let ops = Ops::open(txn, now, decoded, *remember_reads)?;
         Ok(Batch {
             ops,
             txn,
@@ -158,6 +163,14 @@ impl WriteTx {
             .collect())
     }
 
+    /// Records this transaction only reads are not remembered for later
+    /// ones (those it writes still are): for a pass over every incomplete
+    /// task, at recovery, whose records would push out those of calls in
+    /// flight and then stay resident.
+    pub fn forget_reads(&mut self) {
+        self.remember_reads = false;
+    }
+
     /// Keeps each event's JSON text for [`WriteTx::commit_events`] (call it
     /// before any change). Only worth it when someone will send them:
     /// holding a large batch's texts until the commit raises the daemon's
@@ -180,6 +193,7 @@ impl WriteTx {
             journal_lines,
             next_seq,
             config,
+            remember_reads: _,
         } = self;
         if !events.is_empty() {
             end_event_log(&txn, next_seq, config.event_retention)?;
@@ -653,6 +667,8 @@ struct Ops<'t> {
     flips: BTreeMap<String, bool>,
     /// Records decoded or written recently.
     decoded: &'t Decoded,
+    /// [`WriteTx::forget_reads`] not called.
+    remember_reads: bool,
 }
 
 /// Tasks and groups as last read or written, so that the rules, the index
@@ -695,17 +711,21 @@ impl<T: Clone> Generations<T> {
         self.older.borrow().get(id).cloned()
     }
 
-    /// The remembered record, or `load`'s answer, remembered.
+    /// The remembered record, or `load`'s answer, remembered if
+    /// `remember`.
     fn get_or_load(
         &self,
         id: &str,
+        remember: bool,
         load: impl FnOnce() -> Result<Option<T>, StorageError>,
     ) -> Result<Option<T>, StorageError> {
         if let Some(v) = self.get(id) {
             return Ok(v);
         }
         let v = load()?;
-        self.put(id, v.clone());
+        if remember {
+            self.put(id, v.clone());
+        }
         Ok(v)
     }
 
@@ -756,9 +776,11 @@ impl DecodedSlot {
     }
 }
 
-/// Records one generation of [`Decoded`] holds: the tasks of a few
-/// batches in flight; more was measurable in resident memory at scale.
-const DECODED_MAX: usize = 128;
+/// Records one generation of [`Decoded`] holds: enough for the tasks of
+/// every call in flight to be found again when their results come back
+/// (a few batches of starts and results), at the default in-flight limit
+/// and well above it.
+const DECODED_MAX: usize = 4096;
 
 impl Decoded {
     fn put_task(&self, id: &str, t: Option<&Task>) {
@@ -829,6 +851,7 @@ impl<'t> Ops<'t> {
         txn: &'t redb::WriteTransaction,
         now: Timestamp,
         decoded: &'t Decoded,
+        remember_reads: bool,
     ) -> Result<Self, StorageError> {
         Ok(Ops {
             now,
@@ -851,6 +874,7 @@ impl<'t> Ops<'t> {
             events: Lazy::new(txn, tables::EVENTS),
             flips: BTreeMap::new(),
             decoded,
+            remember_reads,
         })
     }
 
@@ -876,7 +900,9 @@ impl<'t> Ops<'t> {
     /// A task as stored or as this transaction wrote it ([`Decoded`]).
     fn task(&self, id: &str) -> Result<Option<Task>, StorageError> {
         let tasks = self.tasks.r()?;
-        self.decoded.tasks.get_or_load(id, || get_task(tasks, id))
+        self.decoded
+            .tasks
+            .get_or_load(id, self.remember_reads, || get_task(tasks, id))
     }
 
     /// A group as stored or as this transaction wrote it ([`Decoded`]).
@@ -884,7 +910,7 @@ impl<'t> Ops<'t> {
         let groups = self.groups.r()?;
         self.decoded
             .groups
-            .get_or_load(id, || get_group(groups, id))
+            .get_or_load(id, self.remember_reads, || get_group(groups, id))
     }
 
     fn required_state(&mut self, id: &str) -> Result<TaskState, StorageError> {
