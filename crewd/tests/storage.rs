@@ -674,10 +674,7 @@ fn committed_events_carry_their_stored_text_when_asked() {
     w.apply(&ch, at(1)).unwrap();
     let events = w.commit_events().unwrap();
     assert!(!events.is_empty());
-    for e in &events {
-        let text = e.json.as_deref().expect("kept");
-        assert_eq!(text, serde_json::to_string(&e.message).unwrap());
-    }
+    assert_texts_are_the_events(&events);
 
     // Asked for too late: no text rather than a misaligned one.
     let mut w = f.store.write().unwrap();
@@ -687,6 +684,44 @@ fn committed_events_carry_their_stored_text_when_asked() {
     let events = w.commit_events().unwrap();
     assert!(!events.is_empty());
     assert!(events.iter().all(|e| e.json.is_none()));
+
+    // Task events include the task's stored record rather than encoding
+    // the task again: the same JSON object (with its status).
+    let mut w = f.store.write().unwrap();
+    w.keep_event_json();
+    let mut b = w.batch(at(3)).unwrap();
+    let Start::Started { changes, .. } = rules::start_attempt(&b, "a", at(3)).unwrap() else {
+        panic!("a did not start");
+    };
+    b.apply(&changes, at(3)).unwrap();
+    let mut gen = ids();
+    let created = rules::create_tasks(&b, "g1", vec![task("late", &[])], at(3), &mut gen).unwrap();
+    b.apply(&created, at(3)).unwrap();
+    drop(b);
+    let events = w.commit_events().unwrap();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| match &e.message.event {
+            Event::TaskCreated { .. } => "created",
+            Event::TaskUpdated { .. } => "updated",
+            _ => "other",
+        })
+        .collect();
+    assert!(
+        kinds.contains(&"created") && kinds.contains(&"updated"),
+        "{kinds:?}"
+    );
+    assert_texts_are_the_events(&events);
+}
+
+/// Each kept text is the JSON of its event (the same object, whatever
+/// the order of its fields).
+fn assert_texts_are_the_events(events: &[crewd::storage::CommittedEvent]) {
+    for e in events {
+        let text = e.json.as_deref().expect("kept");
+        let parsed: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(parsed, serde_json::to_value(&e.message).unwrap(), "{text}");
+    }
 }
 
 #[test]

@@ -159,11 +159,6 @@ fn encode_err(source: serde_json::Error) -> StorageError {
 }
 
 impl Lines {
-    /// Whether entries are being noted.
-    pub(crate) fn is_noted(&self) -> bool {
-        matches!(self, Lines::Noted(_))
-    }
-
     /// Ends a line just written; past [`DIRECT_BYTES`], stops noting.
     fn end_line(&mut self) {
         if let Lines::Noted(lines) = self {

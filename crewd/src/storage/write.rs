@@ -320,27 +320,21 @@ impl Batch<'_> {
             return Ok(());
         }
         let mut notes = Vec::with_capacity(changes.ops.len());
-        // Task records as stored, for the journal (which would otherwise
-        // encode each task again).
-        let journaling = self.journal_lines.is_noted();
-        let mut records = Vec::with_capacity(if journaling { changes.ops.len() } else { 0 });
+        // Task records as stored, one entry per op (`None` for those that
+        // wrote no task), for the journal and the events, which would
+        // otherwise encode each task again.
+        let mut records: Vec<Option<Vec<u8>>> = Vec::with_capacity(changes.ops.len());
         self.ops.now = now;
         let flips = {
             let ops = &mut self.ops;
             for op in &changes.ops {
                 let note = match op {
                     Change::CreateTask(t) => {
-                        let record = ops.create_task(t)?;
-                        if journaling {
-                            records.push(Some(record));
-                        }
+                        records.push(Some(ops.create_task(t)?));
                         Note::Created(t.clone())
                     }
                     Change::UpdateTask { after, .. } => {
-                        let record = ops.update_task(after)?;
-                        if journaling {
-                            records.push(Some(record));
-                        }
+                        records.push(Some(ops.update_task(after)?));
                         Note::Updated((**after).clone())
                     }
                     Change::DeleteTask(t) => Note::Deleted(ops.delete_task(&t.id)?),
@@ -366,8 +360,7 @@ impl Batch<'_> {
                         })
                     }
                 };
-                // One entry per op: `None` for those that wrote no task.
-                if journaling && records.len() == notes.len() {
+                if records.len() == notes.len() {
                     records.push(None);
                 }
                 notes.push(note);
@@ -378,7 +371,7 @@ impl Batch<'_> {
 
         let mut events = Vec::with_capacity(notes.len());
         let mut has_event: HashSet<String> = HashSet::new();
-        for note in notes {
+        for (note, record) in notes.into_iter().zip(records) {
             let event = match note {
                 Note::Created(t) => Event::TaskCreated {
                     task: Box::new(self.with_status(t, now, &mut has_event)?),
@@ -391,7 +384,7 @@ impl Batch<'_> {
                 },
                 Note::Other(e) => e,
             };
-            events.push(event);
+            events.push((event, record));
         }
         for (id, was_waiting) in flips {
             if has_event.contains(&id) {
@@ -409,11 +402,12 @@ impl Batch<'_> {
                 continue;
             }
             task.status = Some(status);
-            events.push(Event::TaskUpdated {
+            let event = Event::TaskUpdated {
                 task: Box::new(task),
-            });
+            };
+            events.push((event, None));
         }
-        self.append(events, now)
+        self.append_with_records(events, now)
     }
 
     fn with_status(
@@ -523,20 +517,39 @@ impl Batch<'_> {
 
     /// Stores events with the next sequence numbers.
     fn append(&mut self, events: Vec<Event>, now: Timestamp) -> Result<(), StorageError> {
+        self.append_with_records(events.into_iter().map(|e| (e, None)).collect(), now)
+    }
+
+    /// Stores events with the next sequence numbers; a task event may come
+    /// with its task's record as stored, which its JSON then includes
+    /// instead of encoding the task again.
+    fn append_with_records(
+        &mut self,
+        events: Vec<(Event, Option<Vec<u8>>)>,
+        now: Timestamp,
+    ) -> Result<(), StorageError> {
         if events.is_empty() {
             return Ok(());
         }
         let log = self.ops.events.t()?;
-        for event in events {
+        let encode_err = |source| StorageError::Encode {
+            what: "event",
+            source,
+        };
+        for (event, record) in events {
             let msg = StreamMessage {
                 seq: *self.next_seq,
                 at: Some(now),
                 event,
             };
-            let json = serde_json::to_string(&msg).map_err(|source| StorageError::Encode {
-                what: "event",
-                source,
-            })?;
+            let spliced = match record {
+                Some(record) => task_event_json(&msg, record).map_err(encode_err)?,
+                None => None,
+            };
+            let json = match spliced {
+                Some(json) => json,
+                None => serde_json::to_string(&msg).map_err(encode_err)?,
+            };
             log.insert(*self.next_seq, json.as_bytes())?;
             *self.next_seq += 1;
             self.events.push(msg);
@@ -547,6 +560,49 @@ impl Batch<'_> {
         // The log is trimmed and `next_seq` stored once, at commit.
         Ok(())
     }
+}
+
+/// A task event's JSON with the task's stored record (the task without its
+/// status) spliced in: the same JSON object `serde_json` would write for
+/// `msg`, with the task's `status` first, for the price of copying the
+/// record rather than encoding the task a second time. `None` when `msg`
+/// is not a task event with a status, or the record is not a JSON object.
+fn task_event_json(
+    msg: &StreamMessage,
+    record: Vec<u8>,
+) -> Result<Option<String>, serde_json::Error> {
+    let (kind, task) = match &msg.event {
+        Event::TaskCreated { task } => ("task.created", task),
+        Event::TaskUpdated { task } => ("task.updated", task),
+        Event::TaskDeleted { task } => ("task.deleted", task),
+        _ => return Ok(None),
+    };
+    let Some(status) = task.status else {
+        return Ok(None);
+    };
+    let Ok(record) = String::from_utf8(record) else {
+        return Ok(None);
+    };
+    let Some(fields) = record.strip_prefix('{') else {
+        return Ok(None);
+    };
+    let mut json = String::with_capacity(record.len() + 96);
+    json.push_str("{\"seq\":");
+    json.push_str(&msg.seq.to_string());
+    if let Some(at) = &msg.at {
+        json.push_str(",\"at\":");
+        json.push_str(&serde_json::to_string(at)?);
+    }
+    json.push_str(",\"type\":\"");
+    json.push_str(kind);
+    json.push_str("\",\"task\":{\"status\":");
+    json.push_str(&serde_json::to_string(&status)?);
+    if !fields.starts_with('}') {
+        json.push(',');
+    }
+    json.push_str(fields);
+    json.push('}');
+    Ok(Some(json))
 }
 
 /// Reads through the batch's open tables (the same answers as
