@@ -9,7 +9,9 @@
 //! Options: `--runs N` (default 3), `--scale-runs N` (default 2),
 //! `--only a,b` (of `throughput`, `fanin`, `chain`, `continuations`,
 //! `scale`), `--tasks N` (throughput size, default 10000), `--scale-tasks N`
-//! and `--scale-incomplete N` (default 1000000 and 100000).
+//! and `--scale-incomplete N` (default 1000000 and 100000),
+//! `--stream-clients a,b` (stream clients attached during the throughput
+//! runs, one row each; default 0,100).
 
 use anyhow::{bail, Context};
 use crew_tests::bench::daemon::Daemon;
@@ -23,6 +25,7 @@ struct Options {
     tasks: usize,
     scale_tasks: usize,
     scale_incomplete: usize,
+    stream_clients: Vec<usize>,
 }
 
 impl Options {
@@ -34,6 +37,7 @@ impl Options {
             tasks: 10_000,
             scale_tasks: 1_000_000,
             scale_incomplete: 100_000,
+            stream_clients: vec![0, 100],
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -45,10 +49,16 @@ impl Options {
                 "--tasks" => o.tasks = value()?.parse()?,
                 "--scale-tasks" => o.scale_tasks = value()?.parse()?,
                 "--scale-incomplete" => o.scale_incomplete = value()?.parse()?,
+                "--stream-clients" => {
+                    o.stream_clients = value()?
+                        .split(',')
+                        .map(str::parse)
+                        .collect::<Result<_, _>>()?
+                }
                 "-h" | "--help" => {
                     println!(
                         "crew-bench [--runs N] [--scale-runs N] [--only throughput,fanin,chain,continuations,scale] \
-                         [--tasks N] [--scale-tasks N] [--scale-incomplete N]"
+                         [--tasks N] [--scale-tasks N] [--scale-incomplete N] [--stream-clients 0,100]"
                     );
                     std::process::exit(0);
                 }
@@ -82,8 +92,9 @@ async fn main() -> anyhow::Result<()> {
         let api = Api::new(d.api());
         if o.wants("throughput") {
             eprintln!("throughput...");
-            rows.push(scenarios::throughput(&api, &d, o.tasks, 0, o.runs).await?);
-            rows.push(scenarios::throughput(&api, &d, o.tasks, 100, o.runs).await?);
+            for &clients in &o.stream_clients {
+                rows.push(scenarios::throughput(&api, &d, o.tasks, clients, o.runs).await?);
+            }
         }
         if o.wants("fanin") {
             eprintln!("fan-in...");
