@@ -96,6 +96,8 @@ pub async fn measure(
     let mut restart = Samples::default();
     let mut rss = Samples::default();
     let mut per_task = Samples::default();
+    let mut per_task_above_empty = Samples::default();
+    let empty = empty_daemon_rss(worker, db).await?;
     let mut group_pause = Samples::default();
     let mut group_resume = Samples::default();
     let mut wg_pause = Samples::default();
@@ -110,6 +112,7 @@ pub async fn measure(
         let bytes = d.rss_bytes().context("no VmRSS in /proc")? as f64;
         rss.push(bytes / (1024.0 * 1024.0));
         per_task.push(bytes / incomplete.max(1) as f64);
+        per_task_above_empty.push((bytes - empty) / incomplete.max(1) as f64);
         let api = Api::new(d.api());
         for _ in 0..PAUSE_CALLS {
             group_pause.push(timed_post(&api, &format!("/task_group/{GROUP}/pause"), None).await?);
@@ -140,6 +143,12 @@ pub async fn measure(
             Some(Target::Below(500.0)),
         ),
         Row::new(
+            "scale: the same, above an empty store's daemon",
+            "B",
+            per_task_above_empty,
+            None,
+        ),
+        Row::new(
             "scale: pause group (1M tasks)",
             "ms",
             group_pause,
@@ -164,6 +173,17 @@ pub async fn measure(
             Some(Target::Below(5.0)),
         ),
     ])
+}
+
+/// Resident bytes of the daemon serving an empty store (beside `db`):
+/// what it holds whatever it stores (its code, runtime and page cache).
+async fn empty_daemon_rss(worker: &Worker, db: &Path) -> anyhow::Result<f64> {
+    let empty = db.with_extension("empty.redb");
+    let mut d = Daemon::start(&empty, worker.addr).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let bytes = d.rss_bytes().context("no VmRSS in /proc")? as f64;
+    stop(&mut d).await;
+    Ok(bytes)
 }
 
 async fn wait_first_hold(worker: &Worker) -> anyhow::Result<Instant> {
