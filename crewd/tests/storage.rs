@@ -615,10 +615,7 @@ fn only_committed_records_are_remembered_across_transactions() {
     {
         let mut w = f.store.write().unwrap();
         let mut b = w.batch(at(1)).unwrap();
-        let Start::Started { changes, .. } = rules::start_attempt(&b, "a", at(1)).unwrap() else {
-            panic!("a did not start");
-        };
-        b.apply(&changes, at(1)).unwrap();
+        start_in(&mut b, "a", at(1));
         assert_eq!(b.task("a").unwrap().unwrap().attempts, 1);
         // Dropped without a commit.
     }
@@ -629,11 +626,7 @@ fn only_committed_records_are_remembered_across_transactions() {
     }
     // A committed write is what the next transaction reads.
     f.start("a", at(3));
-    let stored = f.store.read().unwrap().task("a").unwrap().unwrap();
-    assert_eq!(stored.attempts, 1);
-    let mut w = f.store.write().unwrap();
-    let b = w.batch(at(4)).unwrap();
-    assert_eq!(b.task("a").unwrap().unwrap(), stored);
+    assert_next_transaction_reads_the_started_a(&f, at(4));
 }
 
 /// A transaction that does not remember its reads (recovery's pass over
@@ -647,18 +640,20 @@ fn a_transaction_that_forgets_its_reads_still_sees_its_writes() {
         let mut w = f.store.write().unwrap();
         w.forget_reads();
         let mut b = w.batch(at(1)).unwrap();
-        let Start::Started { changes, .. } = rules::start_attempt(&b, "a", at(1)).unwrap() else {
-            panic!("a did not start");
-        };
-        b.apply(&changes, at(1)).unwrap();
+        start_in(&mut b, "a", at(1));
         assert_eq!(b.task("a").unwrap().unwrap().attempts, 1);
         drop(b);
         w.commit().unwrap();
     }
+    assert_next_transaction_reads_the_started_a(&f, at(2));
+}
+
+/// `a` is stored with one attempt, and a write transaction reads it so.
+fn assert_next_transaction_reads_the_started_a(f: &Fixture, now: Timestamp) {
     let stored = f.store.read().unwrap().task("a").unwrap().unwrap();
     assert_eq!(stored.attempts, 1);
     let mut w = f.store.write().unwrap();
-    let b = w.batch(at(2)).unwrap();
+    let b = w.batch(now).unwrap();
     assert_eq!(b.task("a").unwrap().unwrap(), stored);
 }
 
@@ -690,10 +685,7 @@ fn committed_events_carry_their_stored_text_when_asked() {
     let mut w = f.store.write().unwrap();
     w.keep_event_json();
     let mut b = w.batch(at(3)).unwrap();
-    let Start::Started { changes, .. } = rules::start_attempt(&b, "a", at(3)).unwrap() else {
-        panic!("a did not start");
-    };
-    b.apply(&changes, at(3)).unwrap();
+    start_in(&mut b, "a", at(3));
     let mut gen = ids();
     let created = rules::create_tasks(&b, "g1", vec![task("late", &[])], at(3), &mut gen).unwrap();
     b.apply(&created, at(3)).unwrap();
@@ -712,6 +704,14 @@ fn committed_events_carry_their_stored_text_when_asked() {
         "{kinds:?}"
     );
     assert_texts_are_the_events(&events);
+}
+
+/// Starts `id`'s attempt within `b` (it must be startable).
+fn start_in(b: &mut crewd::storage::Batch<'_>, id: &str, now: Timestamp) {
+    let Start::Started { changes, .. } = rules::start_attempt(&*b, id, now).unwrap() else {
+        panic!("{id} did not start");
+    };
+    b.apply(&changes, now).unwrap();
 }
 
 /// Each kept text is the JSON of its event (the same object, whatever
