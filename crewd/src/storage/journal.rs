@@ -16,13 +16,13 @@
 //!   code that applied them the first time.
 //!
 //! A record is `len: u32 LE | seq: u64 LE | checksum: 8 bytes | payload`
-//! (`len` counts the payload; the checksum is the XXH3 hash of the
-//! payload seeded with `seq`, little-endian: it finds torn and stale
-//! records at memory speed, where the SHA-256 earlier versions wrote, still
-//! accepted when reading, took a tenth of the engine's time). Reading stops at the first record that is
-//! short, fails its checksum or does not carry the next sequence number: a
-//! torn tail is a record whose sync never returned, so nothing it held was
-//! acknowledged.
+//! (`len` counts the payload; the checksum is the XXH3 hash of the payload
+//! seeded with `seq`, little-endian). Reading stops at the first record
+//! that is short, fails its checksum or does not carry the next sequence
+//! number: a torn tail is a record whose sync never returned, so nothing it
+//! held was acknowledged. Records written by earlier versions carry the
+//! start of the SHA-256 of `seq` and the payload instead, and are still
+//! read (hashing every record so took a tenth of the engine's time).
 //!
 //! The file is written with zeros ahead of the records ([`GROW_BY`] at a
 //! time) and never shrinks: a sync then writes the record's pages only,

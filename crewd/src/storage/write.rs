@@ -566,7 +566,8 @@ impl Batch<'_> {
 /// status) spliced in: the same JSON object `serde_json` would write for
 /// `msg`, with the task's `status` first, for the price of copying the
 /// record rather than encoding the task a second time. `None` when `msg`
-/// is not a task event with a status, or the record is not a JSON object.
+/// is not a task's creation or update with a status, or the record is not
+/// a JSON object.
 fn task_event_json(
     msg: &StreamMessage,
     record: Vec<u8>,
@@ -574,7 +575,7 @@ fn task_event_json(
     let (kind, task) = match &msg.event {
         Event::TaskCreated { task } => ("task.created", task),
         Event::TaskUpdated { task } => ("task.updated", task),
-        Event::TaskDeleted { task } => ("task.deleted", task),
+        // Deleted tasks have no record to splice.
         _ => return Ok(None),
     };
     let Some(status) = task.status else {
@@ -835,7 +836,9 @@ impl DecodedSlot {
 /// Records one generation of [`Decoded`] holds: enough for the tasks of
 /// every call in flight to be found again when their results come back
 /// (a few batches of starts and results), at the default in-flight limit
-/// and well above it.
+/// and well above it. Two generations of tasks are a few MiB at most;
+/// recovery's pass over every incomplete task does not fill them
+/// ([`WriteTx::forget_reads`]).
 const DECODED_MAX: usize = 4096;
 
 impl Decoded {
