@@ -17,6 +17,8 @@ pub const DEFAULT_TOKEN_NAME: &str = "default";
 
 /// One MiB.
 const MIB: usize = 1024 * 1024;
+/// The store's default page cache, in MiB.
+const DEFAULT_CACHE_MIB: u64 = (crate::storage::DEFAULT_CACHE_BYTES / MIB) as u64;
 
 /// How the delay after a failed attempt grows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -238,7 +240,7 @@ pub struct Config {
     #[arg(
         long,
         env = "CREW_CACHE_MIB",
-        default_value_t = 16,
+        default_value_t = DEFAULT_CACHE_MIB,
         value_parser = clap::value_parser!(u64).range(1..=1_048_576)
     )]
     pub cache_mib: u64,
@@ -388,7 +390,7 @@ impl Config {
             max_response_bytes: 16 * MIB,
             event_retention: 100_000,
             audit_retention: 100_000,
-            cache_mib: 16,
+            cache_mib: DEFAULT_CACHE_MIB,
             checkpoint_ms: 1000,
             shutdown_grace: 30,
             backoff: Backoff::Fixed,

@@ -4,6 +4,15 @@ use clap::Parser;
 use crewd::config::Config;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than the system allocator: the engine thread allocates
+/// and frees a task's strings many times per change, and glibc's `malloc`
+/// and `free` were about a quarter of its time (mimalloc measured 12-15%
+/// less CPU per task, on the engine and the HTTP threads alike). Without
+/// transparent huge pages (`no_thp`): with them, resident memory grew by
+/// half at scale.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()

@@ -46,10 +46,11 @@ pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
 /// Default number of audit log entries kept.
 pub const DEFAULT_AUDIT_RETENTION: u64 = 100_000;
 
-/// Default size of redb's page cache: 16 MiB. The operating system caches
-/// the file as well, so a small cache costs little on the hot path, and it
-/// bounds what recovery leaves resident (redb's own default is 1 GiB).
-pub const DEFAULT_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// Default size of redb's page cache: 8 MiB. The operating system caches
+/// the file as well, so a small cache costs little on the hot path (4 MiB
+/// did cost throughput), and it bounds what recovery leaves resident
+/// (redb's own default is 1 GiB).
+pub const DEFAULT_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Default longest time between two durable redb commits.
 pub const DEFAULT_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
