@@ -33,8 +33,7 @@ impl CpuSample {
             };
             *seconds.entry(group).or_insert(0.0) += secs;
         }
-        let own: f64 = threads(std::process::id())?.iter().map(|(_, s)| s).sum();
-        seconds.insert(BENCH, own);
+        seconds.insert(BENCH, process_seconds(std::process::id())?);
         Some(CpuSample {
             at: Instant::now(),
             seconds,
@@ -62,6 +61,11 @@ impl CpuSample {
             parts.join(", ")
         )
     }
+}
+
+/// CPU seconds (user + system) of the whole process `pid` so far.
+pub fn process_seconds(pid: u32) -> Option<f64> {
+    Some(threads(pid)?.iter().map(|(_, s)| s).sum())
 }
 
 /// Each thread of `pid`: its name and CPU seconds (user + system).

@@ -5,6 +5,7 @@
 
 pub mod cpu;
 pub mod daemon;
+pub mod floor;
 pub mod scale;
 pub mod scenarios;
 pub mod worker;

@@ -8,7 +8,7 @@
 //!
 //! Options: `--runs N` (default 3), `--scale-runs N` (default 2),
 //! `--only a,b` (of `throughput`, `fanin`, `chain`, `continuations`,
-//! `scale`), `--tasks N` (throughput size, default 10000), `--scale-tasks N`
+//! `scale`, `floor`), `--tasks N` (throughput size, default 10000), `--scale-tasks N`
 //! and `--scale-incomplete N` (default 1000000 and 100000),
 //! `--stream-clients a,b` (stream clients attached during the throughput
 //! runs, one row each; default 0,100).
@@ -16,7 +16,7 @@
 use anyhow::{bail, Context};
 use crew_tests::bench::daemon::Daemon;
 use crew_tests::bench::scenarios::{self, fmt_num, Row};
-use crew_tests::bench::{load_average, machine, scale, worker, Api};
+use crew_tests::bench::{floor, load_average, machine, scale, worker, Api};
 
 struct Options {
     runs: usize,
@@ -57,7 +57,7 @@ impl Options {
                 }
                 "-h" | "--help" => {
                     println!(
-                        "crew-bench [--runs N] [--scale-runs N] [--only throughput,fanin,chain,continuations,scale] \
+                        "crew-bench [--runs N] [--scale-runs N] [--only throughput,fanin,chain,continuations,scale,floor] \
                          [--tasks N] [--scale-tasks N] [--scale-incomplete N] [--stream-clients 0,100]"
                     );
                     std::process::exit(0);
@@ -126,6 +126,12 @@ async fn main() -> anyhow::Result<()> {
         ));
         eprintln!("scale: restarting...");
         rows.extend(scale::measure(&worker, &db, incomplete, o.scale_runs).await?);
+    }
+
+    if o.wants("floor") {
+        eprintln!("floor: the worker calls and the journal's sync alone...");
+        let (calls, runs) = (o.tasks, o.runs);
+        rows.extend(floor::measure(worker.addr, dir.path(), calls, runs).await?);
     }
 
     print_table(&rows);
