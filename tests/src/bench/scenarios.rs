@@ -141,8 +141,16 @@ pub async fn throughput(
 
 /// Seconds from the create request to the join's durable completion of a
 /// root → `width` children → join DAG.
-pub async fn fan_in(api: &Api, width: usize, runs: usize) -> anyhow::Result<Row> {
+pub async fn fan_in(
+    api: &Api,
+    daemon: &Daemon,
+    width: usize,
+    runs: usize,
+) -> anyhow::Result<Row> {
     let mut samples = Samples::default();
+    let mut creating = Samples::default();
+    let before = api.engine_counters().await?;
+    let cpu_before = CpuSample::take(daemon.pid());
     for run in 0..runs {
         let root = format!("fi{run}-root");
         let mut tasks = vec![json!({"id": root, "name": "root", "worker": "echo"})];
@@ -155,15 +163,25 @@ pub async fn fan_in(api: &Api, width: usize, runs: usize) -> anyhow::Result<Row>
         );
         let t0 = Instant::now();
         let gid = api.create_group(&format!("fanin-{run}"), tasks).await?;
+        creating.push(t0.elapsed().as_secs_f64());
         let done = api.wait_completed(&gid, width as u64 + 2).await?;
         samples.push((done - t0).as_secs_f64());
     }
-    Ok(Row::new(
+    let mut row = Row::new(
         &format!("fan-in, root -> {width} -> join"),
         "s",
         samples,
         Some(Target::Below(0.12)),
-    ))
+    );
+    row.note = format!(
+        "the create request took {} s (median); {}",
+        fmt_num(creating.median()),
+        api.engine_counters().await?.describe_since(&before)
+    );
+    if let (Some(b), Some(a)) = (cpu_before, CpuSample::take(daemon.pid())) {
+        row.note += &format!("; {}", a.describe_since(&b));
+    }
+    Ok(row)
 }
 
 /// Latency from a parent's answer to its child's dispatch along a chain

@@ -98,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
         }
         if o.wants("fanin") {
             eprintln!("fan-in...");
-            rows.push(scenarios::fan_in(&api, 1000, o.runs).await?);
+            rows.push(scenarios::fan_in(&api, &d, 1000, o.runs).await?);
         }
         if o.wants("chain") {
             eprintln!("chain...");
