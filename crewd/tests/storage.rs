@@ -797,6 +797,137 @@ fn empty_log_reports_next_seq() {
     assert!(page.messages.is_empty());
 }
 
+/// The event log as redb holds it: each row's key and its events' numbers.
+fn event_rows(path: &Path) -> Vec<(u64, Vec<u64>)> {
+    use redb::{ReadableDatabase, ReadableTable};
+    let db = redb::Database::create(path).unwrap();
+    let r = db.begin_read().unwrap();
+    let def: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
+    let t = r.open_table(def).unwrap();
+    t.iter()
+        .unwrap()
+        .map(|row| {
+            let (k, v) = row.unwrap();
+            let seqs = v
+                .value()
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    serde_json::from_slice::<serde_json::Value>(l).unwrap()["seq"]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect();
+            (k.value(), seqs)
+        })
+        .collect()
+}
+
+/// `n` worker limit changes in one transaction: `n` events.
+fn limit_events(store: &Store, n: u32, now: Timestamp) -> Vec<crew_core::wire::StreamMessage> {
+    let mut w = store.write().unwrap();
+    for i in 0..n {
+        w.set_worker_limit(&format!("w{i}"), Some(i), now).unwrap();
+    }
+    w.commit().unwrap()
+}
+
+#[test]
+fn a_transaction_writes_its_events_as_rows_and_reads_resume_inside_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crew.redb");
+    let store = open(&path);
+    let first = limit_events(&store, 600, at(0));
+    let second = limit_events(&store, 2, at(1));
+    let all: Vec<_> = first.iter().chain(&second).cloned().collect();
+    assert_eq!(
+        all.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=602).collect::<Vec<_>>()
+    );
+    let r = store.read().unwrap();
+    let page = r.events_after(0, 1000).unwrap();
+    assert_eq!(page.messages, all);
+    assert_eq!((page.oldest_kept, page.last_seq), (1, 602));
+    // From inside a row, across the end of one and into the next.
+    let page = r.events_after(254, 4).unwrap();
+    assert_eq!(
+        page.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![255, 256, 257, 258]
+    );
+    assert_eq!(r.events_after(600, 10).unwrap().messages, second);
+    drop(r);
+    drop(store);
+    // Full rows of 256, the rest of the transaction, and the next one.
+    let rows: Vec<(u64, usize)> = event_rows(&path)
+        .into_iter()
+        .map(|(k, seqs)| {
+            assert_eq!(seqs, (k..k + seqs.len() as u64).collect::<Vec<_>>());
+            (k, seqs.len())
+        })
+        .collect();
+    assert_eq!(rows, vec![(1, 256), (257, 256), (513, 88), (601, 2)]);
+}
+
+#[test]
+fn a_version_1_store_with_one_event_a_row_is_opened_and_upgraded() {
+    use redb::{ReadableDatabase, ReadableTable};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crew.redb");
+    let store = open(&path);
+    let mut all = limit_events(&store, 5, at(0));
+    all.extend(limit_events(&store, 3, at(1)));
+    drop(store);
+    // Rewrite it as version 1 did: one event a row, no trim mark.
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let w = db.begin_write().unwrap();
+        {
+            let def: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
+            let mut t = w.open_table(def).unwrap();
+            let rows: Vec<Vec<u8>> = t
+                .iter()
+                .unwrap()
+                .map(|row| row.unwrap().1.value().to_vec())
+                .collect();
+            t.retain(|_, _| false).unwrap();
+            for line in rows.iter().flat_map(|r| r.split(|b| *b == b'\n')) {
+                if line.is_empty() {
+                    continue;
+                }
+                let seq = serde_json::from_slice::<serde_json::Value>(line).unwrap()["seq"]
+                    .as_u64()
+                    .unwrap();
+                t.insert(seq, line).unwrap();
+            }
+            let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+            let mut m = w.open_table(meta).unwrap();
+            m.insert("schema_version", 1).unwrap();
+            m.remove("events_from").unwrap();
+        }
+        w.commit().unwrap();
+    }
+    assert_eq!(event_rows(&path).len(), 8);
+    let store = open(&path);
+    let r = store.read().unwrap();
+    assert_eq!(r.events_after(0, 100).unwrap().messages, all);
+    assert_eq!(r.events_after(5, 2).unwrap().messages, all[5..7].to_vec());
+    drop(r);
+    let more = limit_events(&store, 2, at(2));
+    assert_eq!(more[0].seq, 9);
+    drop(store);
+    let db = redb::Database::create(&path).unwrap();
+    let r = db.begin_read().unwrap();
+    let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+    let version = r
+        .open_table(meta)
+        .unwrap()
+        .get("schema_version")
+        .unwrap()
+        .unwrap()
+        .value();
+    assert_eq!(version, 2);
+}
+
 #[test]
 fn another_schema_version_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
@@ -818,14 +949,14 @@ fn another_schema_version_is_refused_clearly() {
             err,
             StorageError::SchemaMismatch {
                 found: 999,
-                expected: 1,
+                expected: 2,
                 ..
             }
         ),
         "{err:?}"
     );
     let msg = err.to_string();
-    assert!(msg.contains("999") && msg.contains('1'), "{msg}");
+    assert!(msg.contains("999") && msg.contains('2'), "{msg}");
     let core: crew_core::StoreError = err.into();
     assert!(core.0.contains("999"));
 }

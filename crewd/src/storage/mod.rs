@@ -36,9 +36,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-/// The schema version this build writes and accepts. A file written with
-/// another version is refused with [`StorageError::SchemaMismatch`].
-pub const SCHEMA_VERSION: u64 = 1;
+/// The schema version this build writes. Version 2 stores several events
+/// in a row of the event log; version 1 stored one, which reads the same,
+/// so a version 1 file is opened and marked version 2. A file written with
+/// any other version is refused with [`StorageError::SchemaMismatch`].
+pub const SCHEMA_VERSION: u64 = 2;
+
+/// Older schema versions this build opens (and upgrades, see
+/// [`SCHEMA_VERSION`]).
+const UPGRADABLE_SCHEMA_VERSIONS: [u64; 1] = [1];
 
 /// Default number of events kept for stream clients that resume.
 pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
@@ -134,7 +140,7 @@ impl Store {
 
     /// Opens the store at `path`, creating the file if it is missing. A new
     /// file gets every table and the current [`SCHEMA_VERSION`]; an existing
-    /// one must carry that version.
+    /// one must carry that version or one this build upgrades.
     ///
     /// Its journal is the file at `path` with `.journal` added; what a
     /// crash left there is applied before this returns.
@@ -374,22 +380,25 @@ fn open_and_prepare(open: &Opener, path: &Path) -> Result<Database, StorageError
         path: path.to_path_buf(),
         source,
     })?;
-    let fresh = check_schema(&db, path)?;
+    let found = check_schema(&db, path)?;
     let mut txn = db.begin_write()?;
     txn.set_durability(redb::Durability::Immediate)?;
     tables::create_all(&txn)?;
-    if fresh {
+    if found != Some(SCHEMA_VERSION) {
         let mut meta = txn.open_table(tables::META)?;
         meta.insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION)?;
-        meta.insert(tables::META_NEXT_SEQ, 1u64)?;
+        if found.is_none() {
+            meta.insert(tables::META_NEXT_SEQ, 1u64)?;
+        }
     }
     txn.commit()?;
     Ok(db)
 }
 
-/// Whether the file is new (no table at all). Errors when it holds another
-/// schema version or is not a Crew store.
-fn check_schema(db: &Database, path: &Path) -> Result<bool, StorageError> {
+/// The file's schema version, `None` when it is new (no table at all).
+/// Errors when it holds a version this build neither writes nor upgrades,
+/// or is not a Crew store.
+fn check_schema(db: &Database, path: &Path) -> Result<Option<u64>, StorageError> {
     let txn = db.begin_read()?;
     let not_crew = |detail: String| StorageError::NotACrewStore {
         path: PathBuf::from(path),
@@ -402,14 +411,18 @@ fn check_schema(db: &Database, path: &Path) -> Result<bool, StorageError> {
             return if has_tables {
                 Err(not_crew("it has tables but no schema version".into()))
             } else {
-                Ok(true)
+                Ok(None)
             };
         }
         Err(e @ redb::TableError::TableTypeMismatch { .. }) => return Err(not_crew(e.to_string())),
         Err(e) => return Err(e.into()),
     };
     match meta.get(tables::META_SCHEMA_VERSION)? {
-        Some(v) if v.value() == SCHEMA_VERSION => Ok(false),
+        Some(v)
+            if v.value() == SCHEMA_VERSION || UPGRADABLE_SCHEMA_VERSIONS.contains(&v.value()) =>
+        {
+            Ok(Some(v.value()))
+        }
         Some(v) => Err(StorageError::SchemaMismatch {
             path: PathBuf::from(path),
             found: v.value(),

@@ -584,19 +584,35 @@ impl ReadTx {
     pub fn events_after(&self, seq: u64, limit: usize) -> Result<EventsPage, StorageError> {
         let next = self.next_seq()?;
         let log = self.txn.open_table(tables::EVENTS)?;
+        let trimmed_below = self
+            .txn
+            .open_table(tables::META)?
+            .get(tables::META_EVENTS_FROM)?
+            .map_or(0, |v| v.value());
         let oldest_kept = match log.first()? {
-            Some((k, _)) => k.value(),
+            Some((k, _)) => k.value().max(trimmed_below),
             None => next,
         };
+        let from = seq.saturating_add(1).max(oldest_kept);
         let mut messages = Vec::new();
         if limit > 0 {
-            for row in log.range(seq.saturating_add(1)..)? {
+            // The row holding `from` may start before it.
+            let start = match log.range(..=from)?.next_back() {
+                Some(row) => row?.0.value(),
+                None => from,
+            };
+            'rows: for row in log.range(start..)? {
                 let (k, v) = row?;
-                let key = k.value();
-                let m: StreamMessage = decode_json("events", &key.to_string(), v.value())?;
-                messages.push(m);
-                if messages.len() >= limit {
-                    break;
+                let key = k.value().to_string();
+                for line in v.value().split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    let m: StreamMessage = decode_json("events", &key, line)?;
+                    if m.seq < from {
+                        continue;
+                    }
+                    messages.push(m);
+                    if messages.len() >= limit {
+                        break 'rows;
+                    }
                 }
             }
         }

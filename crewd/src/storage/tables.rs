@@ -3,7 +3,7 @@
 //!
 //! | table | key | value | holds |
 //! |---|---|---|---|
-//! | `meta` | name | u64 | `schema_version`, `next_seq`, `journal_seq` |
+//! | `meta` | name | u64 | `schema_version`, `next_seq`, `events_from`, `journal_seq` |
 //! | `tasks` | task id | JSON [`Task`] (`status` never stored) | every task |
 //! | `task_state` | task id | (bucket, incomplete parents) | every task: cheap `is_complete` and counter upkeep |
 //! | `groups` | group id | JSON [`TaskGroup`] | every group |
@@ -20,7 +20,7 @@
 //! | `delayed` | (group, runAfter ms, task) | workgroup | pending tasks whose runAfter was in the future when written |
 //! | `workgroups` | name | JSON [`Workgroup`] | workgroups ever paused |
 //! | `worker_limits` | worker | `Option<u32>` | max concurrency per worker |
-//! | `events` | seq | JSON [`crew_core::wire::StreamMessage`] | the newest `event_retention` events |
+//! | `events` | seq of the row's first event | JSON [`crew_core::wire::StreamMessage`]s, one a line, in order | the newest `event_retention` events |
 //! | `audit` | audit seq | JSON [`crew_core::wire::AuditEntry`] | the newest `audit_retention` operator actions |
 
 use super::StorageError;
@@ -33,6 +33,10 @@ pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 pub(crate) const META_SCHEMA_VERSION: &str = "schema_version";
 /// Key of the next event sequence number in [`META`].
 pub(crate) const META_NEXT_SEQ: &str = "next_seq";
+/// Key in [`META`] of the oldest event kept: the log is trimmed by whole
+/// rows, and readers skip the events of the oldest row that come before it
+/// (absent: every event in the log is kept).
+pub(crate) const META_EVENTS_FROM: &str = "events_from";
 /// Key in [`META`] of the last journal record this state includes
 /// (absent: none).
 pub(crate) const META_JOURNAL_SEQ: &str = "journal_seq";
@@ -68,6 +72,10 @@ pub(crate) const WORKER_LIMITS: TableDefinition<&str, Option<u32>> =
 /// finished before it existed.
 pub(crate) const GROUP_FINISHED: TableDefinition<&str, i64> =
     TableDefinition::new("group_finished");
+/// The event log. A row holds the events of one stretch of a transaction
+/// (several, so that a batch costs one insert per row rather than one per
+/// event); stores of schema version 1 hold one event a row, which reads
+/// the same.
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 

@@ -24,6 +24,8 @@ use std::sync::{Arc, Mutex};
 pub struct WriteTx {
     pub(super) txn: redb::WriteTransaction,
     events: Vec<StreamMessage>,
+    /// Events appended but not yet written to the log ([`EventRow`]).
+    event_row: EventRow,
     /// Each event's JSON as stored, kept for the stream when
     /// [`WriteTx::keep_event_json`] asked for it.
     event_json: Option<Vec<String>>,
@@ -81,6 +83,7 @@ impl WriteTx {
         Ok(WriteTx {
             txn,
             events: Vec::new(),
+            event_row: EventRow::default(),
             event_json: None,
             next_seq,
             config,
@@ -102,6 +105,7 @@ impl WriteTx {
         let WriteTx {
             txn,
             events,
+            event_row,
             event_json,
             next_seq,
             config,
@@ -115,6 +119,7 @@ impl WriteTx {
             ops,
             txn,
             events,
+            event_row,
             event_json,
             next_seq,
             config: *config,
@@ -186,6 +191,7 @@ impl WriteTx {
         let WriteTx {
             txn,
             events,
+            mut event_row,
             event_json,
             decoded,
             decoded_home,
@@ -196,7 +202,9 @@ impl WriteTx {
             remember_reads: _,
         } = self;
         if !events.is_empty() {
-            end_event_log(&txn, next_seq, config.event_retention)?;
+            let mut log = txn.open_table(tables::EVENTS)?;
+            event_row.write(&mut log)?;
+            end_event_log(&txn, log, next_seq, config.event_retention)?;
         }
         match journal {
             None => decoded_home.commit(decoded, || txn.commit())?,
@@ -231,20 +239,77 @@ impl WriteTx {
 }
 
 /// Stores `next_seq` and trims the event log to the newest `retention`
-/// events: once per transaction, after its events are appended.
+/// events: once per transaction, after its events are written. Rows go
+/// whole, so the row holding the oldest event kept stays; readers skip the
+/// events in it that are older ([`tables::META_EVENTS_FROM`]).
 fn end_event_log(
     txn: &redb::WriteTransaction,
+    mut log: redb::Table<'_, u64, &'static [u8]>,
     next_seq: u64,
     retention: u64,
 ) -> Result<(), StorageError> {
-    let mut log = txn.open_table(tables::EVENTS)?;
     let keep_from = next_seq.saturating_sub(retention);
-    for row in log.extract_from_if(..keep_from, |_, _| true)? {
+    let boundary = match log.range(..=keep_from)?.next_back() {
+        Some(row) => row?.0.value(),
+        None => 0,
+    };
+    for row in log.extract_from_if(..boundary, |_, _| true)? {
         row?;
     }
-    txn.open_table(tables::META)?
-        .insert(tables::META_NEXT_SEQ, next_seq)?;
+    drop(log);
+    let mut meta = txn.open_table(tables::META)?;
+    meta.insert(tables::META_NEXT_SEQ, next_seq)?;
+    meta.insert(tables::META_EVENTS_FROM, keep_from)?;
     Ok(())
+}
+
+/// Events appended by a transaction and not yet in the log: they are
+/// written as rows of several events ([`tables::EVENTS`]), one insert per
+/// row rather than per event.
+#[derive(Debug, Default)]
+struct EventRow {
+    /// Sequence number of the first event in `lines`.
+    first_seq: u64,
+    /// Events as JSON, each followed by a newline.
+    lines: Vec<u8>,
+    /// Events in `lines`.
+    count: usize,
+}
+
+/// Most events in one row of the log.
+const EVENT_ROW_MAX_EVENTS: usize = 256;
+/// A row is written once its events take this many bytes.
+const EVENT_ROW_MAX_BYTES: usize = 64 * 1024;
+
+impl EventRow {
+    /// Adds event `seq`'s JSON; writes the row to `log` once it is full.
+    fn push(
+        &mut self,
+        log: &mut redb::Table<'_, u64, &'static [u8]>,
+        seq: u64,
+        json: &str,
+    ) -> Result<(), StorageError> {
+        if self.count == 0 {
+            self.first_seq = seq;
+        }
+        self.lines.extend_from_slice(json.as_bytes());
+        self.lines.push(b'\n');
+        self.count += 1;
+        if self.count >= EVENT_ROW_MAX_EVENTS || self.lines.len() >= EVENT_ROW_MAX_BYTES {
+            self.write(log)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the events held so far as one row, if there are any.
+    fn write(&mut self, log: &mut redb::Table<'_, u64, &'static [u8]>) -> Result<(), StorageError> {
+        if self.count > 0 {
+            log.insert(self.first_seq, self.lines.as_slice())?;
+            self.lines.clear();
+            self.count = 0;
+        }
+        Ok(())
+    }
 }
 
 /// Commits `txn` whose journal entries are `lines`: either synced to the
@@ -296,6 +361,7 @@ pub struct Batch<'t> {
     ops: Ops<'t>,
     txn: &'t redb::WriteTransaction,
     events: &'t mut Vec<StreamMessage>,
+    event_row: &'t mut EventRow,
     event_json: &'t mut Option<Vec<String>>,
     next_seq: &'t mut u64,
     config: StoreConfig,
@@ -550,14 +616,15 @@ impl Batch<'_> {
                 Some(json) => json,
                 None => serde_json::to_string(&msg).map_err(encode_err)?,
             };
-            log.insert(*self.next_seq, json.as_bytes())?;
+            self.event_row.push(log, *self.next_seq, &json)?;
             *self.next_seq += 1;
             self.events.push(msg);
             if let Some(kept) = self.event_json.as_mut() {
                 kept.push(json);
             }
         }
-        // The log is trimmed and `next_seq` stored once, at commit.
+        // The last row is written, the log trimmed and `next_seq` stored
+        // once, at commit.
         Ok(())
     }
 }

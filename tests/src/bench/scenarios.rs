@@ -141,12 +141,7 @@ pub async fn throughput(
 
 /// Seconds from the create request to the join's durable completion of a
 /// root → `width` children → join DAG.
-pub async fn fan_in(
-    api: &Api,
-    daemon: &Daemon,
-    width: usize,
-    runs: usize,
-) -> anyhow::Result<Row> {
+pub async fn fan_in(api: &Api, daemon: &Daemon, width: usize, runs: usize) -> anyhow::Result<Row> {
     let mut samples = Samples::default();
     let mut creating = Samples::default();
     let before = api.engine_counters().await?;
