@@ -797,6 +797,42 @@ fn empty_log_reports_next_seq() {
     assert!(page.messages.is_empty());
 }
 
+#[test]
+fn incomplete_tasks_list_oldest_first_across_statuses() {
+    let mut f = Fixture::new();
+    let mut gen = ids();
+    f.create_group("g", vec![], at(0));
+    // t0 oldest; each in another bucket once the calls below are made.
+    for i in 0..6 {
+        let mut t = task(&format!("t{i}"), if i == 5 { &["t4"] } else { &[] });
+        t.is_paused = i == 2;
+        f.run(at(i), |w| {
+            rules::create_tasks(w, "g", vec![t], at(i), &mut gen).unwrap()
+        });
+    }
+    f.finish("t0", success(json!(0), vec![]), at(11));
+    f.start("t1", at(12));
+    let r = f.store.read().unwrap();
+    let page = |n| {
+        let q = TaskQuery {
+            page: n,
+            page_size: 2,
+            skip_completed: true,
+            ..TaskQuery::default()
+        };
+        let l = r.list_tasks("g", &q, at(13)).unwrap();
+        assert_eq!(l.count, 5);
+        l.tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(page(1), vec!["t1", "t2"]);
+    assert_eq!(page(2), vec!["t3", "t4"]);
+    assert_eq!(page(3), vec!["t5"]);
+    assert_eq!(
+        r.incomplete_task_ids("g").unwrap(),
+        vec!["t1", "t2", "t3", "t4", "t5"]
+    );
+}
+
 /// The event log as redb holds it: each row's key and its events' numbers.
 fn event_rows(path: &Path) -> Vec<(u64, Vec<u64>)> {
     use redb::{ReadableDatabase, ReadableTable};
@@ -869,7 +905,7 @@ fn a_transaction_writes_its_events_as_rows_and_reads_resume_inside_one() {
 }
 
 #[test]
-fn a_version_1_store_with_one_event_a_row_is_opened_and_upgraded() {
+fn a_version_1_store_is_opened_and_upgraded() {
     use redb::{ReadableDatabase, ReadableTable};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crew.redb");
@@ -903,6 +939,13 @@ fn a_version_1_store_with_one_event_a_row_is_opened_and_upgraded() {
             let mut m = w.open_table(meta).unwrap();
             m.insert("schema_version", 1).unwrap();
             m.remove("events_from").unwrap();
+            // The index versions before 3 kept.
+            let old: redb::TableDefinition<(&str, i64, &str), ()> =
+                redb::TableDefinition::new("group_incomplete");
+            w.open_table(old)
+                .unwrap()
+                .insert(("g", 0, "t"), ())
+                .unwrap();
         }
         w.commit().unwrap();
     }
@@ -925,7 +968,17 @@ fn a_version_1_store_with_one_event_a_row_is_opened_and_upgraded() {
         .unwrap()
         .unwrap()
         .value();
-    assert_eq!(version, 2);
+    assert_eq!(version, crewd::storage::SCHEMA_VERSION);
+    let tables: Vec<String> = r
+        .list_tables()
+        .unwrap()
+        .map(|t| redb::TableHandle::name(&t).to_string())
+        .collect();
+    assert!(tables.contains(&"events".to_string()), "{tables:?}");
+    assert!(
+        !tables.contains(&"group_incomplete".to_string()),
+        "{tables:?}"
+    );
 }
 
 #[test]
@@ -949,14 +1002,14 @@ fn another_schema_version_is_refused_clearly() {
             err,
             StorageError::SchemaMismatch {
                 found: 999,
-                expected: 2,
+                expected: 3,
                 ..
             }
         ),
         "{err:?}"
     );
     let msg = err.to_string();
-    assert!(msg.contains("999") && msg.contains('2'), "{msg}");
+    assert!(msg.contains("999") && msg.contains('3'), "{msg}");
     let core: crew_core::StoreError = err.into();
     assert!(core.0.contains("999"));
 }

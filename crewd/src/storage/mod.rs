@@ -36,15 +36,20 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-/// The schema version this build writes. Version 2 stores several events
-/// in a row of the event log; version 1 stored one, which reads the same,
-/// so a version 1 file is opened and marked version 2. A file written with
-/// any other version is refused with [`StorageError::SchemaMismatch`].
-pub const SCHEMA_VERSION: u64 = 2;
+/// The schema version this build writes. Opening a file of an earlier
+/// version upgrades it in place:
+/// - version 2 stores several events in a row of the event log; version 1
+///   stored one, which reads the same;
+/// - version 3 no longer keeps the `group_incomplete` index (the per-status
+///   index answers it): the table is deleted.
+///
+/// A file written with any other version is refused with
+/// [`StorageError::SchemaMismatch`].
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// Older schema versions this build opens (and upgrades, see
 /// [`SCHEMA_VERSION`]).
-const UPGRADABLE_SCHEMA_VERSIONS: [u64; 1] = [1];
+const UPGRADABLE_SCHEMA_VERSIONS: [u64; 2] = [1, 2];
 
 /// Default number of events kept for stream clients that resume.
 pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
@@ -384,6 +389,9 @@ fn open_and_prepare(open: &Opener, path: &Path) -> Result<Database, StorageError
     let mut txn = db.begin_write()?;
     txn.set_durability(redb::Durability::Immediate)?;
     tables::create_all(&txn)?;
+    if found.is_some_and(|v| v < 3) {
+        txn.delete_table(tables::RETIRED_GROUP_INCOMPLETE)?;
+    }
     if found != Some(SCHEMA_VERSION) {
         let mut meta = txn.open_table(tables::META)?;
         meta.insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION)?;

@@ -349,11 +349,6 @@ impl ReadTx {
                 (ids, (!check).then_some(total), check)
             }
             None => {
-                let table = if q.skip_completed {
-                    tables::GROUP_INCOMPLETE
-                } else {
-                    tables::GROUP_TASKS
-                };
                 let total: u64 = raw.iter().sum::<u64>()
                     - if q.skip_completed {
                         raw[Bucket::Completed.idx()]
@@ -365,8 +360,12 @@ impl ReadTx {
                 } else {
                     None
                 };
-                let t = self.txn.open_table(table)?;
-                let ids = time_ids(&t, group, limit)?;
+                let ids = if q.skip_completed {
+                    let t = self.txn.open_table(tables::GROUP_BUCKET)?;
+                    tables::incomplete_ids(&t, group, limit)?
+                } else {
+                    time_ids(&self.txn.open_table(tables::GROUP_TASKS)?, group, limit)?
+                };
                 (ids, Some(total), false)
             }
         };
@@ -630,7 +629,9 @@ impl ReadTx {
 
     /// Calls `f` with every incomplete task of every group, from the
     /// indexes alone: recovery on start decodes one task at a time and
-    /// never holds them, nor their ids, all at once.
+    /// never holds them, nor their ids, all at once. Within a group, tasks
+    /// come by bucket (running ones first), then oldest first; a group's
+    /// completed tasks are skipped with one seek, not read.
     pub fn for_each_incomplete_task<E>(
         &self,
         mut f: impl FnMut(IncompleteTask<'_>) -> Result<(), E>,
@@ -640,26 +641,25 @@ impl ReadTx {
     {
         let index = self
             .txn
-            .open_table(tables::GROUP_INCOMPLETE)
+            .open_table(tables::GROUP_BUCKET)
             .map_err(StorageError::from)?;
-        let states = self
-            .txn
-            .open_table(tables::TASK_STATE)
+        let completed = Bucket::Completed as u8;
+        let mut rows = index
+            .range::<(&str, u8, i64, &str)>(..)
             .map_err(StorageError::from)?;
-        for row in index
-            .range::<(&str, i64, &str)>(..)
-            .map_err(StorageError::from)?
-        {
+        while let Some(row) = rows.next() {
             let (k, _) = row.map_err(StorageError::from)?;
-            let (_, _, id) = k.value();
-            let state = get_state(&states, id)?.ok_or_else(|| StorageError::Corrupt {
-                table: "group_incomplete",
-                key: id.to_string(),
-                detail: "indexed task has no state".into(),
-            })?;
+            let (group, bucket, _, id) = k.value();
+            if bucket == completed {
+                // Completed tasks sort first in their group: go past them.
+                rows = index
+                    .range::<(&str, u8, i64, &str)>((group, completed + 1, i64::MIN, "")..)
+                    .map_err(StorageError::from)?;
+                continue;
+            }
             f(IncompleteTask {
                 id,
-                running: state.bucket == Bucket::Running,
+                running: bucket == Bucket::Running as u8,
             })?;
         }
         Ok(())

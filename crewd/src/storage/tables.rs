@@ -10,8 +10,7 @@
 //! | `groups_by_time` | (createdAt ms, group id) | () | group listing, newest first |
 //! | `group_counts` | group id | `[u64; 6]` by bucket | counts by status |
 //! | `group_tasks` | (group, createdAt ms, task) | () | a group's tasks, oldest first |
-//! | `group_incomplete` | (group, createdAt ms, task) | () | a group's incomplete tasks |
-//! | `group_bucket` | (group, bucket, createdAt ms, task) | () | listing by status |
+//! | `group_bucket` | (group, bucket, createdAt ms, task) | () | listing by status; a group's incomplete tasks (every bucket after `completed`) |
 //! | `children` | (parent, child) | () | every parent edge |
 //! | `keys` | (group, key, task) | () | tasks with a non-empty key |
 //! | `workgroup_tasks` | (workgroup, task) | () | incomplete tasks of a workgroup |
@@ -50,8 +49,6 @@ pub(crate) const GROUP_COUNTS: TableDefinition<&str, [u64; BUCKETS]> =
     TableDefinition::new("group_counts");
 pub(crate) const GROUP_TASKS: TableDefinition<(&str, i64, &str), ()> =
     TableDefinition::new("group_tasks");
-pub(crate) const GROUP_INCOMPLETE: TableDefinition<(&str, i64, &str), ()> =
-    TableDefinition::new("group_incomplete");
 pub(crate) const GROUP_BUCKET: TableDefinition<(&str, u8, i64, &str), ()> =
     TableDefinition::new("group_bucket");
 pub(crate) const CHILDREN: TableDefinition<(&str, &str), ()> = TableDefinition::new("children");
@@ -88,7 +85,6 @@ pub(crate) fn create_all(txn: &redb::WriteTransaction) -> Result<(), StorageErro
     txn.open_table(GROUPS_BY_TIME)?;
     txn.open_table(GROUP_COUNTS)?;
     txn.open_table(GROUP_TASKS)?;
-    txn.open_table(GROUP_INCOMPLETE)?;
     txn.open_table(GROUP_BUCKET)?;
     txn.open_table(CHILDREN)?;
     txn.open_table(KEYS)?;
@@ -289,6 +285,40 @@ pub(crate) fn pair_seconds(
     Ok(out)
 }
 
+/// The table schema versions before 3 kept: each group's incomplete tasks
+/// by creation, which [`GROUP_BUCKET`] answers as well. Deleted when such a
+/// file is opened.
+pub(crate) const RETIRED_GROUP_INCOMPLETE: TableDefinition<(&str, i64, &str), ()> =
+    TableDefinition::new("group_incomplete");
+
+/// Buckets of incomplete tasks: every one after [`Bucket::Completed`].
+const INCOMPLETE_BUCKETS: std::ops::RangeInclusive<u8> = 1..=5;
+
+/// Ids of the incomplete tasks of `group`, oldest first (by creation, then
+/// id), from [`GROUP_BUCKET`]; at most `limit` of them, reading at most
+/// `limit` from each bucket.
+pub(crate) fn incomplete_ids(
+    t: &impl ReadableTable<(&'static str, u8, i64, &'static str), ()>,
+    group: &str,
+    limit: Option<u64>,
+) -> Result<Vec<String>, StorageError> {
+    let per_bucket = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    let mut keyed: Vec<(i64, String)> = Vec::new();
+    for b in INCOMPLETE_BUCKETS {
+        for row in t.range((group, b, i64::MIN, "")..)?.take(per_bucket) {
+            let (k, _) = row?;
+            let (g, kb, ms, id) = k.value();
+            if g != group || kb != b {
+                break;
+            }
+            keyed.push((ms, id.to_string()));
+        }
+    }
+    keyed.sort();
+    keyed.truncate(per_bucket);
+    Ok(keyed.into_iter().map(|(_, id)| id).collect())
+}
+
 /// Task ids of `(group, ms, task)` keys for one group, in order.
 pub(crate) fn group_time_ids(
     t: &impl ReadableTable<(&'static str, i64, &'static str), ()>,
@@ -403,11 +433,8 @@ macro_rules! impl_graph_read {
                 group: &str,
             ) -> Result<Vec<String>, crew_core::StoreError> {
                 use $crate::storage::tables as t;
-                let table = self
-                    .txn
-                    .open_table(t::GROUP_INCOMPLETE)
-                    .map_err(t::store_err)?;
-                t::group_time_ids(&table, group).map_err(t::store_err)
+                let table = self.txn.open_table(t::GROUP_BUCKET).map_err(t::store_err)?;
+                t::incomplete_ids(&table, group, None).map_err(t::store_err)
             }
 
             /// Answered from `task_state`, without decoding the task.

@@ -701,7 +701,8 @@ impl crew_core::GraphRead for Batch<'_> {
     }
 
     fn incomplete_task_ids(&self, group: &str) -> Result<Vec<String>, crew_core::StoreError> {
-        tables::group_time_ids(self.ops.group_incomplete.read()?, group).map_err(tables::store_err)
+        tables::incomplete_ids(self.ops.group_bucket.read()?, group, None)
+            .map_err(tables::store_err)
     }
 
     fn incomplete_parents(&self, id: &str) -> Result<Option<u32>, crew_core::StoreError> {
@@ -776,7 +777,6 @@ struct Ops<'t> {
     group_counts: Lazy<'t, &'static str, [u64; BUCKETS]>,
     group_finished: Lazy<'t, &'static str, i64>,
     group_tasks: Lazy<'t, (&'static str, i64, &'static str), ()>,
-    group_incomplete: Lazy<'t, (&'static str, i64, &'static str), ()>,
     group_bucket: Lazy<'t, (&'static str, u8, i64, &'static str), ()>,
     children: Lazy<'t, (&'static str, &'static str), ()>,
     keys: Lazy<'t, (&'static str, &'static str, &'static str), ()>,
@@ -988,7 +988,6 @@ impl<'t> Ops<'t> {
             group_counts: Lazy::new(txn, tables::GROUP_COUNTS),
             group_finished: Lazy::new(txn, tables::GROUP_FINISHED),
             group_tasks: Lazy::new(txn, tables::GROUP_TASKS),
-            group_incomplete: Lazy::new(txn, tables::GROUP_INCOMPLETE),
             group_bucket: Lazy::new(txn, tables::GROUP_BUCKET),
             children: Lazy::new(txn, tables::CHILDREN),
             keys: Lazy::new(txn, tables::KEYS),
@@ -1184,11 +1183,6 @@ impl<'t> Ops<'t> {
         let tk_b = before.map(Placed::time_key);
         let tk_a = after.map(Placed::time_key);
         diff_set!(self.group_tasks.t()?, tk_b, tk_a);
-        diff_set!(
-            self.group_incomplete.t()?,
-            before.filter(|p| p.incomplete()).and(tk_b),
-            after.filter(|p| p.incomplete()).and(tk_a)
-        );
         let bucket_key = |p: &Placed<'a>| (p.group(), p.bucket as u8, p.created(), p.t.id.as_str());
         diff_set!(
             self.group_bucket.t()?,
