@@ -57,6 +57,7 @@ pub fn start(
         ids: run::IdGen::new(),
         cancels: Default::default(),
         ready: ready.clone(),
+        reopen_store: false,
     };
     let join = std::thread::Builder::new()
         .name("crew-engine".into())

@@ -74,6 +74,9 @@ pub(crate) struct Engine {
     pub cancels: HashMap<String, Arc<tokio::sync::Notify>>,
     /// Set once recovery has succeeded (`/healthz` answers 200 from then).
     pub ready: super::ops::Ready,
+    /// Set when redb refused a batch the journal already holds: the store
+    /// must be reopened (which applies it) before the next batch.
+    pub reopen_store: bool,
 }
 
 /// Fresh ids: time-ordered and random, so they sort by creation and never
@@ -175,6 +178,9 @@ impl Engine {
             }
             if let Err(retry) = self.step(batch, shutting_down.is_none()) {
                 pending = retry;
+                storage_broken = true;
+            }
+            if std::mem::take(&mut self.reopen_store) {
                 storage_broken = true;
             }
             // After a storage failure redb refuses everything until the
@@ -313,10 +319,32 @@ impl Engine {
             ..Default::default()
         };
         match self.apply_batch(batch, dispatching, now, &mut work) {
-            Ok(events) => {
-                // Committed: now, and only now, act on it. (Slots of ended
+            Ok(synced) => {
+                // Durable: now, and only now, act on it. (Slots of ended
                 // calls were freed while applying, so that their successors
-                // could start in this same transaction.)
+                // could start in this same transaction.) The calls leave
+                // first, before redb makes the batch visible: a child's
+                // call waits for its parent's result to be on disk, not
+                // for anything after.
+                for s in std::mem::take(&mut work.started) {
+                    self.spawn_call(s);
+                }
+                let events = match synced.publish() {
+                    Ok(events) => events,
+                    Err(unpublished) => {
+                        // The journal holds the batch: it stands, and
+                        // reopening the store applies it to redb.
+                        tracing::error!(
+                            "storage failed after the batch was made durable: {}",
+                            unpublished.error
+                        );
+                        self.reopen_store = true;
+                        unpublished.events
+                    }
+                };
+                if let Some(started) = work.commit_started {
+                    self.metrics.commit(started.elapsed());
+                }
                 for (worker, max) in work.limits {
                     self.sched.set_limit(&worker, max);
                 }
@@ -339,9 +367,6 @@ impl Engine {
                 self.hub.publish(events);
                 for (reply, r) in work.replies {
                     let _ = reply.send(Ok(r));
-                }
-                for s in work.started {
-                    self.spawn_call(s);
                 }
                 Ok(())
             }
@@ -376,7 +401,7 @@ impl Engine {
         dispatching: bool,
         now: Timestamp,
         work: &mut BatchWork,
-    ) -> Result<Vec<crate::storage::CommittedEvent>, String> {
+    ) -> Result<crate::storage::Synced, String> {
         let mut wtx = self.store.write().map_err(|e| e.to_string())?;
         if self.hub.client_count() > 0 {
             wtx.keep_event_json();
@@ -538,10 +563,8 @@ impl Engine {
             }
         }
         drop(tx);
-        let commit_started = Instant::now();
-        let committed = wtx.commit_events().map_err(|e| e.to_string());
-        self.metrics.commit(commit_started.elapsed());
-        committed
+        work.commit_started = Some(Instant::now());
+        wtx.sync().map_err(|e| e.to_string())
     }
 
     /// Evaluates every touched task in `tx` and places it in the scheduler
@@ -735,6 +758,8 @@ impl Engine {
 /// What one batch produced, acted on only after its commit.
 #[derive(Default)]
 struct BatchWork {
+    /// When its commit began.
+    commit_started: Option<Instant>,
     /// Tasks whose call an operator cancelled.
     cancelled: Vec<String>,
     replies: Vec<(Reply, OpOutcome)>,

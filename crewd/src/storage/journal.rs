@@ -380,17 +380,6 @@ impl Journal {
         Ok(())
     }
 
-    /// Takes back the last appended record, whose transaction then failed
-    /// to commit: it must not be replayed. Best effort: should the disk
-    /// refuse, the record stays, and replaying it after a restart applies
-    /// a write that was answered with an error.
-    pub(crate) fn take_back(&mut self, seq: u64, payload_len: usize) {
-        if self.next_seq == seq + 1 {
-            self.len = self.len.saturating_sub((HEADER + payload_len) as u64);
-        }
-        self.cut_back();
-    }
-
     /// Extends the file with zeros so that it holds at least `end` bytes.
     fn grow_to(&mut self, end: u64) -> std::io::Result<()> {
         if end <= self.allocated {
@@ -574,19 +563,6 @@ mod tests {
         drop(j);
         let (_, records) = Journal::open(&path, HOUR).expect("reopen");
         assert_eq!(records.len(), 1);
-    }
-
-    #[test]
-    fn a_taken_back_record_is_gone() {
-        let (_dir, path) = tmp();
-        let (mut j, _) = Journal::open(&path, HOUR).expect("open");
-        j.append(1, b"a\n").expect("append");
-        j.append(2, b"bb\n").expect("append");
-        j.take_back(2, 3);
-        drop(j);
-        let (j, records) = Journal::open(&path, HOUR).expect("reopen");
-        assert_eq!(records.len(), 1);
-        assert_eq!(j.next_seq(), 2);
     }
 
     #[test]

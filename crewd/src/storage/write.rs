@@ -187,7 +187,21 @@ impl WriteTx {
     /// Commits as [`WriteTx::commit`] does; each event comes with its JSON
     /// text as stored when [`WriteTx::keep_event_json`] was called, so that
     /// the stream does not encode it again.
+    ///
+    /// Should redb refuse the transaction once the journal holds it, this
+    /// answers an error, yet the transaction stands: reopening the store
+    /// ([`super::Store::reopen`]) applies it from the journal. Whoever
+    /// retries after an error must expect that (the engine's recovery
+    /// does).
     pub fn commit_events(self) -> Result<Vec<CommittedEvent>, StorageError> {
+        self.sync()?.publish().map_err(|u| u.error)
+    }
+
+    /// The first half of [`WriteTx::commit_events`]: makes the transaction
+    /// durable (syncs it to the journal, or commits it durably to redb) and
+    /// returns what [`Synced::publish`] makes visible to readers. Acting on
+    /// the transaction may start in between: it is durable.
+    pub fn sync(self) -> Result<Synced, StorageError> {
         let WriteTx {
             txn,
             events,
@@ -206,20 +220,26 @@ impl WriteTx {
             event_row.write(&mut log)?;
             end_event_log(&txn, log, next_seq, config.event_retention)?;
         }
-        match journal {
-            None => decoded_home.commit(decoded, || txn.commit())?,
-            Some(journal) => commit_journaled(txn, journal, journal_lines, decoded, &decoded_home)?,
-        }
+        let visible = VisibleCommit {
+            txn,
+            decoded,
+            decoded_home,
+        };
+        let to_publish = match journal {
+            None => visible.make(redb::Durability::Immediate).map(|()| None)?,
+            Some(journal) => sync_journaled(visible, &journal, journal_lines)?,
+        };
         // Texts line up with events only when they were kept from the start.
         let json = event_json.filter(|j| j.len() == events.len());
         let mut json = json.unwrap_or_default().into_iter();
-        Ok(events
+        let events = events
             .into_iter()
             .map(|message| CommittedEvent {
                 message,
                 json: json.next(),
             })
-            .collect())
+            .collect();
+        Ok(Synced { to_publish, events })
     }
 
     /// Records that this state includes journal record `seq` (when
@@ -312,18 +332,69 @@ impl EventRow {
     }
 }
 
-/// Commits `txn` whose journal entries are `lines`: either synced to the
-/// journal, then committed to redb without durability; or, when a
-/// checkpoint is due or the transaction is too large for the journal,
-/// committed durably to redb, which includes every journaled transaction
-/// before it, and the journal starts over.
-fn commit_journaled(
-    mut txn: redb::WriteTransaction,
-    journal: Arc<Mutex<Journal>>,
-    lines: Lines,
+/// A transaction durable on disk, not yet visible to readers
+/// ([`WriteTx::sync`]).
+#[must_use = "a synced transaction must be published"]
+pub struct Synced {
+    /// The redb commit still to make, when the journal made it durable.
+    to_publish: Option<VisibleCommit>,
+    events: Vec<CommittedEvent>,
+}
+
+/// [`Synced::publish`] failed: redb refused the transaction, which the
+/// journal holds nevertheless (reopening the store applies it).
+#[derive(Debug)]
+pub struct Unpublished {
+    /// Why redb refused it.
+    pub error: StorageError,
+    /// The transaction's events: it stands.
+    pub events: Vec<CommittedEvent>,
+}
+
+impl Synced {
+    /// Makes the transaction visible to readers (redb's commit, without
+    /// durability when the journal holds it) and returns its events in
+    /// sequence order.
+    pub fn publish(self) -> Result<Vec<CommittedEvent>, Unpublished> {
+        let Synced { to_publish, events } = self;
+        match to_publish.map(|c| c.make(redb::Durability::None)) {
+            Some(Err(error)) => Err(Unpublished { error, events }),
+            _ => Ok(events),
+        }
+    }
+}
+
+/// redb's commit of a transaction, and the decoded records it leaves for
+/// the next one.
+struct VisibleCommit {
+    txn: redb::WriteTransaction,
     decoded: Decoded,
-    decoded_home: &DecodedSlot,
-) -> Result<(), StorageError> {
+    decoded_home: DecodedSlot,
+}
+
+impl VisibleCommit {
+    fn make(self, durability: redb::Durability) -> Result<(), StorageError> {
+        let VisibleCommit {
+            mut txn,
+            decoded,
+            decoded_home,
+        } = self;
+        txn.set_durability(durability)?;
+        Ok(decoded_home.commit(decoded, || txn.commit())?)
+    }
+}
+
+/// Makes `commit`, whose journal entries are `lines`, durable: synced to
+/// the journal, leaving redb's commit (without durability) to
+/// [`Synced::publish`]; or, when a checkpoint is due or the transaction is
+/// too large for the journal, committed durably to redb at once, which
+/// includes every journaled transaction before it, and the journal starts
+/// over.
+fn sync_journaled(
+    commit: VisibleCommit,
+    journal: &Mutex<Journal>,
+    lines: Lines,
+) -> Result<Option<VisibleCommit>, StorageError> {
     let mut journal = match journal.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
@@ -331,27 +402,21 @@ fn commit_journaled(
     let lines = match lines {
         Lines::Noted(lines) if !journal.checkpoint_due() => lines,
         _ => {
-            txn.set_durability(redb::Durability::Immediate)?;
-            decoded_home.commit(decoded, || txn.commit())?;
+            commit.make(redb::Durability::Immediate)?;
             journal.checkpointed();
-            return Ok(());
+            return Ok(None);
         }
     };
-    txn.set_durability(redb::Durability::None)?;
-    if lines.is_empty() {
-        // Nothing was written: nothing to make durable.
-        return Ok(decoded_home.commit(decoded, || txn.commit())?);
+    if !lines.is_empty() {
+        let seq = journal.next_seq();
+        commit
+            .txn
+            .open_table(tables::META)?
+            .insert(tables::META_JOURNAL_SEQ, seq)?;
+        journal.append(seq, &lines)?;
     }
-    let seq = journal.next_seq();
-    txn.open_table(tables::META)?
-        .insert(tables::META_JOURNAL_SEQ, seq)?;
-    journal.append(seq, &lines)?;
-    if let Err(e) = decoded_home.commit(decoded, || txn.commit()) {
-        // Answered as failed: it must not come back at the next start.
-        journal.take_back(seq, lines.len());
-        return Err(e.into());
-    }
-    Ok(())
+    // (With nothing written, there is nothing to make durable.)
+    Ok(Some(commit))
 }
 
 /// A [`WriteTx`] with every table open ([`WriteTx::batch`]): what the
