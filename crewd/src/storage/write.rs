@@ -205,7 +205,7 @@ impl WriteTx {
         let WriteTx {
             txn,
             events,
-            mut event_row,
+            event_row,
             event_json,
             decoded,
             decoded_home,
@@ -215,13 +215,17 @@ impl WriteTx {
             config,
             remember_reads: _,
         } = self;
-        if !events.is_empty() {
-            let mut log = txn.open_table(tables::EVENTS)?;
-            event_row.write(&mut log)?;
-            end_event_log(&txn, log, next_seq, config.event_retention)?;
-        }
+        // The event log is derived from the changes the journal holds (a
+        // replay writes it again): with a journal, it is written after the
+        // sync, off the path from a result to the next call.
         let visible = VisibleCommit {
             txn,
+            event_log: (!events.is_empty()).then_some((
+                event_row,
+                next_seq,
+                config.event_retention,
+            )),
+            journal_seq: None,
             decoded,
             decoded_home,
         };
@@ -364,10 +368,16 @@ impl Synced {
     }
 }
 
-/// redb's commit of a transaction, and the decoded records it leaves for
-/// the next one.
+/// redb's commit of a transaction: the writes to the event log and the
+/// journal's mark still to make in it, and the decoded records it leaves
+/// for the next transaction.
 struct VisibleCommit {
     txn: redb::WriteTransaction,
+    /// The events' last row, the next sequence number and the retention,
+    /// when the transaction appended events.
+    event_log: Option<(EventRow, u64, u64)>,
+    /// The journal record that holds this transaction, if one does.
+    journal_seq: Option<u64>,
     decoded: Decoded,
     decoded_home: DecodedSlot,
 }
@@ -376,9 +386,20 @@ impl VisibleCommit {
     fn make(self, durability: redb::Durability) -> Result<(), StorageError> {
         let VisibleCommit {
             mut txn,
+            event_log,
+            journal_seq,
             decoded,
             decoded_home,
         } = self;
+        if let Some((mut row, next_seq, retention)) = event_log {
+            let mut log = txn.open_table(tables::EVENTS)?;
+            row.write(&mut log)?;
+            end_event_log(&txn, log, next_seq, retention)?;
+        }
+        if let Some(seq) = journal_seq {
+            txn.open_table(tables::META)?
+                .insert(tables::META_JOURNAL_SEQ, seq)?;
+        }
         txn.set_durability(durability)?;
         Ok(decoded_home.commit(decoded, || txn.commit())?)
     }
@@ -391,7 +412,7 @@ impl VisibleCommit {
 /// includes every journaled transaction before it, and the journal starts
 /// over.
 fn sync_journaled(
-    commit: VisibleCommit,
+    mut commit: VisibleCommit,
     journal: &Mutex<Journal>,
     lines: Lines,
 ) -> Result<Option<VisibleCommit>, StorageError> {
@@ -409,11 +430,8 @@ fn sync_journaled(
     };
     if !lines.is_empty() {
         let seq = journal.next_seq();
-        commit
-            .txn
-            .open_table(tables::META)?
-            .insert(tables::META_JOURNAL_SEQ, seq)?;
         journal.append(seq, &lines)?;
+        commit.journal_seq = Some(seq);
     }
     // (With nothing written, there is nothing to make durable.)
     Ok(Some(commit))
