@@ -28,7 +28,7 @@ mod write;
 
 pub use error::StorageError;
 pub use read::{EventsPage, IncompleteTask, ReadTx, TaskQuery};
-pub use write::{Batch, CommittedEvent, Synced, Unpublished, WriteTx};
+pub use write::{Batch, CommittedEvent, Synced, Unpublished, WriteTx, EVENT_ROW_BYTES};
 
 use journal::Journal;
 use redb::{Database, ReadableDatabase, StorageBackend};
