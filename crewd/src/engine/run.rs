@@ -325,7 +325,14 @@ impl Engine {
                 // could start in this same transaction.) The calls leave
                 // first, before redb makes the batch visible: a child's
                 // call waits for its parent's result to be on disk, not
-                // for anything after.
+                // for anything after. Cancelled attempts go before them:
+                // a task cancelled and started again in one batch keeps
+                // its new call.
+                for id in &work.cancelled {
+                    if let Some(cancel) = self.cancels.remove(id) {
+                        cancel.notify_one();
+                    }
+                }
                 for s in std::mem::take(&mut work.started) {
                     self.spawn_call(s);
                 }
@@ -356,12 +363,6 @@ impl Engine {
                     self.sched.place(&id, p);
                 }
                 self.publish_loads();
-                // Cancelled attempts are committed: abandon their calls.
-                for id in &work.cancelled {
-                    if let Some(cancel) = self.cancels.remove(id) {
-                        cancel.notify_one();
-                    }
-                }
                 // Events first: a client that subscribes once it has its
                 // answer never receives the events of its own request.
                 self.hub.publish(events);
