@@ -345,7 +345,8 @@ impl ReadTx {
                     .filter(|b| !(q.skip_completed && *b == Bucket::Completed))
                     .collect();
                 let total: u64 = buckets.iter().map(|b| raw[b.idx()]).sum();
-                let ids = self.bucket_ids(group, &buckets)?;
+                let t = self.txn.open_table(tables::GROUP_BUCKET)?;
+                let ids = tables::bucket_ids(&t, group, buckets.iter().map(|b| *b as u8), None)?;
                 (ids, (!check).then_some(total), check)
             }
             None => {
@@ -417,26 +418,6 @@ impl ReadTx {
     }
 
     /// Ids in the given buckets of a group, oldest first.
-    fn bucket_ids(&self, group: &str, buckets: &[Bucket]) -> Result<Vec<String>, StorageError> {
-        let t = self.txn.open_table(tables::GROUP_BUCKET)?;
-        let mut keyed: Vec<(i64, String)> = Vec::new();
-        for b in buckets {
-            let b = *b as u8;
-            for row in t.range((group, b, i64::MIN, "")..)? {
-                let (k, _) = row?;
-                let (g, kb, ms, id) = k.value();
-                if g != group || kb != b {
-                    break;
-                }
-                keyed.push((ms, id.to_string()));
-            }
-        }
-        if buckets.len() > 1 {
-            keyed.sort();
-        }
-        Ok(keyed.into_iter().map(|(_, id)| id).collect())
-    }
-
     /// A task with its derived status, or `None`.
     pub fn task_with_status(&self, id: &str, now: Timestamp) -> Result<Option<Task>, StorageError> {
         let tasks = self.txn.open_table(tables::TASKS)?;

@@ -295,16 +295,27 @@ pub(crate) const RETIRED_GROUP_INCOMPLETE: TableDefinition<(&str, i64, &str), ()
 const INCOMPLETE_BUCKETS: std::ops::RangeInclusive<u8> = 1..=5;
 
 /// Ids of the incomplete tasks of `group`, oldest first (by creation, then
-/// id), from [`GROUP_BUCKET`]; at most `limit` of them, reading at most
-/// `limit` from each bucket.
+/// id), from [`GROUP_BUCKET`]; at most `limit` of them.
 pub(crate) fn incomplete_ids(
     t: &impl ReadableTable<(&'static str, u8, i64, &'static str), ()>,
     group: &str,
     limit: Option<u64>,
 ) -> Result<Vec<String>, StorageError> {
+    bucket_ids(t, group, INCOMPLETE_BUCKETS, limit)
+}
+
+/// Ids of the tasks of `group` in `buckets`, oldest first (by creation,
+/// then id), from [`GROUP_BUCKET`]; at most `limit` of them, reading at
+/// most `limit` from each bucket.
+pub(crate) fn bucket_ids(
+    t: &impl ReadableTable<(&'static str, u8, i64, &'static str), ()>,
+    group: &str,
+    buckets: impl IntoIterator<Item = u8>,
+    limit: Option<u64>,
+) -> Result<Vec<String>, StorageError> {
     let per_bucket = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
     let mut keyed: Vec<(i64, String)> = Vec::new();
-    for b in INCOMPLETE_BUCKETS {
+    for b in buckets {
         for row in t.range((group, b, i64::MIN, "")..)?.take(per_bucket) {
             let (k, _) = row?;
             let (g, kb, ms, id) = k.value();
