@@ -417,7 +417,6 @@ impl ReadTx {
         Ok(TaskList { tasks: out, count })
     }
 
-    /// Ids in the given buckets of a group, oldest first.
     /// A task with its derived status, or `None`.
     pub fn task_with_status(&self, id: &str, now: Timestamp) -> Result<Option<Task>, StorageError> {
         let tasks = self.txn.open_table(tables::TASKS)?;

@@ -292,7 +292,8 @@ pub(crate) const RETIRED_GROUP_INCOMPLETE: TableDefinition<(&str, i64, &str), ()
     TableDefinition::new("group_incomplete");
 
 /// Buckets of incomplete tasks: every one after [`Bucket::Completed`].
-const INCOMPLETE_BUCKETS: std::ops::RangeInclusive<u8> = 1..=5;
+const INCOMPLETE_BUCKETS: std::ops::RangeInclusive<u8> =
+    (Bucket::Completed as u8 + 1)..=(Bucket::Pending as u8);
 
 /// Ids of the incomplete tasks of `group`, oldest first (by creation, then
 /// id), from [`GROUP_BUCKET`]; at most `limit` of them.
