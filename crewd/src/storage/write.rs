@@ -296,8 +296,6 @@ struct EventRow {
     first_seq: u64,
     /// Events as JSON, each followed by a newline.
     lines: Vec<u8>,
-    /// Events in `lines`.
-    count: usize,
 }
 
 /// A row is written once its events take this many bytes: a few events
@@ -314,12 +312,11 @@ impl EventRow {
         seq: u64,
         json: &str,
     ) -> Result<(), StorageError> {
-        if self.count == 0 {
+        if self.lines.is_empty() {
             self.first_seq = seq;
         }
         self.lines.extend_from_slice(json.as_bytes());
         self.lines.push(b'\n');
-        self.count += 1;
         if self.lines.len() >= EVENT_ROW_BYTES {
             self.write(log)?;
         }
@@ -328,10 +325,9 @@ impl EventRow {
 
     /// Writes the events held so far as one row, if there are any.
     fn write(&mut self, log: &mut redb::Table<'_, u64, &'static [u8]>) -> Result<(), StorageError> {
-        if self.count > 0 {
+        if !self.lines.is_empty() {
             log.insert(self.first_seq, self.lines.as_slice())?;
             self.lines.clear();
-            self.count = 0;
         }
         Ok(())
     }
