@@ -916,7 +916,7 @@ impl<T: Clone> Generations<T> {
     }
 
     /// The remembered record, or `load`'s answer, remembered if
-    /// `remember`.
+    /// `remember` and the newer generation has room (only writes rotate).
     fn get_or_load(
         &self,
         id: &str,
@@ -927,7 +927,9 @@ impl<T: Clone> Generations<T> {
             return Ok(v);
         }
         let v = load()?;
-        if remember {
+        // A read fills free room only: a scan over many records (a large
+        // creation's evaluation) must not push out what was just written.
+        if remember && self.newer.borrow().len() < DECODED_MAX {
             self.put(id, v.clone());
         }
         Ok(v)
@@ -1500,4 +1502,35 @@ fn bump_pair(
         t.insert((a, b), new)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Generations, DECODED_MAX};
+
+    fn load(v: u32) -> impl FnOnce() -> Result<Option<u32>, super::StorageError> {
+        move || Ok(Some(v))
+    }
+
+    #[test]
+    fn writes_rotate_generations_and_reads_only_fill_free_room() {
+        let g: Generations<u32> = Generations::default();
+        for i in 0..DECODED_MAX as u32 {
+            g.put(&format!("w{i}"), Some(i));
+        }
+        // The newer generation is full: a read is answered, not remembered,
+        // and nothing written is pushed out by it.
+        assert_eq!(g.get_or_load("r0", true, load(7)).ok(), Some(Some(7)));
+        assert_eq!(g.get("r0"), None);
+        assert_eq!(g.get("w0"), Some(Some(0)));
+        // A write rotates: the older generation still answers.
+        g.put("w-next", Some(1));
+        assert_eq!(g.get("w0"), Some(Some(0)));
+        assert_eq!(g.get("w-next"), Some(Some(1)));
+        // With room again, a read is remembered (unless told not to).
+        assert_eq!(g.get_or_load("r1", true, load(8)).ok(), Some(Some(8)));
+        assert_eq!(g.get("r1"), Some(Some(8)));
+        assert_eq!(g.get_or_load("r2", false, load(9)).ok(), Some(Some(9)));
+        assert_eq!(g.get("r2"), None);
+    }
 }
