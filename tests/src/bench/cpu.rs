@@ -40,6 +40,14 @@ impl CpuSample {
         })
     }
 
+    /// CPU seconds the daemon's engine thread used between `before` and
+    /// this sample. Less moved than wall time by other work on the
+    /// machine: the figure to compare builds by.
+    pub fn engine_seconds_since(&self, before: &CpuSample) -> f64 {
+        let at = |s: &CpuSample| s.seconds.get(ENGINE).copied().unwrap_or(0.0);
+        at(self) - at(before)
+    }
+
     /// How busy each group was between `before` and this sample, in
     /// percent of one core, and how much of the machine stayed idle.
     pub fn describe_since(&self, before: &CpuSample) -> String {

@@ -126,6 +126,7 @@ pub async fn throughput(
     );
     if let (Some(b), Some(a)) = (cpu_before, CpuSample::take(daemon.pid())) {
         row.note += &format!("; {}", a.describe_since(&b));
+        row.note += &engine_per_task(&a, &b, n * runs);
     }
     if clients > 0 {
         use std::sync::atomic::Ordering;
@@ -175,8 +176,15 @@ pub async fn fan_in(api: &Api, daemon: &Daemon, width: usize, runs: usize) -> an
     );
     if let (Some(b), Some(a)) = (cpu_before, CpuSample::take(daemon.pid())) {
         row.note += &format!("; {}", a.describe_since(&b));
+        row.note += &engine_per_task(&a, &b, (width + 2) * runs);
     }
     Ok(row)
+}
+
+/// The engine thread's CPU per task between two samples, as a note.
+fn engine_per_task(after: &CpuSample, before: &CpuSample, tasks: usize) -> String {
+    let micros = 1e6 * after.engine_seconds_since(before) / tasks.max(1) as f64;
+    format!("; engine thread CPU per task {} us", fmt_num(micros))
 }
 
 /// Latency from a parent's answer to its child's dispatch along a chain
