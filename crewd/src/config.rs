@@ -245,10 +245,11 @@ pub struct Config {
     )]
     pub cache_mib: u64,
 
-    /// Longest time, in milliseconds, between two full syncs of the store
-    /// while writes go on; in between, each commit is made durable by the
-    /// journal beside the store. Longer means fewer full syncs and more
-    /// journal to replay after a crash.
+    /// Longest time, in milliseconds, a commit made durable by the journal
+    /// beside the store waits for a full sync of the store to include it
+    /// (made at the next commit, or by itself when the daemon is idle).
+    /// Longer means fewer full syncs and more journal to replay after a
+    /// crash.
     #[arg(
         long,
         env = "CREW_CHECKPOINT_MS",

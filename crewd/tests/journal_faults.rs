@@ -224,3 +224,40 @@ async fn recovery_that_cannot_write_is_retried_and_health_says_so_meanwhile() {
         assert_eq!(outcomes, vec!["interrupted", "succeeded"], "{t}");
     }
 }
+
+/// A daemon left idle makes the durable commit its journal's records are
+/// due for by itself, rather than leave it to the next command: once it
+/// has, the store alone holds everything, without the journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_daemon_commits_its_journal_to_the_store_by_itself() {
+    let workers = TestWorkers::start(echo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crew.redb");
+    let journal = dir.path().join("crew.redb.journal");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let daemon = start_with(&db, port, &workers.base_url, "300");
+    wait_ready(&http, &base).await;
+    let (status, body) = create_group(&http, &base, "quiet").await;
+    assert_eq!(status, 201, "{body}");
+    wait_complete(&http, &base, "quiet").await;
+
+    // Nothing more arrives; the oldest record falls due 300 ms after it
+    // was written.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(daemon);
+    std::fs::remove_file(&journal).unwrap();
+    let _daemon = start(&db, port, &workers.base_url);
+    wait_ready(&http, &base).await;
+    assert_eq!(group_ids(&http, &base).await, vec!["quiet".to_string()]);
+    let tasks = get(
+        &http,
+        format!("{base}/api/v1/task_group/quiet/tasks?pageSize=100"),
+    )
+    .await;
+    assert_eq!(tasks["count"], 5);
+    for t in tasks["tasks"].as_array().unwrap() {
+        assert_eq!(t["isComplete"], true, "{t}");
+    }
+}

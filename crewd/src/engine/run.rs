@@ -146,6 +146,13 @@ impl Engine {
             } else {
                 wait
             };
+            // The journal's records are due in a durable redb commit: an
+            // idle engine makes it (an empty batch) rather than leave it to
+            // the next command, which would wait for the full sync.
+            let wait = match self.store.checkpoint_due_in() {
+                Some(due) => wait.min(due),
+                None => wait,
+            };
             let mut batch = std::mem::take(&mut pending);
             if batch.is_empty() || wait.is_zero() {
                 match if wait.is_zero() {

@@ -8,9 +8,12 @@
 //! - At commit the lines go to the journal as one record, synced, and only
 //!   then does redb commit, *without* durability, with the record's
 //!   sequence number in its `meta` table.
-//! - Every [`super::StoreConfig::checkpoint_every`] (or
-//!   [`CHECKPOINT_BYTES`] of journal) a transaction commits durably instead (redb also frees pages only then), and the
-//!   journal starts over.
+//! - Once the oldest record is [`super::StoreConfig::checkpoint_every`] old
+//!   (or the journal holds [`CHECKPOINT_BYTES`]), a transaction commits
+//!   durably instead (redb also frees pages only then), and the journal
+//!   starts over. The engine makes that commit itself when it has nothing
+//!   else to do ([`Journal::checkpoint_due_in`]), so that an operator's
+//!   command after a quiet spell does not wait for it.
 //! - After a crash redb comes back at its last durable commit; opening the
 //!   store replays the records written after it, in order, through the same
 //!   code that applied them the first time.
@@ -258,7 +261,9 @@ pub(crate) struct Journal {
     allocated: u64,
     /// Sequence number of the next record.
     next_seq: u64,
-    last_checkpoint: Instant,
+    /// When the oldest record not yet in a durable redb commit was
+    /// written (`None`: there is none).
+    oldest_record_at: Option<Instant>,
     checkpoint_every: Duration,
 }
 
@@ -326,7 +331,9 @@ impl Journal {
                 len,
                 allocated: size,
                 next_seq,
-                last_checkpoint: Instant::now(),
+                // The records read here are applied and committed durably
+                // as the store opens.
+                oldest_record_at: None,
                 checkpoint_every,
             },
             records,
@@ -346,7 +353,17 @@ impl Journal {
 
     /// Whether the next commit should be a durable one.
     pub(crate) fn checkpoint_due(&self) -> bool {
-        self.len >= CHECKPOINT_BYTES || self.last_checkpoint.elapsed() >= self.checkpoint_every
+        self.checkpoint_due_in() == Some(Duration::ZERO)
+    }
+
+    /// How long until a durable commit is due (`Duration::ZERO`: now), or
+    /// `None` while every record is in one already.
+    pub(crate) fn checkpoint_due_in(&self) -> Option<Duration> {
+        let since = self.oldest_record_at?;
+        if self.len >= CHECKPOINT_BYTES {
+            return Some(Duration::ZERO);
+        }
+        Some(self.checkpoint_every.saturating_sub(since.elapsed()))
     }
 
     /// Writes one record and syncs it; returns once it is on disk. On
@@ -377,6 +394,7 @@ impl Journal {
         }
         self.len = end;
         self.next_seq = seq + 1;
+        self.oldest_record_at.get_or_insert_with(Instant::now);
         Ok(())
     }
 
@@ -416,7 +434,7 @@ impl Journal {
     /// at or below the one that commit stored, so they are skipped, and a
     /// new record written over them ends them.
     pub(crate) fn checkpointed(&mut self) {
-        self.last_checkpoint = Instant::now();
+        self.oldest_record_at = None;
         self.len = 0;
     }
 
@@ -581,5 +599,32 @@ mod tests {
         let (_, records) = Journal::open(&path, HOUR).expect("reopen");
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].seq, 3);
+    }
+
+    #[test]
+    fn a_checkpoint_is_due_once_the_oldest_record_is_old_enough() {
+        let (_dir, path) = tmp();
+        let every = Duration::from_millis(300);
+        let (mut j, _) = Journal::open(&path, every).expect("open");
+        // Nothing written: nothing is owed, however long it stays so.
+        std::thread::sleep(every);
+        assert_eq!(j.checkpoint_due_in(), None);
+        assert!(!j.checkpoint_due());
+        // The clock starts with the first record, not the last checkpoint.
+        j.append(1, b"a\n").expect("append");
+        let due = j.checkpoint_due_in().expect("a record is waiting");
+        assert!(due > Duration::ZERO && due <= every, "{due:?}");
+        assert!(!j.checkpoint_due());
+        // A later record does not push it back.
+        std::thread::sleep(every / 2);
+        j.append(2, b"b\n").expect("append");
+        let later = j.checkpoint_due_in().expect("records are waiting");
+        assert!(later < due, "{later:?} after {due:?}");
+        std::thread::sleep(every / 2);
+        assert_eq!(j.checkpoint_due_in(), Some(Duration::ZERO));
+        assert!(j.checkpoint_due());
+        j.checkpointed();
+        assert_eq!(j.checkpoint_due_in(), None);
+        assert!(!j.checkpoint_due());
     }
 }

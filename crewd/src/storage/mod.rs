@@ -77,8 +77,9 @@ pub struct StoreConfig {
     pub audit_retention: u64,
     /// redb's page cache, in bytes (its write buffer is half of it).
     pub cache_bytes: usize,
-    /// Longest time between two durable redb commits while writes go on
-    /// (the journal makes each commit durable in between). Longer means
+    /// Longest time a commit made durable by the journal waits for a
+    /// durable redb commit to include it: the first commit after that is
+    /// one (the engine makes an empty one when it is idle). Longer means
     /// fewer full syncs and more journal to replay after a crash.
     /// Default 1 s.
     pub checkpoint_every: Duration,
@@ -239,6 +240,17 @@ impl Store {
             self.inner.decoded.clone(),
             self.inner.journal.as_ref().map(|j| j.open.clone()),
         )
+    }
+
+    /// How long until the journal's records are due in a durable redb
+    /// commit (`Duration::ZERO`: now), or `None` when none are waiting (or
+    /// the store has no journal). Any write transaction committed from
+    /// then on is that durable commit, even one that writes nothing.
+    pub fn checkpoint_due_in(&self) -> Option<Duration> {
+        self.inner
+            .journal
+            .as_ref()
+            .and_then(|j| lock(&j.open).checkpoint_due_in())
     }
 
     /// Begins a read transaction: a consistent snapshot of the last commit,
