@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 pub struct WriteTx {
     pub(super) txn: redb::WriteTransaction,
     events: Vec<StreamMessage>,
-    /// Events appended but not yet written to the log ([`EventRows`]).
-    event_row: EventRows,
+    /// Events appended but not yet written to the log ([`EventRow`]).
+    event_row: EventRow,
     /// Each event's JSON as stored, kept for the stream when
     /// [`WriteTx::keep_event_json`] asked for it.
     event_json: Option<Vec<String>>,
@@ -83,7 +83,7 @@ impl WriteTx {
         Ok(WriteTx {
             txn,
             events: Vec::new(),
-            event_row: EventRows::default(),
+            event_row: EventRow::default(),
             event_json: None,
             next_seq,
             config,
@@ -289,55 +289,46 @@ fn end_event_log(
 
 /// Events appended by a transaction and not yet in the log: they are
 /// written as rows of several events ([`tables::EVENTS`]), one insert per
-/// row rather than per event, when the transaction commits (after its
-/// sync: off the path from a result to the next call).
+/// row rather than per event.
 #[derive(Debug, Default)]
-struct EventRows {
+struct EventRow {
+    /// Sequence number of the first event in `lines`.
+    first_seq: u64,
     /// Events as JSON, each followed by a newline.
     lines: Vec<u8>,
-    /// Where each row starts in `lines`, with its first event's number.
-    starts: Vec<(u64, usize)>,
 }
 
-/// A row ends once its events take this many bytes: a few events each,
-/// and two rows fit one of redb's 4 KiB pages. (Rows of 64 KiB saved no
-/// more inserts worth measuring, and left the daemon holding about 2 MiB
-/// more after recovering a large store.)
+/// A row is written once its events take this many bytes: a few events
+/// each, and two rows fit one of redb's 4 KiB pages. (Rows of 64 KiB saved
+/// no more inserts worth measuring, and left the daemon holding about
+/// 2 MiB more after recovering a large store.)
 pub const EVENT_ROW_BYTES: usize = 2 * 1024;
 
-/// Bytes of rows a transaction holds before it writes them as it goes (a
-/// large group's creation), so that what it holds stays bounded.
-const EVENT_ROWS_HELD: usize = 4 * 1024 * 1024;
-
-impl EventRows {
-    /// Adds event `seq`'s JSON: to the last row, or to a new one once
-    /// the last is full.
-    fn push(&mut self, seq: u64, json: &str) {
-        let last_full = self
-            .starts
-            .last()
-            .is_none_or(|&(_, start)| self.lines.len() - start >= EVENT_ROW_BYTES);
-        if last_full {
-            self.starts.push((seq, self.lines.len()));
+impl EventRow {
+    /// Adds event `seq`'s JSON; writes the row to `log` once it is full.
+    fn push(
+        &mut self,
+        log: &mut redb::Table<'_, u64, &'static [u8]>,
+        seq: u64,
+        json: &str,
+    ) -> Result<(), StorageError> {
+        if self.lines.is_empty() {
+            self.first_seq = seq;
         }
         self.lines.extend_from_slice(json.as_bytes());
         self.lines.push(b'\n');
-    }
-
-    /// Whether the rows held have grown past [`EVENT_ROWS_HELD`].
-    fn too_many_held(&self) -> bool {
-        self.lines.len() > EVENT_ROWS_HELD
-    }
-
-    /// Writes every row held to `log` (the last one included, full or
-    /// not) and forgets them.
-    fn write(&mut self, log: &mut redb::Table<'_, u64, &'static [u8]>) -> Result<(), StorageError> {
-        for (i, &(first_seq, start)) in self.starts.iter().enumerate() {
-            let end = self.starts.get(i + 1).map_or(self.lines.len(), |r| r.1);
-            log.insert(first_seq, &self.lines[start..end])?;
+        if self.lines.len() >= EVENT_ROW_BYTES {
+            self.write(log)?;
         }
-        self.lines.clear();
-        self.starts.clear();
+        Ok(())
+    }
+
+    /// Writes the events held so far as one row, if there are any.
+    fn write(&mut self, log: &mut redb::Table<'_, u64, &'static [u8]>) -> Result<(), StorageError> {
+        if !self.lines.is_empty() {
+            log.insert(self.first_seq, self.lines.as_slice())?;
+            self.lines.clear();
+        }
         Ok(())
     }
 }
@@ -381,7 +372,7 @@ struct VisibleCommit {
     txn: redb::WriteTransaction,
     /// The events' last row, the next sequence number and the retention,
     /// when the transaction appended events.
-    event_log: Option<(EventRows, u64, u64)>,
+    event_log: Option<(EventRow, u64, u64)>,
     /// The journal record that holds this transaction, if one does.
     journal_seq: Option<u64>,
     decoded: Decoded,
@@ -450,7 +441,7 @@ pub struct Batch<'t> {
     ops: Ops<'t>,
     txn: &'t redb::WriteTransaction,
     events: &'t mut Vec<StreamMessage>,
-    event_row: &'t mut EventRows,
+    event_row: &'t mut EventRow,
     event_json: &'t mut Option<Vec<String>>,
     next_seq: &'t mut u64,
     config: StoreConfig,
@@ -686,6 +677,7 @@ impl Batch<'_> {
         if events.is_empty() {
             return Ok(());
         }
+        let log = self.ops.events.t()?;
         let encode_err = |source| StorageError::Encode {
             what: "event",
             source,
@@ -704,18 +696,15 @@ impl Batch<'_> {
                 Some(json) => json,
                 None => serde_json::to_string(&msg).map_err(encode_err)?,
             };
-            self.event_row.push(*self.next_seq, &json);
+            self.event_row.push(log, *self.next_seq, &json)?;
             *self.next_seq += 1;
             self.events.push(msg);
             if let Some(kept) = self.event_json.as_mut() {
                 kept.push(json);
             }
         }
-        // The rows are written, the log trimmed and `next_seq` stored
-        // once, at commit; a large transaction writes its rows as it goes.
-        if self.event_row.too_many_held() {
-            self.event_row.write(self.ops.events.t()?)?;
-        }
+        // The last row is written, the log trimmed and `next_seq` stored
+        // once, at commit.
         Ok(())
     }
 }
