@@ -266,6 +266,58 @@ async fn crew_go_stream_shape() {
     d.stop().await;
 }
 
+/// The group a task or group event is about.
+fn group_of(m: &Value) -> Option<&str> {
+    m["task"]["taskGroupId"]
+        .as_str()
+        .or_else(|| m["taskGroup"]["id"].as_str())
+}
+
+#[tokio::test]
+async fn a_group_stream_carries_that_group_only() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |_| {}).await;
+    for g in ["g", "other"] {
+        let (s, _) = d.post("/task_groups", json!({"id": g})).await;
+        assert_eq!(s, 201);
+    }
+    let mut native = connect(&d, "?group=g").await;
+    let url = format!(
+        "{}/api/v1/task_group/g/stream/-",
+        d.url.replace("http://", "ws://")
+    );
+    let (mut crew_go, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    // Both groups' tasks at once, so that commits hold events of both.
+    let n = 40;
+    let add = |g: &'static str| {
+        let d = &d;
+        async move {
+            for i in 0..n {
+                let (s, _) = d
+                    .post(
+                        &format!("/task_group/{g}/tasks"),
+                        json!({"id": format!("{g}-{i}"), "worker": "w"}),
+                    )
+                    .await;
+                assert_eq!(s, 201);
+            }
+        }
+    };
+    tokio::join!(add("g"), add("other"));
+    d.wait_group_complete("other", 30).await;
+    for ws in [&mut native, &mut crew_go] {
+        let mut done = std::collections::HashSet::new();
+        while done.len() < n {
+            let m = next(ws, 10).await.expect("the group's events");
+            assert_eq!(group_of(&m), Some("g"), "{m}");
+            if m["task"]["isComplete"] == true {
+                done.insert(m["task"]["id"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    d.stop().await;
+}
+
 #[tokio::test]
 async fn shutdown_closes_stream_clients() {
     let w = TestWorkers::start(echo()).await;

@@ -1,9 +1,11 @@
 //! Fan-out of committed events to stream clients.
 //!
-//! The engine publishes after each commit and never waits: every client has
-//! a bounded queue fed with `try_send`. A client whose queue is full is cut
-//! off (its queue closes with the `lagged` flag set); its connection tells it
-//! to resync and it resumes from the store's event log.
+//! The engine publishes after each commit and never waits: every client
+//! gets the commit's events as one shared batch (one send per client, not
+//! one per event), and counts the events it has queued. A client whose
+//! queue would pass its capacity is cut off (its queue closes with the
+//! `lagged` flag set); its connection tells it to resync and it resumes
+//! from the store's event log.
 
 use crate::storage::CommittedEvent;
 use axum::extract::ws::Utf8Bytes;
@@ -36,9 +38,26 @@ impl Published {
     }
 }
 
+/// One commit's events, shared by every client; each takes those that
+/// concern it ([`concerns`]).
+pub type Batch = Arc<[Arc<Published>]>;
+
+/// Whether an event goes to a client following `group` (`None`: every
+/// group). Workgroup and worker events concern every group.
+pub fn concerns(group: &Option<String>, m: &StreamMessage) -> bool {
+    match (group, m.event.group_id()) {
+        (None, _) | (Some(_), None) => true,
+        (Some(g), Some(mg)) => g == mg,
+    }
+}
+
 struct Subscriber {
     group: Option<String>,
-    tx: mpsc::Sender<Arc<Published>>,
+    /// Each batch, with how many of its events concern this client.
+    tx: mpsc::UnboundedSender<(Batch, usize)>,
+    /// Events sent and not yet received.
+    queued: Arc<AtomicUsize>,
+    capacity: usize,
     lagged: Arc<AtomicBool>,
 }
 
@@ -51,10 +70,27 @@ pub struct EventHub {
 
 /// A client's side: live events, and whether it was cut off for lagging.
 pub struct Subscription {
-    /// Live events, in commit order.
-    pub rx: mpsc::Receiver<Arc<Published>>,
+    rx: mpsc::UnboundedReceiver<(Batch, usize)>,
+    queued: Arc<AtomicUsize>,
     /// Set when the hub dropped this client because its queue was full.
     pub lagged: Arc<AtomicBool>,
+}
+
+impl Subscription {
+    /// The next commit's events, in commit order (some may not concern
+    /// this client: see [`concerns`]); `None` once the hub dropped it.
+    pub async fn recv(&mut self) -> Option<Batch> {
+        let (batch, n) = self.rx.recv().await?;
+        self.queued.fetch_sub(n, Ordering::AcqRel);
+        Some(batch)
+    }
+
+    /// [`Subscription::recv`] without waiting: `None` when nothing is queued.
+    pub fn try_recv(&mut self) -> Option<Batch> {
+        let (batch, n) = self.rx.try_recv().ok()?;
+        self.queued.fetch_sub(n, Ordering::AcqRel);
+        Some(batch)
+    }
 }
 
 impl EventHub {
@@ -65,17 +101,23 @@ impl EventHub {
 
     /// Subscribes to every event, or to one group's (plus workgroup and
     /// worker events, which concern every group).
+    /// `capacity` is how many events may wait for the client before it is
+    /// cut off; a batch that reaches an empty queue is always taken, however
+    /// large (a large group's creation).
     pub fn subscribe(&self, group: Option<String>, capacity: usize) -> Subscription {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let (tx, rx) = mpsc::unbounded_channel();
         let lagged = Arc::new(AtomicBool::new(false));
+        let queued = Arc::new(AtomicUsize::new(0));
         let mut subs = self.lock();
         subs.push(Subscriber {
             group,
             tx,
+            queued: queued.clone(),
+            capacity,
             lagged: lagged.clone(),
         });
         self.count.store(subs.len(), Ordering::Relaxed);
-        Subscription { rx, lagged }
+        Subscription { rx, queued, lagged }
     }
 
     /// Clients subscribed now.
@@ -93,30 +135,28 @@ impl EventHub {
             return;
         }
         // Encoded once (by the store), not once per client.
-        let shared: Vec<Arc<Published>> = messages
+        let shared: Batch = messages
             .into_iter()
             .map(|m| Arc::new(Published::committed(m)))
             .collect();
         subs.retain(|s| {
-            for m in &shared {
-                let wanted = match (&s.group, m.message.event.group_id()) {
-                    (None, _) => true,
-                    (Some(g), Some(mg)) => g == mg,
-                    (Some(_), None) => true,
-                };
-                if !wanted {
-                    continue;
-                }
-                match s.tx.try_send(m.clone()) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        s.lagged.store(true, Ordering::Release);
-                        return false;
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
-                }
+            let n = match &s.group {
+                None => shared.len(),
+                Some(_) => shared
+                    .iter()
+                    .filter(|m| concerns(&s.group, &m.message))
+                    .count(),
+            };
+            if n == 0 {
+                return !s.tx.is_closed();
             }
-            true
+            let queued = s.queued.load(Ordering::Acquire);
+            if queued > 0 && queued + n > s.capacity {
+                s.lagged.store(true, Ordering::Release);
+                return false;
+            }
+            s.queued.fetch_add(n, Ordering::AcqRel);
+            s.tx.send((shared.clone(), n)).is_ok()
         });
         self.count.store(subs.len(), Ordering::Relaxed);
     }
@@ -134,5 +174,55 @@ impl EventHub {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crew_core::wire::Event;
+
+    /// `n` events numbered from `first`.
+    fn events(first: u64, n: u64) -> Vec<CommittedEvent> {
+        (first..first + n)
+            .map(|seq| CommittedEvent {
+                message: StreamMessage {
+                    seq,
+                    at: None,
+                    event: Event::Resync {
+                        reason: String::new(),
+                    },
+                },
+                json: None,
+            })
+            .collect()
+    }
+
+    fn seqs(batch: &Batch) -> Vec<u64> {
+        batch.iter().map(|m| m.message.seq).collect()
+    }
+
+    #[tokio::test]
+    async fn a_batch_reaching_an_empty_queue_is_taken_and_a_full_queue_cuts_off() {
+        let hub = EventHub::new();
+        let mut sub = hub.subscribe(None, 3);
+        // Larger than the capacity, but nothing is queued: taken whole.
+        hub.publish(events(1, 5));
+        assert_eq!(
+            sub.recv().await.as_ref().map(seqs),
+            Some(vec![1, 2, 3, 4, 5])
+        );
+        // Received: the queue is empty again.
+        hub.publish(events(6, 2));
+        hub.publish(events(8, 1));
+        assert_eq!(hub.client_count(), 1);
+        // Three queued: one more would pass the capacity.
+        hub.publish(events(9, 1));
+        assert_eq!(hub.client_count(), 0);
+        assert!(sub.lagged.load(Ordering::Acquire));
+        // What was queued before the cut still arrives, then the end.
+        assert_eq!(sub.try_recv().as_ref().map(seqs), Some(vec![6, 7]));
+        assert_eq!(sub.recv().await.as_ref().map(seqs), Some(vec![8]));
+        assert!(sub.recv().await.is_none());
     }
 }

@@ -8,7 +8,7 @@
 //! `GET /api/v1/task_group/:id/stream/:token`: crew-go's path and message
 //! shape (`{"type": "create"|"update"|"delete", "task"|"taskGroup": …}`).
 
-use super::hub::{EventHub, Subscription};
+use super::hub::{concerns, EventHub, Subscription};
 use crate::api::auth::Tokens;
 use crate::storage::Store;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -206,13 +206,6 @@ fn resync(seq: u64, reason: &str) -> StreamMessage {
     }
 }
 
-fn wanted(group: &Option<String>, m: &StreamMessage) -> bool {
-    match (group, m.event.group_id()) {
-        (None, _) | (Some(_), None) => true,
-        (Some(g), Some(mg)) => g == mg,
-    }
-}
-
 /// Replays the log after `since` (if given), then forwards live events.
 async fn follow(
     mut socket: WebSocket,
@@ -253,7 +246,7 @@ async fn follow(
             let n = page.messages.len();
             for m in page.messages {
                 last = last.max(m.seq);
-                if wanted(&group, &m) && !send_json(&mut socket, &m).await {
+                if concerns(&group, &m) && !send_json(&mut socket, &m).await {
                     return;
                 }
             }
@@ -267,21 +260,24 @@ async fn follow(
     let mut missed_pongs = 0u32;
     loop {
         tokio::select! {
-            live = sub.rx.recv() => match live {
-                Some(m) => {
-                    // This event and those queued behind it, in one write.
-                    let mut next = Some(m);
+            live = sub.recv() => match live {
+                Some(batch) => {
+                    // This commit's events and those queued behind them, in
+                    // one write.
+                    let mut next = Some(batch);
                     let mut written = 0;
-                    while let Some(m) = next.take() {
-                        if m.message.seq > last {
-                            last = m.message.seq;
-                            if socket.feed(Message::Text(m.json.clone())).await.is_err() {
-                                return;
+                    while let Some(batch) = next.take() {
+                        for m in batch.iter() {
+                            if m.message.seq > last && concerns(&group, &m.message) {
+                                last = m.message.seq;
+                                if socket.feed(Message::Text(m.json.clone())).await.is_err() {
+                                    return;
+                                }
+                                written += 1;
                             }
                         }
-                        written += 1;
                         if written < WRITE_TOGETHER {
-                            next = sub.rx.try_recv().ok();
+                            next = sub.try_recv();
                         }
                     }
                     if socket.flush().await.is_err() {
@@ -360,8 +356,8 @@ async fn crew_go_stream(
         Ok(ws) => ws,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
     };
-    let sub = state.hub.subscribe(Some(group), CLIENT_QUEUE);
-    limits(ws).on_upgrade(move |socket| follow_crew_go(socket, sub))
+    let sub = state.hub.subscribe(Some(group.clone()), CLIENT_QUEUE);
+    limits(ws).on_upgrade(move |socket| follow_crew_go(socket, sub, group))
 }
 
 /// crew-go's shape for one event, or `None` for events it had no shape for.
@@ -378,16 +374,19 @@ pub fn crew_go_message(event: &Event) -> Option<serde_json::Value> {
     })
 }
 
-async fn follow_crew_go(mut socket: WebSocket, mut sub: Subscription) {
+async fn follow_crew_go(mut socket: WebSocket, mut sub: Subscription, group: String) {
+    let group = Some(group);
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     loop {
         tokio::select! {
-            live = sub.rx.recv() => match live {
-                Some(m) => {
-                    if let Some(v) = crew_go_message(&m.message.event) {
-                        if socket.send(Message::Text(Utf8Bytes::from(v.to_string()))).await.is_err() {
-                            return;
+            live = sub.recv() => match live {
+                Some(batch) => {
+                    for m in batch.iter().filter(|m| concerns(&group, &m.message)) {
+                        if let Some(v) = crew_go_message(&m.message.event) {
+                            if socket.send(Message::Text(Utf8Bytes::from(v.to_string()))).await.is_err() {
+                                return;
+                            }
                         }
                     }
                 }
