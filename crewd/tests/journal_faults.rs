@@ -84,6 +84,22 @@ async fn wait_complete(http: &reqwest::Client, base: &str, group: &str) {
     }
 }
 
+/// The store holds `group` alone (as [`create_group`] made it), every
+/// task completed by the echo worker.
+async fn assert_only_completed_group(http: &reqwest::Client, base: &str, group: &str) {
+    assert_eq!(group_ids(http, base).await, vec![group.to_string()]);
+    let tasks = get(
+        http,
+        format!("{base}/api/v1/task_group/{group}/tasks?pageSize=100"),
+    )
+    .await;
+    assert_eq!(tasks["count"], 5);
+    for t in tasks["tasks"].as_array().unwrap() {
+        assert_eq!(t["isComplete"], true, "{t}");
+        assert_eq!(t["output"]["echo"], t["id"], "{t}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_journal_that_cannot_be_written_answers_503_and_loses_nothing() {
     let workers = TestWorkers::start(echo()).await;
@@ -135,17 +151,7 @@ async fn a_journal_that_cannot_be_written_answers_503_and_loses_nothing() {
     drop(daemon);
     let _daemon = start(&db, port, &workers.base_url);
     wait_ready(&http, &base).await;
-    assert_eq!(group_ids(&http, &base).await, vec!["kept".to_string()]);
-    let tasks = get(
-        &http,
-        format!("{base}/api/v1/task_group/kept/tasks?pageSize=100"),
-    )
-    .await;
-    assert_eq!(tasks["count"], 5);
-    for t in tasks["tasks"].as_array().unwrap() {
-        assert_eq!(t["isComplete"], true, "{t}");
-        assert_eq!(t["output"]["echo"], t["id"], "{t}");
-    }
+    assert_only_completed_group(&http, &base, "kept").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,14 +256,5 @@ async fn an_idle_daemon_commits_its_journal_to_the_store_by_itself() {
     std::fs::remove_file(&journal).unwrap();
     let _daemon = start(&db, port, &workers.base_url);
     wait_ready(&http, &base).await;
-    assert_eq!(group_ids(&http, &base).await, vec!["quiet".to_string()]);
-    let tasks = get(
-        &http,
-        format!("{base}/api/v1/task_group/quiet/tasks?pageSize=100"),
-    )
-    .await;
-    assert_eq!(tasks["count"], 5);
-    for t in tasks["tasks"].as_array().unwrap() {
-        assert_eq!(t["isComplete"], true, "{t}");
-    }
+    assert_only_completed_group(&http, &base, "quiet").await;
 }
