@@ -101,6 +101,7 @@ impl EventHub {
 
     /// Subscribes to every event, or to one group's (plus workgroup and
     /// worker events, which concern every group).
+    ///
     /// `capacity` is how many events may wait for the client before it is
     /// cut off; a batch that reaches an empty queue is always taken, however
     /// large (a large group's creation).
@@ -140,13 +141,10 @@ impl EventHub {
             .map(|m| Arc::new(Published::committed(m)))
             .collect();
         subs.retain(|s| {
-            let n = match &s.group {
-                None => shared.len(),
-                Some(_) => shared
-                    .iter()
-                    .filter(|m| concerns(&s.group, &m.message))
-                    .count(),
-            };
+            let n = shared
+                .iter()
+                .filter(|m| concerns(&s.group, &m.message))
+                .count();
             if n == 0 {
                 return !s.tx.is_closed();
             }
