@@ -41,8 +41,8 @@ impl CpuSample {
     }
 
     /// CPU seconds the daemon's engine thread used between `before` and
-    /// this sample. Less moved than wall time by other work on the
-    /// machine: the figure to compare builds by.
+    /// this sample. Other work on the machine moves it less than it moves
+    /// wall time (by a tenth rather than a third), though not to nothing.
     pub fn engine_seconds_since(&self, before: &CpuSample) -> f64 {
         let at = |s: &CpuSample| s.seconds.get(ENGINE).copied().unwrap_or(0.0);
         at(self) - at(before)
