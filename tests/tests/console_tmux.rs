@@ -233,6 +233,16 @@ async fn console_pauses_and_resets_the_demo_group() {
         tmux.screen()
     );
     tmux.wait_for("PAUSED", Duration::from_secs(10));
+    // Pausing lets attempts already sent finish, and a reset refuses while
+    // a task it would touch is running: wait, as an operator would, until
+    // the paused group has nothing running.
+    let idle = poll(Duration::from_secs(20), async || {
+        let v = get(&tasks_url).await;
+        let tasks = v["tasks"].as_array()?;
+        (!tasks.iter().any(|t| t["busyExecuting"] == true)).then_some(())
+    })
+    .await;
+    assert!(idle.is_some(), "tasks kept running in the paused group");
 
     // Open it, find the seed with the text filter, reset it: a confirm
     // dialog that opens on Cancel; switch to OK and confirm.
