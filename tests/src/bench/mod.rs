@@ -221,8 +221,14 @@ pub struct StreamClients {
     stop: Arc<AtomicBool>,
     /// Messages read, all clients.
     pub messages: Arc<AtomicU64>,
-    /// Clients the daemon cut off (closed or lagged) before the stop.
+    /// Clients the daemon closed before the stop.
     pub dropped: Arc<AtomicU64>,
+    /// Times a client was told to resync: it fell behind, and the events
+    /// it missed were skipped.
+    pub resyncs: Arc<AtomicU64>,
+    /// When a client last read a message, in microseconds since `started`.
+    last_read_us: Arc<AtomicU64>,
+    started: Instant,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -232,12 +238,16 @@ impl StreamClients {
         let stop = Arc::new(AtomicBool::new(false));
         let messages = Arc::new(AtomicU64::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
+        let resyncs = Arc::new(AtomicU64::new(0));
+        let last_read_us = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
         let mut tasks = Vec::with_capacity(n);
         for _ in 0..n {
             let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/events"))
                 .await
                 .context("stream client cannot connect")?;
             let (stop, messages, dropped) = (stop.clone(), messages.clone(), dropped.clone());
+            let (last_read_us, resyncs) = (last_read_us.clone(), resyncs.clone());
             tasks.push(tokio::spawn(async move {
                 let (_, mut read) = ws.split();
                 while let Some(m) = read.next().await {
@@ -248,8 +258,16 @@ impl StreamClients {
                             }
                             break;
                         }
-                        Ok(_) => {
+                        Ok(m) => {
                             messages.fetch_add(1, Ordering::Relaxed);
+                            if let tokio_tungstenite::tungstenite::Message::Text(t) = &m {
+                                if t.contains(r#""type":"resync""#) {
+                                    resyncs.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                            let at =
+                                u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                            last_read_us.fetch_max(at, Ordering::Relaxed);
                         }
                     }
                 }
@@ -259,8 +277,26 @@ impl StreamClients {
             stop,
             messages,
             dropped,
+            resyncs,
+            last_read_us,
+            started,
             tasks,
         })
+    }
+
+    /// Waits until no client has read anything for `quiet` (at most
+    /// `limit`), and returns when the last message was read: how long the
+    /// clients took to catch up with a burst.
+    pub async fn settled(&self, quiet: Duration, limit: Duration) -> Instant {
+        let deadline = Instant::now() + limit;
+        loop {
+            let last =
+                self.started + Duration::from_micros(self.last_read_us.load(Ordering::Relaxed));
+            if last.elapsed() >= quiet || Instant::now() >= deadline {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Disconnects every client.

@@ -6,7 +6,7 @@ use super::worker::{lock, Worker, SPAWN_CHILDREN};
 use super::{Api, Samples, StreamClients};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What a figure must reach.
 #[derive(Clone, Copy, Debug)]
@@ -99,6 +99,7 @@ pub async fn throughput(
     // calls and their results flow.
     let mut creating = Samples::default();
     let mut after_create = Samples::default();
+    let mut last_done = Instant::now();
     let before = api.engine_counters().await?;
     let cpu_before = CpuSample::take(daemon.pid());
     for run in 0..runs {
@@ -108,6 +109,7 @@ pub async fn throughput(
         let gid = api.create_group(&group, tasks).await?;
         let created = Instant::now();
         let done = api.wait_completed(&gid, n as u64).await?;
+        last_done = done;
         samples.push(n as f64 / (done - t0).as_secs_f64());
         creating.push((created - t0).as_secs_f64());
         after_create.push(n as f64 / (done - created).as_secs_f64());
@@ -130,10 +132,15 @@ pub async fn throughput(
     }
     if clients > 0 {
         use std::sync::atomic::Ordering;
+        let settled = streams
+            .settled(Duration::from_millis(300), Duration::from_secs(60))
+            .await;
         row.note += &format!(
-            "; {} events read per client on average, {} clients cut off",
+            "; {} events read per client on average, {} clients closed, {} told to resync (they fell behind); the clients read their last event {} s after the last completion",
             streams.messages.load(Ordering::Relaxed) / clients as u64,
-            streams.dropped.load(Ordering::Relaxed)
+            streams.dropped.load(Ordering::Relaxed),
+            streams.resyncs.load(Ordering::Relaxed),
+            fmt_num(settled.saturating_duration_since(last_done).as_secs_f64())
         );
     }
     streams.close();
