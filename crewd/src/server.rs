@@ -97,10 +97,13 @@ pub async fn run_with_store(
         hub: hub.clone(),
         max_request_bytes: config.max_request_bytes,
     };
+    let stream_runtime = crate::stream::runtime::StreamRuntime::start()
+        .context("cannot start the stream's threads")?;
     let stream = StreamState {
         store: store.clone(),
         hub: hub.clone(),
         tokens,
+        runtime: stream_runtime.handle(),
     };
     let mut app = api::router(state).merge(crate::stream::ws::router(stream));
     let demo_loop = if config.demo {
@@ -151,6 +154,7 @@ pub async fn run_with_store(
     }
     thread.shutdown().await;
     release_store(&store, caller_handles).await;
+    drop(stream_runtime);
     tracing::info!("crewd stopped");
     served.context("the HTTP server failed")
 }

@@ -2,4 +2,5 @@
 //! endpoints clients follow it through.
 
 pub mod hub;
+pub mod runtime;
 pub mod ws;

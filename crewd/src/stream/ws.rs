@@ -57,6 +57,8 @@ pub struct StreamState {
     /// The API tokens (none: auth off). Any valid token may stream,
     /// read-only ones included.
     pub tokens: Tokens,
+    /// Where connections are served once upgraded ([`super::runtime`]).
+    pub runtime: tokio::runtime::Handle,
 }
 
 /// The stream routes with their OpenAPI description (merged into the
@@ -183,7 +185,12 @@ async fn events(
     };
     // Subscribe before reading the log, so nothing falls between the two.
     let sub = state.hub.subscribe(q.group.clone(), CLIENT_QUEUE);
-    limits(ws).on_upgrade(move |socket| follow(socket, state, sub, q.group, q.since))
+    let runtime = state.runtime.clone();
+    limits(ws).on_upgrade(move |socket| async move {
+        let _ = runtime
+            .spawn(follow(socket, state, sub, q.group, q.since))
+            .await;
+    })
 }
 
 async fn send_json(socket: &mut WebSocket, m: &StreamMessage) -> bool {
@@ -357,7 +364,10 @@ async fn crew_go_stream(
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
     };
     let sub = state.hub.subscribe(Some(group.clone()), CLIENT_QUEUE);
-    limits(ws).on_upgrade(move |socket| follow_crew_go(socket, sub, group))
+    let runtime = state.runtime.clone();
+    limits(ws).on_upgrade(move |socket| async move {
+        let _ = runtime.spawn(follow_crew_go(socket, sub, group)).await;
+    })
 }
 
 /// crew-go's shape for one event, or `None` for events it had no shape for.
