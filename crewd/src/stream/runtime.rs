@@ -47,3 +47,28 @@ impl Drop for StreamRuntime {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::StreamRuntime;
+
+    #[tokio::test]
+    async fn connections_run_on_the_stream_threads_and_it_stops_inside_a_runtime() {
+        let streams = StreamRuntime::start().expect("start");
+        let name = streams
+            .handle()
+            .spawn(async { std::thread::current().name().map(str::to_string) })
+            .await
+            .expect("the task ran");
+        assert_eq!(name.as_deref(), Some("crew-streams"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = streams.handle().spawn(async move {
+            let _ = rx.await;
+        });
+        // Dropped from inside another runtime, as the daemon does: no panic,
+        // and what it still served is dropped with it.
+        drop(streams);
+        assert!(served.await.is_err_and(|e| e.is_cancelled()));
+        drop(tx);
+    }
+}
