@@ -7,7 +7,7 @@ mod common;
 
 use common::{crewd_command, echo, free_port, wait_ready, TestWorkers};
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,35 @@ fn start_with(db: &Path, port: u16, workers: &str, checkpoint_ms: &str) -> Daemo
         .spawn()
         .expect("crewd starts");
     Daemon(child)
+}
+
+/// One test's place: a temporary directory holding the store and its
+/// journal, a free port, and a client for it.
+struct Site {
+    /// Keeps the directory for as long as the test runs.
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    journal: PathBuf,
+    port: u16,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Site {
+    fn new() -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("crew.redb");
+        let journal = dir.path().join("crew.redb.journal");
+        let port = free_port();
+        Site {
+            _dir: dir,
+            db,
+            journal,
+            port,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        }
+    }
 }
 
 async fn health(http: &reqwest::Client, base: &str) -> Option<(u16, Value)> {
@@ -103,33 +132,30 @@ async fn assert_only_completed_group(http: &reqwest::Client, base: &str, group: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_journal_that_cannot_be_written_answers_503_and_loses_nothing() {
     let workers = TestWorkers::start(echo()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("crew.redb");
-    let journal = dir.path().join("crew.redb.journal");
-    std::os::unix::fs::symlink("/dev/full", &journal).unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let daemon = start(&db, port, &workers.base_url);
-    wait_ready(&http, &base).await;
+    let site = Site::new();
+    let (db, journal, port, base, http) =
+        (&site.db, &site.journal, site.port, &site.base, &site.http);
+    std::os::unix::fs::symlink("/dev/full", journal).unwrap();
+    let daemon = start(db, port, &workers.base_url);
+    wait_ready(http, base).await;
 
     // Every write to the journal fails: the request is refused, whole.
-    let (status, body) = create_group(&http, &base, "refused").await;
+    let (status, body) = create_group(http, base, "refused").await;
     assert_eq!(status, 503, "{body}");
     assert!(
         body["error"].as_str().is_some_and(|e| !e.is_empty()),
         "{body}"
     );
-    let (status, body) = create_group(&http, &base, "refused-again").await;
+    let (status, body) = create_group(http, base, "refused-again").await;
     assert_eq!(status, 503, "{body}");
-    assert!(group_ids(&http, &base).await.is_empty());
+    assert!(group_ids(http, base).await.is_empty());
     assert!(workers.calls().is_empty(), "nothing was dispatched");
 
     // The journal can be written again: the daemon reopens it by itself.
-    std::fs::remove_file(&journal).unwrap();
+    std::fs::remove_file(journal).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (status, body) = create_group(&http, &base, "kept").await;
+        let (status, body) = create_group(http, base, "kept").await;
         if status == 201 {
             break;
         }
@@ -137,9 +163,9 @@ async fn a_journal_that_cannot_be_written_answers_503_and_loses_nothing() {
         assert!(Instant::now() < deadline, "the daemon never recovered");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    wait_complete(&http, &base, "kept").await;
+    wait_complete(http, base, "kept").await;
     assert!(
-        std::fs::symlink_metadata(&journal)
+        std::fs::symlink_metadata(journal)
             .unwrap()
             .file_type()
             .is_file(),
@@ -149,27 +175,24 @@ async fn a_journal_that_cannot_be_written_answers_503_and_loses_nothing() {
     // What was acknowledged survives a crash (no full sync has happened
     // since: the journal alone holds it); what was refused never appears.
     drop(daemon);
-    let _daemon = start(&db, port, &workers.base_url);
-    wait_ready(&http, &base).await;
-    assert_only_completed_group(&http, &base, "kept").await;
+    let _daemon = start(db, port, &workers.base_url);
+    wait_ready(http, base).await;
+    assert_only_completed_group(http, base, "kept").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_that_cannot_write_is_retried_and_health_says_so_meanwhile() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("crew.redb");
-    let journal = dir.path().join("crew.redb.journal");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
+    let site = Site::new();
+    let (db, journal, port, base, http) =
+        (&site.db, &site.journal, site.port, &site.base, &site.http);
 
     // A call in flight when the daemon dies: recovery must record it as
     // interrupted, which is a write. (Every commit here is a full sync, so
     // the journal holds nothing the next run needs.)
     let slow = TestWorkers::start_with_delay(echo(), Duration::from_secs(60)).await;
-    let daemon = start_with(&db, port, &slow.base_url, ALWAYS);
-    wait_ready(&http, &base).await;
-    let (status, body) = create_group(&http, &base, "g").await;
+    let daemon = start_with(db, port, &slow.base_url, ALWAYS);
+    wait_ready(http, base).await;
+    let (status, body) = create_group(http, base, "g").await;
     assert_eq!(status, 201, "{body}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while slow.calls().len() < 5 {
@@ -180,13 +203,13 @@ async fn recovery_that_cannot_write_is_retried_and_health_says_so_meanwhile() {
 
     // Restarted with a journal that refuses every write: the daemon
     // serves, but says it is not ready, and dispatches nothing.
-    std::fs::remove_file(&journal).unwrap();
-    std::os::unix::fs::symlink("/dev/full", &journal).unwrap();
+    std::fs::remove_file(journal).unwrap();
+    std::os::unix::fs::symlink("/dev/full", journal).unwrap();
     let fast = TestWorkers::start(echo()).await;
-    let _daemon = start(&db, port, &fast.base_url);
+    let _daemon = start(db, port, &fast.base_url);
     let deadline = Instant::now() + Duration::from_secs(20);
     let (status, body) = loop {
-        if let Some(h) = health(&http, &base).await {
+        if let Some(h) = health(http, base).await {
             break h;
         }
         assert!(Instant::now() < deadline, "crewd did not start");
@@ -200,7 +223,7 @@ async fn recovery_that_cannot_write_is_retried_and_health_says_so_meanwhile() {
         "{body}"
     );
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(health(&http, &base).await.map(|h| h.0), Some(503));
+    assert_eq!(health(http, base).await.map(|h| h.0), Some(503));
     // Alive all the same: a liveness probe must not have it restarted.
     let live = http.get(format!("{base}/livez")).send().await.unwrap();
     assert_eq!(live.status(), 200);
@@ -211,12 +234,12 @@ async fn recovery_that_cannot_write_is_retried_and_health_says_so_meanwhile() {
 
     // Writable again: recovery is retried, succeeds, and the interrupted
     // calls are made again.
-    std::fs::remove_file(&journal).unwrap();
-    wait_ready(&http, &base).await;
-    wait_complete(&http, &base, "g").await;
+    std::fs::remove_file(journal).unwrap();
+    wait_ready(http, base).await;
+    wait_complete(http, base, "g").await;
     assert_eq!(fast.calls().len(), 5);
     let tasks = get(
-        &http,
+        http,
         format!("{base}/api/v1/task_group/g/tasks?pageSize=100"),
     )
     .await;
@@ -237,24 +260,21 @@ async fn recovery_that_cannot_write_is_retried_and_health_says_so_meanwhile() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_daemon_commits_its_journal_to_the_store_by_itself() {
     let workers = TestWorkers::start(echo()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("crew.redb");
-    let journal = dir.path().join("crew.redb.journal");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let daemon = start_with(&db, port, &workers.base_url, "300");
-    wait_ready(&http, &base).await;
-    let (status, body) = create_group(&http, &base, "quiet").await;
+    let site = Site::new();
+    let (db, journal, port, base, http) =
+        (&site.db, &site.journal, site.port, &site.base, &site.http);
+    let daemon = start_with(db, port, &workers.base_url, "300");
+    wait_ready(http, base).await;
+    let (status, body) = create_group(http, base, "quiet").await;
     assert_eq!(status, 201, "{body}");
-    wait_complete(&http, &base, "quiet").await;
+    wait_complete(http, base, "quiet").await;
 
     // Nothing more arrives; the oldest record falls due 300 ms after it
     // was written.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     drop(daemon);
-    std::fs::remove_file(&journal).unwrap();
-    let _daemon = start(&db, port, &workers.base_url);
-    wait_ready(&http, &base).await;
-    assert_only_completed_group(&http, &base, "quiet").await;
+    std::fs::remove_file(journal).unwrap();
+    let _daemon = start(db, port, &workers.base_url);
+    wait_ready(http, base).await;
+    assert_only_completed_group(http, base, "quiet").await;
 }
