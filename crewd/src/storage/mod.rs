@@ -25,6 +25,7 @@ mod journal;
 mod read;
 mod tables;
 mod write;
+mod writeback;
 
 pub use error::StorageError;
 pub use read::{EventsPage, IncompleteTask, ReadTx, TaskQuery};
@@ -120,6 +121,9 @@ struct Inner {
     /// The journal, for a store on a file (`None` on a custom backend:
     /// every commit is then a durable redb commit).
     journal: Option<Journaled>,
+    /// Syncs the file in the background, for a store on a file with a
+    /// journal: checkpoints then find little left to write.
+    writeback: Option<writeback::Writeback>,
 }
 
 /// Where the journal is, and the open journal.
@@ -202,6 +206,9 @@ impl Store {
                 path: jpath,
             }),
         };
+        let writeback = journal
+            .as_ref()
+            .and_then(|_| writeback::Writeback::start(path, writeback::WRITEBACK_EVERY));
         Ok(Store {
             inner: Arc::new(Inner {
                 db: RwLock::new(Some(Arc::new(db))),
@@ -210,6 +217,7 @@ impl Store {
                 config,
                 decoded: write::DecodedSlot::default(),
                 journal,
+                writeback,
             }),
         })
     }
@@ -234,6 +242,9 @@ impl Store {
     pub fn write(&self) -> Result<WriteTx, StorageError> {
         let mut txn = self.db()?.begin_write()?;
         txn.set_durability(redb::Durability::Immediate)?;
+        if let Some(w) = &self.inner.writeback {
+            w.note_write();
+        }
         WriteTx::new(
             txn,
             self.inner.config,
