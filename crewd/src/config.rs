@@ -19,6 +19,8 @@ pub const DEFAULT_TOKEN_NAME: &str = "default";
 const MIB: usize = 1024 * 1024;
 /// The store's default page cache, in MiB.
 const DEFAULT_CACHE_MIB: u64 = (crate::storage::DEFAULT_CACHE_BYTES / MIB) as u64;
+/// The store's default background writeback interval, in milliseconds.
+const DEFAULT_WRITEBACK_MS: u64 = crate::storage::DEFAULT_WRITEBACK_EVERY.as_millis() as u64;
 
 /// How the delay after a failed attempt grows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -258,6 +260,17 @@ pub struct Config {
     )]
     pub checkpoint_ms: u64,
 
+    /// How often, in milliseconds, a background thread syncs the store's
+    /// file while commits arrive, so that the full sync finds little left
+    /// to write; 0 turns it off.
+    #[arg(
+        long,
+        env = "CREW_WRITEBACK_MS",
+        default_value_t = DEFAULT_WRITEBACK_MS,
+        value_parser = clap::value_parser!(u64).range(0..=86_400_000)
+    )]
+    pub writeback_ms: u64,
+
     /// Audit log entries kept (the newest operator actions).
     #[arg(
         long,
@@ -359,6 +372,7 @@ impl fmt::Debug for Config {
             .field("audit_retention", &self.audit_retention)
             .field("cache_mib", &self.cache_mib)
             .field("checkpoint_ms", &self.checkpoint_ms)
+            .field("writeback_ms", &self.writeback_ms)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("backoff", &self.backoff)
             .field("backoff_cap", &self.backoff_cap)
@@ -393,6 +407,7 @@ impl Config {
             audit_retention: 100_000,
             cache_mib: DEFAULT_CACHE_MIB,
             checkpoint_ms: 1000,
+            writeback_ms: DEFAULT_WRITEBACK_MS,
             shutdown_grace: 30,
             backoff: Backoff::Fixed,
             backoff_cap: 3600,
@@ -711,6 +726,16 @@ mod tests {
         assert_eq!(
             u128::from(c.checkpoint_ms),
             crate::storage::DEFAULT_CHECKPOINT_EVERY.as_millis()
+        );
+        assert_eq!(
+            u128::from(c.writeback_ms),
+            crate::storage::DEFAULT_WRITEBACK_EVERY.as_millis()
+        );
+        assert_eq!(
+            parse(&["--db", "x", "--writeback-ms", "0"])
+                .unwrap()
+                .writeback_ms,
+            0
         );
         assert_eq!(c.shutdown_grace(), Duration::from_secs(30));
         assert_eq!(c.backoff, Backoff::Fixed);

@@ -42,6 +42,8 @@ pub async fn run(
             cache_bytes: usize::try_from(config.cache_mib.saturating_mul(1024 * 1024))
                 .unwrap_or(usize::MAX),
             checkpoint_every: std::time::Duration::from_millis(config.checkpoint_ms),
+            writeback_every: (config.writeback_ms > 0)
+                .then(|| std::time::Duration::from_millis(config.writeback_ms)),
         },
     )
     .with_context(|| format!("cannot open the database {}", config.db.display()))?;

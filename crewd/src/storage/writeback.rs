@@ -5,8 +5,8 @@
 //! durable redb commit, on the engine's thread) then had to write all of
 //! them back before it returned: tens of milliseconds under load, during
 //! which no result was applied and no call left. A thread of its own syncs
-//! the file every [`WRITEBACK_EVERY`] while commits arrive, so the
-//! checkpoint finds little left to write.
+//! the file every [`super::StoreConfig::writeback_every`] while commits
+//! arrive, so the checkpoint finds little left to write.
 //!
 //! It is safe at any instant: the kernel may write any dirty page back at
 //! any time, and redb's commits are built to survive that. An error seen
@@ -20,10 +20,6 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-/// How often the file is synced while commits arrive: a checkpoint (1 s
-/// apart by default) finds at most about this much of writes to flush.
-pub const WRITEBACK_EVERY: Duration = Duration::from_millis(100);
 
 /// The writeback thread; dropping this stops it.
 pub(super) struct Writeback {
@@ -120,6 +116,6 @@ mod tests {
     #[test]
     fn a_missing_file_means_no_writeback() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(Writeback::start(&dir.path().join("missing"), WRITEBACK_EVERY).is_none());
+        assert!(Writeback::start(&dir.path().join("missing"), Duration::from_millis(1)).is_none());
     }
 }
