@@ -24,8 +24,12 @@ struct Daemon {
     child: Child,
 }
 
-fn start(db: &std::path::Path, port: u16, workers: &str) -> Daemon {
+/// Starts `crewd`; every other run with the background writeback on
+/// (`run` counts from 0), so that crashes find it at work as well.
+fn start(db: &std::path::Path, port: u16, workers: &str, run: usize) -> Daemon {
+    let writeback_ms = if run % 2 == 1 { "5" } else { "0" };
     let child = crewd_command(db, port, workers)
+        .env("CREW_WRITEBACK_MS", writeback_ms)
         .spawn()
         .expect("crewd starts");
     Daemon { child }
@@ -70,7 +74,7 @@ async fn sigkill_at_random_moments_loses_nothing() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut daemon = start(&db, port, &workers.base_url);
+    let mut daemon = start(&db, port, &workers.base_url, 0);
     wait_ready(&http, &base).await;
 
     let mut tasks = Vec::new();
@@ -97,13 +101,13 @@ async fn sigkill_at_random_moments_loses_nothing() {
     // Each crash as a window: from the kill until the restarted daemon is
     // healthy (a call the old process sent may still be read in it).
     let mut kills: Vec<(Instant, Instant)> = Vec::new();
-    for _ in 0..CRASHES {
+    for crash in 0..CRASHES {
         let wait = 100 + rand::random::<u64>() % 400;
         tokio::time::sleep(Duration::from_millis(wait)).await;
         let killed_at = Instant::now();
         daemon.child.kill().unwrap(); // SIGKILL
         let _ = daemon.child.wait();
-        daemon = start(&db, port, &workers.base_url);
+        daemon = start(&db, port, &workers.base_url, crash + 1);
         wait_ready(&http, &base).await;
         kills.push((killed_at, Instant::now()));
     }

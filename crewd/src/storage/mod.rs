@@ -67,11 +67,6 @@ pub const DEFAULT_CACHE_BYTES: usize = 8 * 1024 * 1024;
 /// Default longest time between two durable redb commits.
 pub const DEFAULT_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
-/// Default interval of the background writeback while commits arrive. A
-/// checkpoint finds at most about this much of writes left to flush; 40 ms
-/// and 250 ms measured slower.
-pub const DEFAULT_WRITEBACK_EVERY: Duration = Duration::from_millis(100);
-
 /// Settings of the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreConfig {
@@ -90,8 +85,9 @@ pub struct StoreConfig {
     /// Default 1 s.
     pub checkpoint_every: Duration,
     /// How often a thread of its own syncs the file while commits arrive,
-    /// so that the durable commit finds little left to write (`None`: no
-    /// such thread). Default [`DEFAULT_WRITEBACK_EVERY`].
+    /// so that the durable commit finds little left to write and stalls
+    /// the engine for less; the journal's syncs are slower meanwhile.
+    /// Default `None`: no such thread.
     pub writeback_every: Option<Duration>,
 }
 
@@ -102,7 +98,7 @@ impl Default for StoreConfig {
             audit_retention: DEFAULT_AUDIT_RETENTION,
             cache_bytes: DEFAULT_CACHE_BYTES,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
-            writeback_every: Some(DEFAULT_WRITEBACK_EVERY),
+            writeback_every: None,
         }
     }
 }

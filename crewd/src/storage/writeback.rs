@@ -2,11 +2,13 @@
 //!
 //! Between checkpoints, commits made durable by the journal leave redb's
 //! pages in the operating system's cache, unwritten. The checkpoint (a
-//! durable redb commit, on the engine's thread) then had to write all of
-//! them back before it returned: tens of milliseconds under load, during
-//! which no result was applied and no call left. A thread of its own syncs
-//! the file every [`super::StoreConfig::writeback_every`] while commits
-//! arrive, so the checkpoint finds little left to write.
+//! durable redb commit, on the engine's thread) writes all of them back
+//! before it returns: tens of milliseconds under load, during which no
+//! result is applied and no call leaves. When asked for
+//! ([`super::StoreConfig::writeback_every`]), a thread of its own syncs the
+//! file that often while commits arrive, so the checkpoint finds little
+//! left to write. The price: the journal's syncs share the disk with it,
+//! and are slower meanwhile.
 //!
 //! It is safe at any instant: the kernel may write any dirty page back at
 //! any time, and redb's commits are built to survive that. An error seen
