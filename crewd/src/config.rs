@@ -17,6 +17,8 @@ pub const DEFAULT_TOKEN_NAME: &str = "default";
 
 /// One MiB.
 const MIB: usize = 1024 * 1024;
+/// The background writeback's default interval, in milliseconds.
+const DEFAULT_WRITEBACK_MS: u64 = 100;
 /// The store's default page cache, in MiB.
 const DEFAULT_CACHE_MIB: u64 = (crate::storage::DEFAULT_CACHE_BYTES / MIB) as u64;
 
@@ -258,14 +260,14 @@ pub struct Config {
     )]
     pub checkpoint_ms: u64,
 
-    /// How often, in milliseconds, a background thread syncs the store's
-    /// file while commits arrive, so that the full sync finds little left
-    /// to write (100 is a good value): shorter engine stalls at each full
-    /// sync, slower journal syncs in between. 0, the default: off.
+    /// How often, in milliseconds, a background thread looks at the
+    /// journal, to sync the store's file once 4 MiB more went through it:
+    /// the full sync then finds little left to write, and holds the engine
+    /// up for less. 0 turns it off.
     #[arg(
         long,
         env = "CREW_WRITEBACK_MS",
-        default_value_t = 0,
+        default_value_t = DEFAULT_WRITEBACK_MS,
         value_parser = clap::value_parser!(u64).range(0..=86_400_000)
     )]
     pub writeback_ms: u64,
@@ -406,7 +408,7 @@ impl Config {
             audit_retention: 100_000,
             cache_mib: DEFAULT_CACHE_MIB,
             checkpoint_ms: 1000,
-            writeback_ms: 0,
+            writeback_ms: DEFAULT_WRITEBACK_MS,
             shutdown_grace: 30,
             backoff: Backoff::Fixed,
             backoff_cap: 3600,
@@ -726,12 +728,16 @@ mod tests {
             u128::from(c.checkpoint_ms),
             crate::storage::DEFAULT_CHECKPOINT_EVERY.as_millis()
         );
-        assert_eq!(c.writeback_ms, 0, "off unless asked for");
         assert_eq!(
-            parse(&["--db", "x", "--writeback-ms", "100"])
+            u128::from(c.writeback_ms),
+            crate::storage::DEFAULT_WRITEBACK_EVERY.as_millis()
+        );
+        assert_eq!(
+            parse(&["--db", "x", "--writeback-ms", "0"])
                 .unwrap()
                 .writeback_ms,
-            100
+            0,
+            "0 turns it off"
         );
         assert_eq!(c.shutdown_grace(), Duration::from_secs(30));
         assert_eq!(c.backoff, Backoff::Fixed);

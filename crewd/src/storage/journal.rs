@@ -340,6 +340,11 @@ impl Journal {
         ))
     }
 
+    /// Bytes of records since the last durable redb commit.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
     /// Sequence number of the next record.
     pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq
@@ -436,12 +441,6 @@ impl Journal {
     pub(crate) fn checkpointed(&mut self) {
         self.oldest_record_at = None;
         self.len = 0;
-    }
-
-    /// Bytes of valid records.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> u64 {
-        self.len
     }
 }
 

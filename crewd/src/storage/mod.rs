@@ -67,6 +67,10 @@ pub const DEFAULT_CACHE_BYTES: usize = 8 * 1024 * 1024;
 /// Default longest time between two durable redb commits.
 pub const DEFAULT_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
+/// Default interval at which the background writeback looks at the
+/// journal ([`StoreConfig::writeback_every`]).
+pub const DEFAULT_WRITEBACK_EVERY: Duration = Duration::from_millis(100);
+
 /// Settings of the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreConfig {
@@ -84,10 +88,10 @@ pub struct StoreConfig {
     /// fewer full syncs and more journal to replay after a crash.
     /// Default 1 s.
     pub checkpoint_every: Duration,
-    /// How often a thread of its own syncs the file while commits arrive,
-    /// so that the durable commit finds little left to write and stalls
-    /// the engine for less; the journal's syncs are slower meanwhile.
-    /// Default `None`: no such thread.
+    /// How often a thread of its own looks at the journal, to sync the
+    /// file once a burst of commits went through it, so that the durable
+    /// commit finds little left to write and stalls the engine for less
+    /// (`None`: no such thread). Default [`DEFAULT_WRITEBACK_EVERY`].
     pub writeback_every: Option<Duration>,
 }
 
@@ -98,7 +102,7 @@ impl Default for StoreConfig {
             audit_retention: DEFAULT_AUDIT_RETENTION,
             cache_bytes: DEFAULT_CACHE_BYTES,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
-            writeback_every: None,
+            writeback_every: Some(DEFAULT_WRITEBACK_EVERY),
         }
     }
 }
@@ -128,8 +132,9 @@ struct Inner {
     /// every commit is then a durable redb commit).
     journal: Option<Journaled>,
     /// Syncs the file in the background, for a store on a file with a
-    /// journal: checkpoints then find little left to write.
-    writeback: Option<writeback::Writeback>,
+    /// journal, unless turned off: checkpoints then find little left to
+    /// write. Held for its `Drop`, which stops the thread.
+    _writeback: Option<writeback::Writeback>,
 }
 
 /// Where the journal is, and the open journal.
@@ -213,7 +218,10 @@ impl Store {
             }),
         };
         let writeback = match (&journal, config.writeback_every) {
-            (Some(_), Some(every)) => writeback::Writeback::start(path, every),
+            (Some(j), Some(every)) => {
+                let journal = j.open.clone();
+                writeback::Writeback::start(path, every, move || lock(&journal).len())
+            }
             _ => None,
         };
         Ok(Store {
@@ -224,7 +232,7 @@ impl Store {
                 config,
                 decoded: write::DecodedSlot::default(),
                 journal,
-                writeback,
+                _writeback: writeback,
             }),
         })
     }
@@ -249,9 +257,6 @@ impl Store {
     pub fn write(&self) -> Result<WriteTx, StorageError> {
         let mut txn = self.db()?.begin_write()?;
         txn.set_durability(redb::Durability::Immediate)?;
-        if let Some(w) = &self.inner.writeback {
-            w.note_write();
-        }
         WriteTx::new(
             txn,
             self.inner.config,

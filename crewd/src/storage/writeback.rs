@@ -4,11 +4,13 @@
 //! pages in the operating system's cache, unwritten. The checkpoint (a
 //! durable redb commit, on the engine's thread) writes all of them back
 //! before it returns: tens of milliseconds under load, during which no
-//! result is applied and no call leaves. When asked for
-//! ([`super::StoreConfig::writeback_every`]), a thread of its own syncs the
-//! file that often while commits arrive, so the checkpoint finds little
-//! left to write. The price: the journal's syncs share the disk with it,
-//! and are slower meanwhile.
+//! result is applied and no call leaves. Unless turned off
+//! ([`super::StoreConfig::writeback_every`]), a thread of its own looks
+//! that often at how much the journal grew, and syncs the file once
+//! [`WRITEBACK_AFTER`] more were journaled since it last did: under load the
+//! checkpoint finds little left to write. Small commits (a chain, a short
+//! DAG) do not get there, so their journal syncs, which share the disk with
+//! the writeback, are not slowed.
 //!
 //! It is safe at any instant: the kernel may write any dirty page back at
 //! any time, and redb's commits are built to survive that. An error seen
@@ -17,28 +19,32 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Journal bytes written since the last writeback that call for the next
+/// one: a burst's worth, not a short DAG's.
+pub const WRITEBACK_AFTER: u64 = 4 * 1024 * 1024;
+
 /// The writeback thread; dropping this stops it.
 pub(super) struct Writeback {
-    /// Set by every write transaction; the thread syncs only when set, so
-    /// an idle daemon does not touch the disk.
-    written: Arc<AtomicBool>,
     /// Dropped to stop the thread.
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Writeback {
-    /// Starts syncing the file at `path` every `every` while
-    /// [`Writeback::note_write`] is called. `None` (logged) when the file
-    /// cannot be opened or the thread cannot start: checkpoints then write
-    /// everything back themselves, as they always may.
-    pub(super) fn start(path: &Path, every: Duration) -> Option<Writeback> {
+    /// Starts looking, every `every`, at `journaled()` (the journal's bytes
+    /// since the last checkpoint), and syncing the file at `path` when it
+    /// grew by [`WRITEBACK_AFTER`]. `None` (logged) when the file cannot be
+    /// opened or the thread cannot start: checkpoints then write everything
+    /// back themselves, as they always may.
+    pub(super) fn start(
+        path: &Path,
+        every: Duration,
+        journaled: impl Fn() -> u64 + Send + 'static,
+    ) -> Option<Writeback> {
         let file = match File::open(path) {
             Ok(f) => f,
             Err(e) => {
@@ -46,15 +52,14 @@ impl Writeback {
                 return None;
             }
         };
-        let written = Arc::new(AtomicBool::new(false));
         let (stop, stopped) = mpsc::channel::<()>();
-        let flag = written.clone();
         let spawned = std::thread::Builder::new()
             .name("crew-writeback".into())
             .spawn(move || {
+                let mut synced_at = 0;
                 // Ends when the sender is dropped.
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    if flag.swap(false, Ordering::Relaxed) {
+                    if due(journaled(), &mut synced_at) {
                         if let Err(e) = file.sync_data() {
                             tracing::debug!("background writeback failed: {e}");
                         }
@@ -63,7 +68,6 @@ impl Writeback {
             });
         match spawned {
             Ok(thread) => Some(Writeback {
-                written,
                 stop: Some(stop),
                 thread: Some(thread),
             }),
@@ -73,11 +77,20 @@ impl Writeback {
             }
         }
     }
+}
 
-    /// Records that a write transaction began: its pages may need writing.
-    pub(super) fn note_write(&self) {
-        self.written.store(true, Ordering::Relaxed);
+/// Whether the journal, now `len` bytes since the last checkpoint, grew by
+/// [`WRITEBACK_AFTER`] since the last writeback (at `synced_at`, which
+/// this moves). A shorter journal means a checkpoint came in between.
+fn due(len: u64, synced_at: &mut u64) -> bool {
+    if len < *synced_at {
+        *synced_at = 0;
     }
+    if len - *synced_at >= WRITEBACK_AFTER {
+        *synced_at = len;
+        return true;
+    }
+    false
 }
 
 impl Drop for Writeback {
@@ -92,25 +105,49 @@ impl Drop for Writeback {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
 
-    /// The thread takes a noted write (and syncs), and stops when dropped,
-    /// promptly, even with a long interval.
     #[test]
-    fn takes_noted_writes_and_stops_when_dropped() {
+    fn syncs_each_time_the_journal_grew_enough() {
+        let mut at = 0;
+        assert!(!due(0, &mut at));
+        assert!(!due(WRITEBACK_AFTER - 1, &mut at));
+        assert!(due(WRITEBACK_AFTER, &mut at));
+        assert!(!due(WRITEBACK_AFTER + 10, &mut at), "just synced");
+        assert!(due(2 * WRITEBACK_AFTER + 10, &mut at));
+        // A checkpoint: the journal starts over.
+        assert!(!due(1, &mut at));
+        assert!(due(WRITEBACK_AFTER, &mut at));
+    }
+
+    /// The thread looks at the journal while it runs, and stops when
+    /// dropped, promptly, even with a long interval.
+    #[test]
+    fn looks_at_the_journal_and_stops_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store");
         std::fs::write(&path, b"pages").unwrap();
-        let wb = Writeback::start(&path, Duration::from_millis(5)).unwrap();
-        wb.note_write();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while wb.written.load(Ordering::Relaxed) {
-            assert!(std::time::Instant::now() < deadline, "never synced");
+        let looks = Arc::new(AtomicU64::new(0));
+        let counted = looks.clone();
+        let wb = Writeback::start(&path, Duration::from_millis(1), move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+            WRITEBACK_AFTER
+        })
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while looks.load(Ordering::Relaxed) < 3 {
+            assert!(Instant::now() < deadline, "the thread never looked");
             std::thread::sleep(Duration::from_millis(1));
         }
         drop(wb);
+        let after = looks.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(looks.load(Ordering::Relaxed), after, "stopped");
 
-        let slow = Writeback::start(&path, Duration::from_secs(3600)).unwrap();
-        let t0 = std::time::Instant::now();
+        let slow = Writeback::start(&path, Duration::from_secs(3600), || 0).unwrap();
+        let t0 = Instant::now();
         drop(slow);
         assert!(t0.elapsed() < Duration::from_secs(5));
     }
@@ -118,6 +155,7 @@ mod tests {
     #[test]
     fn a_missing_file_means_no_writeback() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(Writeback::start(&dir.path().join("missing"), Duration::from_millis(1)).is_none());
+        let missing = dir.path().join("missing");
+        assert!(Writeback::start(&missing, Duration::from_millis(1), || 0).is_none());
     }
 }
