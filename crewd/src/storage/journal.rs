@@ -261,6 +261,9 @@ pub(crate) struct Journal {
     allocated: u64,
     /// Sequence number of the next record.
     next_seq: u64,
+    /// Bytes appended since the journal was opened: unlike `len`, it does
+    /// not start over at a checkpoint.
+    appended: u64,
     /// When the oldest record not yet in a durable redb commit was
     /// written (`None`: there is none).
     oldest_record_at: Option<Instant>,
@@ -331,6 +334,7 @@ impl Journal {
                 len,
                 allocated: size,
                 next_seq,
+                appended: 0,
                 // The records read here are applied and committed durably
                 // as the store opens.
                 oldest_record_at: None,
@@ -340,9 +344,9 @@ impl Journal {
         ))
     }
 
-    /// Bytes of records since the last durable redb commit.
-    pub(crate) fn len(&self) -> u64 {
-        self.len
+    /// Bytes appended since the journal was opened.
+    pub(crate) fn appended(&self) -> u64 {
+        self.appended
     }
 
     /// Sequence number of the next record.
@@ -397,6 +401,7 @@ impl Journal {
             self.cut_back();
             return Err(io_err(&self.path, "cannot append", e));
         }
+        self.appended += end - self.len;
         self.len = end;
         self.next_seq = seq + 1;
         self.oldest_record_at.get_or_insert_with(Instant::now);
@@ -441,6 +446,12 @@ impl Journal {
     pub(crate) fn checkpointed(&mut self) {
         self.oldest_record_at = None;
         self.len = 0;
+    }
+
+    /// Bytes of valid records.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> u64 {
+        self.len
     }
 }
 
@@ -588,8 +599,11 @@ mod tests {
         let (mut j, _) = Journal::open(&path, HOUR).expect("open");
         j.append(1, b"a\n").expect("append");
         j.append(2, b"b\n").expect("append");
+        let appended = j.appended();
+        assert_eq!(appended, 2 * (HEADER as u64 + 2));
         j.checkpointed();
         assert_eq!(j.len(), 0);
+        assert_eq!(j.appended(), appended, "counts on past a checkpoint");
         let next = j.next_seq();
         assert_eq!(next, 3);
         // Written over record 1; record 2 follows it, out of sequence.

@@ -220,7 +220,7 @@ impl Store {
         let writeback = match (&journal, config.writeback_every) {
             (Some(j), Some(every)) => {
                 let journal = j.open.clone();
-                writeback::Writeback::start(path, every, move || lock(&journal).len())
+                writeback::Writeback::start(path, every, move || lock(&journal).appended())
             }
             _ => None,
         };

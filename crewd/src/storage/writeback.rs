@@ -35,9 +35,9 @@ pub(super) struct Writeback {
 }
 
 impl Writeback {
-    /// Starts looking, every `every`, at `journaled()` (the journal's bytes
-    /// since the last checkpoint), and syncing the file at `path` when it
-    /// grew by [`WRITEBACK_AFTER`]. `None` (logged) when the file cannot be
+    /// Starts looking, every `every`, at `journaled()` (the bytes appended
+    /// to the journal since it was opened), and syncing the file at `path`
+    /// when they grew by [`WRITEBACK_AFTER`]. `None` (logged) when the file cannot be
     /// opened or the thread cannot start: checkpoints then write everything
     /// back themselves, as they always may.
     pub(super) fn start(
@@ -79,15 +79,16 @@ impl Writeback {
     }
 }
 
-/// Whether the journal, now `len` bytes since the last checkpoint, grew by
+/// Whether the journal, `appended` bytes since it was opened, grew by
 /// [`WRITEBACK_AFTER`] since the last writeback (at `synced_at`, which
-/// this moves). A shorter journal means a checkpoint came in between.
-fn due(len: u64, synced_at: &mut u64) -> bool {
-    if len < *synced_at {
+/// this moves). Fewer bytes mean the journal was opened again (the store
+/// reopened after a failure): counting starts over.
+fn due(appended: u64, synced_at: &mut u64) -> bool {
+    if appended < *synced_at {
         *synced_at = 0;
     }
-    if len - *synced_at >= WRITEBACK_AFTER {
-        *synced_at = len;
+    if appended - *synced_at >= WRITEBACK_AFTER {
+        *synced_at = appended;
         return true;
     }
     false
@@ -117,7 +118,7 @@ mod tests {
         assert!(due(WRITEBACK_AFTER, &mut at));
         assert!(!due(WRITEBACK_AFTER + 10, &mut at), "just synced");
         assert!(due(2 * WRITEBACK_AFTER + 10, &mut at));
-        // A checkpoint: the journal starts over.
+        // The journal opened again: counting starts over.
         assert!(!due(1, &mut at));
         assert!(due(WRITEBACK_AFTER, &mut at));
     }
