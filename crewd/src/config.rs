@@ -18,7 +18,7 @@ pub const DEFAULT_TOKEN_NAME: &str = "default";
 /// One MiB.
 const MIB: usize = 1024 * 1024;
 /// The background writeback's default interval, in milliseconds.
-const DEFAULT_WRITEBACK_MS: u64 = 100;
+const DEFAULT_WRITEBACK_MS: u64 = crate::storage::DEFAULT_WRITEBACK_EVERY.as_millis() as u64;
 /// The store's default page cache, in MiB.
 const DEFAULT_CACHE_MIB: u64 = (crate::storage::DEFAULT_CACHE_BYTES / MIB) as u64;
 
