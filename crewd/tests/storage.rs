@@ -835,7 +835,7 @@ fn incomplete_tasks_list_oldest_first_across_statuses() {
 
 /// The event log as redb holds it: each row's key, its events' numbers and
 /// its size in bytes.
-fn event_rows(path: &Path) -> Vec<(u64, Vec<u64>, usize)> {
+fn event_rows(path: &Path) -> Vec<(u64, Vec<(u64, usize)>)> {
     use redb::{ReadableDatabase, ReadableTable};
     let db = redb::Database::create(path).unwrap();
     let r = db.begin_read().unwrap();
@@ -845,17 +845,18 @@ fn event_rows(path: &Path) -> Vec<(u64, Vec<u64>, usize)> {
         .unwrap()
         .map(|row| {
             let (k, v) = row.unwrap();
-            let seqs = v
+            let events = v
                 .value()
                 .split(|b| *b == b'\n')
                 .filter(|l| !l.is_empty())
                 .map(|l| {
-                    serde_json::from_slice::<serde_json::Value>(l).unwrap()["seq"]
+                    let seq = serde_json::from_slice::<serde_json::Value>(l).unwrap()["seq"]
                         .as_u64()
-                        .unwrap()
+                        .unwrap();
+                    (seq, l.len() + 1)
                 })
                 .collect();
-            (k.value(), seqs, v.value().len())
+            (k.value(), events)
         })
         .collect()
 }
@@ -885,35 +886,69 @@ fn a_transaction_writes_its_events_as_rows_and_reads_resume_inside_one() {
     let page = r.events_after(0, 1000).unwrap();
     assert_eq!(page.messages, all);
     assert_eq!((page.oldest_kept, page.last_seq), (1, 602));
-    // From inside a row, across the end of one and into the next.
-    let page = r.events_after(254, 4).unwrap();
-    assert_eq!(
-        page.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
-        vec![255, 256, 257, 258]
-    );
     assert_eq!(r.events_after(600, 10).unwrap().messages, second);
     drop(r);
     drop(store);
-    // Rows of consecutive events, each written once it reached its size;
+    // Rows of consecutive events, each as full as the next event allows;
     // the rest of a transaction is a row of its own.
     let rows = event_rows(&path);
-    assert!(rows.len() < 602 / 5, "{} rows", rows.len());
+    assert!(rows.len() < 602 / 10, "{} rows", rows.len());
     let mut next = 1;
-    for (key, seqs, bytes) in &rows {
+    for (i, (key, events)) in rows.iter().enumerate() {
         assert_eq!(*key, next);
-        assert_eq!(*seqs, (next..next + seqs.len() as u64).collect::<Vec<_>>());
+        let seqs: Vec<u64> = events.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, (next..next + seqs.len() as u64).collect::<Vec<_>>());
         next += seqs.len() as u64;
+        let bytes: usize = events.iter().map(|(_, len)| len).sum();
+        assert!(
+            bytes <= crewd::storage::EVENT_ROW_BYTES,
+            "row {key}: {bytes} bytes"
+        );
         let ends_a_transaction = next == 601 || next == 603;
-        assert!(
-            ends_a_transaction || *bytes >= crewd::storage::EVENT_ROW_BYTES,
-            "row {key}: {bytes} bytes"
-        );
-        assert!(
-            *bytes < crewd::storage::EVENT_ROW_BYTES + 512,
-            "row {key}: {bytes} bytes"
-        );
+        if !ends_a_transaction {
+            let (_, following) = rows[i + 1].1[0];
+            assert!(
+                bytes + following > crewd::storage::EVENT_ROW_BYTES,
+                "row {key}: {bytes} bytes, and the next event ({following}) would have fit"
+            );
+        }
     }
     assert_eq!(next, 603);
+    // From inside a row, across its end and into the next.
+    let end_of_first = rows[0].1.last().unwrap().0;
+    let store = open(&path);
+    let page = store
+        .read()
+        .unwrap()
+        .events_after(end_of_first - 2, 4)
+        .unwrap();
+    assert_eq!(
+        page.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (end_of_first - 1..=end_of_first + 2).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn an_event_larger_than_a_row_is_a_row_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crew.redb");
+    let store = open(&path);
+    let long = "w".repeat(crewd::storage::EVENT_ROW_BYTES + 1000);
+    let mut w = store.write().unwrap();
+    for worker in ["a", &long, "b"] {
+        w.set_worker_limit(worker, Some(1), at(0)).unwrap();
+    }
+    let events = w.commit().unwrap();
+    assert_eq!(
+        store.read().unwrap().events_after(0, 10).unwrap().messages,
+        events
+    );
+    drop(store);
+    let rows: Vec<Vec<u64>> = event_rows(&path)
+        .into_iter()
+        .map(|(_, events)| events.into_iter().map(|(seq, _)| seq).collect())
+        .collect();
+    assert_eq!(rows, vec![vec![1], vec![2], vec![3]]);
 }
 
 #[test]

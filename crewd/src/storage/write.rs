@@ -298,28 +298,31 @@ struct EventRow {
     lines: Vec<u8>,
 }
 
-/// A row is written once its events take this many bytes: a few events
-/// each, and two rows fit one of redb's 4 KiB pages. (Rows of 64 KiB saved
-/// no more inserts worth measuring, and left the daemon holding about
-/// 2 MiB more after recovering a large store.)
-pub const EVENT_ROW_BYTES: usize = 2 * 1024;
+/// The most bytes a row holds, unless one event alone is larger: a row
+/// this size is exactly what one of redb's 4 KiB leaf pages takes (its
+/// 4-byte header, the value's 4-byte length and the 8-byte key). Appended
+/// rows go one to a leaf, so a row that stops short of this leaves the
+/// rest of its page empty and costs another insert and page sooner.
+/// (Rows of 8 and 16 KiB, in larger pages, wrote no fewer bytes.)
+pub const EVENT_ROW_BYTES: usize = 4096 - 4 - 4 - 8;
 
 impl EventRow {
-    /// Adds event `seq`'s JSON; writes the row to `log` once it is full.
+    /// Adds event `seq`'s JSON, first writing the row to `log` if the
+    /// event would take it past [`EVENT_ROW_BYTES`].
     fn push(
         &mut self,
         log: &mut redb::Table<'_, u64, &'static [u8]>,
         seq: u64,
         json: &str,
     ) -> Result<(), StorageError> {
+        if self.lines.len() + json.len() + 1 > EVENT_ROW_BYTES {
+            self.write(log)?;
+        }
         if self.lines.is_empty() {
             self.first_seq = seq;
         }
         self.lines.extend_from_slice(json.as_bytes());
         self.lines.push(b'\n');
-        if self.lines.len() >= EVENT_ROW_BYTES {
-            self.write(log)?;
-        }
         Ok(())
     }
 
