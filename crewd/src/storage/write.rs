@@ -299,13 +299,14 @@ struct EventRow {
 }
 
 /// The most bytes a row holds, unless one event alone is larger: exactly
-/// what a leaf of two of redb's 4 KiB pages takes (its 4-byte header, the
+/// what one of redb's 4 KiB leaf pages takes (its 4-byte header, the
 /// value's 4-byte length and the 8-byte key). Appended rows go one to a
-/// leaf, so a row that stops short of this leaves the rest of its leaf
-/// empty and costs another insert sooner. (Rows of one page wrote as many
-/// bytes with twice the inserts, and took about 3% more of the engine's
-/// time in a fan-in; rows of four pages wrote no fewer bytes.)
-pub const EVENT_ROW_BYTES: usize = 2 * 4096 - 4 - 4 - 8;
+/// leaf, so a row that stops short of this leaves the rest of its page
+/// empty and costs another insert sooner. (Rows of two pages took about
+/// 3% less of the engine's time in a fan-in, but the daemon held 1 MiB
+/// more after recovering a million-task store, where memory per task has
+/// a budget.)
+pub const EVENT_ROW_BYTES: usize = 4096 - 4 - 4 - 8;
 
 impl EventRow {
     /// Adds event `seq`'s JSON, first writing the row to `log` if the
