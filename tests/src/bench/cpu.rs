@@ -1,6 +1,9 @@
 //! CPU time by thread, read from `/proc`: which thread a scenario kept
 //! busy. A figure bound by one busy thread is not moved by more cores,
-//! and one with idle cores left over is not bound by CPU at all.
+//! and one with idle cores left over is not bound by CPU at all. The
+//! kernel's scheduler statistics also tell how long the engine thread was
+//! ready to run but waited for a core: the part of its time the other
+//! threads (the daemon's, the bench's) took from it.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -11,6 +14,9 @@ use std::time::{Duration, Instant};
 pub struct CpuSample {
     at: Instant,
     seconds: BTreeMap<&'static str, f64>,
+    /// Seconds the engine thread has waited for a core so far, where the
+    /// kernel keeps scheduler statistics.
+    engine_waiting: Option<f64>,
 }
 
 /// The daemon's engine thread.
@@ -25,18 +31,21 @@ impl CpuSample {
     /// the rest) and of this process. `None` where `/proc` cannot tell.
     pub fn take(daemon_pid: u32) -> Option<CpuSample> {
         let mut seconds = BTreeMap::new();
-        for (name, secs) in threads(daemon_pid)? {
-            let group = if name == "crew-engine" {
+        let mut engine_waiting = None;
+        for t in threads(daemon_pid)? {
+            let group = if t.name == "crew-engine" {
+                engine_waiting = t.waiting;
                 ENGINE
             } else {
                 DAEMON_REST
             };
-            *seconds.entry(group).or_insert(0.0) += secs;
+            *seconds.entry(group).or_insert(0.0) += t.running;
         }
         seconds.insert(BENCH, process_seconds(std::process::id())?);
         Some(CpuSample {
             at: Instant::now(),
             seconds,
+            engine_waiting,
         })
     }
 
@@ -64,20 +73,38 @@ impl CpuSample {
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         let idle = (100.0 * (1.0 - total / (wall.as_secs_f64() * cores))).max(0.0);
-        format!(
+        let mut text = format!(
             "busy (% of one core): {}; {idle:.0}% of the machine's {cores} cores idle",
             parts.join(", ")
-        )
+        );
+        if let (Some(now), Some(then)) = (self.engine_waiting, before.engine_waiting) {
+            text += &format!(
+                "; the engine thread waited for a core {:.0}% of the time",
+                100.0 * (now - then) / wall.as_secs_f64()
+            );
+        }
+        text
     }
 }
 
 /// CPU seconds (user + system) of the whole process `pid` so far.
 pub fn process_seconds(pid: u32) -> Option<f64> {
-    Some(threads(pid)?.iter().map(|(_, s)| s).sum())
+    Some(threads(pid)?.iter().map(|t| t.running).sum())
 }
 
-/// Each thread of `pid`: its name and CPU seconds (user + system).
-fn threads(pid: u32) -> Option<Vec<(String, f64)>> {
+/// One thread's name and times so far.
+struct ThreadTimes {
+    name: String,
+    /// Seconds on a core (user + system).
+    running: f64,
+    /// Seconds ready to run but waiting for a core, when known.
+    waiting: Option<f64>,
+}
+
+/// Each thread of `pid`. Times come from `schedstat` (nanoseconds) where
+/// the kernel keeps scheduler statistics, else from `stat` (clock ticks,
+/// a hundredth of a second: coarse against a run of a few seconds).
+fn threads(pid: u32) -> Option<Vec<ThreadTimes>> {
     let ticks = clock_ticks();
     let mut out = Vec::new();
     for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
@@ -90,12 +117,33 @@ fn threads(pid: u32) -> Option<Vec<(String, f64)>> {
             continue;
         };
         let name = stat[open + 1..close].to_string();
+        // `schedstat`: nanoseconds on a core, nanoseconds waiting for one,
+        // and the number of time slices.
+        let sched: Option<Vec<f64>> = std::fs::read_to_string(entry.path().join("schedstat"))
+            .ok()
+            .map(|s| {
+                s.split_whitespace()
+                    .filter_map(|f| f.parse().ok())
+                    .collect()
+            });
+        if let Some([running, waiting, ..]) = sched.as_deref() {
+            out.push(ThreadTimes {
+                name,
+                running: running / 1e9,
+                waiting: Some(waiting / 1e9),
+            });
+            continue;
+        }
         let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
         // utime and stime are fields 14 and 15 of the line; 11 and 12
         // after the name.
         let ticks_used = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
         if let (Some(user), Some(system)) = (ticks_used(11), ticks_used(12)) {
-            out.push((name, (user + system) / ticks));
+            out.push(ThreadTimes {
+                name,
+                running: (user + system) / ticks,
+                waiting: None,
+            });
         }
     }
     Some(out)
@@ -114,4 +162,35 @@ fn clock_ticks() -> f64 {
             .filter(|t| *t > 0.0)
             .unwrap_or(100.0)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_thread_shows_its_time_on_a_core() {
+        let me = std::process::id();
+        let before = process_seconds(me).expect("this process's threads");
+        // Busy on this thread until /proc shows a twentieth of a second
+        // more, however loaded the machine is (or ten seconds pass).
+        let give_up = Instant::now() + Duration::from_secs(10);
+        let mut after = before;
+        while after - before < 0.05 && Instant::now() < give_up {
+            let until = Instant::now() + Duration::from_millis(10);
+            let mut spins = 0u64;
+            while Instant::now() < until {
+                spins = std::hint::black_box(spins + 1);
+            }
+            after = process_seconds(me).expect("this process's threads");
+        }
+        assert!(after - before >= 0.05, "{before} s, then {after} s");
+        let threads = threads(me).expect("this process's threads");
+        assert!(threads.iter().all(|t| t.running >= 0.0));
+        // Where the kernel keeps scheduler statistics, every thread has
+        // its waiting time too.
+        if std::path::Path::new("/proc/self/schedstat").exists() {
+            assert!(threads.iter().all(|t| t.waiting.is_some()));
+        }
+    }
 }
