@@ -833,8 +833,8 @@ fn incomplete_tasks_list_oldest_first_across_statuses() {
     );
 }
 
-/// The event log as redb holds it: each row's key, its events' numbers and
-/// its size in bytes.
+/// The event log as redb holds it: each row's key, and each of its
+/// events' number with the bytes its line takes (newline included).
 fn event_rows(path: &Path) -> Vec<(u64, Vec<(u64, usize)>)> {
     use redb::{ReadableDatabase, ReadableTable};
     let db = redb::Database::create(path).unwrap();
