@@ -4,7 +4,7 @@
 use crew_core::wire::{Event, StatusCounts, StreamMessage, TaskGroupList, TaskGroupView};
 use crew_core::{Task, TaskGroup, TaskStatus, Timestamp};
 use crew_tui::app::keymap::KeyMap;
-use crew_tui::app::state::Reply;
+use crew_tui::app::msg::Reply;
 use crew_tui::theme::Theme;
 use crew_tui::{update, AppState, Msg};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};

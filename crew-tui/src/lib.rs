@@ -2,7 +2,7 @@
 //!
 //! The Crew operator console, in three parts that are tested alone:
 //!
-//! - [`app`]: the state and its reducer ([`app::state::update`]) over keys,
+//! - [`app`]: the state and its reducer ([`app::update::update`]) over keys,
 //!   server messages and ticks, plus the keymap. No I/O.
 //! - [`view`]: a pure render of the state ([`view::draw`]).
 //! - [`net`] and [`run`]: the I/O tasks (REST client, event stream with
@@ -16,4 +16,6 @@ pub mod sanitize;
 pub mod theme;
 pub mod view;
 
-pub use app::state::{update, AppState, Effect, Msg};
+pub use app::msg::{Effect, Msg};
+pub use app::state::AppState;
+pub use app::update::update;

@@ -1,7 +1,9 @@
 //! The main loop: terminal input first, then server messages, then the
 //! clock; the state is drawn once per batch, inside a synchronized update.
 
-use crate::app::state::{update, AppState, Msg};
+use crate::app::msg::Msg;
+use crate::app::state::AppState;
+use crate::app::update::update;
 use crate::net::rest::{self, Rest};
 use crate::net::stream;
 use crew_core::Timestamp;

@@ -6,7 +6,8 @@ mod common;
 use common::{feed, loaded, types, with_demo};
 use crew_core::wire::{TokenScope, WhoAmI};
 use crew_tui::app::keymap::KeyMap;
-use crew_tui::app::state::{Input, Reply};
+use crew_tui::app::msg::Reply;
+use crew_tui::app::state::Input;
 use crew_tui::theme::Theme;
 use crew_tui::{AppState, Effect, Msg};
 

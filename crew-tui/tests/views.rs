@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use crew_tui::app::state::{ConnEvent, Reply};
+use crew_tui::app::msg::{ConnEvent, Reply};
 use crew_tui::theme::Theme;
 use crew_tui::Msg;
 use crossterm::event::KeyCode;
@@ -119,9 +119,9 @@ fn events_view() {
     types(&mut s, "p");
     let req = match feed(&mut s, []).pop() {
         Some(crew_tui::Effect::Act(r)) => r,
-        _ => crew_tui::app::state::ActionRequest {
-            verb: crew_tui::app::state::Verb::Pause,
-            target: crew_tui::app::state::Target::Task {
+        _ => crew_tui::app::action::ActionRequest {
+            verb: crew_tui::app::action::Verb::Pause,
+            target: crew_tui::app::action::Target::Task {
                 group_id: "g-demo".into(),
                 id: "seed".into(),
                 name: "list accounts".into(),

@@ -1,5 +1,5 @@
 //! The I/O side: the REST client and the event stream client. Both report
-//! to the main loop as [`crate::app::state::Msg`]s over a channel.
+//! to the main loop as [`crate::app::msg::Msg`]s over a channel.
 
 pub mod rest;
 pub mod stream;

@@ -1,7 +1,8 @@
 //! The REST client: fetches snapshots and carries out actions.
 
 use super::encode;
-use crate::app::state::{ActionRequest, Effect, Msg, Reply, Target, Verb};
+use crate::app::action::{ActionRequest, Target, Verb};
+use crate::app::msg::{Effect, Msg, Reply};
 use crew_core::wire::{
     ActionResult, AttemptsRequest, AuditList, BulkAction, BulkFilter, BulkRequest, BulkResult,
     ErrorBody, PauseRequest, TaskGroupList, TaskGroupView, TaskList, WhoAmI, WorkgroupLimitRequest,

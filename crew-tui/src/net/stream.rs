@@ -2,7 +2,7 @@
 //! message, and reconnects by itself with a capped backoff, resuming from
 //! the last sequence it saw.
 
-use crate::app::state::{ConnEvent, Msg};
+use crate::app::msg::{ConnEvent, Msg};
 use crew_core::wire::{Event, StreamMessage};
 use futures_util::StreamExt;
 use std::time::Duration;

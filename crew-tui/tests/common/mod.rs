@@ -5,7 +5,7 @@ use crew_core::model::{Attempt, AttemptOutcome, TaskError};
 use crew_core::wire::{StatusCounts, TaskGroupList, TaskGroupView, WorkgroupList, WorkgroupView};
 use crew_core::{Task, TaskGroup, TaskStatus, Timestamp, Workgroup};
 use crew_tui::app::keymap::KeyMap;
-use crew_tui::app::state::{ConnEvent, Reply};
+use crew_tui::app::msg::{ConnEvent, Reply};
 use crew_tui::theme::Theme;
 use crew_tui::{update, AppState, Effect, Msg};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};

@@ -1,0 +1,485 @@
+//! Operator actions: what they are ([`Verb`], [`Target`],
+//! [`ActionRequest`]), the confirmation destructive ones need
+//! ([`Confirm`]), and how the reducer turns a request into an effect.
+
+use super::keymap::Command;
+use super::msg::Effect;
+use super::state::{task_status, AppState, Input, View};
+use crew_core::wire::{BulkFilter, BulkResult};
+use crew_core::{TaskStatus, WorkgroupLimits};
+
+/// An operator action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verb {
+    /// Pause.
+    Pause,
+    /// Resume.
+    Resume,
+    /// Reset (clears outputs, deletes continuations).
+    Reset,
+    /// Retry (new attempts).
+    Retry,
+    /// Delete (with descendants).
+    Delete,
+    /// Cancel a running task's call (the task is paused).
+    Cancel,
+    /// Set a workgroup's limits.
+    Limit,
+    /// Set (or remove) a group's recurring schedule.
+    Schedule,
+}
+
+impl Verb {
+    /// The verb in a sentence.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Verb::Pause => "pause",
+            Verb::Resume => "resume",
+            Verb::Reset => "reset",
+            Verb::Retry => "retry",
+            Verb::Delete => "delete",
+            Verb::Cancel => "cancel",
+            Verb::Limit => "limit",
+            Verb::Schedule => "schedule",
+        }
+    }
+
+    /// The progressive form shown while it is in flight.
+    pub fn ing(&self) -> &'static str {
+        match self {
+            Verb::Pause => "PAUSING",
+            Verb::Resume => "RESUMING",
+            Verb::Reset => "RESETTING",
+            Verb::Retry => "RETRYING",
+            Verb::Delete => "DELETING",
+            Verb::Cancel => "CANCELLING",
+            Verb::Limit => "LIMITING",
+            Verb::Schedule => "SCHEDULING",
+        }
+    }
+
+    pub(super) fn from_command(c: Command) -> Option<Self> {
+        Some(match c {
+            Command::Pause => Verb::Pause,
+            Command::Resume => Verb::Resume,
+            Command::Reset => Verb::Reset,
+            Command::Retry => Verb::Retry,
+            Command::Delete => Verb::Delete,
+            Command::Cancel => Verb::Cancel,
+            _ => return None,
+        })
+    }
+}
+
+/// What an action applies to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// A whole group.
+    Group {
+        /// Group id.
+        id: String,
+        /// Group name, for messages.
+        name: String,
+    },
+    /// One task.
+    Task {
+        /// Its group.
+        group_id: String,
+        /// Task id.
+        id: String,
+        /// Task name, for messages.
+        name: String,
+    },
+    /// A workgroup.
+    Workgroup {
+        /// Its name.
+        name: String,
+    },
+    /// A group's recurring schedule, to be replaced by this one.
+    GroupSchedule {
+        /// Group id.
+        id: String,
+        /// Group name, for messages.
+        name: String,
+        /// A cron expression (UTC); empty removes the schedule.
+        schedule: String,
+    },
+    /// A workgroup's limits, to be replaced by these.
+    WorkgroupLimits {
+        /// Its name.
+        name: String,
+        /// The new limits (empty: none).
+        limits: WorkgroupLimits,
+    },
+    /// Every task of a group a filter matches, in one request (the daemon
+    /// applies the filter, all or nothing).
+    Filter {
+        /// Their group.
+        group_id: String,
+        /// The filter the console shows.
+        filter: BulkFilter,
+        /// Tasks the daemon's dry run matched (0 before it answered).
+        matched: u64,
+    },
+}
+
+/// An action to carry out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActionRequest {
+    /// What to do.
+    pub verb: Verb,
+    /// To what.
+    pub target: Target,
+    /// For a workgroup pause: how long.
+    pub seconds: Option<f64>,
+}
+
+impl ActionRequest {
+    /// A sentence naming the action (`pause group demo`).
+    pub fn describe(&self) -> String {
+        let v = self.verb.as_str();
+        match &self.target {
+            Target::Group { name, .. } => format!("{v} group {name}"),
+            Target::Task { name, id, .. } => {
+                if name.is_empty() {
+                    format!("{v} task {id}")
+                } else {
+                    format!("{v} task {name}")
+                }
+            }
+            Target::Workgroup { name } => match self.seconds {
+                Some(s) => format!("{v} workgroup {name} for {}", crate::theme::fmt_duration(s)),
+                None => format!("{v} workgroup {name}"),
+            },
+            Target::GroupSchedule { name, schedule, .. } if schedule.is_empty() => {
+                format!("remove the schedule of group {name}")
+            }
+            Target::GroupSchedule { name, schedule, .. } => {
+                format!("reset group {name} on \"{schedule}\" (UTC)")
+            }
+            Target::WorkgroupLimits { name, limits } if limits.is_empty() => {
+                format!("remove the limits of workgroup {name}")
+            }
+            Target::WorkgroupLimits { name, limits } => {
+                format!("{v} workgroup {name} to {limits}")
+            }
+            Target::Filter { matched, .. } => format!("{v} {matched} filtered tasks"),
+        }
+    }
+
+    pub(super) fn pending_key(&self) -> Option<String> {
+        match &self.target {
+            Target::Group { id, .. } | Target::GroupSchedule { id, .. } => {
+                Some(format!("group:{id}"))
+            }
+            Target::Task { id, .. } => Some(format!("task:{id}")),
+            Target::Workgroup { name } | Target::WorkgroupLimits { name, .. } => {
+                Some(format!("wg:{name}"))
+            }
+            Target::Filter { .. } => None,
+        }
+    }
+}
+
+/// A destructive action waiting for the operator's word.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Confirm {
+    /// The action.
+    pub req: ActionRequest,
+    /// The dialog's message.
+    pub message: String,
+    /// Whether "OK" (rather than "Cancel") has the focus. Starts false.
+    pub ok_focused: bool,
+    /// For an irreversible bulk action: the count the operator must type
+    /// (`yes` is accepted too) before OK is.
+    pub expect: Option<String>,
+    /// What the operator has typed so far.
+    pub typed: String,
+}
+
+impl Confirm {
+    /// Whether OK may be chosen: nothing needs typing, or what was typed is
+    /// the expected count or `yes`.
+    pub fn accepted(&self) -> bool {
+        match &self.expect {
+            None => true,
+            Some(want) => {
+                let typed = self.typed.trim();
+                typed == want.as_str() || typed.eq_ignore_ascii_case("yes")
+            }
+        }
+    }
+}
+
+/// An action key: builds the request for what is selected (or for every
+/// task the filter shows, in bulk mode), refusing it when read-only.
+pub(super) fn on_action(state: &mut AppState, verb: Verb) -> Vec<Effect> {
+    if state.read_only {
+        state.fail("read-only: actions are disabled");
+        return vec![];
+    }
+    let req = match state.view {
+        View::Groups => {
+            let Some(g) = state
+                .visible_groups()
+                .get(state.groups_list.selected)
+                .copied()
+            else {
+                return vec![];
+            };
+            let total = g.counts.total();
+            let req = ActionRequest {
+                verb,
+                target: Target::Group {
+                    id: g.group.id.clone(),
+                    name: g.group.name.clone(),
+                },
+                seconds: None,
+            };
+            return confirm_or_dispatch(state, req, Some(total as usize));
+        }
+        View::Dag => {
+            let Some(g) = &state.group else {
+                return vec![];
+            };
+            if g.bulk && g.dag.filter().active() {
+                if verb == Verb::Cancel {
+                    state.fail(
+                        "cancel applies to one running task, not in bulk (a: back to the task)",
+                    );
+                    return vec![];
+                }
+                let shown = g.dag.filter();
+                if shown.lineage.is_some() {
+                    state.fail(
+                        "bulk actions apply status and text filters, not a lineage: clear it first",
+                    );
+                    return vec![];
+                }
+                if state.read_only {
+                    state.fail("read-only: actions are disabled");
+                    return vec![];
+                }
+                let filter = BulkFilter {
+                    status: shown.status.into_iter().collect(),
+                    search: Some(shown.text.clone()).filter(|t| !t.is_empty()),
+                    ..Default::default()
+                };
+                let req = ActionRequest {
+                    verb,
+                    target: Target::Filter {
+                        group_id: g.view.group.id.clone(),
+                        filter,
+                        matched: 0,
+                    },
+                    seconds: None,
+                };
+                state.say(format!("counting the tasks to {}…", verb.as_str()));
+                return vec![Effect::CountBulk(req)];
+            }
+            let Some(t) = g.selected_task() else {
+                return vec![];
+            };
+            ActionRequest {
+                verb,
+                target: Target::Task {
+                    group_id: t.task_group_id.clone(),
+                    id: t.id.clone(),
+                    name: t.name.clone(),
+                },
+                seconds: None,
+            }
+        }
+        View::Task => {
+            let Some(t) = state.detail_task() else {
+                return vec![];
+            };
+            ActionRequest {
+                verb,
+                target: Target::Task {
+                    group_id: t.task_group_id.clone(),
+                    id: t.id.clone(),
+                    name: t.name.clone(),
+                },
+                seconds: None,
+            }
+        }
+        View::Workgroups => {
+            let Some(w) = state
+                .visible_workgroups()
+                .get(state.workgroups_list.selected)
+                .copied()
+            else {
+                return vec![];
+            };
+            let name = w.workgroup.name.clone();
+            match verb {
+                Verb::Pause => {
+                    state.input = Input::Seconds {
+                        workgroup: name,
+                        text: String::new(),
+                    };
+                    return vec![];
+                }
+                Verb::Resume => ActionRequest {
+                    verb,
+                    target: Target::Workgroup { name },
+                    seconds: None,
+                },
+                _ => return vec![],
+            }
+        }
+        View::Events => return vec![],
+    };
+    if verb == Verb::Cancel {
+        if let Target::Task { id, .. } = &req.target {
+            let status = state
+                .group
+                .as_ref()
+                .and_then(|g| g.dag.get(id))
+                .map(task_status);
+            if status != Some(TaskStatus::Running) {
+                let now = status.map_or("unknown", |s| s.as_str());
+                state.fail(format!(
+                    "only a running task can be cancelled (it is {now})"
+                ));
+                return vec![];
+            }
+        }
+    }
+    let count = match &req.target {
+        Target::Task { id, .. } => state.group.as_ref().and_then(|g| {
+            let i = g.dag.index_of(id)?;
+            Some(g.dag.delete_count(&[i]))
+        }),
+        _ => None,
+    };
+    confirm_or_dispatch(state, req, count)
+}
+
+/// Destructive actions (reset, delete, anything in bulk) ask first; the
+/// dialog names how many tasks it touches and opens on Cancel. A reset or
+/// delete of many tasks (a bulk selection, a whole group) cannot be undone,
+/// so OK also wants that count, or `yes`, typed. `delete_total` is what a
+/// delete removes, descendants included.
+fn confirm_or_dispatch(
+    state: &mut AppState,
+    req: ActionRequest,
+    delete_total: Option<usize>,
+) -> Vec<Effect> {
+    let bulk = matches!(req.target, Target::Filter { .. });
+    let destructive = matches!(req.verb, Verb::Reset | Verb::Delete | Verb::Cancel) || bulk;
+    if !destructive {
+        return dispatch(state, req);
+    }
+    let message = match (&req.target, req.verb) {
+        (Target::Task { name, id, .. }, Verb::Delete) => {
+            let n = delete_total.unwrap_or(1);
+            format!(
+                "Delete task {} and its descendants: {n} task{} in all?",
+                if name.is_empty() { id } else { name },
+                if n == 1 { "" } else { "s" }
+            )
+        }
+        (Target::Task { name, id, .. }, Verb::Reset) => format!(
+            "Reset task {}? Its output and errors are cleared, the tasks it created are deleted and its descendants are reset.",
+            if name.is_empty() { id } else { name }
+        ),
+        (Target::Task { name, id, .. }, Verb::Cancel) => format!(
+            "Cancel the running call of task {}? The worker's answer is ignored, the attempt is recorded as cancelled (none used up) and the task is paused.",
+            if name.is_empty() { id } else { name }
+        ),
+        (Target::Group { name, .. }, Verb::Delete) => format!(
+            "Delete group {name} and all its {} tasks?",
+            delete_total.unwrap_or(0)
+        ),
+        (Target::Group { name, .. }, Verb::Reset) => format!(
+            "Reset group {name} ({} tasks)? Continuations are deleted; with seeds, every non-seed task.",
+            delete_total.unwrap_or(0)
+        ),
+        (Target::Filter { matched, .. }, Verb::Delete) => format!(
+            "Delete the {matched} filtered tasks and their descendants: {} tasks in all?",
+            delete_total.unwrap_or(*matched as usize)
+        ),
+        (Target::Filter { matched, .. }, v) => format!(
+            "{} the {matched} filtered tasks ({} changed), all or none?",
+            capitalise(v.as_str()),
+            delete_total.unwrap_or(*matched as usize)
+        ),
+        (_, _) => format!("{}?", capitalise(&req.describe())),
+    };
+    // Irreversible and on many tasks: the operator types the count.
+    let expect = match (&req.target, req.verb) {
+        (Target::Filter { matched, .. }, Verb::Reset) => Some(*matched as usize),
+        (Target::Filter { matched, .. }, Verb::Delete) => {
+            Some(delete_total.unwrap_or(*matched as usize))
+        }
+        (Target::Group { .. }, Verb::Reset | Verb::Delete) => Some(delete_total.unwrap_or(0)),
+        _ => None,
+    };
+    state.confirm = Some(Confirm {
+        req,
+        message,
+        ok_focused: false,
+        expect: expect.map(|n| n.to_string()),
+        typed: String::new(),
+    });
+    vec![]
+}
+
+/// The daemon's dry run answered: confirm with its counts (for a delete,
+/// the tasks removed, descendants included; otherwise the tasks changed).
+pub(super) fn bulk_counted(
+    state: &mut AppState,
+    mut req: ActionRequest,
+    result: Result<BulkResult, String>,
+) -> Vec<Effect> {
+    let what = req.verb.as_str();
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => {
+            state.fail(format!("{what} the filtered tasks: {e}"));
+            return vec![];
+        }
+    };
+    if r.matched == 0 {
+        state.fail("no task matches the filter");
+        return vec![];
+    }
+    if let Target::Filter { matched, .. } = &mut req.target {
+        *matched = r.matched;
+    }
+    state.say(format!(
+        "the daemon matched {} task{}",
+        r.matched,
+        if r.matched == 1 { "" } else { "s" }
+    ));
+    let total = if req.verb == Verb::Delete {
+        r.deleted
+    } else {
+        r.updated + r.deleted
+    };
+    confirm_or_dispatch(state, req, Some(total as usize))
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Sends the request, marking its entity as in flight until the stream
+/// (or the answer) confirms it.
+pub(super) fn dispatch(state: &mut AppState, req: ActionRequest) -> Vec<Effect> {
+    if state.read_only {
+        state.fail("read-only: actions are disabled");
+        return vec![];
+    }
+    if let Some(k) = req.pending_key() {
+        state.pending.insert(k, req.verb);
+    }
+    state.say(format!("{}…", req.describe()));
+    vec![Effect::Act(req)]
+}
