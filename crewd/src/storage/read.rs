@@ -524,7 +524,7 @@ impl ReadTx {
     /// Up to `limit` audit entries older than `before` (every entry when
     /// `None`), newest first, optionally only those whose actor, action or
     /// target contains `text` (ASCII case-insensitive). Scans at most
-    /// [`AUDIT_SCAN_LIMIT`] entries per call when filtering, so a page may
+    /// `AUDIT_SCAN_LIMIT` entries per call when filtering, so a page may
     /// come back short with `next_before` set: ask again from there.
     pub fn audit(
         &self,

@@ -37,7 +37,7 @@ fn payload(i: usize) -> String {
     .to_string()
 }
 
-/// The figures, one row each: calls per second with [`WINDOW`] in flight
+/// The figures, one row each: calls per second with `WINDOW` in flight
 /// (and CPU per call, in its note), the round trip of one call at a time,
 /// and the sync of one record.
 pub async fn measure(
