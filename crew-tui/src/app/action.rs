@@ -6,7 +6,7 @@ use super::keymap::Command;
 use super::msg::Effect;
 use super::state::{task_status, AppState, Input, View};
 use crew_core::wire::{BulkFilter, BulkResult};
-use crew_core::{TaskStatus, WorkgroupLimits};
+use crew_core::{Task, TaskStatus, WorkgroupLimits};
 
 /// An operator action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -135,6 +135,19 @@ pub struct ActionRequest {
 }
 
 impl ActionRequest {
+    /// `verb` on one task.
+    pub fn on_task(verb: Verb, t: &Task) -> Self {
+        ActionRequest {
+            verb,
+            target: Target::Task {
+                group_id: t.task_group_id.clone(),
+                id: t.id.clone(),
+                name: t.name.clone(),
+            },
+            seconds: None,
+        }
+    }
+
     /// A sentence naming the action (`pause group demo`).
     pub fn describe(&self) -> String {
         let v = self.verb.as_str();
@@ -220,11 +233,7 @@ pub(super) fn on_action(state: &mut AppState, verb: Verb) -> Vec<Effect> {
     }
     let req = match state.view {
         View::Groups => {
-            let Some(g) = state
-                .visible_groups()
-                .get(state.groups_list.selected)
-                .copied()
-            else {
+            let Some(g) = state.selected_group() else {
                 return vec![];
             };
             let total = g.counts.total();
@@ -280,36 +289,16 @@ pub(super) fn on_action(state: &mut AppState, verb: Verb) -> Vec<Effect> {
             let Some(t) = g.selected_task() else {
                 return vec![];
             };
-            ActionRequest {
-                verb,
-                target: Target::Task {
-                    group_id: t.task_group_id.clone(),
-                    id: t.id.clone(),
-                    name: t.name.clone(),
-                },
-                seconds: None,
-            }
+            ActionRequest::on_task(verb, t)
         }
         View::Task => {
             let Some(t) = state.detail_task() else {
                 return vec![];
             };
-            ActionRequest {
-                verb,
-                target: Target::Task {
-                    group_id: t.task_group_id.clone(),
-                    id: t.id.clone(),
-                    name: t.name.clone(),
-                },
-                seconds: None,
-            }
+            ActionRequest::on_task(verb, t)
         }
         View::Workgroups => {
-            let Some(w) = state
-                .visible_workgroups()
-                .get(state.workgroups_list.selected)
-                .copied()
-            else {
+            let Some(w) = state.selected_workgroup() else {
                 return vec![];
             };
             let name = w.workgroup.name.clone();

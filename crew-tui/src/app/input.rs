@@ -171,16 +171,12 @@ fn on_input_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
             }
         }
         KeyCode::Backspace => {
-            let text = match &mut state.input {
-                Input::Filter(t)
-                | Input::Command(t)
-                | Input::Seconds { text: t, .. }
-                | Input::Schedule { text: t, .. }
-                | Input::Limits { text: t, .. } => {
+            let text = match state.input.text_mut() {
+                Some(t) => {
                     t.pop();
                     t.clone()
                 }
-                Input::None => String::new(),
+                None => String::new(),
             };
             if matches!(state.input, Input::Filter(_)) {
                 set_filter(state, text);
@@ -188,18 +184,14 @@ fn on_input_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
             vec![]
         }
         KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-            let text = match &mut state.input {
-                Input::Filter(t)
-                | Input::Command(t)
-                | Input::Seconds { text: t, .. }
-                | Input::Schedule { text: t, .. }
-                | Input::Limits { text: t, .. } => {
+            let text = match state.input.text_mut() {
+                Some(t) => {
                     if t.chars().count() < 200 {
                         t.push(c);
                     }
                     t.clone()
                 }
-                Input::None => String::new(),
+                None => String::new(),
             };
             if matches!(state.input, Input::Filter(_)) {
                 set_filter(state, text);
@@ -530,10 +522,7 @@ fn on_schedule(state: &mut AppState) -> Vec<Effect> {
         return vec![];
     }
     let group = match state.view {
-        View::Groups => state
-            .visible_groups()
-            .get(state.groups_list.selected)
-            .map(|g| g.group.clone()),
+        View::Groups => state.selected_group().map(|g| g.group.clone()),
         View::Dag | View::Task => state.group.as_ref().map(|g| g.view.group.clone()),
         View::Workgroups | View::Events => None,
     };
@@ -558,11 +547,7 @@ fn on_limit(state: &mut AppState) -> Vec<Effect> {
     if state.view != View::Workgroups {
         return vec![];
     }
-    let Some(w) = state
-        .visible_workgroups()
-        .get(state.workgroups_list.selected)
-        .copied()
-    else {
+    let Some(w) = state.selected_workgroup() else {
         return vec![];
     };
     let limits = w.workgroup.limits;
@@ -581,10 +566,7 @@ fn on_limit(state: &mut AppState) -> Vec<Effect> {
 fn on_open(state: &mut AppState) -> Vec<Effect> {
     match state.view {
         View::Groups => {
-            let id = state
-                .visible_groups()
-                .get(state.groups_list.selected)
-                .map(|g| g.group.id.clone());
+            let id = state.selected_group().map(|g| g.group.id.clone());
             match id {
                 Some(id) => state.open_group(&id),
                 None => vec![],

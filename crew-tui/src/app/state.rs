@@ -189,6 +189,20 @@ pub enum Input {
     },
 }
 
+impl Input {
+    /// The text being typed, if any.
+    pub fn text_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Input::Filter(t)
+            | Input::Command(t)
+            | Input::Seconds { text: t, .. }
+            | Input::Schedule { text: t, .. }
+            | Input::Limits { text: t, .. } => Some(t),
+            Input::None => None,
+        }
+    }
+}
+
 /// The status line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StatusLine {
@@ -542,6 +556,20 @@ impl AppState {
             .collect();
         v.sort_by(|a, b| a.workgroup.name.cmp(&b.workgroup.name));
         v
+    }
+
+    /// The group selected in the groups list, as shown.
+    pub fn selected_group(&self) -> Option<&TaskGroupView> {
+        self.visible_groups()
+            .get(self.groups_list.selected)
+            .copied()
+    }
+
+    /// The workgroup selected in the workgroups list, as shown.
+    pub fn selected_workgroup(&self) -> Option<&WorkgroupView> {
+        self.visible_workgroups()
+            .get(self.workgroups_list.selected)
+            .copied()
     }
 
     /// The event log as shown, newest first.
