@@ -7,6 +7,7 @@
 //! answer callers, publish events and start worker calls.
 
 mod audit;
+mod command;
 mod ops;
 mod run;
 

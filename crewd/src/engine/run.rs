@@ -1,15 +1,14 @@
 //! The engine thread: batches, one durable commit per batch, then effects.
 
-use super::audit::{self, Actor};
+use super::command::ApplyError;
 use super::ops::{EngineError, Msg, OpOutcome, WorkerLoads, WorkgroupLoads};
-use super::Op;
 use crate::dispatch::client::WorkerClient;
 use crate::dispatch::scheduler::{Candidate, Placement, Scheduler};
 use crate::storage::{Batch, Store};
 use crate::stream::hub::EventHub;
-use crew_core::graph::{Change, Changes, GraphRead};
+use crew_core::graph::{Change, GraphRead};
 use crew_core::rules::{self, RetryPolicy, Start};
-use crew_core::wire::{AuditEntry, WorkerLimit, WorkerPayload};
+use crew_core::wire::{WorkerLimit, WorkerPayload};
 use crew_core::worker::WorkerOutcome;
 use crew_core::{RuleError, TaskStatus, Timestamp, WorkgroupLimits};
 use std::collections::HashMap;
@@ -597,123 +596,6 @@ impl Engine {
         Ok(())
     }
 
-    fn apply_op(
-        &mut self,
-        tx: &mut Batch<'_>,
-        op: Op,
-        actor: &Actor,
-        now: Timestamp,
-    ) -> Result<Applied, ApplyError> {
-        let described = audit::describe(&op);
-        let mut applied = Applied::default();
-        let ids = &mut self.ids;
-        let mut gen = || ids.next_id();
-        let changes = match op {
-            Op::CreateGroup(spec) => {
-                let ch = rules::create_group(&*tx, *spec, now, &mut gen)?;
-                for c in &ch.ops {
-                    match c {
-                        Change::CreateGroup(g) => {
-                            applied.outcome.created_group_id = Some(g.id.clone())
-                        }
-                        Change::CreateTask(t) => {
-                            applied.outcome.created_task_ids.push(t.id.clone())
-                        }
-                        _ => {}
-                    }
-                }
-                ch
-            }
-            Op::UpdateGroup { id, patch } => {
-                if patch.is_paused == Some(false) {
-                    applied.resumed_group = Some(id.clone());
-                }
-                rules::update_group(&*tx, &id, patch)?
-            }
-            Op::SetGroupPaused { id, paused } => {
-                if !paused {
-                    applied.resumed_group = Some(id.clone());
-                }
-                rules::set_group_paused(&*tx, &id, paused)?
-            }
-            Op::DeleteGroup { id } => rules::delete_group(&*tx, &id)?,
-            Op::ResetGroup { id, attempts } => rules::reset_group(&*tx, &id, attempts, now)?,
-            Op::RetryGroup { id, attempts } => rules::retry_group(&*tx, &id, attempts, now)?,
-            Op::CreateTasks { group, tasks } => {
-                let ch = rules::create_tasks(&*tx, &group, tasks, now, &mut gen)?;
-                for c in &ch.ops {
-                    if let Change::CreateTask(t) = c {
-                        applied.outcome.created_task_ids.push(t.id.clone());
-                    }
-                }
-                ch
-            }
-            Op::UpdateTask { id, patch } => rules::update_task(&*tx, &id, *patch, now)?,
-            Op::SetTaskPaused { id, paused } => rules::set_task_paused(&*tx, &id, paused)?,
-            Op::ResetTask { id, attempts } => rules::reset_task(&*tx, &id, attempts, now)?,
-            Op::RetryTask { id, attempts } => rules::retry_task(&*tx, &id, attempts, now)?,
-            Op::DeleteTask { id } => rules::delete_task(&*tx, &id)?,
-            Op::PauseWorkgroup { name, seconds } => {
-                rules::pause_workgroup(&*tx, &name, now.plus_seconds(seconds))?
-            }
-            Op::ResumeWorkgroup { name } => {
-                applied.resumed_workgroup = Some(name.clone());
-                rules::resume_workgroup(&*tx, &name)?
-            }
-            Op::Bulk { group, request } => {
-                let out = rules::bulk(
-                    &*tx,
-                    &group,
-                    request.action,
-                    &request.filter,
-                    request.remaining_attempts,
-                    now,
-                )?;
-                applied.outcome.bulk = Some(crew_core::wire::BulkResult {
-                    matched: out.matched,
-                    deleted: out.changes.deleted_tasks(),
-                    updated: out.changes.updated_tasks(),
-                    dry_run: request.dry_run,
-                });
-                if request.dry_run {
-                    Changes::default()
-                } else {
-                    out.changes
-                }
-            }
-            Op::ScheduledReset { id } => rules::scheduled_reset(&*tx, &id, now)?,
-            Op::CancelTask { id } => {
-                applied.cancelled = Some(id.clone());
-                rules::cancel_attempt(&*tx, &id, now)?
-            }
-            Op::SetWorkerLimit {
-                worker,
-                max_concurrency,
-            } => {
-                crew_core::dag::check_safe_name("worker", &worker)?;
-                tx.set_worker_limit(&worker, max_concurrency, now)
-                    .map_err(|e| ApplyError::Storage(e.to_string()))?;
-                applied.limit = Some((worker, max_concurrency));
-                Changes::default()
-            }
-            Op::SetWorkgroupLimits { name, limits } => {
-                let ch = rules::set_workgroup_limits(&*tx, &name, limits)?;
-                applied.workgroup_limits = Some((name, limits));
-                ch
-            }
-        };
-        tx.apply(&changes, now)
-            .map_err(|e| ApplyError::Storage(e.to_string()))?;
-        applied.outcome.deleted = changes.deleted_tasks();
-        applied.outcome.updated = changes.updated_tasks();
-        if let Some(d) = described {
-            record_audit(tx, d, actor, &applied.outcome, &changes, now)
-                .map_err(|e| ApplyError::Storage(e.to_string()))?;
-        }
-        applied.changes = changes;
-        Ok(applied)
-    }
-
     fn spawn_call(&mut self, s: Started) {
         let client = self.client.clone();
         let tx = self.tx.clone();
@@ -782,64 +664,6 @@ struct BatchWork {
     finished: Vec<(String, String)>,
     /// Workers (and workgroups) of candidates taken but not started.
     not_started: Vec<(String, String)>,
-}
-
-#[derive(Default)]
-struct Applied {
-    cancelled: Option<String>,
-    outcome: OpOutcome,
-    changes: Changes,
-    resumed_group: Option<String>,
-    resumed_workgroup: Option<String>,
-    limit: Option<(String, Option<u32>)>,
-    workgroup_limits: Option<(String, WorkgroupLimits)>,
-}
-
-enum ApplyError {
-    Rule(RuleError),
-    Storage(String),
-}
-
-impl From<RuleError> for ApplyError {
-    fn from(e: RuleError) -> Self {
-        match e {
-            RuleError::Store(s) => ApplyError::Storage(s.0),
-            other => ApplyError::Rule(other),
-        }
-    }
-}
-
-/// Writes the audit entry of an action, in the action's own transaction.
-fn record_audit(
-    tx: &mut Batch<'_>,
-    d: audit::Described,
-    actor: &Actor,
-    outcome: &OpOutcome,
-    changes: &Changes,
-    now: Timestamp,
-) -> Result<(), crate::storage::StorageError> {
-    if d.only_if_changed && changes.is_empty() {
-        return Ok(());
-    }
-    let affected = match &d.holds {
-        audit::Holds::Changed => outcome.deleted + outcome.updated,
-        audit::Holds::Group(id) => tx.group_incomplete_count(id)?,
-        audit::Holds::Workgroup(name) => tx.workgroup_incomplete_count(name)?,
-        audit::Holds::Nothing => 0,
-    };
-    tx.record_audit(
-        AuditEntry {
-            seq: 0,
-            at: now,
-            actor: actor.name().to_string(),
-            action: d.action,
-            target: d.target,
-            affected,
-            detail: d.detail,
-        },
-        now,
-    )?;
-    Ok(())
 }
 
 fn unavailable(e: impl std::fmt::Display) -> EngineError {
