@@ -242,7 +242,7 @@ pub struct OpenGroup {
     pub list: ListPos,
     /// The snapshot is being fetched; events are buffered meanwhile.
     pub loading: bool,
-    pub(super) buffered: Vec<Event>,
+    buffered: Vec<Event>,
     pub(super) selected_node: Option<u32>,
     /// Actions apply to every task the filter shows, not to the selected one.
     pub bulk: bool,
@@ -258,6 +258,36 @@ impl OpenGroup {
             buffered: Vec::new(),
             selected_node: None,
             bulk: false,
+        }
+    }
+
+    /// A task event of this group: applied to the tree, or kept until the
+    /// snapshot being fetched arrives.
+    pub(super) fn task_event(&mut self, ev: Event) {
+        if self.loading {
+            self.buffered.push(ev);
+        } else {
+            self.apply_task_event(ev);
+        }
+    }
+
+    /// The snapshot arrived: the tree is rebuilt from it, then the events
+    /// that came meanwhile are applied.
+    pub(super) fn loaded(&mut self, view: TaskGroupView, tasks: Vec<Task>) {
+        self.view = view;
+        self.dag.load(tasks);
+        for ev in std::mem::take(&mut self.buffered) {
+            self.apply_task_event(ev);
+        }
+        self.loading = false;
+    }
+
+    /// Applies a task's creation, update or deletion to the tree.
+    fn apply_task_event(&mut self, ev: Event) {
+        match ev {
+            Event::TaskDeleted { task } => self.dag.remove(&task.id),
+            Event::TaskCreated { task } | Event::TaskUpdated { task } => self.dag.upsert(*task),
+            _ => {}
         }
     }
 

@@ -239,30 +239,12 @@ fn apply_event(state: &mut AppState, ev: Event) {
     match ev {
         Event::TaskCreated { task } | Event::TaskUpdated { task } => {
             state.pending.remove(&format!("task:{}", task.id));
-            state.groups_dirty = true;
-            state.workgroups_dirty = true;
-            if let Some(g) = &mut state.group {
-                if g.view.group.id == task.task_group_id {
-                    if g.loading {
-                        g.buffered.push(Event::TaskUpdated { task });
-                    } else {
-                        g.dag.upsert(*task);
-                    }
-                }
-            }
+            let group_id = task.task_group_id.clone();
+            on_task_event(state, &group_id, Event::TaskUpdated { task });
         }
         Event::TaskDeleted { task } => {
-            state.groups_dirty = true;
-            state.workgroups_dirty = true;
-            if let Some(g) = &mut state.group {
-                if g.view.group.id == task.task_group_id {
-                    if g.loading {
-                        g.buffered.push(Event::TaskDeleted { task });
-                    } else {
-                        g.dag.remove(&task.id);
-                    }
-                }
-            }
+            let group_id = task.task_group_id.clone();
+            on_task_event(state, &group_id, Event::TaskDeleted { task });
         }
         Event::GroupCreated { task_group } | Event::GroupUpdated { task_group } => {
             state.pending.remove(&format!("group:{}", task_group.id));
@@ -320,6 +302,18 @@ fn apply_event(state: &mut AppState, ev: Event) {
             }
         }
         Event::WorkerUpdated { .. } | Event::AuditRecorded { .. } | Event::Resync { .. } => {}
+    }
+}
+
+/// A task of `group_id` changed: the lists' counts are stale, and the open
+/// group, if it is that one, takes the event.
+fn on_task_event(state: &mut AppState, group_id: &str, ev: Event) {
+    state.groups_dirty = true;
+    state.workgroups_dirty = true;
+    if let Some(g) = &mut state.group {
+        if g.view.group.id == group_id {
+            g.task_event(ev);
+        }
     }
 }
 
@@ -389,20 +383,7 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
                 return vec![];
             }
             match result {
-                Ok((view, tasks)) => {
-                    g.view = view;
-                    g.dag.load(tasks);
-                    for ev in std::mem::take(&mut g.buffered) {
-                        match ev {
-                            Event::TaskDeleted { task } => g.dag.remove(&task.id),
-                            Event::TaskCreated { task } | Event::TaskUpdated { task } => {
-                                g.dag.upsert(*task)
-                            }
-                            _ => {}
-                        }
-                    }
-                    g.loading = false;
-                }
+                Ok((view, tasks)) => g.loaded(view, tasks),
                 Err(e) => {
                     g.loading = false;
                     let msg = format!("loading group {}: {e}", g.view.group.name);
