@@ -198,6 +198,7 @@ fn engine_per_task(after: &CpuSample, before: &CpuSample, tasks: usize) -> Strin
 /// of `len` tasks: p50 and p99 rows, plus the chain's total time.
 pub async fn chain(
     api: &Api,
+    daemon: &Daemon,
     worker: &Worker,
     len: usize,
     runs: usize,
@@ -205,6 +206,7 @@ pub async fn chain(
     let (mut p50, mut p99, mut total) =
         (Samples::default(), Samples::default(), Samples::default());
     let before = api.engine_counters().await?;
+    let cpu_before = CpuSample::take(daemon.pid());
     for run in 0..runs {
         worker.log.reset();
         let tasks: Vec<Value> = (0..len)
@@ -242,6 +244,10 @@ pub async fn chain(
         Some(Target::Below(0.5)),
     );
     p50_row.note = api.engine_counters().await?.describe_since(&before);
+    if let (Some(b), Some(a)) = (cpu_before, CpuSample::take(daemon.pid())) {
+        p50_row.note += &format!("; {}", a.describe_since(&b));
+        p50_row.note += &engine_per_task(&a, &b, len * runs);
+    }
     Ok(vec![
         p50_row,
         Row::new(

@@ -102,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
         }
         if o.wants("chain") {
             eprintln!("chain...");
-            rows.extend(scenarios::chain(&api, &worker, 1000, o.runs).await?);
+            rows.extend(scenarios::chain(&api, &d, &worker, 1000, o.runs).await?);
         }
         if o.wants("continuations") {
             eprintln!("continuations...");
