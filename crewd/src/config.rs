@@ -17,6 +17,8 @@ pub const DEFAULT_TOKEN_NAME: &str = "default";
 
 /// One MiB.
 const MIB: usize = 1024 * 1024;
+/// The engine's longest poll before it sleeps, in microseconds.
+const DEFAULT_IDLE_POLL_US: u64 = 400;
 /// The background writeback's default interval, in milliseconds.
 const DEFAULT_WRITEBACK_MS: u64 = crate::storage::DEFAULT_WRITEBACK_EVERY.as_millis() as u64;
 /// The store's default page cache, in MiB.
@@ -272,6 +274,19 @@ pub struct Config {
     )]
     pub writeback_ms: u64,
 
+    /// Longest time, in microseconds, the engine polls for its next
+    /// message before it sleeps. It polls only as long as recent waits say
+    /// one is about to come (a worker that answers at once): waking from
+    /// sleep costs tens of microseconds per step. 0 turns it off.
+    #[arg(
+        long,
+        env = "CREW_IDLE_POLL_US",
+        default_value_t = DEFAULT_IDLE_POLL_US,
+        value_name = "MICROSECONDS",
+        value_parser = clap::value_parser!(u64).range(0..=100_000)
+    )]
+    pub idle_poll_us: u64,
+
     /// Audit log entries kept (the newest operator actions).
     #[arg(
         long,
@@ -374,6 +389,7 @@ impl fmt::Debug for Config {
             .field("cache_mib", &self.cache_mib)
             .field("checkpoint_ms", &self.checkpoint_ms)
             .field("writeback_ms", &self.writeback_ms)
+            .field("idle_poll_us", &self.idle_poll_us)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("backoff", &self.backoff)
             .field("backoff_cap", &self.backoff_cap)
@@ -409,6 +425,7 @@ impl Config {
             cache_mib: DEFAULT_CACHE_MIB,
             checkpoint_ms: 1000,
             writeback_ms: DEFAULT_WRITEBACK_MS,
+            idle_poll_us: DEFAULT_IDLE_POLL_US,
             shutdown_grace: 30,
             backoff: Backoff::Fixed,
             backoff_cap: 3600,
@@ -512,6 +529,11 @@ impl Config {
     /// How long shutdown waits for calls in flight.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace)
+    }
+
+    /// The engine's longest poll for its next message before it sleeps.
+    pub fn idle_poll(&self) -> Duration {
+        Duration::from_micros(self.idle_poll_us)
     }
 
     /// Per-worker URLs by worker name.
@@ -740,6 +762,15 @@ mod tests {
             "0 turns it off"
         );
         assert_eq!(c.shutdown_grace(), Duration::from_secs(30));
+        assert_eq!(c.idle_poll(), Duration::from_micros(400));
+        assert_eq!(
+            parse(&["--db", "x", "--idle-poll-us", "0"])
+                .unwrap()
+                .idle_poll(),
+            Duration::ZERO,
+            "0 turns it off"
+        );
+        assert!(parse(&["--db", "x", "--idle-poll-us", "200000"]).is_err());
         assert_eq!(c.backoff, Backoff::Fixed);
         assert_eq!(c.backoff_cap, 3600);
         assert!(!c.demo);

@@ -85,6 +85,7 @@ pub async fn run_with_store(
             workgroup_limits: config.workgroup_limit_map(),
             worker_timeout: config.worker_timeout(),
             shutdown_grace: config.shutdown_grace(),
+            idle_poll: config.idle_poll(),
         },
     )?;
     let tokens = Tokens::new(config.api_tokens());

@@ -8,6 +8,7 @@
 
 mod audit;
 mod command;
+mod idle;
 mod ops;
 mod run;
 
@@ -43,6 +44,7 @@ pub fn start(
     let workgroup_loads = WorkgroupLoads::default();
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let ready = ops::Ready::default();
+    let idle_poll = config.idle_poll;
     let engine = run::Engine {
         store,
         hub,
@@ -51,6 +53,7 @@ pub fn start(
         config,
         rx,
         tx: tx.clone(),
+        idle: idle::IdlePoll::new(idle_poll),
         loads: loads.clone(),
         workgroup_loads: workgroup_loads.clone(),
         metrics: metrics.clone(),

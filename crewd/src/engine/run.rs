@@ -1,6 +1,7 @@
 //! The engine thread: batches, one durable commit per batch, then effects.
 
 use super::command::ApplyError;
+use super::idle::IdlePoll;
 use super::ops::{EngineError, Msg, OpOutcome, WorkerLoads, WorkgroupLoads};
 use crate::dispatch::client::WorkerClient;
 use crate::dispatch::scheduler::{Candidate, Placement, Scheduler};
@@ -41,6 +42,10 @@ pub struct EngineConfig {
     pub worker_timeout: Duration,
     /// How long shutdown waits for calls in flight.
     pub shutdown_grace: Duration,
+    /// Longest the engine polls for its next message before it sleeps
+    /// (zero: never). It polls only as long as recent waits say a message
+    /// is about to come.
+    pub idle_poll: Duration,
 }
 
 type Reply = oneshot::Sender<Result<OpOutcome, EngineError>>;
@@ -63,6 +68,8 @@ pub(crate) struct Engine {
     pub config: EngineConfig,
     pub rx: Receiver<Msg>,
     pub tx: Sender<Msg>,
+    /// How the engine waits for its next message.
+    pub idle: IdlePoll,
     pub loads: WorkerLoads,
     pub workgroup_loads: WorkgroupLoads,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -162,7 +169,7 @@ impl Engine {
                         }
                     })
                 } else {
-                    self.rx.recv_timeout(wait)
+                    self.idle.recv(&self.rx, wait, self.sched.total_in_flight())
                 } {
                     Ok(m) => batch.push(m),
                     Err(RecvTimeoutError::Timeout) => {}
