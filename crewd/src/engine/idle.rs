@@ -19,9 +19,9 @@
 //! each wake-up lies on the path from one answer to the next call. With
 //! more, answers come in batches anyway, and on a small machine the CPU is
 //! worth more to the calls themselves (measured: polling then slowed a
-//! 1,000-task fan-in and continuations by 10–20%). While polling, the
-//! engine yields its CPU between two looks, so that a thread with work to
-//! do is not kept waiting by it.
+//! 1,000-task fan-in and continuations by a tenth to a quarter). While
+//! polling, the engine yields its CPU between two looks, so that a thread
+//! with work to do is not kept waiting by it.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
