@@ -61,11 +61,7 @@ impl IdlePoll {
         in_flight: u32,
     ) -> Result<T, RecvTimeoutError> {
         let start = Instant::now();
-        let poll = if in_flight <= FEW_IN_FLIGHT {
-            self.budget.min(timeout)
-        } else {
-            Duration::ZERO
-        };
+        let poll = self.poll_for(timeout, in_flight);
         if !poll.is_zero() {
             loop {
                 match rx.try_recv() {
@@ -84,6 +80,16 @@ impl IdlePoll {
             self.waited(start.elapsed());
         }
         r
+    }
+
+    /// How long a wait of at most `timeout` polls, with `in_flight` calls
+    /// in flight.
+    fn poll_for(&self, timeout: Duration, in_flight: u32) -> Duration {
+        if in_flight <= FEW_IN_FLIGHT {
+            self.budget.min(timeout)
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// Adjusts the budget after a wait that outlasted its poll and ended
@@ -106,12 +112,24 @@ mod tests {
 
     const MAX: Duration = Duration::from_micros(400);
 
+    /// An `IdlePoll` after enough short waits to poll for `max`.
+    fn warmed(max: Duration) -> IdlePoll {
+        let mut p = IdlePoll::new(max);
+        for _ in 0..20 {
+            p.waited(Duration::ZERO);
+        }
+        assert_eq!(p.budget, max);
+        p
+    }
+
     #[test]
     fn short_waits_grow_the_budget_up_to_the_longest_poll() {
         let mut p = IdlePoll::new(MAX);
         assert_eq!(p.budget, Duration::ZERO);
         p.waited(Duration::from_micros(100));
         assert_eq!(p.budget, FIRST_POLL);
+        p.waited(Duration::from_micros(100));
+        assert_eq!(p.budget, FIRST_POLL * 2);
         for _ in 0..10 {
             p.waited(Duration::from_micros(100));
         }
@@ -120,10 +138,7 @@ mod tests {
 
     #[test]
     fn long_waits_shrink_the_budget_to_none() {
-        let mut p = IdlePoll::new(MAX);
-        for _ in 0..10 {
-            p.waited(Duration::from_micros(100));
-        }
+        let mut p = warmed(MAX);
         p.waited(Duration::from_millis(5));
         assert_eq!(p.budget, MAX / 2);
         for _ in 0..10 {
@@ -141,10 +156,7 @@ mod tests {
 
     #[test]
     fn a_message_already_sent_is_taken_while_polling_and_keeps_the_budget() {
-        let mut p = IdlePoll::new(MAX);
-        for _ in 0..10 {
-            p.waited(Duration::from_micros(100));
-        }
+        let mut p = warmed(MAX);
         let (tx, rx) = mpsc::channel();
         tx.send(7).unwrap();
         assert_eq!(p.recv(&rx, Duration::from_secs(5), 1), Ok(7));
@@ -153,19 +165,14 @@ mod tests {
 
     #[test]
     fn with_many_calls_in_flight_the_engine_sleeps_at_once() {
-        let mut p = IdlePoll::new(Duration::from_millis(50));
-        for _ in 0..20 {
-            p.waited(Duration::from_micros(100));
-        }
-        let (tx, rx) = mpsc::channel::<u8>();
-        // With a 50 ms poll a 1 ms timeout would end while polling: here
-        // the engine sleeps through it, and the wait counts as a short one.
-        assert_eq!(
-            p.recv(&rx, Duration::from_millis(1), FEW_IN_FLIGHT + 1),
-            Err(RecvTimeoutError::Timeout)
-        );
-        assert_eq!(p.budget, Duration::from_millis(50));
-        drop(tx);
+        let p = warmed(MAX);
+        let long = Duration::from_secs(1);
+        assert_eq!(p.poll_for(long, 0), MAX);
+        assert_eq!(p.poll_for(long, FEW_IN_FLIGHT), MAX);
+        assert_eq!(p.poll_for(long, FEW_IN_FLIGHT + 1), Duration::ZERO);
+        // Never past the wait's own end.
+        let short = Duration::from_micros(10);
+        assert_eq!(p.poll_for(short, 1), short);
     }
 
     #[test]
@@ -186,10 +193,7 @@ mod tests {
 
     #[test]
     fn the_timeout_still_ends_a_wait_and_a_closed_channel_is_reported() {
-        let mut p = IdlePoll::new(MAX);
-        for _ in 0..10 {
-            p.waited(Duration::from_micros(100));
-        }
+        let mut p = warmed(MAX);
         let (tx, rx) = mpsc::channel::<u8>();
         assert_eq!(
             p.recv(&rx, Duration::from_millis(2), 0),
