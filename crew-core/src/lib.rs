@@ -9,6 +9,7 @@ pub mod dag;
 pub mod error;
 pub mod graph;
 pub mod model;
+pub mod object_only;
 mod overlay;
 pub mod rules;
 pub mod schedule;

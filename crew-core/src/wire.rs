@@ -70,9 +70,9 @@ pub struct NewTask {
 #[serde(untagged)]
 pub enum NewTasks {
     /// A JSON array, created atomically as one DAG.
-    Many(Vec<NewTask>),
+    Many(#[serde(deserialize_with = "crate::object_only::vec")] Vec<NewTask>),
     /// A single task (crew-go's form).
-    One(Box<NewTask>),
+    One(#[serde(deserialize_with = "crate::object_only::boxed")] Box<NewTask>),
 }
 
 impl NewTasks {
@@ -100,7 +100,11 @@ pub struct NewTaskGroup {
     #[serde(default)]
     pub is_paused: bool,
     /// Tasks created with the group, atomically.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::object_only::vec"
+    )]
     pub tasks: Vec<NewTask>,
     /// A cron expression (UTC) on which the group resets itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -691,7 +695,11 @@ pub struct WorkerResponse {
     #[serde(default)]
     pub output: Value,
     /// Continuations, created atomically with the completion.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::object_only::option_vec"
+    )]
     pub children: Option<Vec<ChildTask>>,
     /// Pause the task's workgroup this long (a rate limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,6 +1,7 @@
 //! Interpreting a worker's answer (crew-go's protocol) as an attempt outcome.
 
 use crate::dag::truncate;
+use crate::object_only::ObjectOnly;
 use crate::time::Timestamp;
 use crate::wire::{ChildTask, WorkerResponse};
 use serde_json::Value;
@@ -95,7 +96,9 @@ pub fn interpret_response(
     body: &[u8],
     now: Timestamp,
 ) -> WorkerOutcome {
-    let parsed: Result<WorkerResponse, _> = serde_json::from_slice(body);
+    // An object, as crew-go reads it (an array is not a response).
+    let parsed: Result<WorkerResponse, _> =
+        serde_json::from_slice::<ObjectOnly<WorkerResponse>>(body).map(|r| r.0);
     let ok_status = (200..300).contains(&status);
     if status == 429 {
         let from_header = retry_after.and_then(|v| parse_retry_after(v, now));
@@ -187,6 +190,18 @@ mod tests {
                 assert_eq!(workgroup_delay_secs, None);
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_array_is_not_a_response_nor_a_child() {
+        for body in [&br#"[{"rows":1}]"#[..], br#"{"children":[["c","w"]]}"#] {
+            match interpret_response(200, None, body, now()) {
+                WorkerOutcome::Failure { message, .. } => {
+                    assert!(message.contains("expected a JSON object"), "{message}")
+                }
+                other => panic!("{other:?}"),
+            }
         }
     }
 

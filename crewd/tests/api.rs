@@ -640,6 +640,7 @@ async fn refused_requests_write_nothing() {
         ("unsafe worker", r#"{"id":"t1","worker":"../admin"}"#.into(), 422),
         ("group mismatch", r#"{"id":"t1","worker":"w","taskGroupId":"g2"}"#.into(), 422),
         ("empty array", "[]".into(), 422),
+        ("a task as an array", r#"[["t1","g","a","w"]]"#.into(), 422),
         ("too many attempts", r#"{"id":"t1","worker":"w","remainingAttempts":100000}"#.into(), 422),
         ("huge body", huge, 413),
     ];
@@ -693,6 +694,32 @@ async fn refused_requests_write_nothing() {
         a.body
     );
     assert_error(&d.raw(Method::PUT, "/task_group/g", &huge).await, 413);
+    assert_eq!(d.group_count().await, 2);
+
+    // serde would read an array field by field: bodies are objects.
+    for (method, path, body) in [
+        (Method::POST, "/task_groups", "[]"),
+        (Method::POST, "/task_groups", r#"["g3","by position"]"#),
+        (
+            Method::POST,
+            "/task_groups",
+            r#"{"id":"g3","tasks":[["t1"]]}"#,
+        ),
+        (Method::PUT, "/task_group/g", r#"["renamed"]"#),
+        (Method::PUT, "/worker/w/limit", "[3]"),
+        (Method::POST, "/task_group/g/bulk", r#"["pause"]"#),
+    ] {
+        let a = d.raw(method.clone(), path, body).await;
+        assert_error(&a, 422);
+        assert!(
+            a.body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("expected a JSON object"),
+            "{method} {path} {body}: {}",
+            a.body
+        );
+    }
     assert_eq!(d.group_count().await, 2);
     assert_eq!(d.get("/task_group/g").await.body["name"], "group g");
 }

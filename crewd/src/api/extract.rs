@@ -7,6 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use crew_core::object_only::ObjectOnly;
 use crew_core::TaskStatus;
 use serde::de::DeserializeOwned;
 
@@ -134,7 +135,8 @@ impl RawJson {
     }
 }
 
-/// A required JSON body (400 when empty).
+/// A required JSON object body: 400 when empty, 422 when not an object
+/// (serde would read an array field by field).
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<ApiState> for JsonBody<T> {
@@ -147,7 +149,7 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for JsonBody<T> {
                 "the request body is empty; a JSON object is expected",
             ));
         }
-        decode(&raw.0).map(JsonBody)
+        decode::<ObjectOnly<T>>(&raw.0).map(|o| JsonBody(o.0))
     }
 }
 
@@ -162,7 +164,7 @@ impl<T: DeserializeOwned + Default> FromRequest<ApiState> for OptionalJson<T> {
         if raw.is_blank() {
             return Ok(OptionalJson(T::default()));
         }
-        decode(&raw.0).map(OptionalJson)
+        decode::<ObjectOnly<T>>(&raw.0).map(|o| OptionalJson(o.0))
     }
 }
 
@@ -343,6 +345,15 @@ mod tests {
         let e = decode::<Vec<NewTask>>(br#"[{"worker":"w"},{"worker":"w","parentIds":"a"}]"#)
             .unwrap_err();
         assert!(e.message.contains("[1].parentIds"), "{}", e.message);
+        // An array where an object belongs, named by its path.
+        let e = decode::<Vec<ObjectOnly<NewTask>>>(br#"[{"worker":"w"},["w"]]"#).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(e.message.contains("at [1]:"), "{}", e.message);
+        let e = decode::<ObjectOnly<crew_core::wire::NewTaskGroup>>(
+            br#"{"id":"g","tasks":[{"worker":"w"},{"worker":"w","parentIds":"a"}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("tasks[1].parentIds"), "{}", e.message);
         let e = decode::<AttemptsRequest>(br#"{"remainingAttempts": -1}"#).unwrap_err();
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
         let e = decode::<AttemptsRequest>(br#"{} trailing"#).unwrap_err();

@@ -10,6 +10,7 @@ use crate::storage::TaskQuery;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
+use crew_core::object_only::ObjectOnly;
 use crew_core::wire::{ActionResult, AttemptsRequest, NewTask, NewTasks, TaskList, TaskPatch};
 use crew_core::{GraphRead, Task};
 
@@ -113,7 +114,10 @@ pub(super) async fn create(
     body: RawJson,
 ) -> Result<Response, ApiError> {
     let (tasks, many) = match body.first_byte() {
-        Some(b'[') => (decode::<Vec<NewTask>>(&body.0)?, true),
+        Some(b'[') => {
+            let tasks = decode::<Vec<ObjectOnly<NewTask>>>(&body.0)?;
+            (tasks.into_iter().map(|t| t.0).collect(), true)
+        }
         Some(b'{') => (vec![decode::<NewTask>(&body.0)?], false),
         None => {
             return Err(ApiError::bad_request(
