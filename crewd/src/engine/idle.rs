@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 /// The budget after the first short wait.
 const FIRST_POLL: Duration = Duration::from_micros(25);
 /// Most calls in flight with which the engine still polls.
-pub(crate) const FEW_IN_FLIGHT: u32 = 4;
+const FEW_IN_FLIGHT: u32 = 4;
 
 /// Poll-then-sleep waits on the engine's channel, with a budget that
 /// follows how long recent waits lasted.
