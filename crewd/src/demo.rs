@@ -152,10 +152,16 @@ fn seed_tasks(now: Timestamp) -> Vec<NewTask> {
     ]
 }
 
-/// Seeds the demo group if it is missing, then resets it a while after each
-/// completion, forever. Ends when the engine shuts down.
-pub async fn run_demo_loop(engine: EngineHandle, store: Store) {
-    let actor = Actor::new("demo");
+/// Who the demo's changes are made by, in the audit log.
+fn demo_actor() -> Actor {
+    Actor::new("demo")
+}
+
+/// Seeds the demo group if it is missing. The daemon does this before it
+/// answers its first request, so that a console started with the demo finds
+/// the group at once.
+pub async fn seed(engine: &EngineHandle, store: &Store) {
+    let actor = demo_actor();
     let exists = store
         .read()
         .ok()
@@ -177,6 +183,12 @@ pub async fn run_demo_loop(engine: EngineHandle, store: Store) {
             Err(e) => tracing::warn!("cannot seed the demo group: {e}"),
         }
     }
+}
+
+/// Resets the demo group a while after each completion, forever. Ends when
+/// the engine shuts down.
+pub async fn run_demo_loop(engine: EngineHandle, store: Store) {
+    let actor = demo_actor();
     let mut completed_since: Option<tokio::time::Instant> = None;
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -111,6 +111,7 @@ pub async fn run_with_store(
     let mut app = api::router(state).merge(crate::stream::ws::router(stream));
     let demo_loop = if config.demo {
         app = app.merge(crate::demo::worker_routes());
+        crate::demo::seed(&handle, &store).await;
         Some(tokio::spawn(crate::demo::run_demo_loop(
             handle.clone(),
             store.clone(),

@@ -5,8 +5,9 @@
 //! `crewd --demo` on a free port with a temporary database, runs `crew-tui`
 //! in a detached tmux session of 120x40, sends keys with `tmux send-keys`,
 //! reads the screen with `tmux capture-pane -p`, and checks through the REST
-//! API that the actions happened. Skipped (with a message) when tmux is not
-//! installed.
+//! API that the actions happened. A second test runs the README's first
+//! command, `crew-tui --demo`, which starts a daemon of its own. Skipped
+//! (with a message) when tmux is not installed.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -108,6 +109,26 @@ impl Tmux {
         }
     }
 
+    /// Starts `command` in a detached session of 120x40.
+    fn start(&self, command: &str) {
+        let status = self
+            .cmd()
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "crew",
+                "-x",
+                "120",
+                "-y",
+                "40",
+                command,
+            ])
+            .status()
+            .expect("tmux new-session");
+        assert!(status.success());
+    }
+
     fn alive(&self) -> bool {
         self.cmd()
             .args(["has-session", "-t", "crew"])
@@ -197,22 +218,7 @@ async fn console_pauses_and_resets_the_demo_group() {
         "env LANG=C.UTF-8 TERM=xterm-256color {} --server {base}",
         bin.join("crew-tui").display()
     );
-    let status = tmux
-        .cmd()
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            "crew",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &console,
-        ])
-        .status()
-        .expect("tmux new-session");
-    assert!(status.success());
+    tmux.start(&console);
     tmux.wait_for("CONNECTED", Duration::from_secs(15));
 
     // Open the demo group from the command line, go back to the groups
@@ -284,4 +290,36 @@ async fn console_pauses_and_resets_the_demo_group() {
     })
     .await;
     assert!(gone.is_some(), "crew-tui did not exit on q");
+}
+
+/// The README's first command: `crew-tui --demo` starts its own daemon and
+/// opens the demo group at once (the daemon seeds it before it answers).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_command_opens_the_demo_group() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("tmux is not installed: skipping");
+        return;
+    }
+    let bin = tokio::task::spawn_blocking(build_binaries)
+        .await
+        .expect("build");
+    let tmux = Tmux {
+        socket: format!("crew-demo-test-{}", std::process::id()),
+    };
+    tmux.start(&format!(
+        "env LANG=C.UTF-8 TERM=xterm-256color {} --demo",
+        bin.join("crew-tui").display()
+    ));
+    let screen = tmux.wait_for("groups › demo", Duration::from_secs(30));
+    assert!(screen.contains("CONNECTED"), "{screen}");
+    // The group's tasks are listed (the seed's name is on screen).
+    let screen = tmux.wait_for("list ad accounts", Duration::from_secs(10));
+    assert!(!screen.contains("no group named"), "{screen}");
+
+    tmux.send(&["q"]);
+    let gone = poll(Duration::from_secs(10), async || {
+        (!tmux.alive()).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "crew-tui --demo did not exit on q");
 }
