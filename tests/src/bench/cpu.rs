@@ -57,6 +57,29 @@ impl CpuSample {
         at(self) - at(before)
     }
 
+    /// CPU per task of each group of threads between `before` and this
+    /// sample, and in all, as a note; with what the machine's cores could
+    /// do at that cost, were they kept busy: a ceiling on throughput that
+    /// no change of threads or scheduling lifts, only less CPU per task.
+    pub fn per_task_since(&self, before: &CpuSample, tasks: usize) -> String {
+        let tasks = tasks.max(1) as f64;
+        let mut parts = Vec::new();
+        let mut total = 0.0;
+        for (group, now) in &self.seconds {
+            let used = now - before.seconds.get(group).copied().unwrap_or(0.0);
+            total += used;
+            parts.push(format!("{group} {:.1}", 1e6 * used / tasks));
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let per_task = total / tasks;
+        format!(
+            "CPU per task (us): {}, {:.1} in all; at that, the machine's {cores} cores allow at most {:.0} tasks/s",
+            parts.join(", "),
+            1e6 * per_task,
+            cores / per_task.max(1e-9)
+        )
+    }
+
     /// How busy each group was between `before` and this sample, in
     /// percent of one core, and how much of the machine stayed idle.
     pub fn describe_since(&self, before: &CpuSample) -> String {
@@ -167,6 +190,29 @@ fn clock_ticks() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample(engine: f64, rest: f64, bench: f64) -> CpuSample {
+        CpuSample {
+            at: Instant::now(),
+            seconds: BTreeMap::from([(ENGINE, engine), (DAEMON_REST, rest), (BENCH, bench)]),
+            engine_waiting: None,
+        }
+    }
+
+    #[test]
+    fn cpu_per_task_adds_up_and_bounds_throughput() {
+        let before = sample(1.0, 2.0, 0.5);
+        let after = sample(1.5, 2.3, 0.7);
+        let note = after.per_task_since(&before, 10_000);
+        assert!(note.contains("engine thread 50.0"), "{note}");
+        assert!(note.contains("daemon's other threads 30.0"), "{note}");
+        assert!(note.contains("bench client + worker 20.0"), "{note}");
+        assert!(note.contains("100.0 in all"), "{note}");
+        // 100 us a task: 10,000 tasks/s per core.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let ceiling = format!("allow at most {} tasks/s", cores * 10_000);
+        assert!(note.contains(&ceiling), "{note}");
+    }
 
     #[test]
     fn a_busy_thread_shows_its_time_on_a_core() {

@@ -128,7 +128,7 @@ pub async fn throughput(
     );
     if let (Some(b), Some(a)) = (cpu_before, CpuSample::take(daemon.pid())) {
         row.note += &format!("; {}", a.describe_since(&b));
-        row.note += &engine_per_task(&a, &b, n * runs);
+        row.note += &format!("; {}", a.per_task_since(&b, n * runs));
     }
     if clients > 0 {
         use std::sync::atomic::Ordering;
@@ -183,7 +183,7 @@ pub async fn fan_in(api: &Api, daemon: &Daemon, width: usize, runs: usize) -> an
     );
     if let (Some(b), Some(a)) = (cpu_before, CpuSample::take(daemon.pid())) {
         row.note += &format!("; {}", a.describe_since(&b));
-        row.note += &engine_per_task(&a, &b, (width + 2) * runs);
+        row.note += &format!("; {}", a.per_task_since(&b, (width + 2) * runs));
     }
     Ok(row)
 }
