@@ -99,7 +99,9 @@ pub async fn run_with_store(
         tokens: tokens.clone(),
         hub: hub.clone(),
         max_request_bytes: config.max_request_bytes,
+        demo_seeded: config.demo.then(Default::default),
     };
+    let demo_seeded = state.demo_seeded.clone();
     let stream_runtime = crate::stream::runtime::StreamRuntime::start()
         .context("cannot start the stream's threads")?;
     let stream = StreamState {
@@ -111,11 +113,14 @@ pub async fn run_with_store(
     let mut app = api::router(state).merge(crate::stream::ws::router(stream));
     let demo_loop = if config.demo {
         app = app.merge(crate::demo::worker_routes());
-        crate::demo::seed(&handle, &store).await;
-        Some(tokio::spawn(crate::demo::run_demo_loop(
-            handle.clone(),
-            store.clone(),
-        )))
+        let (engine, store) = (handle.clone(), store.clone());
+        Some(tokio::spawn(async move {
+            crate::demo::seed(&engine, &store).await;
+            if let Some(seeded) = demo_seeded {
+                seeded.store(true, std::sync::atomic::Ordering::Release);
+            }
+            crate::demo::run_demo_loop(engine, store).await;
+        }))
     } else {
         None
     };

@@ -32,6 +32,8 @@ use axum::{Extension, Json, Router};
 use crew_core::wire::{StatusCounts, WhoAmI};
 use crew_core::{TaskStatus, Timestamp};
 use openapi as doc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -53,6 +55,10 @@ pub struct ApiState {
     pub hub: EventHub,
     /// Largest request body accepted, in bytes.
     pub max_request_bytes: usize,
+    /// With `--demo`: set once the demo group is seeded. `/healthz` waits
+    /// for it too, so that a console started with the demo finds the group
+    /// at once.
+    pub demo_seeded: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -131,7 +137,8 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// `GET /healthz`: no auth; 200 once the daemon has recovered its state
-/// and dispatches, 503 before (a large store takes a moment).
+/// and dispatches (and, with `--demo`, seeded the demo group), 503 before
+/// (a large store takes a moment).
 #[utoipa::path(
     get,
     path = "/healthz",
@@ -145,13 +152,16 @@ pub fn router(state: ApiState) -> Router {
     )
 )]
 async fn healthz(State(state): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
-    if state.engine.is_ready() {
-        Ok(livez().await)
-    } else {
-        Err(ApiError::unavailable(
+    if !state.engine.is_ready() {
+        return Err(ApiError::unavailable(
             "recovering state from the store; not dispatching yet",
-        ))
+        ));
     }
+    let seeded = |s: &Arc<AtomicBool>| s.load(Ordering::Acquire);
+    if !state.demo_seeded.as_ref().is_none_or(seeded) {
+        return Err(ApiError::unavailable("seeding the demo group"));
+    }
+    Ok(livez().await)
 }
 
 /// `GET /livez`: no auth; 200 whenever the daemon answers HTTP, recovering
