@@ -8,22 +8,22 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running demo daemon; dropping it kills the process and removes its
-/// database.
+/// directory (the database, the journal beside it, the log).
 #[derive(Debug)]
 pub struct DemoDaemon {
     child: Child,
     /// The daemon's address.
     pub url: String,
-    db: PathBuf,
     log: PathBuf,
+    /// Removed when dropped, after the process is gone (fields drop after
+    /// [`Drop::drop`]).
+    _dir: tempfile::TempDir,
 }
 
 impl Drop for DemoDaemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.db);
-        let _ = std::fs::remove_file(&self.log);
     }
 }
 
@@ -59,10 +59,12 @@ fn log_tail(path: &Path) -> String {
 pub async fn start() -> anyhow::Result<DemoDaemon> {
     let crewd = find_crewd().context("crewd not found next to crew-tui nor on PATH")?;
     let port = free_port()?;
-    let dir = std::env::temp_dir();
-    let stem = format!("crew-demo-{}-{port}", std::process::id());
-    let db = dir.join(format!("{stem}.redb"));
-    let log = dir.join(format!("{stem}.log"));
+    let dir = tempfile::Builder::new()
+        .prefix("crew-demo-")
+        .tempdir()
+        .context("creating the demo's directory")?;
+    let db = dir.path().join("demo.redb");
+    let log = dir.path().join("crewd.log");
     let log_file = std::fs::File::create(&log).context("creating the demo log")?;
     let child = Command::new(&crewd)
         .arg("--demo")
@@ -78,8 +80,8 @@ pub async fn start() -> anyhow::Result<DemoDaemon> {
     let mut daemon = DemoDaemon {
         child,
         url: format!("http://127.0.0.1:{port}"),
-        db,
         log,
+        _dir: dir,
     };
     let health = format!("{}/healthz", daemon.url);
     let http = reqwest::Client::builder()

@@ -6,7 +6,8 @@
 //! in a detached tmux session of 120x40, sends keys with `tmux send-keys`,
 //! reads the screen with `tmux capture-pane -p`, and checks through the REST
 //! API that the actions happened. A second test runs the README's first
-//! command, `crew-tui --demo`, which starts a daemon of its own. Skipped
+//! command, `crew-tui --demo`, which starts a daemon of its own and
+//! removes its files when it quits. Skipped
 //! (with a message) when tmux is not installed.
 
 use serde_json::Value;
@@ -306,8 +307,12 @@ async fn the_demo_command_opens_the_demo_group() {
     let tmux = Tmux {
         socket: format!("crew-demo-test-{}", std::process::id()),
     };
+    // The demo daemon's files go under TMPDIR: this test's own.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let entries = || std::fs::read_dir(tmp.path()).map_or(0, |d| d.count());
     tmux.start(&format!(
-        "env LANG=C.UTF-8 TERM=xterm-256color {} --demo",
+        "env LANG=C.UTF-8 TERM=xterm-256color TMPDIR={} {} --demo",
+        tmp.path().display(),
         bin.join("crew-tui").display()
     ));
     let screen = tmux.wait_for("groups › demo", Duration::from_secs(30));
@@ -315,6 +320,7 @@ async fn the_demo_command_opens_the_demo_group() {
     // The group's tasks are listed (the seed's name is on screen).
     let screen = tmux.wait_for("list ad accounts", Duration::from_secs(10));
     assert!(!screen.contains("no group named"), "{screen}");
+    assert_eq!(entries(), 1, "the demo daemon's directory");
 
     tmux.send(&["q"]);
     let gone = poll(Duration::from_secs(10), async || {
@@ -322,4 +328,6 @@ async fn the_demo_command_opens_the_demo_group() {
     })
     .await;
     assert!(gone.is_some(), "crew-tui --demo did not exit on q");
+    // Its database, journal and log went with it.
+    assert_eq!(entries(), 0, "files left behind by the demo");
 }
