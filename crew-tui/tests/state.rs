@@ -396,11 +396,39 @@ fn resync_and_first_connection_refetch_snapshots() {
                 error: "reset".into(),
                 attempt: 1,
                 retry_in_ms: 500,
+                refused: false,
             }),
             Msg::Conn(ConnEvent::Connected { resumed: true }),
         ],
     );
     assert!(fx.is_empty());
+    assert_eq!(s.conn, ConnState::Connected);
+}
+
+#[test]
+fn a_refused_token_is_said_once_and_shown_until_it_connects() {
+    let mut s = with_demo(Theme::default(), false);
+    let refused = |attempt| {
+        Msg::Conn(ConnEvent::Disconnected {
+            error: "HTTP error: 401 Unauthorized".into(),
+            attempt,
+            retry_in_ms: 10_000,
+            refused: true,
+        })
+    };
+    feed(&mut s, [refused(1)]);
+    assert!(matches!(
+        s.conn,
+        ConnState::Reconnecting { refused: true, .. }
+    ));
+    let st = s.status.clone().expect("a status");
+    assert!(st.error && st.text.contains("refused the token"), "{st:?}");
+    assert!(st.text.contains("CREW_AUTH_TOKEN"), "{st:?}");
+    // Said once: later refusals do not bring the message back.
+    s.status = None;
+    feed(&mut s, [refused(2)]);
+    assert!(s.status.is_none());
+    feed(&mut s, [Msg::Conn(ConnEvent::Connected { resumed: false })]);
     assert_eq!(s.conn, ConnState::Connected);
 }
 

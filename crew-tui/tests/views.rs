@@ -185,7 +185,23 @@ fn reconnecting_header() {
             error: "connection refused".into(),
             attempt: 3,
             retry_in_ms: 2000,
+            refused: false,
         })],
     );
     insta::assert_snapshot!("reconnecting_80x24", render(&s, 80, 24));
+}
+
+#[test]
+fn token_refused_header() {
+    let mut s = loaded(Theme::default(), false);
+    feed(
+        &mut s,
+        [Msg::Conn(ConnEvent::Disconnected {
+            error: "HTTP error: 401 Unauthorized".into(),
+            attempt: 1,
+            retry_in_ms: 10_000,
+            refused: true,
+        })],
+    );
+    insta::assert_snapshot!("token_refused_80x24", render(&s, 80, 24));
 }

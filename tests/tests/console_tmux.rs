@@ -5,9 +5,10 @@
 //! `crewd --demo` on a free port with a temporary database, runs `crew-tui`
 //! in a detached tmux session of 120x40, sends keys with `tmux send-keys`,
 //! reads the screen with `tmux capture-pane -p`, and checks through the REST
-//! API that the actions happened. A second test runs the README's first
-//! command, `crew-tui --demo`, which starts a daemon of its own and
-//! removes its files when it quits. Skipped
+//! API that the actions happened. Two more run the README's first
+//! command, `crew-tui --demo` (which starts a daemon of its own and removes
+//! its files when it quits), and a console whose token the daemon refuses.
+//! Skipped
 //! (with a message) when tmux is not installed.
 
 use serde_json::Value;
@@ -330,4 +331,55 @@ async fn the_demo_command_opens_the_demo_group() {
     assert!(gone.is_some(), "crew-tui --demo did not exit on q");
     // Its database, journal and log went with it.
     assert_eq!(entries(), 0, "files left behind by the demo");
+}
+
+/// A wrong token: the console says the daemon refused it, rather than
+/// that the connection keeps dropping.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_token_is_reported_as_refused() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("tmux is not installed: skipping");
+        return;
+    }
+    let bin = tokio::task::spawn_blocking(build_binaries)
+        .await
+        .expect("build");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _daemon = Daemon(
+        Command::new(bin.join("crewd"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--db"])
+            .arg(tmp.path().join("crew.redb"))
+            .env("CREW_AUTH_TOKEN", "the-right-token-4f1c")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting crewd"),
+    );
+    let healthy = poll(Duration::from_secs(20), async || {
+        let r = reqwest::get(format!("{base}/healthz")).await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    assert!(healthy.is_some(), "crewd did not become healthy");
+
+    let tmux = Tmux {
+        socket: format!("crew-token-test-{}-{port}", std::process::id()),
+    };
+    tmux.start(&format!(
+        "env LANG=C.UTF-8 TERM=xterm-256color {} --server {base} --token wrong-token",
+        bin.join("crew-tui").display()
+    ));
+    let screen = tmux.wait_for("TOKEN REFUSED", Duration::from_secs(15));
+    assert!(!screen.contains("CONNECTED"), "{screen}");
+    // The status line says why (the stream's refusal or the REST API's,
+    // whichever came last).
+    tmux.wait_for("401", Duration::from_secs(5));
+    tmux.send(&["q"]);
+    let gone = poll(Duration::from_secs(5), async || {
+        (!tmux.alive()).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "crew-tui did not exit on q");
 }

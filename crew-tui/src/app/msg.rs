@@ -44,6 +44,9 @@ pub enum ConnEvent {
         attempt: u32,
         /// Milliseconds until the next try.
         retry_in_ms: u64,
+        /// The daemon refused the token (401 or 403): retrying cannot help
+        /// until the token, or the daemon's tokens, change.
+        refused: bool,
     },
 }
 

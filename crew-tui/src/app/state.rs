@@ -96,6 +96,10 @@ pub enum ConnState {
         next_at: Timestamp,
         /// The last error.
         error: String,
+        /// The daemon refused the token ([`ConnEvent::Disconnected`]).
+        ///
+        /// [`ConnEvent::Disconnected`]: crate::app::msg::ConnEvent::Disconnected
+        refused: bool,
     },
 }
 

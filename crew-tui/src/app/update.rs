@@ -83,11 +83,20 @@ fn on_conn(state: &mut AppState, c: ConnEvent) -> Vec<Effect> {
             error,
             attempt,
             retry_in_ms,
+            refused,
         } => {
+            let newly_refused =
+                refused && !matches!(state.conn, ConnState::Reconnecting { refused: true, .. });
+            if newly_refused {
+                state.fail(format!(
+                    "the daemon refused the token ({error}): check --token or CREW_AUTH_TOKEN"
+                ));
+            }
             state.conn = ConnState::Reconnecting {
                 attempt,
                 next_at: state.now.plus_millis(retry_in_ms as i64),
                 error,
+                refused,
             };
             vec![]
         }

@@ -43,7 +43,7 @@ pub async fn run(base: String, token: Option<String>, tx: mpsc::Sender<Msg>) {
     let mut since: Option<u64> = None;
     let mut attempt = 0u32;
     loop {
-        let error = match connect(&base, token.as_deref(), since).await {
+        let (error, refused) = match connect(&base, token.as_deref(), since).await {
             Ok(mut ws) => {
                 attempt = 0;
                 let resumed = since.is_some();
@@ -75,21 +75,28 @@ pub async fn run(base: String, token: Option<String>, tx: mpsc::Sender<Msg>) {
                             }
                         }
                         Some(Ok(Message::Close(_))) | None => {
-                            break "closed by the daemon".to_string()
+                            break ("closed by the daemon".to_string(), false)
                         }
                         Some(Ok(_)) => {}
-                        Some(Err(e)) => break e.to_string(),
+                        Some(Err(e)) => break (e.to_string(), false),
                     }
                 }
             }
-            Err(e) => e,
+            Err(e) => (e.message, e.refused),
         };
         attempt = attempt.saturating_add(1);
-        let delay = backoff(attempt);
+        // A refused token stays refused until someone changes it: no
+        // need to knock often.
+        let delay = if refused {
+            BACKOFF_MAX
+        } else {
+            backoff(attempt)
+        };
         let ev = ConnEvent::Disconnected {
             error,
             attempt,
             retry_in_ms: delay.as_millis() as u64,
+            refused,
         };
         if tx.send(Msg::Conn(ev)).await.is_err() {
             return;
@@ -101,7 +108,23 @@ pub async fn run(base: String, token: Option<String>, tx: mpsc::Sender<Msg>) {
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(base: &str, token: Option<&str>, since: Option<u64>) -> Result<Ws, String> {
+/// Why the stream could not connect.
+struct ConnectError {
+    message: String,
+    /// The daemon answered the handshake with 401 or 403.
+    refused: bool,
+}
+
+impl From<String> for ConnectError {
+    fn from(message: String) -> Self {
+        ConnectError {
+            message,
+            refused: false,
+        }
+    }
+}
+
+async fn connect(base: &str, token: Option<&str>, since: Option<u64>) -> Result<Ws, ConnectError> {
     let url = events_url(base, since);
     let mut req = url
         .as_str()
@@ -114,9 +137,19 @@ async fn connect(base: &str, token: Option<&str>, since: Option<u64>) -> Result<
     let fut = tokio_tungstenite::connect_async(req);
     match tokio::time::timeout(Duration::from_secs(10), fut).await {
         Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("timed out connecting".into()),
+        Ok(Err(e)) => Err(ConnectError {
+            refused: is_refusal(&e),
+            message: e.to_string(),
+        }),
+        Err(_) => Err(String::from("timed out connecting").into()),
     }
+}
+
+/// Whether the handshake's answer was 401 or 403.
+fn is_refusal(e: &tokio_tungstenite::tungstenite::Error) -> bool {
+    use tokio_tungstenite::tungstenite::http::StatusCode;
+    matches!(e, tokio_tungstenite::tungstenite::Error::Http(r)
+        if r.status() == StatusCode::UNAUTHORIZED || r.status() == StatusCode::FORBIDDEN)
 }
 
 #[cfg(test)]

@@ -145,13 +145,17 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &AppState) {
         ConnState::Connected => Span::styled(format!("{} CONNECTED", th.pick("●", "*")), th.ok()),
         ConnState::Connecting => Span::styled("CONNECTING", th.warn()),
         ConnState::Reconnecting {
-            attempt, next_at, ..
+            attempt,
+            next_at,
+            refused,
+            ..
         } => {
-            let secs = state.now.seconds_until(next_at);
-            Span::styled(
-                format!("RECONNECTING in {} (try {attempt})", fmt_duration(secs)),
-                th.warn(),
-            )
+            let secs = fmt_duration(state.now.seconds_until(next_at));
+            if *refused {
+                Span::styled(format!("TOKEN REFUSED, retry in {secs}"), th.error())
+            } else {
+                Span::styled(format!("RECONNECTING in {secs} (try {attempt})"), th.warn())
+            }
         }
     };
     let crumbs = match state.view {
