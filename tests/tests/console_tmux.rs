@@ -131,6 +131,16 @@ impl Tmux {
         assert!(status.success());
     }
 
+    /// Presses `q` and waits for the console to exit.
+    async fn quit(&self) {
+        self.send(&["q"]);
+        let gone = poll(Duration::from_secs(10), async || {
+            (!self.alive()).then_some(())
+        })
+        .await;
+        assert!(gone.is_some(), "the console did not exit on q");
+    }
+
     fn alive(&self) -> bool {
         self.cmd()
             .args(["has-session", "-t", "crew"])
@@ -166,33 +176,49 @@ async fn poll<T>(timeout: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> Op
     None
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn console_pauses_and_resets_the_demo_group() {
+/// The directory holding freshly built `crewd` and `crew-tui`, or `None`
+/// (with a message) when tmux is not installed.
+async fn binaries() -> Option<PathBuf> {
     if Command::new("tmux").arg("-V").output().is_err() {
         eprintln!("tmux is not installed: skipping");
-        return;
+        return None;
     }
-    let bin = tokio::task::spawn_blocking(build_binaries)
-        .await
-        .expect("build");
-    let tmp = tempfile::tempdir().expect("temp dir");
+    Some(
+        tokio::task::spawn_blocking(build_binaries)
+            .await
+            .expect("build"),
+    )
+}
+
+/// Starts `crewd` from `bin` with a database in `dir` and `args` on a free
+/// port, and waits until it is ready; returns it and its base URL.
+async fn start_daemon(bin: &Path, dir: &Path, args: &[&str]) -> (Daemon, String) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let _daemon = Daemon(
+    let daemon = Daemon(
         Command::new(bin.join("crewd"))
-            .args(["--demo", "--listen", &format!("127.0.0.1:{port}"), "--db"])
-            .arg(tmp.path().join("crew.redb"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--db"])
+            .arg(dir.join("crew.redb"))
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("starting crewd --demo"),
+            .expect("starting crewd"),
     );
     let healthy = poll(Duration::from_secs(20), async || {
         let r = reqwest::get(format!("{base}/healthz")).await.ok()?;
         r.status().is_success().then_some(())
     })
     .await;
-    assert!(healthy.is_some(), "crewd --demo did not become healthy");
+    assert!(healthy.is_some(), "crewd {args:?} did not become healthy");
+    (daemon, base)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_pauses_and_resets_the_demo_group() {
+    let Some(bin) = binaries().await else { return };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (_daemon, base) = start_daemon(&bin, tmp.path(), &["--demo"]).await;
 
     // Wait for the demo's seed that fans out (a root task whose worker
     // created continuations), so the reset has work to undo.
@@ -214,7 +240,7 @@ async fn console_pauses_and_resets_the_demo_group() {
     .expect("the demo seed completes and creates continuations");
 
     let tmux = Tmux {
-        socket: format!("crew-test-{}-{port}", std::process::id()),
+        socket: format!("crew-test-{}", std::process::id()),
     };
     let console = format!(
         "env LANG=C.UTF-8 TERM=xterm-256color {} --server {base}",
@@ -285,26 +311,14 @@ async fn console_pauses_and_resets_the_demo_group() {
         tmux.screen()
     );
 
-    // Quit.
-    tmux.send(&["q"]);
-    let gone = poll(Duration::from_secs(5), async || {
-        (!tmux.alive()).then_some(())
-    })
-    .await;
-    assert!(gone.is_some(), "crew-tui did not exit on q");
+    tmux.quit().await;
 }
 
 /// The README's first command: `crew-tui --demo` starts its own daemon and
 /// opens the demo group at once (the daemon seeds it before it answers).
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_command_opens_the_demo_group() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("tmux is not installed: skipping");
-        return;
-    }
-    let bin = tokio::task::spawn_blocking(build_binaries)
-        .await
-        .expect("build");
+    let Some(bin) = binaries().await else { return };
     let tmux = Tmux {
         socket: format!("crew-demo-test-{}", std::process::id()),
     };
@@ -323,12 +337,7 @@ async fn the_demo_command_opens_the_demo_group() {
     assert!(!screen.contains("no group named"), "{screen}");
     assert_eq!(entries(), 1, "the demo daemon's directory");
 
-    tmux.send(&["q"]);
-    let gone = poll(Duration::from_secs(10), async || {
-        (!tmux.alive()).then_some(())
-    })
-    .await;
-    assert!(gone.is_some(), "crew-tui --demo did not exit on q");
+    tmux.quit().await;
     // Its database, journal and log went with it.
     assert_eq!(entries(), 0, "files left behind by the demo");
 }
@@ -337,35 +346,13 @@ async fn the_demo_command_opens_the_demo_group() {
 /// that the connection keeps dropping.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_token_is_reported_as_refused() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("tmux is not installed: skipping");
-        return;
-    }
-    let bin = tokio::task::spawn_blocking(build_binaries)
-        .await
-        .expect("build");
+    let Some(bin) = binaries().await else { return };
     let tmp = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let _daemon = Daemon(
-        Command::new(bin.join("crewd"))
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--db"])
-            .arg(tmp.path().join("crew.redb"))
-            .env("CREW_AUTH_TOKEN", "the-right-token-4f1c")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting crewd"),
-    );
-    let healthy = poll(Duration::from_secs(20), async || {
-        let r = reqwest::get(format!("{base}/healthz")).await.ok()?;
-        r.status().is_success().then_some(())
-    })
-    .await;
-    assert!(healthy.is_some(), "crewd did not become healthy");
+    let (_daemon, base) =
+        start_daemon(&bin, tmp.path(), &["--token", "the-right-token-4f1c"]).await;
 
     let tmux = Tmux {
-        socket: format!("crew-token-test-{}-{port}", std::process::id()),
+        socket: format!("crew-token-test-{}", std::process::id()),
     };
     tmux.start(&format!(
         "env LANG=C.UTF-8 TERM=xterm-256color {} --server {base} --token wrong-token",
@@ -376,10 +363,5 @@ async fn a_wrong_token_is_reported_as_refused() {
     // The status line says why (the stream's refusal or the REST API's,
     // whichever came last).
     tmux.wait_for("401", Duration::from_secs(5));
-    tmux.send(&["q"]);
-    let gone = poll(Duration::from_secs(5), async || {
-        (!tmux.alive()).then_some(())
-    })
-    .await;
-    assert!(gone.is_some(), "crew-tui did not exit on q");
+    tmux.quit().await;
 }
