@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use crewd::config::Config;
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc rather than the system allocator: the engine thread allocates
@@ -15,11 +16,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Colours only for a terminal: logs sent to a file or journald would
+    // otherwise be full of escape codes.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
     let config = Config::parse();
     let listener = tokio::net::TcpListener::bind(&config.listen)

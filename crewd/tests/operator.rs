@@ -452,6 +452,12 @@ async fn scoped_tokens_never_reach_the_logs() {
     let status = child.wait().unwrap();
     assert!(status.success(), "SIGTERM exits cleanly: {status}");
     assert!(logs.contains("crewd listening"), "logs were captured");
+    // Logs that do not go to a terminal (a file, journald) carry no
+    // colour codes.
+    assert!(
+        !logs.contains('\x1b'),
+        "terminal escapes in piped logs: {logs:?}"
+    );
     assert!(logs.contains("viewer"), "token names are logged: {logs}");
     for secret in [ADMIN, OPS, VIEWER, "wrong-token-value"] {
         assert!(!logs.contains(secret), "{secret} appears in the logs");
