@@ -157,9 +157,9 @@ fn demo_actor() -> Actor {
     Actor::new("demo")
 }
 
-/// Seeds the demo group if it is missing. The daemon does this before it
-/// answers its first request, so that a console started with the demo finds
-/// the group at once.
+/// Seeds the demo group if it is missing (a failure is logged). `/healthz`
+/// answers 503 until this is over, so that a console started with the demo
+/// finds the group at once.
 pub async fn seed(engine: &EngineHandle, store: &Store) {
     let actor = demo_actor();
     let exists = store

@@ -55,9 +55,9 @@ pub struct ApiState {
     pub hub: EventHub,
     /// Largest request body accepted, in bytes.
     pub max_request_bytes: usize,
-    /// With `--demo`: set once the demo group is seeded. `/healthz` waits
-    /// for it too, so that a console started with the demo finds the group
-    /// at once.
+    /// With `--demo`: set once seeding the demo group is over (done, or
+    /// failed and logged). `/healthz` waits for it too, so that a console
+    /// started with the demo finds the group at once.
     pub demo_seeded: Option<Arc<AtomicBool>>,
 }
 
