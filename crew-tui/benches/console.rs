@@ -96,10 +96,13 @@ fn main() {
     let mut state = AppState::new("bench", KeyMap::default(), Theme::default(), now);
     update(
         &mut state,
-        Msg::Reply(Reply::Groups(Ok(TaskGroupList {
-            task_groups: vec![view.clone()],
-            count: 1,
-        }))),
+        Msg::Reply(Reply::Groups {
+            search: String::new(),
+            result: Ok(TaskGroupList {
+                task_groups: vec![view.clone()],
+                count: 1,
+            }),
+        }),
     );
     update(
         &mut state,

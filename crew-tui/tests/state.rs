@@ -385,7 +385,9 @@ fn resync_and_first_connection_refetch_snapshots() {
             },
         )],
     );
-    assert!(fx.contains(&Effect::FetchGroups));
+    assert!(fx.contains(&Effect::FetchGroups {
+        search: String::new()
+    }));
     assert!(fx.contains(&Effect::FetchGroup("g-demo".into())));
     assert!(s.group.as_ref().unwrap().loading);
     // A reconnect that resumed from `since` needs no snapshot.
@@ -462,7 +464,10 @@ fn errors_from_the_daemon_reach_the_status_line_and_the_log() {
     assert_eq!(s.pending_on("task:seed"), None);
     feed(
         &mut s,
-        [Msg::Reply(Reply::Groups(Err("cannot connect".into())))],
+        [Msg::Reply(Reply::Groups {
+            search: String::new(),
+            result: Err("cannot connect".into()),
+        })],
     );
     assert!(s.status.as_ref().unwrap().text.contains("cannot connect"));
 }
@@ -519,7 +524,13 @@ fn a_group_named_before_the_list_arrives_opens_when_it_does() {
         now(),
     );
     s.open_group_when_known("demo");
-    let fx = feed(&mut s, [Msg::Reply(Reply::Groups(Ok(groups())))]);
+    let fx = feed(
+        &mut s,
+        [Msg::Reply(Reply::Groups {
+            search: String::new(),
+            result: Ok(groups()),
+        })],
+    );
     assert_eq!(fx, vec![Effect::FetchGroup("g-demo".into())]);
     assert_eq!(s.view, View::Dag);
 }
@@ -847,4 +858,102 @@ fn a_group_schedule_is_edited_from_a_prompt() {
     let mut ro = with_demo(Theme::default(), true);
     types(&mut ro, "S");
     assert_eq!(ro.input, Input::None);
+}
+
+/// The daemon's first page of groups, with `count` groups in all.
+fn page_of(search: &str, groups: Vec<crew_core::wire::TaskGroupView>, count: u64) -> Msg {
+    Msg::Reply(Reply::Groups {
+        search: search.into(),
+        result: Ok(crew_core::wire::TaskGroupList {
+            task_groups: groups,
+            count,
+        }),
+    })
+}
+
+#[test]
+fn a_group_beyond_the_first_page_is_asked_for_and_opened() {
+    let mut s = loaded(Theme::default(), false);
+    // The daemon has 1,200 groups; the console holds the newest page.
+    feed(&mut s, [page_of("", groups().task_groups, 1200)]);
+    assert_eq!(s.groups_total, 1200);
+    types(&mut s, ":group archive-7");
+    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(
+        fx,
+        vec![Effect::FetchGroups {
+            search: "archive-7".into()
+        }]
+    );
+    let archive = group(
+        "g-archive-7",
+        "archive-7",
+        false,
+        90.0 * 86400.0,
+        Default::default(),
+    );
+    let fx = feed(&mut s, [page_of("archive-7", vec![archive], 1)]);
+    assert_eq!(fx, vec![Effect::FetchGroup("g-archive-7".into())]);
+    assert_eq!(s.view, View::Dag);
+    // The groups view goes back to its own page at the next tick.
+    let fx = feed(&mut s, [tick(0.5)]);
+    assert_eq!(
+        fx,
+        vec![Effect::FetchGroups {
+            search: String::new()
+        }]
+    );
+}
+
+#[test]
+fn a_group_the_daemon_does_not_have_is_refused_after_asking_once() {
+    let mut s = loaded(Theme::default(), false);
+    feed(&mut s, [page_of("", groups().task_groups, 1200)]);
+    types(&mut s, ":group nope");
+    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(
+        fx,
+        vec![Effect::FetchGroups {
+            search: "nope".into()
+        }]
+    );
+    let fx = feed(&mut s, [page_of("nope", vec![], 0)]);
+    assert!(fx.is_empty(), "{fx:?}");
+    let st = s.status.clone().expect("a status");
+    assert!(
+        st.error && st.text.contains("no group named nope"),
+        "{st:?}"
+    );
+    // With every group loaded, the console answers by itself.
+    feed(&mut s, [page_of("", groups().task_groups, 3)]);
+    types(&mut s, ":group nope");
+    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    assert!(fx.is_empty(), "{fx:?}");
+}
+
+#[test]
+fn the_filter_asks_the_daemon_only_beyond_the_first_page() {
+    // Every group loaded: filtering them is enough.
+    let mut s = loaded(Theme::default(), false);
+    types(&mut s, "/nightly");
+    let fx = feed(&mut s, [tick(0.5)]);
+    assert!(fx.is_empty(), "{fx:?}");
+    assert_eq!(s.visible_groups().len(), 1);
+
+    // More than a page: the daemon searches, at the next tick.
+    let mut s = loaded(Theme::default(), false);
+    feed(&mut s, [page_of("", groups().task_groups, 1200)]);
+    types(&mut s, "/nightly");
+    let fx = feed(&mut s, [tick(0.5)]);
+    assert_eq!(
+        fx,
+        vec![Effect::FetchGroups {
+            search: "nightly".into()
+        }]
+    );
+    // Its answer is the page for that search: no more asking while it
+    // stands, even when the daemon has more than a page of matches.
+    feed(&mut s, [page_of("nightly", groups().task_groups, 900)]);
+    let fx = feed(&mut s, [tick(1.0)]);
+    assert!(fx.is_empty(), "{fx:?}");
 }

@@ -19,6 +19,22 @@ fn groups_view() {
 }
 
 #[test]
+fn groups_beyond_a_page_say_how_many_there_are() {
+    let mut s = loaded(Theme::default(), false);
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::Groups {
+            search: String::new(),
+            result: Ok(crew_core::wire::TaskGroupList {
+                task_groups: groups().task_groups,
+                count: 1200,
+            }),
+        })],
+    );
+    insta::assert_snapshot!("groups_of_many_80x24", render(&s, 80, 24));
+}
+
+#[test]
 fn groups_filtered_and_sorted() {
     let mut s = loaded(Theme::default(), false);
     types(&mut s, "s/sync");

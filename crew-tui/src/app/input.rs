@@ -222,6 +222,10 @@ fn set_filter(state: &mut AppState, text: String) {
         View::Groups => {
             state.groups_filter = text;
             state.groups_list = ListPos::default();
+            // Beyond the loaded page, the daemon searches (at the next tick).
+            if state.groups_need_search() {
+                state.groups_dirty = true;
+            }
         }
         View::Dag => {
             if let Some(g) = &mut state.group {
@@ -265,17 +269,7 @@ fn run_command(state: &mut AppState, cmd: &str) -> Vec<Effect> {
             state.go(View::Events);
             vec![]
         }
-        "group" if !arg.is_empty() => match state.find_group(arg) {
-            Some(id) => state.open_group(&id),
-            None if !state.groups_loaded => {
-                state.want_group = Some(arg.to_string());
-                vec![]
-            }
-            None => {
-                state.fail(format!("no group named {arg}"));
-                vec![]
-            }
-        },
+        "group" if !arg.is_empty() => state.open_named_group(arg),
         "" => vec![],
         _ => {
             state.fail(format!(

@@ -54,7 +54,12 @@ pub enum ConnEvent {
 #[derive(Clone, Debug)]
 pub enum Reply {
     /// `GET /task_groups`.
-    Groups(Result<TaskGroupList, String>),
+    Groups {
+        /// The search it answers.
+        search: String,
+        /// The page, or why not.
+        result: Result<TaskGroupList, String>,
+    },
     /// A group and all its tasks.
     Group {
         /// The group asked for.
@@ -88,8 +93,12 @@ pub enum Reply {
 /// What the I/O side must do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
-    /// Refetch the groups list.
-    FetchGroups,
+    /// Refetch the groups list: the first page of those the daemon finds
+    /// with `search` (every group when empty).
+    FetchGroups {
+        /// A case-insensitive substring of the name or id.
+        search: String,
+    },
     /// Fetch a group and all its tasks.
     FetchGroup(String),
     /// Refetch the workgroups.

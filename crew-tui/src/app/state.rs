@@ -397,8 +397,14 @@ pub struct AppState {
     pub confirm: Option<Confirm>,
     /// The status line.
     pub status: Option<StatusLine>,
-    /// Every group (one page of the list).
+    /// Groups: the first page of those matching `groups_search`, newest
+    /// first.
     pub groups: Vec<TaskGroupView>,
+    /// How many groups the daemon has that match `groups_search`: more than
+    /// `groups` holds when there are more than a page.
+    pub groups_total: u64,
+    /// The search `groups` answers (empty: every group).
+    pub(super) groups_search: String,
     /// The groups list has been fetched once.
     pub groups_loaded: bool,
     /// `/` filter of the groups list.
@@ -460,6 +466,8 @@ impl AppState {
             status: None,
             groups: Vec::new(),
             groups_loaded: false,
+            groups_total: 0,
+            groups_search: String::new(),
             groups_filter: String::new(),
             groups_sort: GroupSort::Newest,
             groups_list: ListPos::default(),
@@ -486,13 +494,63 @@ impl AppState {
 
     /// The requests to make at start.
     pub fn start(&mut self) -> Vec<Effect> {
-        self.groups_inflight = true;
         vec![
-            Effect::FetchGroups,
+            self.fetch_groups(),
             Effect::FetchWorkgroups,
             Effect::FetchWhoAmI,
             Effect::FetchAudit,
         ]
+    }
+
+    /// Fetches the groups list for the `/` filter: the daemon searches, so
+    /// that groups beyond the first page can be found.
+    pub(super) fn fetch_groups(&mut self) -> Effect {
+        self.fetch_groups_matching(self.groups_filter.trim().to_string())
+    }
+
+    /// Fetches the first page of the groups matching `search`.
+    pub(super) fn fetch_groups_matching(&mut self, search: String) -> Effect {
+        self.groups_inflight = true;
+        Effect::FetchGroups { search }
+    }
+
+    /// Whether the loaded groups hold every group `text` can match, so
+    /// that filtering them is enough: the page was complete, and its
+    /// search is part of `text`.
+    pub(super) fn groups_cover(&self, text: &str) -> bool {
+        self.groups_loaded
+            && self.groups_total <= self.groups.len() as u64
+            && text
+                .trim()
+                .to_lowercase()
+                .contains(&self.groups_search.to_lowercase())
+    }
+
+    /// Whether the loaded groups answer another search than the filter's
+    /// and do not hold all it can match: the daemon must be asked.
+    pub(super) fn groups_need_search(&self) -> bool {
+        self.groups_search != self.groups_filter.trim() && !self.groups_cover(&self.groups_filter)
+    }
+
+    /// Opens the group `name` (a name or id) if the loaded groups have it;
+    /// else asks the daemon for groups matching it, once, and tries again
+    /// with its answer.
+    pub(super) fn open_named_group(&mut self, name: &str) -> Vec<Effect> {
+        if let Some(id) = self.find_group(name) {
+            return self.open_group(&id);
+        }
+        if !self.groups_loaded || self.groups_inflight {
+            // Decided when the answer on its way arrives.
+            self.want_group = Some(name.to_string());
+            return vec![];
+        }
+        let name = name.trim();
+        if self.groups_search != name && !self.groups_cover(name) {
+            self.want_group = Some(name.to_string());
+            return vec![self.fetch_groups_matching(name.to_string())];
+        }
+        self.fail(format!("no group named {name}"));
+        vec![]
     }
 
     /// Asks to open a group by name or id once the groups are known.
@@ -754,8 +812,7 @@ impl AppState {
     }
 
     pub(super) fn refetch_all(&mut self) -> Vec<Effect> {
-        let mut fx = vec![Effect::FetchGroups, Effect::FetchWorkgroups];
-        self.groups_inflight = true;
+        let mut fx = vec![self.fetch_groups(), Effect::FetchWorkgroups];
         if let Some(g) = &mut self.group {
             g.loading = true;
             g.buffered.clear();

@@ -52,10 +52,11 @@ fn on_tick(state: &mut AppState, now: Timestamp) -> Vec<Effect> {
     let stale = state
         .groups_fetched_at
         .is_none_or(|t| t.seconds_until(&now) >= GROUPS_REFRESH_SECS);
-    if state.groups_dirty && !state.groups_inflight && stale {
+    // A filter the loaded page cannot answer is searched at once.
+    let search = state.groups_need_search();
+    if state.groups_dirty && !state.groups_inflight && (stale || search) {
         state.groups_dirty = false;
-        state.groups_inflight = true;
-        fx.push(Effect::FetchGroups);
+        fx.push(state.fetch_groups());
     }
     if state.workgroups_dirty && state.view == View::Workgroups && stale {
         state.workgroups_dirty = false;
@@ -358,13 +359,21 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
             }
             vec![]
         }
-        Reply::Groups(res) => {
+        Reply::Groups { search, result } => {
             state.groups_inflight = false;
             state.groups_fetched_at = Some(state.now);
-            match res {
+            match result {
                 Ok(list) => {
                     state.groups = list.task_groups;
+                    state.groups_total = list.count;
+                    state.groups_search = search;
                     state.groups_loaded = true;
+                    // A page for another search (a group looked up by
+                    // name, a filter typed meanwhile) is replaced by the
+                    // filter's.
+                    if state.groups_need_search() {
+                        state.groups_dirty = true;
+                    }
                     if let Some(g) = &mut state.group {
                         if let Some(v) = state.groups.iter().find(|v| v.group.id == g.view.group.id)
                         {
@@ -374,10 +383,7 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
                     let n = state.visible_groups().len();
                     state.groups_list.clamp(n);
                     if let Some(name) = state.want_group.take() {
-                        match state.find_group(&name) {
-                            Some(id) => return state.open_group(&id),
-                            None => state.fail(format!("no group named {name}")),
-                        }
+                        return state.open_named_group(&name);
                     }
                 }
                 Err(e) => state.fail(format!("listing groups: {e}")),

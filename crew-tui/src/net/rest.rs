@@ -104,9 +104,13 @@ impl Rest {
         }
     }
 
-    /// `GET /api/v1/task_groups`.
-    pub async fn groups(&self) -> Result<TaskGroupList, String> {
-        let path = format!("/api/v1/task_groups?page=1&pageSize={GROUP_PAGE}&search=");
+    /// `GET /api/v1/task_groups`: the first [`GROUP_PAGE`] groups matching
+    /// `search`, newest first.
+    pub async fn groups(&self, search: &str) -> Result<TaskGroupList, String> {
+        let path = format!(
+            "/api/v1/task_groups?page=1&pageSize={GROUP_PAGE}&search={}",
+            encode(search)
+        );
         self.call::<Lenient<TaskGroupList>>(Method::GET, &path, None, false)
             .await?
             .0
@@ -331,9 +335,9 @@ pub fn execute(rest: &Arc<Rest>, effect: Effect, tx: &mpsc::Sender<Msg>) -> bool
     let tx = tx.clone();
     let reply = match effect {
         Effect::Quit => return false,
-        Effect::FetchGroups => tokio::spawn(async move {
-            let r = rest.groups().await;
-            let _ = tx.send(Msg::Reply(Reply::Groups(r))).await;
+        Effect::FetchGroups { search } => tokio::spawn(async move {
+            let result = rest.groups(&search).await;
+            let _ = tx.send(Msg::Reply(Reply::Groups { search, result })).await;
         }),
         Effect::FetchGroup(id) => tokio::spawn(async move {
             let result = rest.group(&id).await;

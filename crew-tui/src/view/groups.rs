@@ -43,12 +43,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let th = &state.theme;
     let (t, h, l) = list_areas(area);
     let groups = state.visible_groups();
+    // More than a page: say how many the daemon has (`/` searches them).
+    let count = if state.groups_total > state.groups.len() as u64 {
+        format!("{} of {}", groups.len(), state.groups_total)
+    } else {
+        groups.len().to_string()
+    };
     let mut title = vec![Span::styled(
-        format!(
-            "Groups ({}) sort: {}",
-            groups.len(),
-            state.groups_sort.as_str()
-        ),
+        format!("Groups ({count}) sort: {}", state.groups_sort.as_str()),
         th.title(),
     )];
     if !state.groups_filter.is_empty() {

@@ -264,7 +264,10 @@ pub fn loaded(theme: Theme, read_only: bool) -> AppState {
         &mut s,
         [
             Msg::Conn(ConnEvent::Connected { resumed: false }),
-            Msg::Reply(Reply::Groups(Ok(groups()))),
+            Msg::Reply(Reply::Groups {
+                search: String::new(),
+                result: Ok(groups()),
+            }),
             Msg::Reply(Reply::Workgroups(Ok(workgroups()))),
         ],
     );
