@@ -906,6 +906,26 @@ fn a_group_beyond_the_first_page_is_asked_for_and_opened() {
 }
 
 #[test]
+fn a_partial_name_is_matched_only_once_every_candidate_is_known() {
+    let mut s = loaded(Theme::default(), false);
+    // "demo" is on the page, but the daemon has more groups: one of
+    // those may be named exactly "dem".
+    feed(&mut s, [page_of("", groups().task_groups, 1200)]);
+    types(&mut s, ":group dem");
+    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(
+        fx,
+        vec![Effect::FetchGroups {
+            search: "dem".into()
+        }]
+    );
+    let dem = group("g-dem", "dem", false, 60.0, Default::default());
+    let page = vec![groups().task_groups[0].clone(), dem];
+    let fx = feed(&mut s, [page_of("dem", page, 2)]);
+    assert_eq!(fx, vec![Effect::FetchGroup("g-dem".into())]);
+}
+
+#[test]
 fn a_group_the_daemon_does_not_have_is_refused_after_asking_once() {
     let mut s = loaded(Theme::default(), false);
     feed(&mut s, [page_of("", groups().task_groups, 1200)]);

@@ -534,9 +534,17 @@ impl AppState {
 
     /// Opens the group `name` (a name or id) if the loaded groups have it;
     /// else asks the daemon for groups matching it, once, and tries again
-    /// with its answer.
+    /// with its answer. A partial match ([`AppState::find_group`]) only
+    /// counts once every group that could match has been looked at: on a
+    /// page of the newest, it could pick another group than the one meant.
     pub(super) fn open_named_group(&mut self, name: &str) -> Vec<Effect> {
-        if let Some(id) = self.find_group(name) {
+        let name = name.trim();
+        let exact = self
+            .groups
+            .iter()
+            .find(|g| g.group.name == name || g.group.id == name)
+            .map(|g| g.group.id.clone());
+        if let Some(id) = exact {
             return self.open_group(&id);
         }
         if !self.groups_loaded || self.groups_inflight {
@@ -544,13 +552,17 @@ impl AppState {
             self.want_group = Some(name.to_string());
             return vec![];
         }
-        let name = name.trim();
         if self.groups_search != name && !self.groups_cover(name) {
             self.want_group = Some(name.to_string());
             return vec![self.fetch_groups_matching(name.to_string())];
         }
-        self.fail(format!("no group named {name}"));
-        vec![]
+        match self.find_group(name) {
+            Some(id) => self.open_group(&id),
+            None => {
+                self.fail(format!("no group named {name}"));
+                vec![]
+            }
+        }
     }
 
     /// Asks to open a group by name or id once the groups are known.
