@@ -871,20 +871,26 @@ fn page_of(search: &str, groups: Vec<crew_core::wire::TaskGroupView>, count: u64
     })
 }
 
+/// Types `:group NAME` and Enter; returns the effects.
+fn open_by_name(s: &mut crew_tui::AppState, name: &str) -> Vec<Effect> {
+    types(s, &format!(":group {name}"));
+    feed(s, [code(KeyCode::Enter)])
+}
+
+/// The request for the first page of groups matching `search`.
+fn search_for(search: &str) -> Vec<Effect> {
+    vec![Effect::FetchGroups {
+        search: search.into(),
+    }]
+}
+
 #[test]
 fn a_group_beyond_the_first_page_is_asked_for_and_opened() {
     let mut s = loaded(Theme::default(), false);
     // The daemon has 1,200 groups; the console holds the newest page.
     feed(&mut s, [page_of("", groups().task_groups, 1200)]);
     assert_eq!(s.groups_total, 1200);
-    types(&mut s, ":group archive-7");
-    let fx = feed(&mut s, [code(KeyCode::Enter)]);
-    assert_eq!(
-        fx,
-        vec![Effect::FetchGroups {
-            search: "archive-7".into()
-        }]
-    );
+    assert_eq!(open_by_name(&mut s, "archive-7"), search_for("archive-7"));
     let archive = group(
         "g-archive-7",
         "archive-7",
@@ -896,13 +902,7 @@ fn a_group_beyond_the_first_page_is_asked_for_and_opened() {
     assert_eq!(fx, vec![Effect::FetchGroup("g-archive-7".into())]);
     assert_eq!(s.view, View::Dag);
     // The groups view goes back to its own page at the next tick.
-    let fx = feed(&mut s, [tick(0.5)]);
-    assert_eq!(
-        fx,
-        vec![Effect::FetchGroups {
-            search: String::new()
-        }]
-    );
+    assert_eq!(feed(&mut s, [tick(0.5)]), search_for(""));
 }
 
 #[test]
@@ -911,14 +911,7 @@ fn a_partial_name_is_matched_only_once_every_candidate_is_known() {
     // "demo" is on the page, but the daemon has more groups: one of
     // those may be named exactly "dem".
     feed(&mut s, [page_of("", groups().task_groups, 1200)]);
-    types(&mut s, ":group dem");
-    let fx = feed(&mut s, [code(KeyCode::Enter)]);
-    assert_eq!(
-        fx,
-        vec![Effect::FetchGroups {
-            search: "dem".into()
-        }]
-    );
+    assert_eq!(open_by_name(&mut s, "dem"), search_for("dem"));
     let dem = group("g-dem", "dem", false, 60.0, Default::default());
     let page = vec![groups().task_groups[0].clone(), dem];
     let fx = feed(&mut s, [page_of("dem", page, 2)]);
@@ -929,14 +922,7 @@ fn a_partial_name_is_matched_only_once_every_candidate_is_known() {
 fn a_group_the_daemon_does_not_have_is_refused_after_asking_once() {
     let mut s = loaded(Theme::default(), false);
     feed(&mut s, [page_of("", groups().task_groups, 1200)]);
-    types(&mut s, ":group nope");
-    let fx = feed(&mut s, [code(KeyCode::Enter)]);
-    assert_eq!(
-        fx,
-        vec![Effect::FetchGroups {
-            search: "nope".into()
-        }]
-    );
+    assert_eq!(open_by_name(&mut s, "nope"), search_for("nope"));
     let fx = feed(&mut s, [page_of("nope", vec![], 0)]);
     assert!(fx.is_empty(), "{fx:?}");
     let st = s.status.clone().expect("a status");
@@ -946,8 +932,7 @@ fn a_group_the_daemon_does_not_have_is_refused_after_asking_once() {
     );
     // With every group loaded, the console answers by itself.
     feed(&mut s, [page_of("", groups().task_groups, 3)]);
-    types(&mut s, ":group nope");
-    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    let fx = open_by_name(&mut s, "nope");
     assert!(fx.is_empty(), "{fx:?}");
 }
 
@@ -964,13 +949,7 @@ fn the_filter_asks_the_daemon_only_beyond_the_first_page() {
     let mut s = loaded(Theme::default(), false);
     feed(&mut s, [page_of("", groups().task_groups, 1200)]);
     types(&mut s, "/nightly");
-    let fx = feed(&mut s, [tick(0.5)]);
-    assert_eq!(
-        fx,
-        vec![Effect::FetchGroups {
-            search: "nightly".into()
-        }]
-    );
+    assert_eq!(feed(&mut s, [tick(0.5)]), search_for("nightly"));
     // Its answer is the page for that search: no more asking while it
     // stands, even when the daemon has more than a page of matches.
     feed(&mut s, [page_of("nightly", groups().task_groups, 900)]);
