@@ -32,6 +32,13 @@ fn groups_beyond_a_page_say_how_many_there_are() {
         })],
     );
     insta::assert_snapshot!("groups_of_many_80x24", render(&s, 80, 24));
+    // Another sort orders the page only: the title says so.
+    types(&mut s, "ss");
+    let screen = render(&s, 80, 24);
+    assert!(
+        screen.contains("sort: progress, among the newest 3"),
+        "{screen}"
+    );
 }
 
 #[test]
