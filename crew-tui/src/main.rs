@@ -7,6 +7,7 @@ use crew_tui::app::keymap::KeyMap;
 use crew_tui::app::state::AppState;
 use crew_tui::net::rest::Rest;
 use crew_tui::theme::Theme;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// Watch and steer a Crew daemon from the terminal.
@@ -46,6 +47,11 @@ async fn main() -> anyhow::Result<()> {
     let keymap = KeyMap::load(args.keys.as_deref(), args.read_only)
         .map_err(|e| anyhow::anyhow!("keys file: {e}"))?;
     let theme = Theme::detect(args.no_color, args.ascii);
+    // The console draws on a terminal: say so plainly where there is none
+    // (a pipe, cron), before starting anything.
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!("crew-tui needs a terminal: its output is not one");
+    }
 
     // Held to the end: dropping it (also when unwinding) stops the daemon.
     let demo = if args.demo {
@@ -67,7 +73,10 @@ async fn main() -> anyhow::Result<()> {
         state.open_group_when_known(g);
     }
 
-    let mut terminal = ratatui::init();
+    let mut terminal = ratatui::try_init().map_err(|e| {
+        ratatui::restore();
+        anyhow::anyhow!("cannot set up the terminal: {e}")
+    })?;
     crew_tui::run::install_panic_hook();
     let result = crew_tui::run::run(&mut terminal, state, rest, args.token).await;
     ratatui::restore();

@@ -224,8 +224,11 @@ pub struct KeyMap {
     read_only: bool,
 }
 
-/// The keys file: command name to one key or a list of keys.
+/// The keys file: command name to one key or a list of keys, under
+/// `[keys]` (anything else is refused, so that bindings written outside
+/// it are not silently ignored).
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct KeysFile {
     #[serde(default)]
     keys: BTreeMap<String, OneOrMany>,
@@ -432,6 +435,10 @@ mod tests {
         assert!(m
             .apply_overrides("[keys]\nquit = \"ctrl-nothing\"\n", false)
             .is_err());
+        // Bindings outside `[keys]` are refused, not ignored.
+        let e = m.apply_overrides("pause = \"P\"\n", false).unwrap_err();
+        assert!(e.contains("pause"), "{e}");
+        assert!(m.apply_overrides(r#"{"pause": "P"}"#, true).is_err());
     }
 
     #[test]
