@@ -150,6 +150,35 @@ async fn a_too_old_since_gets_resync() {
     d.stop().await;
 }
 
+/// A client that resumes from a history the daemon does not have (its
+/// store was replaced, or restored from a backup) is told to resync, then
+/// gets live events: they were held back until the log caught up.
+#[tokio::test]
+async fn a_since_ahead_of_the_log_gets_resync_then_live_events() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |_| {}).await;
+    let (s, _) = d
+        .post("/task_groups", json!({"id": "g", "tasks": tasks(3)}))
+        .await;
+    assert_eq!(s, 201);
+    d.wait_group_complete("g", 20).await;
+    let mut ws = connect(&d, "?since=1000000").await;
+    let m = next(&mut ws, 5).await.expect("a resync");
+    assert_eq!(m["type"], "resync", "{m}");
+    let last = m["seq"].as_u64().expect("the log's last sequence number");
+    assert!((9..1000).contains(&last), "{m}");
+    let (s, _) = d
+        .post(
+            "/task_groups",
+            json!({"id": "h", "tasks": [{"id": "h0", "worker": "w"}]}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let m = next(&mut ws, 5).await.expect("a live event");
+    assert_eq!(m["seq"].as_u64(), Some(last + 1), "{m}");
+    d.stop().await;
+}
+
 #[tokio::test]
 async fn a_client_that_never_reads_is_cut_off_and_does_not_stall_dispatch() {
     let w = TestWorkers::start(echo()).await;

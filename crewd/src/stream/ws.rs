@@ -3,7 +3,8 @@
 //! `GET /api/v1/events?group=<id>&since=<seq>`: with `since`, every stored
 //! event after it is replayed first, then the connection goes live with no
 //! gap and no duplicate (live events at or below the last replayed sequence
-//! are skipped). A `since` older than the kept tail gets `resync`.
+//! are skipped). A `since` older than the kept tail, or ahead of the log
+//! (a store replaced or restored from a backup), gets `resync`.
 //!
 //! `GET /api/v1/task_group/:id/stream/:token`: crew-go's path and message
 //! shape (`{"type": "create"|"update"|"delete", "task"|"taskGroup": …}`).
@@ -84,7 +85,9 @@ struct EventsQuery {
     /// workgroup changes and `resync`, are always sent).
     group: Option<String>,
     /// Replay every stored event after this sequence number first, then go
-    /// live with no gap and no duplicate.
+    /// live with no gap and no duplicate. Older than the kept events, or
+    /// ahead of the log (a store replaced or restored from a backup), it
+    /// gets `resync` first.
     #[param(minimum = 0)]
     since: Option<u64>,
 }
@@ -237,14 +240,20 @@ async fn follow(
                     return;
                 }
             };
-            if page.oldest_kept > last.saturating_add(1) && last < page.last_seq {
-                // Part of what the client missed is gone: it must refetch.
-                if !send_json(
-                    &mut socket,
-                    &resync(page.last_seq, "since is older than the kept events"),
-                )
-                .await
-                {
+            // Part of what the client missed is gone, or the client saw a
+            // history this log does not have (the store was replaced, or
+            // restored from a backup): it must refetch. Live events go on
+            // from this log's last one; above `since`, they would have been
+            // held back until the log caught up.
+            let why = if last > page.last_seq {
+                Some("since is ahead of the daemon's log: the store was replaced or restored")
+            } else if page.oldest_kept > last.saturating_add(1) && last < page.last_seq {
+                Some("since is older than the kept events")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                if !send_json(&mut socket, &resync(page.last_seq, why)).await {
                     return;
                 }
                 last = page.last_seq;
