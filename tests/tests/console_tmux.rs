@@ -5,10 +5,10 @@
 //! `crewd --demo` on a free port with a temporary database, runs `crew-tui`
 //! in a detached tmux session of 120x40, sends keys with `tmux send-keys`,
 //! reads the screen with `tmux capture-pane -p`, and checks through the REST
-//! API that the actions happened. Two more run the README's first
-//! command, `crew-tui --demo` (which starts a daemon of its own and removes
-//! its files when it quits), and a console whose token the daemon refuses.
-//! Skipped
+//! API that the actions happened. Others run the README's first command,
+//! `crew-tui --demo` (which starts a daemon of its own and removes its
+//! files when it quits), a console whose token the daemon refuses, and one
+//! whose daemon comes back with another store. Skipped
 //! (with a message) when tmux is not installed.
 
 use serde_json::Value;
@@ -193,7 +193,11 @@ async fn binaries() -> Option<PathBuf> {
 /// Starts `crewd` from `bin` with a database in `dir` and `args` on a free
 /// port, and waits until it is ready; returns it and its base URL.
 async fn start_daemon(bin: &Path, dir: &Path, args: &[&str]) -> (Daemon, String) {
-    let port = free_port();
+    start_daemon_on(bin, dir, free_port(), args).await
+}
+
+/// [`start_daemon`] on `port`.
+async fn start_daemon_on(bin: &Path, dir: &Path, port: u16, args: &[&str]) -> (Daemon, String) {
     let base = format!("http://127.0.0.1:{port}");
     let daemon = Daemon(
         Command::new(bin.join("crewd"))
@@ -363,5 +367,58 @@ async fn a_wrong_token_is_reported_as_refused() {
     // The status line says why (the stream's refusal or the REST API's,
     // whichever came last).
     tmux.wait_for("401", Duration::from_secs(5));
+    tmux.quit().await;
+}
+
+/// The daemon comes back with another store (replaced, or restored from a
+/// backup, so its event log is behind what the console saw): the console
+/// reconnects, is told to resync, and shows the new store's groups.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_console_follows_a_daemon_that_comes_back_with_another_store() {
+    let Some(bin) = binaries().await else { return };
+    let (first, second) = (
+        tempfile::tempdir().expect("temp dir"),
+        tempfile::tempdir().expect("temp dir"),
+    );
+    let port = free_port();
+    let group = |id: &str| serde_json::json!({"id": id, "name": id, "isPaused": true, "tasks": [{"id": format!("{id}-t"), "worker": "w"}]});
+    let post = |base: String, body: Value| async move {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/api/v1/task_groups"))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(r.status().as_u16(), 201);
+    };
+
+    let (daemon, base) = start_daemon_on(&bin, first.path(), port, &[]).await;
+    let tmux = Tmux {
+        socket: format!("crew-restore-test-{}", std::process::id()),
+    };
+    tmux.start(&format!(
+        "env LANG=C.UTF-8 TERM=xterm-256color {} --server {base}",
+        bin.join("crew-tui").display()
+    ));
+    tmux.wait_for("CONNECTED", Duration::from_secs(15));
+    // Created while the console watches: it has seen their events, and
+    // resumes after the last one when it reconnects.
+    for id in ["old-1", "old-2", "old-3"] {
+        post(base.clone(), group(id)).await;
+    }
+    tmux.wait_for("old-3", Duration::from_secs(15));
+
+    drop(daemon);
+    tmux.wait_for("RECONNECTING", Duration::from_secs(15));
+    let (_daemon, base) = start_daemon_on(&bin, second.path(), port, &[]).await;
+    post(base.clone(), group("new-1")).await;
+    let screen = tmux.wait_for("new-1", Duration::from_secs(20));
+    assert!(!screen.contains("old-"), "{screen}");
+    // Live events flow again: a group created now shows up, which only its
+    // events make the console fetch (the new log's sequence numbers are
+    // below those the console saw before).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    post(base, group("new-2")).await;
+    tmux.wait_for("new-2", Duration::from_secs(10));
     tmux.quit().await;
 }

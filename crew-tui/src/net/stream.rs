@@ -22,6 +22,18 @@ pub fn backoff(attempt: u32) -> Duration {
     BACKOFF_START.saturating_mul(factor).min(BACKOFF_MAX)
 }
 
+/// Where to resume after message `m`, having resumed after `since`: its
+/// sequence number, the highest seen. A `resync` restarts from its own: the
+/// daemon's log may be behind what the console saw (a store replaced or
+/// restored from a backup), and resuming above it would be refused again.
+pub fn resume_point(since: Option<u64>, m: &StreamMessage) -> Option<u64> {
+    match m.event {
+        Event::Resync { .. } => Some(m.seq),
+        _ if m.seq > 0 => Some(since.map_or(m.seq, |s| s.max(m.seq))),
+        _ => since,
+    }
+}
+
 /// The stream URL for a daemon at `base`, resuming after `since`.
 pub fn events_url(base: &str, since: Option<u64>) -> String {
     let base = base.trim_end_matches('/');
@@ -59,9 +71,7 @@ pub async fn run(base: String, token: Option<String>, tx: mpsc::Sender<Msg>) {
                         Some(Ok(Message::Text(text))) => {
                             match serde_json::from_str::<StreamMessage>(text.as_str()) {
                                 Ok(m) => {
-                                    if !matches!(m.event, Event::Resync { .. }) && m.seq > 0 {
-                                        since = Some(since.map_or(m.seq, |s| s.max(m.seq)));
-                                    }
+                                    since = resume_point(since, &m);
                                     if tx.send(Msg::Stream(m)).await.is_err() {
                                         return;
                                     }
@@ -155,6 +165,36 @@ fn is_refusal(e: &tokio_tungstenite::tungstenite::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_resume_point_follows_the_log_and_a_resync() {
+        let at = |seq, event| StreamMessage {
+            seq,
+            at: None,
+            event,
+        };
+        let resync = |seq| {
+            at(
+                seq,
+                Event::Resync {
+                    reason: "since is ahead of the daemon's log".into(),
+                },
+            )
+        };
+        let other = |seq| {
+            at(
+                seq,
+                Event::WorkgroupUpdated {
+                    workgroup: crew_core::Workgroup::new("api"),
+                },
+            )
+        };
+        assert_eq!(resume_point(None, &other(5)), Some(5));
+        assert_eq!(resume_point(Some(7), &other(5)), Some(7));
+        // A restored store's log ends below what was seen: start over there.
+        assert_eq!(resume_point(Some(1_000), &resync(42)), Some(42));
+        assert_eq!(resume_point(Some(42), &other(43)), Some(43));
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {
