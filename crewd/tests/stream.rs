@@ -245,7 +245,15 @@ async fn auth_and_origin_are_checked_before_the_handshake() {
     req.headers_mut()
         .insert("Authorization", "Bearer s3cret".parse().unwrap());
     assert!(tokio_tungstenite::connect_async(req).await.is_ok());
-    // crew-go's path token.
+    // crew-go's path token, on a group that exists.
+    let r = reqwest::Client::new()
+        .post(d.api("/task_groups"))
+        .bearer_auth("s3cret")
+        .json(&json!({"id": "g"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
     let go = format!(
         "{}/api/v1/task_group/g/stream/",
         d.url.replace("http://", "ws://")
@@ -292,6 +300,21 @@ async fn crew_go_stream_shape() {
         }
     }
     assert!(saw_complete);
+    // A group that does not exist is a 404, as on every `/task_group/:id`
+    // path, before any handshake.
+    let url = format!(
+        "{}/api/v1/task_group/nope/stream/-",
+        d.url.replace("http://", "ws://")
+    );
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status().as_u16(), 404);
+            let body = r.body().as_deref().unwrap_or_default();
+            let v: Value = serde_json::from_slice(body).expect("a JSON error");
+            assert_eq!(v["error"], "task group \"nope\" not found");
+        }
+        other => panic!("expected a 404, got {other:?}"),
+    }
     d.stop().await;
 }
 

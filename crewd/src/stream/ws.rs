@@ -18,6 +18,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use crew_core::wire::{ErrorBody, Event, StreamMessage};
+use crew_core::GraphRead;
 use futures_util::SinkExt;
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
@@ -351,7 +352,9 @@ async fn follow(
         (status = 101, description = "Switching Protocols: the connection is now a WebSocket; each text message is a JSON object with `type` (create, update, delete) and the `task` or `taskGroup`"),
         (status = 400, response = crate::api::openapi::BadRequest),
         (status = 401, response = crate::api::openapi::Unauthorized),
-        (status = 403, response = crate::api::openapi::Forbidden)
+        (status = 403, response = crate::api::openapi::Forbidden),
+        (status = 404, response = crate::api::openapi::NotFound),
+        (status = 503, response = crate::api::openapi::Unavailable)
     )
 )]
 async fn crew_go_stream(
@@ -372,6 +375,25 @@ async fn crew_go_stream(
         Ok(ws) => ws,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.body_text()),
     };
+    // Like every `/task_group/:id` path: a group that does not exist is a
+    // 404, not a stream that never says anything.
+    let found = match state.store.read() {
+        Ok(r) => r.group(&group).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match found {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                &format!("task group {group:?} not found"),
+            )
+        }
+        Err(e) => {
+            tracing::warn!("stream: cannot read the store: {e}");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "cannot read the store");
+        }
+    }
     let sub = state.hub.subscribe(Some(group.clone()), CLIENT_QUEUE);
     let runtime = state.runtime.clone();
     limits(ws).on_upgrade(move |socket| async move {
