@@ -479,12 +479,17 @@ impl StatusCounts {
 
     /// Completed share in percent (100 for an empty group).
     pub fn completed_percent(&self) -> f64 {
-        let total = self.total();
-        if total == 0 {
-            100.0
-        } else {
-            self.completed as f64 * 100.0 / total as f64
-        }
+        completed_percent(self.completed, self.total())
+    }
+}
+
+/// `completed` of `total` tasks in percent (100 for no task): a group's
+/// `completedPercent`, and what [`GroupSort::Progress`] orders by.
+pub fn completed_percent(completed: u64, total: u64) -> f64 {
+    if total == 0 {
+        100.0
+    } else {
+        completed as f64 * 100.0 / total as f64
     }
 }
 
@@ -513,6 +518,68 @@ pub struct TaskGroupList {
     pub task_groups: Vec<TaskGroupView>,
     /// Groups matching the query, over all pages.
     pub count: u64,
+}
+
+/// The order of `GET /api/v1/task_groups` (its `sort` parameter). Ties go
+/// by id, so that pages do not overlap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum GroupSort {
+    /// Newest first (the default, and crew-go's order).
+    #[default]
+    Newest,
+    /// By name.
+    Name,
+    /// Least complete first.
+    Progress,
+    /// Most failed tasks first.
+    Failed,
+}
+
+impl GroupSort {
+    /// Every order, in the order the console cycles through them.
+    pub const ALL: [GroupSort; 4] = [
+        GroupSort::Newest,
+        GroupSort::Name,
+        GroupSort::Progress,
+        GroupSort::Failed,
+    ];
+
+    /// The wire name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            GroupSort::Newest => "newest",
+            GroupSort::Name => "name",
+            GroupSort::Progress => "progress",
+            GroupSort::Failed => "failed",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        GroupSort::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// The order after this one in [`GroupSort::ALL`], wrapping around.
+    pub fn next(self) -> Self {
+        let i = GroupSort::ALL.iter().position(|o| *o == self).unwrap_or(0);
+        GroupSort::ALL[(i + 1) % GroupSort::ALL.len()]
+    }
+
+    /// Compares two groups in this order: the one to list first is `Less`.
+    pub fn compare(&self, a: &TaskGroupView, b: &TaskGroupView) -> std::cmp::Ordering {
+        let by_id = || a.group.id.cmp(&b.group.id);
+        match self {
+            GroupSort::Newest => b.group.created_at.cmp(&a.group.created_at).then_with(by_id),
+            GroupSort::Name => a.group.name.cmp(&b.group.name).then_with(by_id),
+            GroupSort::Progress => a
+                .completed_percent
+                .total_cmp(&b.completed_percent)
+                .then_with(by_id),
+            GroupSort::Failed => b.counts.failed.cmp(&a.counts.failed).then_with(by_id),
+        }
+    }
 }
 
 /// `GET /api/v1/task_group/:id/tasks`.

@@ -5,6 +5,7 @@
 
 use crate::engine::{Actor, EngineError, EngineHandle, Op};
 use crate::storage::Store;
+use crew_core::wire::GroupSort;
 use crew_core::Timestamp;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ pub fn due_groups(
     let read = store.read()?;
     let mut due = Vec::new();
     for page in 1.. {
-        let list = read.list_groups(page, PAGE, None, now)?;
+        let list = read.list_groups(page, PAGE, None, GroupSort::Newest, now)?;
         let n = list.task_groups.len();
         for g in list.task_groups {
             let Some(expr) = &g.group.schedule else {

@@ -8,6 +8,7 @@
 
 use crate::engine::{Actor, EngineError, EngineHandle, Op};
 use crate::storage::Store;
+use crew_core::wire::GroupSort;
 use crew_core::Timestamp;
 use std::time::Duration;
 
@@ -42,7 +43,7 @@ pub fn doomed_groups(
     // Newest first, as the store lists them.
     let mut finished = Vec::new();
     for page in 1.. {
-        let list = read.list_groups(page, PAGE, None, now)?;
+        let list = read.list_groups(page, PAGE, None, GroupSort::Newest, now)?;
         let n = list.task_groups.len();
         for g in list.task_groups {
             let total = g.counts.total();

@@ -250,6 +250,7 @@ async fn healthz_and_json_fallbacks() {
         "/task_groups?pageSize=abc",
         "/task_groups?page=-1",
         "/task_groups?page=1.5",
+        "/task_groups?sort=oldest",
     ] {
         assert_error(&d.get(bad).await, 400);
     }
@@ -352,6 +353,14 @@ async fn group_lifecycle() {
     let a = d.get("/task_groups?pageSize=1&page=2").await;
     assert_eq!(a.body["count"], 2);
     assert_eq!(a.body["taskGroups"].as_array().unwrap().len(), 1);
+    // Sorted over every group, not only a page: by name, "Ads…" comes
+    // before "Other" though it is older.
+    for (sort, first) in [("newest", generated.as_str()), ("name", "g1")] {
+        let a = d.get(&format!("/task_groups?pageSize=1&sort={sort}")).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.body["taskGroups"][0]["id"], first, "{sort}");
+        assert_eq!(a.body["count"], 2);
+    }
 
     let a = d.get("/task_group/g1").await;
     assert_eq!(a.status, 200);

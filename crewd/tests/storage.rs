@@ -3,7 +3,7 @@
 //! `MemGraph` fed the same changes is the reference model.
 
 use crew_core::rules::{self, RetryPolicy, Start};
-use crew_core::wire::{ChildTask, Event, NewTask, NewTaskGroup, StatusCounts};
+use crew_core::wire::{ChildTask, Event, GroupSort, NewTask, NewTaskGroup, StatusCounts};
 use crew_core::worker::WorkerOutcome;
 use crew_core::{Changes, GraphRead, MemGraph, TaskStatus, Timestamp};
 use crewd::storage::{ReadTx, StorageError, Store, StoreConfig, TaskQuery, WriteTx};
@@ -407,7 +407,12 @@ fn lifecycle_keeps_indexes_and_counts_exact() {
     .unwrap();
     assert!(!any, "no incomplete task is left");
     assert!(r.children("a").unwrap().is_empty());
-    assert_eq!(r.list_groups(1, 10, None, at(11)).unwrap().count, 0);
+    assert_eq!(
+        r.list_groups(1, 10, None, GroupSort::Newest, at(11))
+            .unwrap()
+            .count,
+        0
+    );
     let wgs = r.workgroups(at(11)).unwrap().workgroups;
     assert!(wgs.iter().all(|w| w.incomplete_tasks == 0), "{wgs:?}");
 }
@@ -1333,12 +1338,18 @@ fn group_listing_is_newest_first_paged_and_searchable() {
             .map(|g| g.group.id.clone())
             .collect::<Vec<_>>()
     };
-    let l = r.list_groups(1, 3, None, at(10)).unwrap();
+    let l = r
+        .list_groups(1, 3, None, GroupSort::Newest, at(10))
+        .unwrap();
     assert_eq!(l.count, 7);
     assert_eq!(ids_of(&l), vec!["grp-6", "grp-5", "grp-4"]);
-    let l = r.list_groups(3, 3, None, at(10)).unwrap();
+    let l = r
+        .list_groups(3, 3, None, GroupSort::Newest, at(10))
+        .unwrap();
     assert_eq!(ids_of(&l), vec!["grp-0"]);
-    let l = r.list_groups(1, 0, Some("EVEN"), at(10)).unwrap();
+    let l = r
+        .list_groups(1, 0, Some("EVEN"), GroupSort::Newest, at(10))
+        .unwrap();
     assert_eq!(
         (l.count, ids_of(&l)),
         (
@@ -1351,11 +1362,60 @@ fn group_listing_is_newest_first_paged_and_searchable() {
             ]
         )
     );
-    let l = r.list_groups(2, 1, Some("grp-1"), at(10)).unwrap();
+    let l = r
+        .list_groups(2, 1, Some("grp-1"), GroupSort::Newest, at(10))
+        .unwrap();
     assert_eq!((l.count, l.task_groups.len()), (1, 0));
     assert_eq!(
-        r.list_groups(1, 10, None, at(10)).unwrap().task_groups[0].completed_percent,
+        r.list_groups(1, 10, None, GroupSort::Newest, at(10))
+            .unwrap()
+            .task_groups[0]
+            .completed_percent,
         100.0
+    );
+}
+
+#[test]
+fn group_listing_sorts_every_group_by_name_progress_or_failures() {
+    let mut f = Fixture::new();
+    let once = |id: &str| NewTask {
+        remaining_attempts: Some(1),
+        ..task(id, &[])
+    };
+    // Created in this order, so that newest first is none of the others.
+    f.create_group("c", vec![], at(0));
+    f.create_group("a", vec![once("a1"), once("a2")], at(1));
+    f.create_group("d", vec![once("d1")], at(2));
+    f.create_group("b", vec![once("b1"), once("b2"), once("b3")], at(3));
+    f.finish("a1", success(json!(1), vec![]), at(4));
+    f.finish("a2", WorkerOutcome::failure("boom"), at(4));
+    f.finish("d1", success(json!(1), vec![]), at(4));
+    f.finish("b1", WorkerOutcome::failure("boom"), at(4));
+    f.finish("b2", WorkerOutcome::failure("boom"), at(4));
+    let r = f.store.read().unwrap();
+    let list = |sort, page, size, search| {
+        let l = r.list_groups(page, size, search, sort, at(5)).unwrap();
+        let ids: Vec<String> = l.task_groups.iter().map(|g| g.group.id.clone()).collect();
+        (l.count, ids.join(" "))
+    };
+    assert_eq!(list(GroupSort::Newest, 1, 0, None), (4, "b d a c".into()));
+    assert_eq!(list(GroupSort::Name, 1, 0, None), (4, "a b c d".into()));
+    // b 0 %, a 50 %; c (empty) and d are both at 100 %, so by id.
+    assert_eq!(list(GroupSort::Progress, 1, 0, None), (4, "b a c d".into()));
+    assert_eq!(list(GroupSort::Failed, 1, 0, None), (4, "b a c d".into()));
+    // Pages of the whole order, and searched.
+    assert_eq!(list(GroupSort::Failed, 1, 1, None), (4, "b".into()));
+    assert_eq!(list(GroupSort::Failed, 2, 2, None), (4, "c d".into()));
+    assert_eq!(list(GroupSort::Name, 3, 2, None), (4, "".into()));
+    assert_eq!(list(GroupSort::Progress, 1, 0, Some("D")), (1, "d".into()));
+    // Each page still carries the full counts.
+    let l = r.list_groups(1, 1, None, GroupSort::Failed, at(5)).unwrap();
+    assert_eq!(
+        (
+            l.task_groups[0].counts.failed,
+            l.task_groups[0].counts.ready
+        ),
+        (2, 1)
     );
 }
 

@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use crew_core::object_only::ObjectOnly;
+use crew_core::wire::GroupSort;
 use crew_core::TaskStatus;
 use serde::de::DeserializeOwned;
 
@@ -285,6 +286,43 @@ impl<S: Send + Sync> FromRequestParts<S> for ListQuery {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         ListQuery::parse(parts.uri.query())
+    }
+}
+
+/// The `sort` parameter of the groups listing (absent: newest first).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupSortQuery(pub GroupSort);
+
+impl GroupSortQuery {
+    /// Parses a raw query string; other parameters are [`ListQuery`]'s.
+    pub fn parse(query: Option<&str>) -> Result<Self, ApiError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
+        let mut sort = GroupSort::default();
+        for (k, v) in pairs {
+            if k == "sort" && !v.trim().is_empty() {
+                sort = GroupSort::parse(v.trim()).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "query parameter sort must be one of {}, got {:?}",
+                        GroupSort::ALL
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        crew_core::dag::truncate(&v, 40)
+                    ))
+                })?;
+            }
+        }
+        Ok(GroupSortQuery(sort))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for GroupSortQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        GroupSortQuery::parse(parts.uri.query())
     }
 }
 

@@ -1,7 +1,7 @@
 //! Task group routes.
 
 use super::error::ApiError;
-use super::extract::{JsonBody, ListQuery, OptionalJson, PathParams};
+use super::extract::{GroupSortQuery, JsonBody, ListQuery, OptionalJson, PathParams};
 use super::openapi as doc;
 use super::{created, read, ApiState};
 use crate::engine::{Actor, Op, OpOutcome};
@@ -30,7 +30,7 @@ pub(super) fn action(outcome: OpOutcome) -> Json<ActionResult> {
     })
 }
 
-/// `GET /api/v1/task_groups?page&pageSize&search`
+/// `GET /api/v1/task_groups?page&pageSize&search&sort`
 #[utoipa::path(
     get,
     path = "/api/v1/task_groups",
@@ -50,9 +50,10 @@ pub(super) fn action(outcome: OpOutcome) -> Json<ActionResult> {
 pub(super) async fn list(
     State(state): State<ApiState>,
     q: ListQuery,
+    GroupSortQuery(sort): GroupSortQuery,
 ) -> Result<Json<TaskGroupList>, ApiError> {
     read(&state, move |tx, now| {
-        Ok(tx.list_groups(q.page, q.page_size, q.search.as_deref(), now)?)
+        Ok(tx.list_groups(q.page, q.page_size, q.search.as_deref(), sort, now)?)
     })
     .await
     .map(Json)

@@ -29,7 +29,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
-use crew_core::wire::{StatusCounts, WhoAmI};
+use crew_core::wire::{GroupSort, StatusCounts, WhoAmI};
 use crew_core::{TaskStatus, Timestamp};
 use openapi as doc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -218,7 +218,10 @@ async fn whoami(identity: Option<Extension<Identity>>) -> Json<WhoAmI> {
 async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
     let (tasks, events_trimmed) = read(&state, |tx, now| {
         let mut tasks = StatusCounts::default();
-        for g in tx.list_groups(1, 0, None, now)?.task_groups {
+        for g in tx
+            .list_groups(1, 0, None, GroupSort::Newest, now)?
+            .task_groups
+        {
             for s in TaskStatus::ALL {
                 *tasks.get_mut(s) += g.counts.get(s);
             }

@@ -9,7 +9,8 @@
 //! `crewd/tests/openapi.rs` checks both directions against a real daemon.
 
 use crew_core::wire::{
-    ChildTask, ErrorBody, Event, ParentPayload, StreamMessage, WorkerPayload, WorkerResponse,
+    ChildTask, ErrorBody, Event, GroupSort, ParentPayload, StreamMessage, WorkerPayload,
+    WorkerResponse,
 };
 use crew_core::{Task, TaskStatus};
 use std::sync::LazyLock;
@@ -35,7 +36,7 @@ pub const BEARER: &str = "bearer";
     modifiers(&BearerScheme),
     security(("bearer" = [])),
     components(
-        schemas(ErrorBody, StreamMessage, Event, WorkerPayload, ParentPayload, WorkerResponse, ChildTask),
+        schemas(ErrorBody, StreamMessage, Event, WorkerPayload, ParentPayload, WorkerResponse, ChildTask, GroupSort),
         responses(
             BadRequest,
             Unauthorized,
@@ -150,6 +151,9 @@ pub struct GroupListParams {
     page_size: Option<u64>,
     /// Case-insensitive substring of the group's name or id.
     search: Option<String>,
+    /// Order: `newest` (default), `name`, `progress` (least complete
+    /// first) or `failed` (most failed tasks first); ties go by id.
+    sort: Option<GroupSort>,
 }
 
 /// Query of `GET /api/v1/task_group/{id}/tasks`.

@@ -6,11 +6,13 @@ use super::tables::{
 };
 use super::StorageError;
 use crew_core::wire::{
-    search_matches, search_needle, AuditEntry, AuditList, StatusCounts, StreamMessage,
-    TaskGroupList, TaskGroupView, TaskList, WorkgroupList, WorkgroupView,
+    completed_percent, search_matches, search_needle, AuditEntry, AuditList, GroupSort,
+    StatusCounts, StreamMessage, TaskGroupList, TaskGroupView, TaskList, WorkgroupList,
+    WorkgroupView,
 };
 use crew_core::{Task, TaskGroup, TaskStatus, Timestamp, Workgroup};
 use redb::{ReadOnlyTable, ReadableTable, ReadableTableMetadata};
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Most audit entries one filtered [`ReadTx::audit`] call looks at.
@@ -75,6 +77,36 @@ fn page_window(page: u64, page_size: u64) -> (u64, u64) {
     let size = if page_size == 0 { u64::MAX } else { page_size };
     let skip = page.max(1).saturating_sub(1).saturating_mul(page_size);
     (skip, size)
+}
+
+/// The group `groups_by_time` names: missing is corruption.
+fn indexed_group(groups: &ReadOnlyTable<&str, &[u8]>, id: &str) -> Result<TaskGroup, StorageError> {
+    get_group(groups, id)?.ok_or_else(|| StorageError::Corrupt {
+        table: "groups_by_time",
+        key: id.to_string(),
+        detail: "indexed group does not exist".into(),
+    })
+}
+
+/// What a group is ranked by in a listing sorted by anything but age:
+/// the same order as [`GroupSort::compare`], from the stored counters.
+enum Rank {
+    Name(String),
+    Progress(f64),
+    Failed(u64),
+}
+
+impl Rank {
+    /// The group to list first is `Less` (ranks of one listing are all of
+    /// one kind).
+    fn order(&self, other: &Rank) -> Ordering {
+        match (self, other) {
+            (Rank::Name(a), Rank::Name(b)) => a.cmp(b),
+            (Rank::Progress(a), Rank::Progress(b)) => a.total_cmp(b),
+            (Rank::Failed(a), Rank::Failed(b)) => b.cmp(a),
+            _ => Ordering::Equal,
+        }
+    }
 }
 
 /// A listing's search text as the console and bulk actions read it
@@ -152,17 +184,22 @@ impl ReadTx {
         })
     }
 
-    /// Groups, newest first, with counts. `page` is 1-based (0 is read as
-    /// 1), `page_size` 0 means all; `search` is a case-insensitive substring
-    /// of the name or id (a search decodes every group; without one, only
-    /// the page is read).
+    /// Groups in `sort`'s order, with counts. `page` is 1-based (0 is read
+    /// as 1), `page_size` 0 means all; `search` is a case-insensitive
+    /// substring of the name or id (a search decodes every group; without
+    /// one, newest first reads only the page, and another order every
+    /// group's counters or, by name, every group).
     pub fn list_groups(
         &self,
         page: u64,
         page_size: u64,
         search: Option<&str>,
+        sort: GroupSort,
         now: Timestamp,
     ) -> Result<TaskGroupList, StorageError> {
+        if sort != GroupSort::Newest {
+            return self.list_groups_ranked(page, page_size, search, sort, now);
+        }
         let by_time = self.txn.open_table(tables::GROUPS_BY_TIME)?;
         let groups = self.txn.open_table(tables::GROUPS)?;
         let (skip, size) = page_window(page, page_size);
@@ -177,11 +214,7 @@ impl ReadTx {
                 break;
             }
             if needle.is_some() || in_page {
-                let g = get_group(&groups, id)?.ok_or_else(|| StorageError::Corrupt {
-                    table: "groups_by_time",
-                    key: id.to_string(),
-                    detail: "indexed group does not exist".into(),
-                })?;
+                let g = indexed_group(&groups, id)?;
                 if let Some(n) = &needle {
                     if !search_matches(n, [g.name.as_str(), g.id.as_str(), ""]) {
                         continue;
@@ -203,6 +236,66 @@ impl ReadTx {
         Ok(TaskGroupList {
             task_groups: views,
             count,
+        })
+    }
+
+    /// [`ReadTx::list_groups`] in an order that needs every group: each
+    /// matching group is ranked from its counters (or its name), then only
+    /// the page's groups get their full counts.
+    fn list_groups_ranked(
+        &self,
+        page: u64,
+        page_size: u64,
+        search: Option<&str>,
+        sort: GroupSort,
+        now: Timestamp,
+    ) -> Result<TaskGroupList, StorageError> {
+        let by_time = self.txn.open_table(tables::GROUPS_BY_TIME)?;
+        let groups = self.txn.open_table(tables::GROUPS)?;
+        let counts = self.txn.open_table(tables::GROUP_COUNTS)?;
+        let (skip, size) = page_window(page, page_size);
+        let needle = lower_needle(search);
+        let mut ranked: Vec<(Rank, String)> = Vec::new();
+        for row in by_time.iter()? {
+            let (k, _) = row?;
+            let (_, id) = k.value();
+            let mut name = None;
+            if needle.is_some() || sort == GroupSort::Name {
+                let g = indexed_group(&groups, id)?;
+                if let Some(n) = &needle {
+                    if !search_matches(n, [g.name.as_str(), g.id.as_str(), ""]) {
+                        continue;
+                    }
+                }
+                name = Some(g.name);
+            }
+            let rank = match (sort, name) {
+                (GroupSort::Name, Some(name)) => Rank::Name(name),
+                _ => {
+                    let raw = counts.get(id)?.map(|v| v.value()).unwrap_or([0; BUCKETS]);
+                    let total = raw.iter().sum();
+                    let completed = raw[Bucket::Completed.idx()];
+                    match sort {
+                        GroupSort::Failed => Rank::Failed(raw[Bucket::Failed.idx()]),
+                        _ => Rank::Progress(completed_percent(completed, total)),
+                    }
+                }
+            };
+            ranked.push((rank, id.to_string()));
+        }
+        ranked.sort_by(|a, b| a.0.order(&b.0).then_with(|| a.1.cmp(&b.1)));
+        let mut views = Vec::new();
+        for (_, id) in ranked
+            .iter()
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+            .take(usize::try_from(size).unwrap_or(usize::MAX))
+        {
+            let g = indexed_group(&groups, id)?;
+            views.push(self.view_of(g, now)?);
+        }
+        Ok(TaskGroupList {
+            task_groups: views,
+            count: ranked.len() as u64,
         })
     }
 
