@@ -1,7 +1,9 @@
 //! Frame and event throughput on a 100k-task group. Run with
 //! `cargo bench -p crew-tui --bench console`; prints the figures.
 
-use crew_core::wire::{Event, StatusCounts, StreamMessage, TaskGroupList, TaskGroupView};
+use crew_core::wire::{
+    Event, GroupSort, StatusCounts, StreamMessage, TaskGroupList, TaskGroupView,
+};
 use crew_core::{Task, TaskGroup, TaskStatus, Timestamp};
 use crew_tui::app::keymap::KeyMap;
 use crew_tui::app::msg::Reply;
@@ -98,6 +100,7 @@ fn main() {
         &mut state,
         Msg::Reply(Reply::Groups {
             search: String::new(),
+            sort: GroupSort::Newest,
             result: Ok(TaskGroupList {
                 task_groups: vec![view.clone()],
                 count: 1,

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use crew_core::wire::{ActionResult, BulkFilter, Event, StreamMessage};
+use crew_core::wire::{ActionResult, BulkFilter, Event, GroupSort, StreamMessage};
 use crew_core::TaskStatus;
 use crew_tui::app::action::{ActionRequest, Target, Verb};
 use crew_tui::app::msg::{ConnEvent, Reply};
@@ -386,7 +386,8 @@ fn resync_and_first_connection_refetch_snapshots() {
         )],
     );
     assert!(fx.contains(&Effect::FetchGroups {
-        search: String::new()
+        search: String::new(),
+        sort: GroupSort::Newest,
     }));
     assert!(fx.contains(&Effect::FetchGroup("g-demo".into())));
     assert!(s.group.as_ref().unwrap().loading);
@@ -466,6 +467,7 @@ fn errors_from_the_daemon_reach_the_status_line_and_the_log() {
         &mut s,
         [Msg::Reply(Reply::Groups {
             search: String::new(),
+            sort: GroupSort::Newest,
             result: Err("cannot connect".into()),
         })],
     );
@@ -528,6 +530,7 @@ fn a_group_named_before_the_list_arrives_opens_when_it_does() {
         &mut s,
         [Msg::Reply(Reply::Groups {
             search: String::new(),
+            sort: GroupSort::Newest,
             result: Ok(groups()),
         })],
     );
@@ -860,10 +863,22 @@ fn a_group_schedule_is_edited_from_a_prompt() {
     assert_eq!(ro.input, Input::None);
 }
 
-/// The daemon's first page of groups, with `count` groups in all.
+/// The daemon's first page of groups, newest first, with `count` groups
+/// in all.
 fn page_of(search: &str, groups: Vec<crew_core::wire::TaskGroupView>, count: u64) -> Msg {
+    sorted_page_of(search, GroupSort::Newest, groups, count)
+}
+
+/// The daemon's first page of groups in `sort`'s order.
+fn sorted_page_of(
+    search: &str,
+    sort: GroupSort,
+    groups: Vec<crew_core::wire::TaskGroupView>,
+    count: u64,
+) -> Msg {
     Msg::Reply(Reply::Groups {
         search: search.into(),
+        sort,
         result: Ok(crew_core::wire::TaskGroupList {
             task_groups: groups,
             count,
@@ -877,10 +892,18 @@ fn open_by_name(s: &mut crew_tui::AppState, name: &str) -> Vec<Effect> {
     feed(s, [code(KeyCode::Enter)])
 }
 
-/// The request for the first page of groups matching `search`.
+/// The request for the first page of groups matching `search`, newest
+/// first.
 fn search_for(search: &str) -> Vec<Effect> {
+    sorted_search_for(search, GroupSort::Newest)
+}
+
+/// The request for the first page of groups matching `search` in `sort`'s
+/// order.
+fn sorted_search_for(search: &str, sort: GroupSort) -> Vec<Effect> {
     vec![Effect::FetchGroups {
         search: search.into(),
+        sort,
     }]
 }
 
@@ -955,4 +978,41 @@ fn the_filter_asks_the_daemon_only_beyond_the_first_page() {
     feed(&mut s, [page_of("nightly", groups().task_groups, 900)]);
     let fx = feed(&mut s, [tick(1.0)]);
     assert!(fx.is_empty(), "{fx:?}");
+}
+
+#[test]
+fn sorting_beyond_the_first_page_asks_the_daemon_for_that_order() {
+    // Every group loaded: sorting them is enough.
+    let mut s = loaded(Theme::default(), false);
+    types(&mut s, "s");
+    let fx = feed(&mut s, [tick(0.5)]);
+    assert!(fx.is_empty(), "{fx:?}");
+
+    // More than a page: the first page of the new order, searched as the
+    // filter says, at the next tick.
+    let mut s = loaded(Theme::default(), false);
+    feed(&mut s, [page_of("", groups().task_groups, 1200)]);
+    types(&mut s, "sss");
+    assert_eq!(s.groups_sort, GroupSort::Failed);
+    assert_eq!(
+        feed(&mut s, [tick(0.5)]),
+        sorted_search_for("", GroupSort::Failed)
+    );
+    feed(
+        &mut s,
+        [sorted_page_of(
+            "",
+            GroupSort::Failed,
+            groups().task_groups,
+            1200,
+        )],
+    );
+    let fx = feed(&mut s, [tick(1.0)]);
+    assert!(fx.is_empty(), "{fx:?}");
+    // A filter typed then is searched in that order too.
+    types(&mut s, "/nightly");
+    assert_eq!(
+        feed(&mut s, [tick(1.5)]),
+        sorted_search_for("nightly", GroupSort::Failed)
+    );
 }

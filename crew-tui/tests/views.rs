@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use crew_core::wire::GroupSort;
 use crew_tui::app::msg::{ConnEvent, Reply};
 use crew_tui::theme::Theme;
 use crew_tui::Msg;
@@ -25,6 +26,7 @@ fn groups_beyond_a_page_say_how_many_there_are() {
         &mut s,
         [Msg::Reply(Reply::Groups {
             search: String::new(),
+            sort: GroupSort::Newest,
             result: Ok(crew_core::wire::TaskGroupList {
                 task_groups: groups().task_groups,
                 count: 1200,
@@ -32,11 +34,28 @@ fn groups_beyond_a_page_say_how_many_there_are() {
         })],
     );
     insta::assert_snapshot!("groups_of_many_80x24", render(&s, 80, 24));
-    // Another sort orders the page only: the title says so.
+    // Another sort orders the page only until the daemon's page in that
+    // order arrives: the title says so meanwhile.
     types(&mut s, "ss");
     let screen = render(&s, 80, 24);
     assert!(
-        screen.contains("sort: progress, among the newest 3"),
+        screen.contains("sort: progress, among the first 3 by newest"),
+        "{screen}"
+    );
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::Groups {
+            search: String::new(),
+            sort: GroupSort::Progress,
+            result: Ok(crew_core::wire::TaskGroupList {
+                task_groups: groups().task_groups,
+                count: 1200,
+            }),
+        })],
+    );
+    let screen = render(&s, 80, 24);
+    assert!(
+        screen.contains("Groups (3 of 1200) sort: progress "),
         "{screen}"
     );
 }

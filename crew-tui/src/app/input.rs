@@ -421,6 +421,10 @@ fn on_command(state: &mut AppState, cmd: Command) -> Vec<Effect> {
         Command::Open => on_open(state),
         Command::Sort => {
             state.groups_sort = state.groups_sort.next();
+            // Beyond the loaded page, the daemon sorts (at the next tick).
+            if state.groups_need_search() {
+                state.groups_dirty = true;
+            }
             vec![]
         }
         Command::ToggleExpand => {

@@ -3,7 +3,8 @@
 
 use super::action::ActionRequest;
 use crew_core::wire::{
-    ActionResult, AuditList, BulkResult, StreamMessage, TaskGroupList, TaskGroupView, WorkgroupList,
+    ActionResult, AuditList, BulkResult, GroupSort, StreamMessage, TaskGroupList, TaskGroupView,
+    WorkgroupList,
 };
 use crew_core::{Task, Timestamp};
 use crossterm::event::KeyEvent;
@@ -57,6 +58,8 @@ pub enum Reply {
     Groups {
         /// The search it answers.
         search: String,
+        /// The order it is the first page of.
+        sort: GroupSort,
         /// The page, or why not.
         result: Result<TaskGroupList, String>,
     },
@@ -93,11 +96,13 @@ pub enum Reply {
 /// What the I/O side must do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
-    /// Refetch the groups list: the first page of those the daemon finds
-    /// with `search` (every group when empty).
+    /// Refetch the groups list: the first page, in `sort`'s order, of
+    /// those the daemon finds with `search` (every group when empty).
     FetchGroups {
         /// A case-insensitive substring of the name or id.
         search: String,
+        /// The order of the whole list the page is the first of.
+        sort: GroupSort,
     },
     /// Fetch a group and all its tasks.
     FetchGroup(String),

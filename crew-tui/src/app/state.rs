@@ -8,6 +8,7 @@ use super::keymap::{KeyMap, Scope};
 use super::msg::Effect;
 use crate::theme::Theme;
 use crew_core::model::derive_status;
+pub use crew_core::wire::GroupSort;
 use crew_core::wire::{Event, TaskGroupView, WorkgroupView};
 use crew_core::{Task, TaskStatus, Timestamp};
 use std::collections::{HashMap, VecDeque};
@@ -335,40 +336,6 @@ pub struct TaskDetail {
     pub links: ListPos,
 }
 
-/// Sort orders of the groups list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GroupSort {
-    /// Newest first.
-    Newest,
-    /// By name.
-    Name,
-    /// Least complete first.
-    Progress,
-    /// Most failures first.
-    Failed,
-}
-
-impl GroupSort {
-    /// Name shown in the title.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            GroupSort::Newest => "newest",
-            GroupSort::Name => "name",
-            GroupSort::Progress => "progress",
-            GroupSort::Failed => "failed",
-        }
-    }
-
-    pub(super) fn next(self) -> Self {
-        match self {
-            GroupSort::Newest => GroupSort::Name,
-            GroupSort::Name => GroupSort::Progress,
-            GroupSort::Progress => GroupSort::Failed,
-            GroupSort::Failed => GroupSort::Newest,
-        }
-    }
-}
-
 /// The whole console state.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -397,14 +364,18 @@ pub struct AppState {
     pub confirm: Option<Confirm>,
     /// The status line.
     pub status: Option<StatusLine>,
-    /// Groups: the first page of those matching `groups_search`, newest
-    /// first.
+    /// Groups: the first page of those matching `groups_search`, in
+    /// `groups_page_sort`'s order.
     pub groups: Vec<TaskGroupView>,
     /// How many groups the daemon has that match `groups_search`: more than
     /// `groups` holds when there are more than a page.
     pub groups_total: u64,
     /// The search `groups` answers (empty: every group).
     pub(super) groups_search: String,
+    /// The order `groups` is the first page of: when it is not
+    /// `groups_sort` and there are more groups than a page, the page is
+    /// fetched again in the new order.
+    pub groups_page_sort: GroupSort,
     /// The groups list has been fetched once.
     pub groups_loaded: bool,
     /// `/` filter of the groups list.
@@ -468,6 +439,7 @@ impl AppState {
             groups_loaded: false,
             groups_total: 0,
             groups_search: String::new(),
+            groups_page_sort: GroupSort::Newest,
             groups_filter: String::new(),
             groups_sort: GroupSort::Newest,
             groups_list: ListPos::default(),
@@ -511,7 +483,10 @@ impl AppState {
     /// Fetches the first page of the groups matching `search`.
     pub(super) fn fetch_groups_matching(&mut self, search: String) -> Effect {
         self.groups_inflight = true;
-        Effect::FetchGroups { search }
+        Effect::FetchGroups {
+            search,
+            sort: self.groups_sort,
+        }
     }
 
     /// Whether the loaded groups hold every group `text` can match, so
@@ -526,10 +501,13 @@ impl AppState {
                 .contains(&self.groups_search.to_lowercase())
     }
 
-    /// Whether the loaded groups answer another search than the filter's
-    /// and do not hold all it can match: the daemon must be asked.
+    /// Whether the loaded groups answer another search than the filter's,
+    /// or another order than the list's, and do not hold all the filter
+    /// can match: the daemon must be asked.
     pub(super) fn groups_need_search(&self) -> bool {
-        self.groups_search != self.groups_filter.trim() && !self.groups_cover(&self.groups_filter)
+        (self.groups_search != self.groups_filter.trim()
+            || self.groups_page_sort != self.groups_sort)
+            && !self.groups_cover(&self.groups_filter)
     }
 
     /// Opens the group `name` (a name or id) if the loaded groups have it;
@@ -622,31 +600,7 @@ impl AppState {
                     || g.group.id.to_lowercase().contains(&needle)
             })
             .collect();
-        match self.groups_sort {
-            GroupSort::Newest => v.sort_by(|a, b| {
-                b.group
-                    .created_at
-                    .cmp(&a.group.created_at)
-                    .then_with(|| a.group.id.cmp(&b.group.id))
-            }),
-            GroupSort::Name => v.sort_by(|a, b| {
-                a.group
-                    .name
-                    .cmp(&b.group.name)
-                    .then_with(|| a.group.id.cmp(&b.group.id))
-            }),
-            GroupSort::Progress => v.sort_by(|a, b| {
-                a.completed_percent
-                    .total_cmp(&b.completed_percent)
-                    .then_with(|| a.group.id.cmp(&b.group.id))
-            }),
-            GroupSort::Failed => v.sort_by(|a, b| {
-                b.counts
-                    .failed
-                    .cmp(&a.counts.failed)
-                    .then_with(|| a.group.id.cmp(&b.group.id))
-            }),
-        }
+        v.sort_by(|a, b| self.groups_sort.compare(a, b));
         v
     }
 

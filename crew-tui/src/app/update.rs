@@ -359,7 +359,11 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
             }
             vec![]
         }
-        Reply::Groups { search, result } => {
+        Reply::Groups {
+            search,
+            sort,
+            result,
+        } => {
             state.groups_inflight = false;
             state.groups_fetched_at = Some(state.now);
             match result {
@@ -367,6 +371,7 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
                     state.groups = list.task_groups;
                     state.groups_total = list.count;
                     state.groups_search = search;
+                    state.groups_page_sort = sort;
                     state.groups_loaded = true;
                     // A page for another search (a group looked up by
                     // name, a filter typed meanwhile) is replaced by the

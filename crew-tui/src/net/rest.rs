@@ -5,8 +5,8 @@ use crate::app::action::{ActionRequest, Target, Verb};
 use crate::app::msg::{Effect, Msg, Reply};
 use crew_core::wire::{
     ActionResult, AttemptsRequest, AuditList, BulkAction, BulkFilter, BulkRequest, BulkResult,
-    ErrorBody, PauseRequest, TaskGroupList, TaskGroupView, TaskList, WhoAmI, WorkgroupLimitRequest,
-    WorkgroupList,
+    ErrorBody, GroupSort, PauseRequest, TaskGroupList, TaskGroupView, TaskList, WhoAmI,
+    WorkgroupLimitRequest, WorkgroupList,
 };
 use crew_core::Task;
 use reqwest::{Method, StatusCode};
@@ -105,11 +105,12 @@ impl Rest {
     }
 
     /// `GET /api/v1/task_groups`: the first [`GROUP_PAGE`] groups matching
-    /// `search`, newest first.
-    pub async fn groups(&self, search: &str) -> Result<TaskGroupList, String> {
+    /// `search`, in `sort`'s order over all of them.
+    pub async fn groups(&self, search: &str, sort: GroupSort) -> Result<TaskGroupList, String> {
         let path = format!(
-            "/api/v1/task_groups?page=1&pageSize={GROUP_PAGE}&search={}",
-            encode(search)
+            "/api/v1/task_groups?page=1&pageSize={GROUP_PAGE}&search={}&sort={}",
+            encode(search),
+            sort.as_str()
         );
         self.call::<Lenient<TaskGroupList>>(Method::GET, &path, None, false)
             .await?
@@ -335,9 +336,15 @@ pub fn execute(rest: &Arc<Rest>, effect: Effect, tx: &mpsc::Sender<Msg>) -> bool
     let tx = tx.clone();
     let reply = match effect {
         Effect::Quit => return false,
-        Effect::FetchGroups { search } => tokio::spawn(async move {
-            let result = rest.groups(&search).await;
-            let _ = tx.send(Msg::Reply(Reply::Groups { search, result })).await;
+        Effect::FetchGroups { search, sort } => tokio::spawn(async move {
+            let result = rest.groups(&search, sort).await;
+            let _ = tx
+                .send(Msg::Reply(Reply::Groups {
+                    search,
+                    sort,
+                    result,
+                }))
+                .await;
         }),
         Effect::FetchGroup(id) => tokio::spawn(async move {
             let result = rest.group(&id).await;

@@ -1,7 +1,7 @@
 //! The groups list: name, progress, counts by status, paused, age.
 
 use super::{clean, fit, fit_right, heading, list_areas, marker, select_line, title_line};
-use crate::app::state::{AppState, GroupSort};
+use crate::app::state::AppState;
 use crate::theme::{fmt_age, Theme};
 use crew_core::wire::{StatusCounts, TaskGroupView};
 use crew_core::TaskStatus;
@@ -43,8 +43,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let th = &state.theme;
     let (t, h, l) = list_areas(area);
     let groups = state.visible_groups();
-    // More than a page: say how many the daemon has (`/` searches them),
-    // and that another sort than the newest orders the page only.
+    // More than a page: say how many the daemon has (`/` searches them
+    // and `s` sorts them), and, until the page in the new order arrives,
+    // that the sort orders the page only.
     let truncated = state.groups_total > state.groups.len() as u64;
     let count = if truncated {
         format!("{} of {}", groups.len(), state.groups_total)
@@ -52,8 +53,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         groups.len().to_string()
     };
     let sort = state.groups_sort.as_str();
-    let sort = if truncated && state.groups_sort != GroupSort::Newest {
-        format!("{sort}, among the newest {}", state.groups.len())
+    let sort = if truncated && state.groups_sort != state.groups_page_sort {
+        format!(
+            "{sort}, among the first {} by {}",
+            state.groups.len(),
+            state.groups_page_sort.as_str()
+        )
     } else {
         sort.to_string()
     };

@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use crew_core::model::{Attempt, AttemptOutcome, TaskError};
-use crew_core::wire::{StatusCounts, TaskGroupList, TaskGroupView, WorkgroupList, WorkgroupView};
+use crew_core::wire::{
+    GroupSort, StatusCounts, TaskGroupList, TaskGroupView, WorkgroupList, WorkgroupView,
+};
 use crew_core::{Task, TaskGroup, TaskStatus, Timestamp, Workgroup};
 use crew_tui::app::keymap::KeyMap;
 use crew_tui::app::msg::{ConnEvent, Reply};
@@ -266,6 +268,7 @@ pub fn loaded(theme: Theme, read_only: bool) -> AppState {
             Msg::Conn(ConnEvent::Connected { resumed: false }),
             Msg::Reply(Reply::Groups {
                 search: String::new(),
+                sort: GroupSort::Newest,
                 result: Ok(groups()),
             }),
             Msg::Reply(Reply::Workgroups(Ok(workgroups()))),
