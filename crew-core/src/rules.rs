@@ -892,6 +892,9 @@ pub fn update_task<G: GraphRead + ?Sized>(
         t.output = v;
     }
     if let Some(v) = patch.is_complete {
+        if !v && t.is_complete {
+            refuse_rerun_of_continuations(&mut s, id)?;
+        }
         if v && !t.is_complete {
             for c in s.children(id)? {
                 s.wake(c);
@@ -902,6 +905,29 @@ pub fn update_task<G: GraphRead + ?Sized>(
     let _ = now;
     s.put(t);
     Ok(s.finish())
+}
+
+/// Refuses to make the completed task `id` incomplete (run again) while
+/// the tasks its run created are there: the new run would create them a
+/// second time, which fails on their ids (or, without ids, doubles them).
+/// A reset deletes them first.
+fn refuse_rerun_of_continuations<G: GraphRead + ?Sized>(
+    s: &mut Staged<'_, G>,
+    id: &str,
+) -> Result<(), RuleError> {
+    let mut created = 0;
+    for c in s.children(id)? {
+        if s.require(&c)?.created_by.as_deref() == Some(id) {
+            created += 1;
+        }
+    }
+    if created == 0 {
+        return Ok(());
+    }
+    Err(RuleError::Conflict(format!(
+        "task {id:?} created {created} task(s) when it ran, which running it again would \
+         create again: reset it instead (POST .../task/{id}/reset), which deletes them first"
+    )))
 }
 
 /// Every descendant of `roots` (not the roots), breadth first.

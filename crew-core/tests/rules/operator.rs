@@ -391,6 +391,37 @@ fn marking_a_task_complete_by_hand_wakes_its_children() {
 }
 
 #[test]
+fn running_again_by_hand_is_refused_while_its_continuations_are_there() {
+    let mut w = World::with(vec![nt("a", &[]), nt("plain", &[])]);
+    w.run_with_children("a", vec![child("c1", &[])]);
+    w.run_with_children("plain", vec![]);
+    let again = || TaskPatch {
+        is_complete: Some(false),
+        ..Default::default()
+    };
+    // A new run would create c1 a second time: reset is the way.
+    let m = assert_conflict(rules::update_task(&w.g, "a", again(), w.now));
+    assert!(m.contains("created 1 task") && m.contains("reset"), "{m}");
+    assert!(w.task("a").is_complete);
+    // A task that created nothing runs again.
+    let c = rules::update_task(&w.g, "plain", again(), w.now);
+    w.applied(c).unwrap();
+    assert_eq!(w.status("plain"), TaskStatus::Ready);
+    // Other edits of a task with continuations are not affected.
+    let c = rules::update_task(
+        &w.g,
+        "a",
+        TaskPatch {
+            name: Some("renamed".into()),
+            is_complete: Some(true),
+            ..Default::default()
+        },
+        w.now,
+    );
+    w.applied(c).unwrap();
+}
+
+#[test]
 fn pausing_a_task_holds_it_and_resuming_releases_it() {
     let mut w = World::with(vec![nt("a", &[]), nt("r", &[])]);
     let c = rules::set_task_paused(&w.g, "a", true);
