@@ -284,7 +284,7 @@ fn build_tasks(
     ids: IdSource<'_>,
 ) -> Result<Vec<Task>, RuleError> {
     let mut out = Vec::with_capacity(specs.len());
-    for spec in specs {
+    for (nth, spec) in (0i64..).zip(specs) {
         check_new_task(&spec)?;
         if let Some(gid) = &spec.task_group_id {
             if gid != group {
@@ -323,7 +323,10 @@ fn build_tasks(
             input: spec.input,
             output: serde_json::Value::Null,
             errors: Vec::new(),
-            created_at: now,
+            // A nanosecond apart, in the order given: listings, which go
+            // by createdAt, keep the order of the request (or of the
+            // worker's children), as crew-go's one-by-one creates did.
+            created_at: now.plus_nanos(nth),
             parent_ids,
             busy_executing: false,
             status: None,

@@ -37,6 +37,18 @@ impl Timestamp {
         self.0.timestamp_millis()
     }
 
+    /// Nanoseconds since the Unix epoch; instants outside the years
+    /// 1677..2262 that this can hold saturate to `i64::MIN` or `i64::MAX`.
+    pub fn unix_nanos(&self) -> i64 {
+        self.0
+            .timestamp_nanos_opt()
+            .unwrap_or(if self.unix_millis() < 0 {
+                i64::MIN
+            } else {
+                i64::MAX
+            })
+    }
+
     /// Whether this is crew-go's zero time (or anything before the epoch,
     /// which no real schedule uses).
     pub fn is_zero(&self) -> bool {
@@ -52,6 +64,14 @@ impl Timestamp {
     /// This instant plus a number of milliseconds (saturating on overflow).
     pub fn plus_millis(&self, ms: i64) -> Self {
         match self.0.checked_add_signed(Duration::milliseconds(ms)) {
+            Some(t) => Timestamp(t),
+            None => *self,
+        }
+    }
+
+    /// This instant plus a number of nanoseconds (unchanged on overflow).
+    pub fn plus_nanos(&self, ns: i64) -> Self {
+        match self.0.checked_add_signed(Duration::nanoseconds(ns)) {
             Some(t) => Timestamp(t),
             None => *self,
         }

@@ -1033,6 +1033,93 @@ fn a_version_1_store_is_opened_and_upgraded() {
     );
 }
 
+/// Rewrites the store at `path` as schema version 3 kept it: the
+/// creation-time indexes keyed by millisecond.
+fn rewrite_as_version_3(path: &Path) {
+    use redb::ReadableTable;
+    let db = redb::Database::create(path).unwrap();
+    let w = db.begin_write().unwrap();
+    {
+        let ms = |ns: i64| ns.div_euclid(1_000_000);
+        let by_time: redb::TableDefinition<(&str, i64, &str), ()> =
+            redb::TableDefinition::new("group_tasks");
+        let mut t = w.open_table(by_time).unwrap();
+        let keys: Vec<(String, i64, String)> = t
+            .iter()
+            .unwrap()
+            .map(|row| {
+                let (k, _) = row.unwrap();
+                let (g, ns, id) = k.value();
+                (g.to_string(), ns, id.to_string())
+            })
+            .collect();
+        t.retain(|_, _| false).unwrap();
+        for (g, ns, id) in &keys {
+            t.insert((g.as_str(), ms(*ns), id.as_str()), ()).unwrap();
+        }
+        let by_bucket: redb::TableDefinition<(&str, u8, i64, &str), ()> =
+            redb::TableDefinition::new("group_bucket");
+        let mut t = w.open_table(by_bucket).unwrap();
+        let keys: Vec<(String, u8, i64, String)> = t
+            .iter()
+            .unwrap()
+            .map(|row| {
+                let (k, _) = row.unwrap();
+                let (g, b, ns, id) = k.value();
+                (g.to_string(), b, ns, id.to_string())
+            })
+            .collect();
+        t.retain(|_, _| false).unwrap();
+        for (g, b, ns, id) in &keys {
+            t.insert((g.as_str(), *b, ms(*ns), id.as_str()), ())
+                .unwrap();
+        }
+        let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+        w.open_table(meta)
+            .unwrap()
+            .insert("schema_version", 3)
+            .unwrap();
+    }
+    w.commit().unwrap();
+}
+
+#[test]
+fn tasks_list_in_the_order_they_were_created_also_after_an_upgrade() {
+    let mut f = Fixture::new();
+    // One request: every task has the same millisecond.
+    let request = ["t2", "t10", "t1", "a", "t3"];
+    f.create_group("g", request.iter().map(|id| task(id, &[])).collect(), at(0));
+    let order = |r: &ReadTx| {
+        let l = r.list_tasks("g", &TaskQuery::default(), at(1)).unwrap();
+        l.tasks.into_iter().map(|t| t.id).collect::<Vec<_>>()
+    };
+    assert_eq!(order(&f.store.read().unwrap()), request);
+    f.finish("t10", success(json!(1), vec![]), at(1));
+
+    // A store of version 3 kept milliseconds, so these came by id. Opening
+    // it rebuilds both indexes by nanosecond, exactly: later changes move
+    // the right entries (the fixture's checks would see a stale one).
+    let scratch = tempfile::tempdir().unwrap();
+    drop(std::mem::replace(
+        &mut f.store,
+        open(&scratch.path().join("scratch.redb")),
+    ));
+    rewrite_as_version_3(&f.path);
+    f.store = open(&f.path);
+    check(&f.store.read().unwrap(), &f.mem, at(1));
+    assert_eq!(order(&f.store.read().unwrap()), request);
+    f.finish("t1", success(json!(1), vec![]), at(2));
+    f.finish("a", WorkerOutcome::failure("boom"), at(3));
+    let q = TaskQuery {
+        page_size: 0,
+        status: Some(TaskStatus::Completed),
+        ..TaskQuery::default()
+    };
+    let done = f.store.read().unwrap().list_tasks("g", &q, at(3)).unwrap();
+    let done: Vec<String> = done.tasks.into_iter().map(|t| t.id).collect();
+    assert_eq!(done, ["t10", "t1"]);
+}
+
 #[test]
 fn another_schema_version_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
@@ -1054,14 +1141,15 @@ fn another_schema_version_is_refused_clearly() {
             err,
             StorageError::SchemaMismatch {
                 found: 999,
-                expected: 3,
+                expected: crewd::storage::SCHEMA_VERSION,
                 ..
             }
         ),
         "{err:?}"
     );
     let msg = err.to_string();
-    assert!(msg.contains("999") && msg.contains('3'), "{msg}");
+    let ours = format!("schema version {}", crewd::storage::SCHEMA_VERSION);
+    assert!(msg.contains("999") && msg.contains(&ours), "{msg}");
     let core: crew_core::StoreError = err.into();
     assert!(core.0.contains("999"));
 }

@@ -24,6 +24,7 @@ mod error;
 mod journal;
 mod read;
 mod tables;
+mod upgrade;
 mod write;
 mod writeback;
 
@@ -42,15 +43,18 @@ use std::time::{Duration, Instant};
 /// - version 2 stores several events in a row of the event log; version 1
 ///   stored one, which reads the same;
 /// - version 3 no longer keeps the `group_incomplete` index (the per-status
-///   index answers it): the table is deleted.
+///   index answers it): the table is deleted;
+/// - version 4 keys the per-group creation-time indexes by nanosecond, not
+///   millisecond, so that tasks created in one request list in its order:
+///   both are rebuilt from the tasks.
 ///
 /// A file written with any other version is refused with
 /// [`StorageError::SchemaMismatch`].
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// Older schema versions this build opens (and upgrades, see
 /// [`SCHEMA_VERSION`]).
-const UPGRADABLE_SCHEMA_VERSIONS: [u64; 2] = [1, 2];
+const UPGRADABLE_SCHEMA_VERSIONS: [u64; 3] = [1, 2, 3];
 
 /// Default number of events kept for stream clients that resume.
 pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;
@@ -424,8 +428,8 @@ fn open_and_prepare(open: &Opener, path: &Path) -> Result<Database, StorageError
     let mut txn = db.begin_write()?;
     txn.set_durability(redb::Durability::Immediate)?;
     tables::create_all(&txn)?;
-    if found.is_some_and(|v| v < 3) {
-        txn.delete_table(tables::RETIRED_GROUP_INCOMPLETE)?;
+    if let Some(v) = found.filter(|v| *v < SCHEMA_VERSION) {
+        upgrade::upgrade(&txn, v)?;
     }
     if found != Some(SCHEMA_VERSION) {
         let mut meta = txn.open_table(tables::META)?;

@@ -9,8 +9,8 @@
 //! | `groups` | group id | JSON [`TaskGroup`] | every group |
 //! | `groups_by_time` | (createdAt ms, group id) | () | group listing, newest first |
 //! | `group_counts` | group id | `[u64; 6]` by bucket | counts by status |
-//! | `group_tasks` | (group, createdAt ms, task) | () | a group's tasks, oldest first |
-//! | `group_bucket` | (group, bucket, createdAt ms, task) | () | listing by status; a group's incomplete tasks (every bucket after `completed`) |
+//! | `group_tasks` | (group, createdAt ns, task) | () | a group's tasks, oldest first |
+//! | `group_bucket` | (group, bucket, createdAt ns, task) | () | listing by status; a group's incomplete tasks (every bucket after `completed`) |
 //! | `children` | (parent, child) | () | every parent edge |
 //! | `keys` | (group, key, task) | () | tasks with a non-empty key |
 //! | `workgroup_tasks` | (workgroup, task) | () | incomplete tasks of a workgroup |

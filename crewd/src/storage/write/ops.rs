@@ -104,7 +104,7 @@ impl<'a> Placed<'a> {
         (self.group(), self.created(), &self.t.id)
     }
     fn created(&self) -> i64 {
-        millis(&self.t.created_at)
+        self.t.created_at.unix_nanos()
     }
     fn incomplete(&self) -> bool {
         self.bucket != Bucket::Completed
