@@ -45,6 +45,11 @@ fn rebuild_creation_indexes(txn: &WriteTransaction) -> Result<(), StorageError> 
     let states = txn.open_table(tables::TASK_STATE)?;
     let mut by_time = txn.open_table(REBUILT_GROUP_TASKS)?;
     let mut by_bucket = txn.open_table(REBUILT_GROUP_BUCKET)?;
+    // Seconds for a large store, before the daemon answers at all: say so.
+    tracing::info!(
+        tasks = tasks.len()?,
+        "upgrading the store to schema 4: rebuilding its creation-time indexes"
+    );
     for row in tasks.iter()? {
         let (id, bytes) = row?;
         let id = id.value();
