@@ -122,7 +122,7 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
                 "  {} {} {} {}",
                 fit(th, "TASK", left_w),
                 fit(th, "WORKER", worker_w),
-                fit_right(th, "ATT", 4),
+                fit_right(th, "LEFT", 4),
                 fit(th, "WHEN", 10)
             ),
         )),
@@ -173,11 +173,17 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
                 Some(v) => format!("{}…", v.ing()),
                 None => delay_text(state, t, state.now).unwrap_or_default(),
             };
+            let attempts_left = if t.is_complete {
+                String::new()
+            } else {
+                t.remaining_attempts.to_string()
+            };
             spans.extend([
                 Span::raw(" "),
                 Span::styled(fit(th, &clean(th, &t.worker), worker_w), th.dim()),
                 Span::raw(" "),
-                Span::raw(fit_right(th, &t.remaining_attempts.to_string(), 4)),
+                // Attempts left: what matters of a task still to run.
+                Span::raw(fit_right(th, &attempts_left, 4)),
                 Span::raw(" "),
                 Span::styled(fit(th, &when, 10), th.fg(ratatui::style::Color::Magenta)),
             ]);
