@@ -11,11 +11,28 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-/// When a delayed task may run: its `runAfter`, or its workgroup's pause.
-pub fn delay_text(state: &AppState, t: &Task, now: Timestamp) -> Option<String> {
-    if task_status(t) != TaskStatus::Delayed {
-        return None;
+/// The WHEN column: how long a running task's attempt has been in flight
+/// (a call stuck at a worker shows here first), or when a delayed task may
+/// run: its `runAfter`, or its workgroup's pause.
+pub fn when_text(state: &AppState, t: &Task, now: Timestamp) -> Option<String> {
+    match task_status(t) {
+        TaskStatus::Running => running_text(t, now),
+        TaskStatus::Delayed => delay_text(state, t, now),
+        _ => None,
     }
+}
+
+/// How long the attempt in flight has run: `for 4m12s`.
+fn running_text(t: &Task, now: Timestamp) -> Option<String> {
+    let attempt = t.attempt_log.last().filter(|a| a.finished_at.is_none())?;
+    Some(format!(
+        "for {}",
+        fmt_duration(attempt.started_at.seconds_until(&now))
+    ))
+}
+
+/// When a delayed task may run: its `runAfter`, or its workgroup's pause.
+fn delay_text(state: &AppState, t: &Task, now: Timestamp) -> Option<String> {
     if t.is_delayed_at(now) {
         return Some(format!(
             "in {}",
@@ -171,7 +188,7 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
             }
             let when = match state.pending_on(&format!("task:{}", t.id)) {
                 Some(v) => format!("{}…", v.ing()),
-                None => delay_text(state, t, state.now).unwrap_or_default(),
+                None => when_text(state, t, state.now).unwrap_or_default(),
             };
             let attempts_left = if t.is_complete {
                 String::new()
