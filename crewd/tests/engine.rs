@@ -271,6 +271,37 @@ async fn worker_concurrency_limits_hold() {
 }
 
 #[tokio::test]
+async fn tasks_are_dispatched_in_the_order_they_were_created() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |c| {
+        c.worker_concurrency = vec![crewd::config::WorkerConcurrency {
+            name: "w".into(),
+            limit: 1,
+        }];
+    })
+    .await;
+    // Not the order of their ids.
+    let order = ["t2", "t10", "t1", "a", "t3"];
+    let tasks: Vec<Value> = order
+        .iter()
+        .map(|id| json!({"id": id, "worker": "w"}))
+        .collect();
+    group(&d, "g", Value::Array(tasks)).await;
+    d.wait_group_complete("g", 10).await;
+    let calls: Vec<String> = w.calls().into_iter().map(|c| c.task_id).collect();
+    assert_eq!(calls, order);
+    let (_, listed) = d.get("/task_group/g/tasks").await;
+    let listed: Vec<&str> = listed["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, order);
+    d.stop().await;
+}
+
+#[tokio::test]
 async fn a_paused_group_runs_nothing_until_resumed() {
     let w = TestWorkers::start(echo()).await;
     let d = TestDaemon::start(&w.base_url, |_| {}).await;

@@ -12,7 +12,7 @@ use crew_core::rules::{self, RetryPolicy, Start};
 use crew_core::wire::{WorkerLimit, WorkerPayload};
 use crew_core::worker::WorkerOutcome;
 use crew_core::{RuleError, TaskStatus, Timestamp, WorkgroupLimits};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -566,8 +566,7 @@ impl Engine {
         }
 
         // Tasks settled or skipped by the starts: placed after the commit.
-        work.touched.sort();
-        work.touched.dedup();
+        dedup_in_order(&mut work.touched);
         for id in &work.touched {
             match evaluate(&tx, id, now) {
                 Ok(Some(p)) => work.placements.push((id.clone(), p)),
@@ -589,8 +588,7 @@ impl Engine {
         work: &mut BatchWork,
         now: Timestamp,
     ) -> Result<(), String> {
-        work.touched.sort();
-        work.touched.dedup();
+        dedup_in_order(&mut work.touched);
         for id in work.touched.drain(..) {
             match evaluate(tx, &id, now) {
                 Ok(Some(p)) => self.sched.place(&id, p),
@@ -650,6 +648,18 @@ impl Engine {
             *l = by_workgroup;
         }
     }
+}
+
+/// Removes repeated ids, keeping the first of each where it was: touched
+/// tasks are placed, and so dispatched, in the order they were touched (a
+/// request's tasks in the order it gave them), not by id.
+fn dedup_in_order(ids: &mut Vec<String>) {
+    let keep: Vec<bool> = {
+        let mut seen = HashSet::with_capacity(ids.len());
+        ids.iter().map(|id| seen.insert(id.as_str())).collect()
+    };
+    let mut keep = keep.into_iter();
+    ids.retain(|_| keep.next().unwrap_or(false));
 }
 
 /// What one batch produced, acted on only after its commit.
