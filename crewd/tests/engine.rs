@@ -298,6 +298,20 @@ async fn tasks_are_dispatched_in_the_order_they_were_created() {
         .map(|t| t["id"].as_str().unwrap())
         .collect();
     assert_eq!(listed, order);
+
+    // Children woken together by their parent go in the order they were
+    // created too.
+    let mut tasks = vec![json!({"id": "root", "worker": "w"})];
+    let children = ["c2", "c10", "c1"];
+    tasks.extend(
+        children
+            .iter()
+            .map(|id| json!({"id": id, "worker": "w", "parentIds": ["root"]})),
+    );
+    group(&d, "g2", Value::Array(tasks)).await;
+    d.wait_group_complete("g2", 10).await;
+    let calls: Vec<String> = w.calls().into_iter().map(|c| c.task_id).collect();
+    assert_eq!(calls[order.len()..], ["root", "c2", "c10", "c1"]);
     d.stop().await;
 }
 

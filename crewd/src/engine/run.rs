@@ -283,7 +283,7 @@ impl Engine {
         let mut incomplete = 0u64;
         read.for_each_incomplete_task(|t| {
             incomplete += 1;
-            if let Some(p) = evaluate(&tx, t.id, now)? {
+            if let Some((p, _)) = evaluate(&tx, t.id, now)? {
                 self.sched.place(t.id, p);
             }
             Ok::<_, EngineError>(())
@@ -566,14 +566,8 @@ impl Engine {
         }
 
         // Tasks settled or skipped by the starts: placed after the commit.
-        dedup_in_order(&mut work.touched);
-        for id in &work.touched {
-            match evaluate(&tx, id, now) {
-                Ok(Some(p)) => work.placements.push((id.clone(), p)),
-                Ok(None) => {}
-                Err(RuleError::Store(e)) => return Err(e.0),
-                Err(e) => tracing::warn!(task = %id, "cannot evaluate: {e}"),
-            }
+        for (i, p) in evaluate_touched(&tx, &mut work.touched, now)? {
+            work.placements.push((work.touched[i].clone(), p));
         }
         drop(tx);
         work.commit_started = Some(Instant::now());
@@ -588,16 +582,10 @@ impl Engine {
         work: &mut BatchWork,
         now: Timestamp,
     ) -> Result<(), String> {
-        dedup_in_order(&mut work.touched);
-        for id in work.touched.drain(..) {
-            match evaluate(tx, &id, now) {
-                Ok(Some(p)) => self.sched.place(&id, p),
-                Ok(None) => {}
-                Err(RuleError::Store(e)) => return Err(e.0),
-                Err(e) => tracing::warn!(task = %id, "cannot evaluate: {e}"),
-            }
-            work.evaluated.push(id);
+        for (i, p) in evaluate_touched(tx, &mut work.touched, now)? {
+            self.sched.place(&work.touched[i], p);
         }
+        work.evaluated.append(&mut work.touched);
         Ok(())
     }
 
@@ -650,6 +638,30 @@ impl Engine {
     }
 }
 
+/// Evaluates the touched tasks `ids` (repeats removed) and answers where
+/// each goes, as (index in `ids`, placement), oldest first: a parent's
+/// children, woken in the order of their ids, are queued in the order they
+/// were created, and a request's tasks in the order it gave them.
+fn evaluate_touched(
+    tx: &Batch<'_>,
+    ids: &mut Vec<String>,
+    now: Timestamp,
+) -> Result<Vec<(usize, Placement)>, String> {
+    dedup_in_order(ids);
+    let mut placed = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        match evaluate(tx, id, now) {
+            Ok(Some((p, created))) => placed.push((created, i, p)),
+            Ok(None) => {}
+            Err(RuleError::Store(e)) => return Err(e.0),
+            Err(e) => tracing::warn!(task = %id, "cannot evaluate: {e}"),
+        }
+    }
+    // Stable, and by position among equals.
+    placed.sort_by_key(|(created, i, _)| (*created, *i));
+    Ok(placed.into_iter().map(|(_, i, p)| (i, p)).collect())
+}
+
 /// Removes repeated ids, keeping the first of each where it was: touched
 /// tasks are placed, and so dispatched, in the order they were touched (a
 /// request's tasks in the order it gave them), not by id.
@@ -690,7 +702,11 @@ fn unavailable(e: impl std::fmt::Display) -> EngineError {
 /// Where a task belongs now, or `None` when nothing needs to happen until
 /// another change (completed, running, failed, paused by its own flag,
 /// waiting on parents, deleted).
-fn evaluate(g: &Batch<'_>, id: &str, now: Timestamp) -> Result<Option<Placement>, RuleError> {
+fn evaluate(
+    g: &Batch<'_>,
+    id: &str,
+    now: Timestamp,
+) -> Result<Option<(Placement, Timestamp)>, RuleError> {
     // Only a pending task can be ready, delayed or held. The others
     // (complete, running, failed, paused by their own flag, or waiting on a
     // parent, woken again when the last one completes) have nowhere to go:
@@ -719,7 +735,7 @@ fn evaluate(g: &Batch<'_>, id: &str, now: Timestamp) -> Result<Option<Placement>
             until_ms: t.unix_millis(),
         }))
     };
-    Ok(match status {
+    let placement = match status {
         TaskStatus::Ready => Some(Placement::Ready {
             worker: task.worker.clone(),
             workgroup: task.workgroup.clone(),
@@ -741,5 +757,6 @@ fn evaluate(g: &Batch<'_>, id: &str, now: Timestamp) -> Result<Option<Placement>
             }
         }
         _ => None,
-    })
+    };
+    Ok(placement.map(|p| (p, task.created_at)))
 }
