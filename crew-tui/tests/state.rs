@@ -863,29 +863,6 @@ fn a_group_schedule_is_edited_from_a_prompt() {
     assert_eq!(ro.input, Input::None);
 }
 
-/// The daemon's first page of groups, newest first, with `count` groups
-/// in all.
-fn page_of(search: &str, groups: Vec<crew_core::wire::TaskGroupView>, count: u64) -> Msg {
-    sorted_page_of(search, GroupSort::Newest, groups, count)
-}
-
-/// The daemon's first page of groups in `sort`'s order.
-fn sorted_page_of(
-    search: &str,
-    sort: GroupSort,
-    groups: Vec<crew_core::wire::TaskGroupView>,
-    count: u64,
-) -> Msg {
-    Msg::Reply(Reply::Groups {
-        search: search.into(),
-        sort,
-        result: Ok(crew_core::wire::TaskGroupList {
-            task_groups: groups,
-            count,
-        }),
-    })
-}
-
 /// Types `:group NAME` and Enter; returns the effects.
 fn open_by_name(s: &mut crew_tui::AppState, name: &str) -> Vec<Effect> {
     types(s, &format!(":group {name}"));

@@ -22,17 +22,7 @@ fn groups_view() {
 #[test]
 fn groups_beyond_a_page_say_how_many_there_are() {
     let mut s = loaded(Theme::default(), false);
-    feed(
-        &mut s,
-        [Msg::Reply(Reply::Groups {
-            search: String::new(),
-            sort: GroupSort::Newest,
-            result: Ok(crew_core::wire::TaskGroupList {
-                task_groups: groups().task_groups,
-                count: 1200,
-            }),
-        })],
-    );
+    feed(&mut s, [page_of("", groups().task_groups, 1200)]);
     insta::assert_snapshot!("groups_of_many_80x24", render(&s, 80, 24));
     // Another sort orders the page only until the daemon's page in that
     // order arrives: the title says so meanwhile.
@@ -44,14 +34,12 @@ fn groups_beyond_a_page_say_how_many_there_are() {
     );
     feed(
         &mut s,
-        [Msg::Reply(Reply::Groups {
-            search: String::new(),
-            sort: GroupSort::Progress,
-            result: Ok(crew_core::wire::TaskGroupList {
-                task_groups: groups().task_groups,
-                count: 1200,
-            }),
-        })],
+        [sorted_page_of(
+            "",
+            GroupSort::Progress,
+            groups().task_groups,
+            1200,
+        )],
     );
     let screen = render(&s, 80, 24);
     assert!(

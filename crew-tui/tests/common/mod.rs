@@ -231,6 +231,29 @@ pub fn workgroups() -> WorkgroupList {
     }
 }
 
+/// The daemon's first page of groups, newest first, with `count` groups
+/// in all.
+pub fn page_of(search: &str, groups: Vec<TaskGroupView>, count: u64) -> Msg {
+    sorted_page_of(search, GroupSort::Newest, groups, count)
+}
+
+/// The daemon's first page of groups in `sort`'s order.
+pub fn sorted_page_of(
+    search: &str,
+    sort: GroupSort,
+    groups: Vec<TaskGroupView>,
+    count: u64,
+) -> Msg {
+    Msg::Reply(Reply::Groups {
+        search: search.into(),
+        sort,
+        result: Ok(TaskGroupList {
+            task_groups: groups,
+            count,
+        }),
+    })
+}
+
 pub fn key(c: char) -> Msg {
     Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
 }

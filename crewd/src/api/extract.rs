@@ -224,6 +224,15 @@ pub(super) fn parse_count(name: &str, v: &str) -> Result<u64, ApiError> {
     })
 }
 
+/// The error for a query parameter `name` that is none of `choices`.
+fn not_one_of<'a>(name: &str, choices: impl Iterator<Item = &'a str>, got: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "query parameter {name} must be one of {}, got {:?}",
+        choices.collect::<Vec<_>>().join(", "),
+        crew_core::dag::truncate(got, 40)
+    ))
+}
+
 fn parse_bool(name: &str, v: &str) -> Result<bool, ApiError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "" | "true" | "1" | "yes" => Ok(true),
@@ -262,15 +271,7 @@ impl ListQuery {
                         None
                     } else {
                         Some(TaskStatus::parse(v.trim()).ok_or_else(|| {
-                            ApiError::bad_request(format!(
-                                "query parameter status must be one of {}, got {:?}",
-                                TaskStatus::ALL
-                                    .iter()
-                                    .map(|s| s.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", "),
-                                crew_core::dag::truncate(&v, 40)
-                            ))
+                            not_one_of("status", TaskStatus::ALL.iter().map(|s| s.as_str()), &v)
                         })?)
                     }
                 }
@@ -302,15 +303,7 @@ impl GroupSortQuery {
         for (k, v) in pairs {
             if k == "sort" && !v.trim().is_empty() {
                 sort = GroupSort::parse(v.trim()).ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "query parameter sort must be one of {}, got {:?}",
-                        GroupSort::ALL
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        crew_core::dag::truncate(&v, 40)
-                    ))
+                    not_one_of("sort", GroupSort::ALL.iter().map(|s| s.as_str()), &v)
                 })?;
             }
         }

@@ -197,13 +197,24 @@ impl ReadTx {
         sort: GroupSort,
         now: Timestamp,
     ) -> Result<TaskGroupList, StorageError> {
-        if sort != GroupSort::Newest {
-            return self.list_groups_ranked(page, page_size, search, sort, now);
+        let window = page_window(page, page_size);
+        let needle = lower_needle(search);
+        match sort {
+            GroupSort::Newest => self.groups_newest_first(window, needle, now),
+            _ => self.groups_ranked(window, needle, sort, now),
         }
+    }
+
+    /// [`ReadTx::list_groups`] newest first: the time index gives the
+    /// order, so only the page is read unless a search must decode all.
+    fn groups_newest_first(
+        &self,
+        (skip, size): (u64, u64),
+        needle: Option<String>,
+        now: Timestamp,
+    ) -> Result<TaskGroupList, StorageError> {
         let by_time = self.txn.open_table(tables::GROUPS_BY_TIME)?;
         let groups = self.txn.open_table(tables::GROUPS)?;
-        let (skip, size) = page_window(page, page_size);
-        let needle = lower_needle(search);
         let mut count = 0u64;
         let mut page_groups = Vec::new();
         for row in by_time.range::<(i64, &str)>(..)?.rev() {
@@ -242,19 +253,16 @@ impl ReadTx {
     /// [`ReadTx::list_groups`] in an order that needs every group: each
     /// matching group is ranked from its counters (or its name), then only
     /// the page's groups get their full counts.
-    fn list_groups_ranked(
+    fn groups_ranked(
         &self,
-        page: u64,
-        page_size: u64,
-        search: Option<&str>,
+        (skip, size): (u64, u64),
+        needle: Option<String>,
         sort: GroupSort,
         now: Timestamp,
     ) -> Result<TaskGroupList, StorageError> {
         let by_time = self.txn.open_table(tables::GROUPS_BY_TIME)?;
         let groups = self.txn.open_table(tables::GROUPS)?;
         let counts = self.txn.open_table(tables::GROUP_COUNTS)?;
-        let (skip, size) = page_window(page, page_size);
-        let needle = lower_needle(search);
         let mut ranked: Vec<(Rank, String)> = Vec::new();
         for row in by_time.iter()? {
             let (k, _) = row?;
