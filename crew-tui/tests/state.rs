@@ -993,3 +993,46 @@ fn sorting_beyond_the_first_page_asks_the_daemon_for_that_order() {
         sorted_search_for("nightly", GroupSort::Failed)
     );
 }
+
+#[test]
+fn a_page_ranked_over_many_groups_is_refreshed_less_often() {
+    let mut s = loaded(Theme::default(), false);
+    let changed = |seq| {
+        ev(
+            seq,
+            Event::TaskUpdated {
+                task: Box::new(demo_tasks()[1].clone()),
+            },
+        )
+    };
+    // The newest page of 1,200 groups: events refetch it every 2 s.
+    feed(
+        &mut s,
+        [page_of("", groups().task_groups, 1200), changed(1)],
+    );
+    assert_eq!(feed(&mut s, [tick(2.5)]), search_for(""));
+    feed(&mut s, [page_of("", groups().task_groups, 1200)]);
+
+    // Ranked by failures, the daemon passes over every group: every 10 s.
+    types(&mut s, "sss");
+    assert_eq!(
+        feed(&mut s, [tick(3.0)]),
+        sorted_search_for("", GroupSort::Failed)
+    );
+    feed(
+        &mut s,
+        [sorted_page_of(
+            "",
+            GroupSort::Failed,
+            groups().task_groups,
+            1200,
+        )],
+    );
+    feed(&mut s, [changed(2)]);
+    let fx = feed(&mut s, [tick(6.0)]);
+    assert!(fx.is_empty(), "{fx:?}");
+    assert_eq!(
+        feed(&mut s, [tick(13.5)]),
+        sorted_search_for("", GroupSort::Failed)
+    );
+}

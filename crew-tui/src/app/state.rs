@@ -501,6 +501,15 @@ impl AppState {
                 .contains(&self.groups_search.to_lowercase())
     }
 
+    /// Whether the daemon answers the loaded page with a pass over every
+    /// group (another order than the newest, or a search), and its answer
+    /// holds more groups than the page: refreshing it costs the daemon
+    /// that pass.
+    pub(super) fn groups_page_ranked(&self) -> bool {
+        (self.groups_page_sort != GroupSort::Newest || !self.groups_search.is_empty())
+            && self.groups_total > self.groups.len() as u64
+    }
+
     /// Whether the loaded groups answer another search than the filter's,
     /// or another order than the list's, and do not hold all the filter
     /// can match: the daemon must be asked.

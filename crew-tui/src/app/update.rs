@@ -17,6 +17,11 @@ use crossterm::event::KeyEventKind;
 /// Minimum seconds between two refetches of the groups list caused by events.
 const GROUPS_REFRESH_SECS: f64 = 2.0;
 
+/// The same, for a page the daemon ranks or searches over every group
+/// when it has more than a page: tens of milliseconds of its time for
+/// 20,000 groups, for every console that looks.
+const RANKED_GROUPS_REFRESH_SECS: f64 = 10.0;
+
 /// Applies one message and returns what the I/O side must do.
 pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
     match msg {
@@ -45,16 +50,24 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
 }
 
 /// The clock moved: refetch the lists events made stale, at most every
-/// [`GROUPS_REFRESH_SECS`].
+/// [`GROUPS_REFRESH_SECS`] (or [`RANKED_GROUPS_REFRESH_SECS`]).
 fn on_tick(state: &mut AppState, now: Timestamp) -> Vec<Effect> {
     state.now = now;
     let mut fx = vec![];
-    let stale = state
-        .groups_fetched_at
-        .is_none_or(|t| t.seconds_until(&now) >= GROUPS_REFRESH_SECS);
+    let since = |every: f64| {
+        state
+            .groups_fetched_at
+            .is_none_or(|t| t.seconds_until(&now) >= every)
+    };
+    let stale = since(GROUPS_REFRESH_SECS);
+    let groups_stale = since(if state.groups_page_ranked() {
+        RANKED_GROUPS_REFRESH_SECS
+    } else {
+        GROUPS_REFRESH_SECS
+    });
     // A filter the loaded page cannot answer is searched at once.
     let search = state.groups_need_search();
-    if state.groups_dirty && !state.groups_inflight && (stale || search) {
+    if state.groups_dirty && !state.groups_inflight && (groups_stale || search) {
         state.groups_dirty = false;
         fx.push(state.fetch_groups());
     }
