@@ -637,6 +637,27 @@ fn a_delay_held_by_the_workgroup_or_a_paused_group_stays() {
 }
 
 #[test]
+fn the_confirm_dialog_answers_y_n_and_moves_left_and_right() {
+    let mut s = with_demo(Theme::default(), false);
+    // No is on the left, Yes on the right: l moves to Yes, h back to No.
+    types(&mut s, "R");
+    types(&mut s, "l");
+    assert!(s.confirm.as_ref().unwrap().ok_focused);
+    types(&mut s, "h");
+    assert!(!s.confirm.as_ref().unwrap().ok_focused);
+    // n says no; y says yes at once.
+    assert!(types(&mut s, "n").is_empty());
+    assert!(s.confirm.is_none());
+    types(&mut s, "R");
+    let fx = types(&mut s, "y");
+    assert!(
+        matches!(&fx[..], [Effect::Act(r)] if r.verb == Verb::Reset),
+        "{fx:?}"
+    );
+    assert!(s.confirm.is_none());
+}
+
+#[test]
 fn bulk_delete_needs_the_count_typed() {
     let mut s = with_demo(Theme::default(), false);
     types(&mut s, "/fetch");
@@ -645,17 +666,17 @@ fn bulk_delete_needs_the_count_typed() {
     let fx = types(&mut s, "d");
     assert!(dry_run(&mut s, fx, 5, 9, 0).is_empty());
     let c = s.confirm.clone().expect("a confirm dialog");
-    assert!(!c.ok_focused, "opens on Cancel");
+    assert!(!c.ok_focused, "opens on No");
     assert_eq!(c.expect.as_deref(), Some("9"), "{}", c.message);
     assert!(c.message.contains("9 tasks in all"), "{}", c.message);
     // OK without the count is refused and the dialog stays.
     assert!(feed(&mut s, [code(KeyCode::Tab), code(KeyCode::Enter)]).is_empty());
     assert!(s.confirm.is_some());
     assert!(s.status.as_ref().unwrap().error);
-    // Keys that are shortcuts elsewhere are text here.
-    assert!(types(&mut s, "qnhl1").is_empty());
+    // Keys that are shortcuts elsewhere (y included) are text here.
+    assert!(types(&mut s, "qnhly").is_empty());
     let c = s.confirm.clone().expect("still open");
-    assert_eq!(c.typed, "qnhl1");
+    assert_eq!(c.typed, "qnhly");
     assert!(c.ok_focused && !c.accepted());
     assert!(feed(&mut s, [code(KeyCode::Enter)]).is_empty());
     for _ in 0..5 {

@@ -283,7 +283,7 @@ async fn console_pauses_and_resets_the_demo_group() {
     assert!(idle.is_some(), "tasks kept running in the paused group");
 
     // Open it, find the seed with the text filter, reset it: a confirm
-    // dialog that opens on Cancel; switch to OK and confirm.
+    // dialog that opens on No; switch to Yes and confirm.
     tmux.send(&["Enter"]);
     tmux.wait_for("groups › demo", Duration::from_secs(10));
     tmux.send(&["/"]);

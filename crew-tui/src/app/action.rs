@@ -201,10 +201,10 @@ pub struct Confirm {
     pub req: ActionRequest,
     /// The dialog's message.
     pub message: String,
-    /// Whether "OK" (rather than "Cancel") has the focus. Starts false.
+    /// Whether "Yes" (rather than "No") has the focus. Starts false.
     pub ok_focused: bool,
     /// For an irreversible bulk action: the count the operator must type
-    /// (`yes` is accepted too) before OK is.
+    /// (`yes` is accepted too) before Yes is.
     pub expect: Option<String>,
     /// What the operator has typed so far.
     pub typed: String,

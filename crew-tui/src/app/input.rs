@@ -37,7 +37,8 @@ pub(super) fn on_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
 /// Longest text the typed confirmation keeps.
 const CONFIRM_TYPED_MAX: usize = 24;
 
-/// A key in a confirm dialog: focus, typing the count, OK or Cancel.
+/// A key in a confirm dialog: focus, typing the count, Yes or No. The
+/// buttons read No (left, focused first) and Yes (right).
 fn on_confirm_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
     let Some(c) = &mut state.confirm else {
         return vec![];
@@ -59,35 +60,47 @@ fn on_confirm_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
             vec![]
         }
         KeyCode::Char('h') => {
-            c.ok_focused = true;
-            vec![]
-        }
-        KeyCode::Char('l') => {
             c.ok_focused = false;
             vec![]
         }
-        KeyCode::Enter => {
-            if c.ok_focused && !c.accepted() {
-                let want = c.expect.clone().unwrap_or_default();
-                state.fail(format!("type {want} or yes to confirm"));
-                return vec![];
-            }
-            let Some(c) = state.confirm.take() else {
-                return vec![];
-            };
-            if c.ok_focused {
-                dispatch(state, c.req)
-            } else {
-                state.say("cancelled");
-                vec![]
-            }
+        KeyCode::Char('l') => {
+            c.ok_focused = true;
+            vec![]
         }
+        // Yes at once, where nothing must be typed first.
+        KeyCode::Char('y') => {
+            c.ok_focused = true;
+            confirm_chosen(state)
+        }
+        KeyCode::Enter => confirm_chosen(state),
         KeyCode::Esc | KeyCode::Char('n') | KeyCode::Char('q') => {
             state.confirm = None;
             state.say("cancelled");
             vec![]
         }
         _ => vec![],
+    }
+}
+
+/// The focused button of the confirm dialog is chosen: Yes acts (once
+/// what must be typed is), No closes the dialog.
+fn confirm_chosen(state: &mut AppState) -> Vec<Effect> {
+    let Some(c) = &state.confirm else {
+        return vec![];
+    };
+    if c.ok_focused && !c.accepted() {
+        let want = c.expect.clone().unwrap_or_default();
+        state.fail(format!("type {want} or yes to confirm"));
+        return vec![];
+    }
+    let Some(c) = state.confirm.take() else {
+        return vec![];
+    };
+    if c.ok_focused {
+        dispatch(state, c.req)
+    } else {
+        state.say("cancelled");
+        vec![]
     }
 }
 

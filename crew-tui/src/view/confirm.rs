@@ -1,6 +1,7 @@
-//! The confirm dialog of destructive actions. It opens on Cancel; an
+//! The confirm dialog of destructive actions: No and Yes, not Cancel and
+//! OK, since one of the actions is to cancel a call. It opens on No; an
 //! irreversible bulk action also asks for its count (or `yes`) to be typed
-//! before OK is accepted.
+//! before Yes is accepted.
 
 use super::{boxed, centered, clean};
 use crate::app::state::AppState;
@@ -49,16 +50,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     }
     lines.push(
         Line::from(vec![
-            button("Cancel", !c.ok_focused, true),
+            button("No", !c.ok_focused, true),
             Span::raw("    "),
-            button("OK", c.ok_focused, accepted),
+            button("Yes", c.ok_focused, accepted),
         ])
         .alignment(Alignment::Center),
     );
     let hint = if typing {
-        "type, then tab: OK   enter: choose   esc: cancel"
+        "type, then tab: Yes   enter: choose   esc: no"
     } else {
-        "tab/arrows: switch   enter: choose   esc: cancel"
+        "y: yes   n/esc: no   tab/arrows: switch   enter: choose"
     };
     lines.push(Line::styled(hint, th.dim()).alignment(Alignment::Center));
     if inner.height < 6 {
