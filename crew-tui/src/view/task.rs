@@ -4,7 +4,7 @@
 use super::{clean, fit, marker, select_line};
 use crate::app::state::{task_status, AppState, TaskPane};
 use crate::theme::{fmt_duration, Theme};
-use crew_core::model::TaskError;
+use crew_core::model::{AttemptOutcome, TaskError};
 use crew_core::{Task, Timestamp};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -116,9 +116,9 @@ pub fn content_lines(t: &Task, th: &Theme, now: Timestamp) -> Vec<Line<'static>>
                 .unwrap_or_default();
             out.push(Line::styled(
                 format!(
-                    "  #{} {:?} {}{took}",
+                    "  #{} {} {}{took}",
                     a.number,
-                    a.outcome,
+                    outcome_text(a.outcome),
                     time(&a.started_at, now)
                 ),
                 th.dim(),
@@ -126,6 +126,18 @@ pub fn content_lines(t: &Task, th: &Theme, now: Timestamp) -> Vec<Line<'static>>
         }
     }
     out
+}
+
+/// An attempt's outcome in words.
+fn outcome_text(o: AttemptOutcome) -> &'static str {
+    match o {
+        AttemptOutcome::Running => "running",
+        AttemptOutcome::Succeeded => "succeeded",
+        AttemptOutcome::Failed => "failed",
+        AttemptOutcome::RateLimited => "rate limited",
+        AttemptOutcome::Interrupted => "interrupted",
+        AttemptOutcome::Cancelled => "cancelled",
+    }
 }
 
 /// Draws the view.
