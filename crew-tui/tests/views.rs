@@ -235,3 +235,27 @@ fn token_refused_header() {
     );
     insta::assert_snapshot!("token_refused_80x24", render(&s, 80, 24));
 }
+
+#[test]
+fn a_long_error_wraps_instead_of_being_cut() {
+    let mut s = with_demo(Theme::default(), false);
+    let fx = types(&mut s, "p");
+    let [crew_tui::Effect::Act(req)] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    let why = "422 seconds must be a number greater than 0 and at most 2592000 (30 days), \
+               got 1000000000";
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::Action {
+            req: req.clone(),
+            result: Err(why.into()),
+        })],
+    );
+    let screen = render(&s, 80, 24);
+    let rows: Vec<&str> = screen.lines().collect();
+    // The last row is the key bar; the error takes the two above it, whole.
+    let status = format!("{}{}", rows[rows.len() - 3], rows[rows.len() - 2]);
+    assert!(status.contains("got 1000000000"), "{screen}");
+    assert!(rows[rows.len() - 1].contains("?:help"), "{screen}");
+}

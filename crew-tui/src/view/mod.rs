@@ -17,7 +17,7 @@ use crate::theme::{fmt_duration, Theme};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
@@ -27,7 +27,7 @@ pub fn draw(frame: &mut Frame, state: &AppState) {
     let [header, body, status, keys] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
-        Constraint::Length(1),
+        Constraint::Length(status_rows(state, area.width)),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -196,22 +196,44 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &AppState) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// The status line's text, as drawn after its leading space.
+fn status_text(state: &AppState) -> Option<String> {
+    let s = state.status.as_ref()?;
+    let prefix = if s.error {
+        state.theme.pick("✗ ", "! ")
+    } else {
+        ""
+    };
+    Some(format!("{prefix}{}", clean(&state.theme, &s.text)))
+}
+
+/// Rows of the status line: an error the daemon explains at length (its
+/// limits, the task that is running) wraps onto up to three rather than
+/// being cut at the edge.
+fn status_rows(state: &AppState, width: u16) -> u16 {
+    let Some(text) = status_text(state) else {
+        return 1;
+    };
+    let width = usize::from(width.max(1));
+    let needed = (1 + text.width()).div_ceil(width);
+    needed.clamp(1, 3) as u16
+}
+
 fn draw_status(frame: &mut Frame, area: Rect, state: &AppState) {
     let th = &state.theme;
     let mut spans = vec![Span::raw(" ")];
-    if let Some(s) = &state.status {
+    if let (Some(s), Some(text)) = (&state.status, status_text(state)) {
         let style = if s.error {
             th.error()
         } else {
             Style::default()
         };
-        let prefix = if s.error { th.pick("✗ ", "! ") } else { "" };
-        spans.push(Span::styled(
-            format!("{prefix}{}", clean(th, &s.text)),
-            style,
-        ));
+        spans.push(Span::styled(text, style));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).wrap(Wrap { trim: false }),
+        area,
+    );
 }
 
 fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
