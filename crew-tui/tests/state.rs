@@ -475,6 +475,56 @@ fn errors_from_the_daemon_reach_the_status_line_and_the_log() {
 }
 
 #[test]
+fn a_workgroup_without_tasks_can_be_named_and_paused_ahead() {
+    let mut s = loaded(Theme::default(), false);
+    types(&mut s, ":workgroup ads-api");
+    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(fx, vec![Effect::FetchWorkgroups]);
+    assert_eq!(s.view, View::Workgroups);
+    let names = |s: &crew_tui::AppState| -> Vec<String> {
+        s.visible_workgroups()
+            .iter()
+            .map(|w| w.workgroup.name.clone())
+            .collect()
+    };
+    assert_eq!(names(&s), ["ads-api", "crm", "fb-api", "stripe"]);
+    assert_eq!(s.selected_workgroup().unwrap().workgroup.name, "ads-api");
+    assert!(s.status.as_ref().unwrap().text.contains("no tasks yet"));
+    // The daemon's list, which does not have it, does not drop it.
+    feed(&mut s, [Msg::Reply(Reply::Workgroups(Ok(workgroups())))]);
+    assert_eq!(names(&s).len(), 4);
+    types(&mut s, "p60");
+    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(
+        fx,
+        vec![Effect::Act(ActionRequest {
+            verb: Verb::Pause,
+            target: Target::Workgroup {
+                name: "ads-api".into()
+            },
+            seconds: Some(60.0)
+        })]
+    );
+    // Once the daemon lists it (paused), it is shown once.
+    let mut list = workgroups();
+    let mut paused = crew_core::Workgroup::new("ads-api");
+    paused.paused_until = Some(now().plus_seconds(60.0));
+    list.workgroups.push(crew_core::wire::WorkgroupView {
+        workgroup: paused,
+        incomplete_tasks: 0,
+        in_flight: 0,
+    });
+    feed(&mut s, [Msg::Reply(Reply::Workgroups(Ok(list)))]);
+    assert_eq!(names(&s), ["ads-api", "crm", "fb-api", "stripe"]);
+    assert!(s.visible_workgroups()[0].workgroup.paused_until.is_some());
+    // A listed one is only selected.
+    types(&mut s, ":wg stripe");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(s.selected_workgroup().unwrap().workgroup.name, "stripe");
+    assert_eq!(names(&s).len(), 4);
+}
+
+#[test]
 fn workgroup_pause_asks_for_seconds() {
     let mut s = loaded(Theme::default(), false);
     types(&mut s, "2");

@@ -274,7 +274,7 @@ fn run_command(state: &mut AppState, cmd: &str) -> Vec<Effect> {
             state.go(View::Groups);
             vec![]
         }
-        "workgroups" | "wg" | "workgroup" => {
+        "workgroups" | "wg" | "workgroup" if arg.is_empty() => {
             state.go(View::Workgroups);
             vec![Effect::FetchWorkgroups]
         }
@@ -283,10 +283,12 @@ fn run_command(state: &mut AppState, cmd: &str) -> Vec<Effect> {
             vec![]
         }
         "group" if !arg.is_empty() => state.open_named_group(arg),
+        "workgroup" | "wg" if !arg.is_empty() => state.open_named_workgroup(arg),
         "" => vec![],
         _ => {
             state.fail(format!(
-                "unknown command :{cmd} (try :groups :workgroups :events :group NAME :q)"
+                "unknown command :{cmd} (try :groups :workgroups :events :group NAME \
+                 :workgroup NAME :q)"
             ));
             vec![]
         }

@@ -86,7 +86,7 @@ macro_rules! commands {
 commands! {
     Help = "help", "this help", false, [Global], ["?"];
     Quit = "quit", "quit", false, [Global], ["q", "ctrl-c"];
-    CommandMode = "command", "command (:groups :group N)", false, [Global], [":"];
+    CommandMode = "command", "command (:group N :wg N)", false, [Global], [":"];
     Filter = "filter", "filter by text", false, [Global], ["/"];
     Back = "back", "back, or clear the filter", false, [Global], ["esc"];
     Open = "open", "open, or jump to a reference", false, [Global], ["enter"];

@@ -394,6 +394,10 @@ pub struct AppState {
     pub task: Option<TaskDetail>,
     /// Every workgroup.
     pub workgroups: Vec<WorkgroupView>,
+    /// Workgroups named with `:workgroup NAME` that the daemon does not
+    /// list (no task uses them yet and they were never paused), shown idle
+    /// so that they can be paused ahead of their tasks.
+    pub workgroups_named: Vec<WorkgroupView>,
     /// Workgroups selection.
     pub workgroups_list: ListPos,
     /// `/` filter of the workgroups.
@@ -450,6 +454,7 @@ impl AppState {
             group: None,
             task: None,
             workgroups: Vec::new(),
+            workgroups_named: Vec::new(),
             workgroups_list: ListPos::default(),
             workgroups_filter: String::new(),
             workgroups_dirty: false,
@@ -613,16 +618,54 @@ impl AppState {
         v
     }
 
-    /// The workgroups as shown.
+    /// The workgroups as shown: the daemon's, and those named with
+    /// `:workgroup NAME` it does not list.
     pub fn visible_workgroups(&self) -> Vec<&WorkgroupView> {
         let needle = self.workgroups_filter.to_lowercase();
+        let listed = |name: &str| self.workgroups.iter().any(|w| w.workgroup.name == name);
+        let named = self
+            .workgroups_named
+            .iter()
+            .filter(|w| !listed(&w.workgroup.name));
         let mut v: Vec<&WorkgroupView> = self
             .workgroups
             .iter()
+            .chain(named)
             .filter(|w| needle.is_empty() || w.workgroup.name.to_lowercase().contains(&needle))
             .collect();
         v.sort_by(|a, b| a.workgroup.name.cmp(&b.workgroup.name));
         v
+    }
+
+    /// Opens the workgroups view on the workgroup `name`, shown idle when
+    /// the daemon does not list it (its tasks may not exist yet: an
+    /// operator pausing it ahead of an outage).
+    pub(super) fn open_named_workgroup(&mut self, name: &str) -> Vec<Effect> {
+        let known = self
+            .workgroups
+            .iter()
+            .chain(self.workgroups_named.iter())
+            .any(|w| w.workgroup.name == name);
+        if !known {
+            self.workgroups_named.push(WorkgroupView {
+                workgroup: crew_core::Workgroup::new(name),
+                incomplete_tasks: 0,
+                in_flight: 0,
+            });
+            self.say(format!(
+                "workgroup {name} has no tasks yet: p pauses it ahead of them"
+            ));
+        }
+        self.workgroups_filter.clear();
+        self.go(View::Workgroups);
+        if let Some(i) = self
+            .visible_workgroups()
+            .iter()
+            .position(|w| w.workgroup.name == name)
+        {
+            self.workgroups_list.selected = i;
+        }
+        vec![Effect::FetchWorkgroups]
     }
 
     /// The group selected in the groups list, as shown.

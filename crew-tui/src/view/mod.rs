@@ -250,7 +250,10 @@ fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
             Span::styled(" :", th.title()),
             Span::raw(clean(th, t)),
             Span::raw(cursor),
-            Span::styled("  groups workgroups events group NAME q", th.dim()),
+            Span::styled(
+                "  groups workgroups events group NAME workgroup NAME q",
+                th.dim(),
+            ),
         ]),
         Input::Seconds { workgroup, text } => Line::from(vec![
             Span::styled(
