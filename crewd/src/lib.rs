@@ -18,6 +18,7 @@ pub mod demo;
 pub mod dispatch;
 pub mod engine;
 pub mod metrics;
+pub mod opening;
 pub mod recurring;
 pub mod retention;
 pub mod server;

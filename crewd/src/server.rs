@@ -1,5 +1,6 @@
-//! Wiring: the store, the engine, the API, the stream and (with `--demo`)
-//! the demo workers, served on a listener until a shutdown signal.
+//! Wiring: the store (opened while the listener answers probes), the
+//! engine, the API, the stream and (with `--demo`) the demo workers,
+//! served on a listener until a shutdown signal.
 //!
 //! Like mini-redis, the entry is a plain function that takes a bound
 //! listener and a shutdown future, so tests run the real daemon in-process
@@ -10,7 +11,7 @@ use crate::api::{self, ApiState};
 use crate::config::{Backoff, Config};
 use crate::dispatch::client::WorkerClient;
 use crate::engine::{self, EngineConfig};
-use crate::storage::{Store, StoreConfig};
+use crate::storage::{StorageError, Store, StoreConfig};
 use crate::stream::hub::EventHub;
 use crate::stream::ws::StreamState;
 use anyhow::Context;
@@ -34,19 +35,33 @@ pub async fn run(
                 .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
         }
     }
-    let store = Store::open(
-        &config.db,
-        StoreConfig {
-            event_retention: config.event_retention,
-            audit_retention: config.audit_retention,
-            cache_bytes: usize::try_from(config.cache_mib.saturating_mul(1024 * 1024))
-                .unwrap_or(usize::MAX),
-            checkpoint_every: std::time::Duration::from_millis(config.checkpoint_ms),
-            writeback_every: (config.writeback_ms > 0)
-                .then(|| std::time::Duration::from_millis(config.writeback_ms)),
-        },
-    )
-    .with_context(|| format!("cannot open the database {}", config.db.display()))?;
+    let db = config.db.clone();
+    let store_config = StoreConfig {
+        event_retention: config.event_retention,
+        audit_retention: config.audit_retention,
+        cache_bytes: usize::try_from(config.cache_mib.saturating_mul(1024 * 1024))
+            .unwrap_or(usize::MAX),
+        checkpoint_every: std::time::Duration::from_millis(config.checkpoint_ms),
+        writeback_every: (config.writeback_ms > 0)
+            .then(|| std::time::Duration::from_millis(config.writeback_ms)),
+    };
+    run_opening(listener, config, shutdown, move || {
+        Store::open(&db, store_config)
+    })
+    .await
+}
+
+/// [`run`] with the store opened by `open`, on a blocking thread while the
+/// listener answers `/livez` ([`crate::opening`]): tests open it slowly.
+pub async fn run_opening(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    open: impl FnOnce() -> Result<Store, StorageError> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (listener, opened) = crate::opening::answer_while(listener, open).await?;
+    let store =
+        opened.with_context(|| format!("cannot open the database {}", config.db.display()))?;
     run_with_store(listener, config, store, shutdown).await
 }
 

@@ -165,8 +165,9 @@ async fn healthz(State(state): State<ApiState>) -> Result<Json<serde_json::Value
 }
 
 /// `GET /livez`: no auth; 200 whenever the daemon answers HTTP, recovering
-/// or not. A supervisor's liveness probe: `/healthz` says whether it is
-/// ready, and answers 503 while a large store is recovered.
+/// or not, and while its store opens ([`crate::opening`]). A supervisor's
+/// liveness probe: `/healthz` says whether it is ready, and answers 503
+/// while a large store is recovered.
 #[utoipa::path(
     get,
     path = "/livez",
@@ -178,7 +179,7 @@ async fn healthz(State(state): State<ApiState>) -> Result<Json<serde_json::Value
         (status = 200, description = "The daemon is running", body = inline(doc::Health)),
     )
 )]
-async fn livez() -> Json<serde_json::Value> {
+pub(crate) async fn livez() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 

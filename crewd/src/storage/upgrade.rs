@@ -45,7 +45,7 @@ fn rebuild_creation_indexes(txn: &WriteTransaction) -> Result<(), StorageError> 
     let states = txn.open_table(tables::TASK_STATE)?;
     let mut by_time = txn.open_table(REBUILT_GROUP_TASKS)?;
     let mut by_bucket = txn.open_table(REBUILT_GROUP_BUCKET)?;
-    // Seconds for a large store, before the daemon answers at all: say so.
+    // Seconds for a large store, while only `/livez` answers: say so.
     tracing::info!(
         tasks = tasks.len()?,
         "upgrading the store to schema 4: rebuilding its creation-time indexes"
