@@ -1028,6 +1028,26 @@ fn the_filter_asks_the_daemon_only_beyond_the_first_page() {
     assert!(fx.is_empty(), "{fx:?}");
 }
 
+/// `s` to "failed" on a page of 1,200 groups: the request at the tick
+/// `at` seconds in, and the daemon's answer.
+fn sort_by_failures_beyond_the_page(s: &mut crew_tui::AppState, at: f64) {
+    types(s, "sss");
+    assert_eq!(s.groups_sort, GroupSort::Failed);
+    assert_eq!(
+        feed(s, [tick(at)]),
+        sorted_search_for("", GroupSort::Failed)
+    );
+    feed(
+        s,
+        [sorted_page_of(
+            "",
+            GroupSort::Failed,
+            groups().task_groups,
+            1200,
+        )],
+    );
+}
+
 #[test]
 fn sorting_beyond_the_first_page_asks_the_daemon_for_that_order() {
     // Every group loaded: sorting them is enough.
@@ -1040,21 +1060,7 @@ fn sorting_beyond_the_first_page_asks_the_daemon_for_that_order() {
     // filter says, at the next tick.
     let mut s = loaded(Theme::default(), false);
     feed(&mut s, [page_of("", groups().task_groups, 1200)]);
-    types(&mut s, "sss");
-    assert_eq!(s.groups_sort, GroupSort::Failed);
-    assert_eq!(
-        feed(&mut s, [tick(0.5)]),
-        sorted_search_for("", GroupSort::Failed)
-    );
-    feed(
-        &mut s,
-        [sorted_page_of(
-            "",
-            GroupSort::Failed,
-            groups().task_groups,
-            1200,
-        )],
-    );
+    sort_by_failures_beyond_the_page(&mut s, 0.5);
     let fx = feed(&mut s, [tick(1.0)]);
     assert!(fx.is_empty(), "{fx:?}");
     // A filter typed then is searched in that order too.
@@ -1085,20 +1091,7 @@ fn a_page_ranked_over_many_groups_is_refreshed_less_often() {
     feed(&mut s, [page_of("", groups().task_groups, 1200)]);
 
     // Ranked by failures, the daemon passes over every group: every 10 s.
-    types(&mut s, "sss");
-    assert_eq!(
-        feed(&mut s, [tick(3.0)]),
-        sorted_search_for("", GroupSort::Failed)
-    );
-    feed(
-        &mut s,
-        [sorted_page_of(
-            "",
-            GroupSort::Failed,
-            groups().task_groups,
-            1200,
-        )],
-    );
+    sort_by_failures_beyond_the_page(&mut s, 3.0);
     feed(&mut s, [changed(2)]);
     let fx = feed(&mut s, [tick(6.0)]);
     assert!(fx.is_empty(), "{fx:?}");

@@ -435,25 +435,48 @@ fn commit_then_reopen_gives_the_same_state() {
     assert_eq!(events[0].seq, before.last_seq + 1);
 }
 
+/// A store that checkpoints only when it opens: every later commit is in
+/// its journal alone.
+fn journal_only() -> StoreConfig {
+    StoreConfig {
+        checkpoint_every: std::time::Duration::from_secs(3600),
+        ..StoreConfig::default()
+    }
+}
+
+/// A continuation with a fixed id.
+fn spawned() -> ChildTask {
+    ChildTask {
+        id: Some("spawned".into()),
+        name: "spawned".into(),
+        worker: "w".into(),
+        ..ChildTask::default()
+    }
+}
+
+/// What a crash leaves of `f`'s store: its file and its journal, copied
+/// while it is open. The path is the copied file's.
+fn crash_copy(f: &Fixture) -> (tempfile::TempDir, std::path::PathBuf) {
+    let crashed = tempfile::tempdir().unwrap();
+    let copy = crashed.path().join("crew.redb");
+    std::fs::copy(&f.path, &copy).unwrap();
+    std::fs::copy(
+        f.path.with_extension("redb.journal"),
+        copy.with_extension("redb.journal"),
+    )
+    .unwrap();
+    (crashed, copy)
+}
+
 /// A copy of the files taken while the store is open is what a crash
 /// leaves behind: redb at its last durable commit, and the journal holding
 /// every commit after it. Opening the copy applies the journal.
 #[test]
 fn a_crash_between_checkpoints_is_replayed_from_the_journal() {
-    let config = StoreConfig {
-        // No checkpoint but the one at open: everything after is journaled.
-        checkpoint_every: std::time::Duration::from_secs(3600),
-        ..StoreConfig::default()
-    };
+    let config = journal_only();
     let mut f = Fixture::with_config(config);
     create_dag(&mut f, at(0));
-    let child = ChildTask {
-        id: Some("spawned".into()),
-        name: "spawned".into(),
-        worker: "w".into(),
-        ..ChildTask::default()
-    };
-    f.finish("a", success(json!({"n": 1}), vec![child]), at(1));
+    f.finish("a", success(json!({"n": 1}), vec![spawned()]), at(1));
     f.run(at(2), |w| rules::set_group_paused(w, "g1", true).unwrap());
     {
         let mut w = f.store.write().unwrap();
@@ -478,11 +501,8 @@ fn a_crash_between_checkpoints_is_replayed_from_the_journal() {
     let audit = r.audit(None, 10, None).unwrap();
     drop(r);
 
-    let crashed = tempfile::tempdir().unwrap();
-    let copy = crashed.path().join("crew.redb");
-    std::fs::copy(&f.path, &copy).unwrap();
-    let journal = crashed.path().join("crew.redb.journal");
-    std::fs::copy(f.path.with_extension("redb.journal"), &journal).unwrap();
+    let (_crashed, copy) = crash_copy(&f);
+    let journal = copy.with_extension("redb.journal");
     assert!(std::fs::metadata(&journal).unwrap().len() > 0);
 
     // Without the journal, the copy is only the state at open: empty.
@@ -510,10 +530,7 @@ fn a_crash_between_checkpoints_is_replayed_from_the_journal() {
 /// journal) holds it.
 #[test]
 fn a_transaction_too_large_for_the_journal_is_committed_durably() {
-    let config = StoreConfig {
-        checkpoint_every: std::time::Duration::from_secs(3600),
-        ..StoreConfig::default()
-    };
+    let config = journal_only();
     let mut f = Fixture::with_config(config);
     let big = "x".repeat(100_000);
     let tasks = (0..50)
@@ -547,10 +564,7 @@ fn a_transaction_too_large_for_the_journal_is_committed_durably() {
 /// read as a continuation of its own.
 #[test]
 fn a_new_database_ignores_a_journal_left_by_another() {
-    let config = StoreConfig {
-        checkpoint_every: std::time::Duration::from_secs(3600),
-        ..StoreConfig::default()
-    };
+    let config = journal_only();
     let mut old = Fixture::with_config(config);
     create_dag(&mut old, at(0));
     old.finish("a", success(json!(1), vec![]), at(1));
@@ -1124,32 +1138,16 @@ fn tasks_list_in_the_order_they_were_created_also_after_an_upgrade() {
 /// upgrade, onto the rebuilt indexes, and moves exactly their entries.
 #[test]
 fn a_crashed_version_3_store_is_upgraded_then_replayed() {
-    let config = StoreConfig {
-        checkpoint_every: std::time::Duration::from_secs(3600),
-        ..StoreConfig::default()
-    };
+    let config = journal_only();
     let mut f = Fixture::with_config(config);
     create_dag(&mut f, at(0));
     // Opening again checkpoints the DAG into the file; what follows is
     // journaled only.
     f.reopen();
-    let child = ChildTask {
-        id: Some("spawned".into()),
-        name: "spawned".into(),
-        worker: "w".into(),
-        ..ChildTask::default()
-    };
-    f.finish("a", success(json!({"n": 1}), vec![child]), at(1));
+    f.finish("a", success(json!({"n": 1}), vec![spawned()]), at(1));
     f.finish("b", WorkerOutcome::failure("boom"), at(2));
 
-    let crashed = tempfile::tempdir().unwrap();
-    let copy = crashed.path().join("crew.redb");
-    std::fs::copy(&f.path, &copy).unwrap();
-    std::fs::copy(
-        f.path.with_extension("redb.journal"),
-        crashed.path().join("crew.redb.journal"),
-    )
-    .unwrap();
+    let (_crashed, copy) = crash_copy(&f);
     rewrite_as_version_3(&copy);
 
     let recovered = Store::open(&copy, config).unwrap();
