@@ -3,10 +3,17 @@
 use super::{clean, fit, heading, list_areas, marker, select_line, title_line};
 use crate::app::state::AppState;
 use crew_core::TaskStatus;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
+use unicode_width::UnicodeWidthStr;
+
+/// Width of a row before its DETAIL column, SUBJECT excluded.
+const ROW_PREFIX: usize = 4 + 9 + 7 + 18 + 1;
+
+/// Most rows the selected entry's whole text takes below the list.
+const SELECTED_ROWS_MAX: usize = 4;
 
 /// Draws the view.
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
@@ -39,6 +46,33 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         )),
         h,
     );
+    // The selected entry's subject and detail, whole, below the list when
+    // its row cuts them (at 80 columns DETAIL has some 20): an audit
+    // entry's filter, an error's reason.
+    let selected = evs.get(state.events_list.selected).and_then(|e| {
+        let subject = if e.mine { "you" } else { e.subject.as_str() };
+        let cut = subject.width() > subj_w
+            || ROW_PREFIX + subj_w + e.detail.width() > usize::from(area.width);
+        cut.then(|| clean(th, &format!("{subject}: {}", e.detail)))
+    });
+    let l = match &selected {
+        Some(text) => {
+            let width = usize::from(area.width.saturating_sub(2)).max(1);
+            let rows = (text.width().div_ceil(width)).clamp(1, SELECTED_ROWS_MAX) as u16;
+            let [list, below] =
+                Layout::vertical([Constraint::Min(1), Constraint::Length(rows)]).areas(l);
+            frame.render_widget(
+                Paragraph::new(Line::from(vec![
+                    Span::raw("  "),
+                    Span::styled(text.clone(), th.dim()),
+                ]))
+                .wrap(Wrap { trim: false }),
+                below,
+            );
+            list
+        }
+        None => l,
+    };
     let height = l.height as usize;
     let off = state.events_list.window(evs.len(), height);
     let lines: Vec<Line> = evs
