@@ -74,12 +74,17 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut terminal = ratatui::try_init().map_err(|e| {
-        ratatui::restore();
+        let _ = ratatui::try_restore();
         anyhow::anyhow!("cannot set up the terminal: {e}")
     })?;
     crew_tui::run::install_panic_hook();
     let result = crew_tui::run::run(&mut terminal, state, rest, args.token).await;
-    ratatui::restore();
+    // A terminal that hung up cannot be restored, and stderr is that
+    // terminal: ratatui's own restore, and the terminal's drop, would print
+    // their failure there, which panics. Nothing is left to restore then.
+    if ratatui::try_restore().is_err() {
+        std::mem::forget(terminal);
+    }
     drop(demo);
     result
 }

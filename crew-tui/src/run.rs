@@ -60,6 +60,40 @@ fn draw(terminal: &mut DefaultTerminal, state: &AppState) -> std::io::Result<()>
     Ok(())
 }
 
+/// The signals that end the console like `q`: a hang-up, a terminate.
+struct Ended {
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Ended {
+    fn listen() -> std::io::Result<Ended> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Ended {
+                hangup: signal(SignalKind::hangup())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Ended {})
+    }
+
+    /// Resolves when one of them arrives.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.hangup.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await
+    }
+}
+
 /// Runs the console until the operator quits.
 pub async fn run(
     terminal: &mut DefaultTerminal,
@@ -82,11 +116,16 @@ pub async fn run(
     }
     draw(terminal, &state)?;
 
+    let mut ended = Ended::listen()?;
     let mut keys = Vec::new();
     let mut data = Vec::new();
     loop {
         tokio::select! {
             biased;
+            // The terminal hung up (an SSH session dropped) or the console
+            // was told to stop: end as `q` does, so that the caller
+            // restores the terminal and a demo daemon's files are removed.
+            _ = ended.recv() => break,
             ev = input.next() => match ev {
                 Some(Ok(e)) => keys.extend(translate(e)),
                 Some(Err(e)) => return Err(e.into()),

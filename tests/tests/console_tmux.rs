@@ -323,12 +323,44 @@ async fn console_pauses_and_resets_the_demo_group() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_command_opens_the_demo_group() {
     let Some(bin) = binaries().await else { return };
+    let (tmux, tmp) = start_demo(&bin, "crew-demo-test");
+    tmux.quit().await;
+    // Its database, journal and log went with it.
+    assert_eq!(entries(tmp.path()), 0, "files left behind by the demo");
+}
+
+/// The terminal hangs up on a demo console (an SSH session dropped): it
+/// ends as on `q`, and its daemon's files go too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_demo_console_that_loses_its_terminal_leaves_nothing_behind() {
+    let Some(bin) = binaries().await else { return };
+    let (tmux, tmp) = start_demo(&bin, "crew-hangup-test");
+    let status = tmux
+        .cmd()
+        .args(["kill-session", "-t", "crew"])
+        .status()
+        .expect("tmux kill-session");
+    assert!(status.success());
+    let cleaned = poll(Duration::from_secs(10), async || {
+        (entries(tmp.path()) == 0).then_some(())
+    })
+    .await;
+    assert!(cleaned.is_some(), "files left behind by the demo");
+}
+
+/// How many entries the directory `dir` has.
+fn entries(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+/// `crew-tui --demo` in a tmux session on `socket`, with its TMPDIR a
+/// directory of its own (returned), once it shows the demo group's tasks.
+fn start_demo(bin: &std::path::Path, socket: &str) -> (Tmux, tempfile::TempDir) {
     let tmux = Tmux {
-        socket: format!("crew-demo-test-{}", std::process::id()),
+        socket: format!("{socket}-{}", std::process::id()),
     };
     // The demo daemon's files go under TMPDIR: this test's own.
     let tmp = tempfile::tempdir().expect("temp dir");
-    let entries = || std::fs::read_dir(tmp.path()).map_or(0, |d| d.count());
     tmux.start(&format!(
         "env LANG=C.UTF-8 TERM=xterm-256color TMPDIR={} {} --demo",
         tmp.path().display(),
@@ -339,11 +371,8 @@ async fn the_demo_command_opens_the_demo_group() {
     // The group's tasks are listed (the seed's name is on screen).
     let screen = tmux.wait_for("list ad accounts", Duration::from_secs(10));
     assert!(!screen.contains("no group named"), "{screen}");
-    assert_eq!(entries(), 1, "the demo daemon's directory");
-
-    tmux.quit().await;
-    // Its database, journal and log went with it.
-    assert_eq!(entries(), 0, "files left behind by the demo");
+    assert_eq!(entries(tmp.path()), 1, "the demo daemon's directory");
+    (tmux, tmp)
 }
 
 /// A wrong token: the console says the daemon refused it, rather than
