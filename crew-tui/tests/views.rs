@@ -259,3 +259,12 @@ fn a_long_error_wraps_instead_of_being_cut() {
     assert!(status.contains("got 1000000000"), "{screen}");
     assert!(rows[rows.len() - 1].contains("?:help"), "{screen}");
 }
+
+#[test]
+fn the_event_log_names_no_sequence_before_it_has_seen_one() {
+    let mut s = loaded(Theme::default(), false);
+    types(&mut s, "3");
+    let screen = render(&s, 80, 24);
+    assert!(screen.contains("Events ("), "{screen}");
+    assert!(!screen.contains("last seq"), "{screen}");
+}

@@ -20,8 +20,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let th = &state.theme;
     let (t, h, l) = list_areas(area);
     let evs = state.visible_events();
+    // The last sequence number this console saw: none before the first
+    // live event (a 0 read as the daemon's log being empty).
+    let seen = if state.last_seq > 0 {
+        format!(" last seq {}", state.last_seq)
+    } else {
+        String::new()
+    };
     let mut title = vec![Span::styled(
-        format!("Events ({}) last seq {}", evs.len(), state.last_seq),
+        format!("Events ({}){seen}", evs.len()),
         th.title(),
     )];
     if state.events_mine_only {
