@@ -481,15 +481,32 @@ impl StatusCounts {
     pub fn completed_percent(&self) -> f64 {
         completed_percent(self.completed, self.total())
     }
+
+    /// [`whole_percent`] of these counts.
+    pub fn whole_percent(&self) -> u8 {
+        whole_percent(self.completed, self.total())
+    }
 }
 
 /// `completed` of `total` tasks in percent (100 for no task): a group's
-/// `completedPercent`, and what [`GroupSort::Progress`] orders by.
+/// `completedPercent`.
 pub fn completed_percent(completed: u64, total: u64) -> f64 {
     if total == 0 {
         100.0
     } else {
         completed as f64 * 100.0 / total as f64
+    }
+}
+
+/// `completed` of `total` tasks in whole percent, rounded down, so that
+/// only a group with every task complete (or none) reads 100: what
+/// [`GroupSort::Progress`] orders by, and what the console shows.
+pub fn whole_percent(completed: u64, total: u64) -> u8 {
+    if total == 0 {
+        100
+    } else {
+        let p = u128::from(completed.min(total)) * 100 / u128::from(total);
+        u8::try_from(p).unwrap_or(100)
     }
 }
 
@@ -531,7 +548,7 @@ pub enum GroupSort {
     Newest,
     /// By name.
     Name,
-    /// Least complete first.
+    /// Least complete first, in whole percent ([`whole_percent`]).
     Progress,
     /// Most failed tasks first.
     Failed,
@@ -574,8 +591,9 @@ impl GroupSort {
             GroupSort::Newest => b.group.created_at.cmp(&a.group.created_at).then_with(by_id),
             GroupSort::Name => a.group.name.cmp(&b.group.name).then_with(by_id),
             GroupSort::Progress => a
-                .completed_percent
-                .total_cmp(&b.completed_percent)
+                .counts
+                .whole_percent()
+                .cmp(&b.counts.whole_percent())
                 .then_with(by_id),
             GroupSort::Failed => b.counts.failed.cmp(&a.counts.failed).then_with(by_id),
         }
@@ -965,6 +983,19 @@ mod tests {
             "worker": worker, "workgroup": workgroup,
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn whole_percent_reads_100_only_when_every_task_is_complete() {
+        assert_eq!(whole_percent(0, 0), 100);
+        assert_eq!(whole_percent(0, 3), 0);
+        assert_eq!(whole_percent(1, 3), 33);
+        assert_eq!(whole_percent(2, 3), 66);
+        assert_eq!(whole_percent(199, 200), 99);
+        assert_eq!(whole_percent(999_999, 1_000_000), 99);
+        assert_eq!(whole_percent(7, 7), 100);
+        assert_eq!(whole_percent(u64::MAX - 1, u64::MAX), 99);
+        assert_eq!(whole_percent(5, 2), 100, "more than all is all");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use crew_core::wire::GroupSort;
+use crew_core::wire::{GroupSort, StatusCounts};
 use crew_tui::app::msg::{ConnEvent, Reply};
 use crew_tui::theme::Theme;
 use crew_tui::Msg;
@@ -46,6 +46,27 @@ fn groups_beyond_a_page_say_how_many_there_are() {
         screen.contains("Groups (3 of 1200) sort: progress "),
         "{screen}"
     );
+}
+
+/// A group with one task left of 200 reads 99 %, its bar one cell short:
+/// rounded, it read 100 % with a full bar, as if it were finished.
+#[test]
+fn a_group_nearly_done_does_not_look_finished() {
+    let mut s = loaded(Theme::default(), false);
+    let counts = StatusCounts {
+        completed: 199,
+        failed: 1,
+        ..StatusCounts::default()
+    };
+    let nearly = group("g-nearly", "nearly", false, 60.0, counts);
+    feed(&mut s, [page_of("", vec![nearly], 1)]);
+    let screen = render(&s, 80, 24);
+    let row = screen
+        .lines()
+        .find(|l| l.contains("nearly"))
+        .unwrap_or_else(|| panic!("no row for the group: {screen}"));
+    assert!(row.contains("  99% "), "{row}");
+    assert!(row.contains('░'), "the bar is not full: {row}");
 }
 
 #[test]

@@ -10,14 +10,15 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-/// A text progress bar `width` cells wide.
+/// A text progress bar `width` cells wide, full only at 100 %.
 pub fn bar(theme: &Theme, percent: f64, width: usize) -> String {
     let p = if percent.is_finite() {
         percent.clamp(0.0, 100.0)
     } else {
         0.0
     };
-    let full = ((p / 100.0) * width as f64).round() as usize;
+    // Rounded down: a group with a task left never looks finished.
+    let full = ((p / 100.0) * width as f64).floor() as usize;
     let (on, off) = (theme.pick("█", "#"), theme.pick("░", "."));
     format!("{}{}", on.repeat(full), off.repeat(width - full.min(width)))
 }
@@ -129,7 +130,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
                 Span::raw(fit(th, &group_label(th, g), name_w)),
                 Span::raw(" "),
                 Span::styled(bar(th, g.completed_percent, bar_w), th.ok()),
-                Span::raw(format!("{:>4.0}% ", g.completed_percent)),
+                Span::raw(format!("{:>4}% ", g.counts.whole_percent())),
                 Span::styled(fit(th, &st, 8), st_style),
                 Span::raw("  "),
                 Span::raw(fit_right(th, &age, 4)),
