@@ -1072,7 +1072,7 @@ fn sorting_beyond_the_first_page_asks_the_daemon_for_that_order() {
 }
 
 #[test]
-fn a_page_ranked_over_many_groups_is_refreshed_less_often() {
+fn a_page_searched_over_many_groups_is_refreshed_less_often() {
     let mut s = loaded(Theme::default(), false);
     let changed = |seq| {
         ev(
@@ -1090,13 +1090,44 @@ fn a_page_ranked_over_many_groups_is_refreshed_less_often() {
     assert_eq!(feed(&mut s, [tick(2.5)]), search_for(""));
     feed(&mut s, [page_of("", groups().task_groups, 1200)]);
 
-    // Ranked by failures, the daemon passes over every group: every 10 s.
+    // Ranked by failures, the daemon reads its index up to the page: still
+    // every 2 s.
     sort_by_failures_beyond_the_page(&mut s, 3.0);
     feed(&mut s, [changed(2)]);
-    let fx = feed(&mut s, [tick(6.0)]);
+    assert_eq!(
+        feed(&mut s, [tick(5.5)]),
+        sorted_search_for("", GroupSort::Failed)
+    );
+    feed(
+        &mut s,
+        [sorted_page_of(
+            "",
+            GroupSort::Failed,
+            groups().task_groups,
+            1200,
+        )],
+    );
+
+    // Searched, the daemon passes over every group: every 10 s.
+    types(&mut s, "/nightly");
+    assert_eq!(
+        feed(&mut s, [tick(6.0)]),
+        sorted_search_for("nightly", GroupSort::Failed)
+    );
+    feed(
+        &mut s,
+        [sorted_page_of(
+            "nightly",
+            GroupSort::Failed,
+            groups().task_groups,
+            900,
+        )],
+    );
+    feed(&mut s, [changed(3)]);
+    let fx = feed(&mut s, [tick(9.0)]);
     assert!(fx.is_empty(), "{fx:?}");
     assert_eq!(
-        feed(&mut s, [tick(13.5)]),
-        sorted_search_for("", GroupSort::Failed)
+        feed(&mut s, [tick(16.5)]),
+        sorted_search_for("nightly", GroupSort::Failed)
     );
 }

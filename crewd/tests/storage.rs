@@ -3,7 +3,9 @@
 //! `MemGraph` fed the same changes is the reference model.
 
 use crew_core::rules::{self, RetryPolicy, Start};
-use crew_core::wire::{ChildTask, Event, GroupSort, NewTask, NewTaskGroup, StatusCounts};
+use crew_core::wire::{
+    ChildTask, Event, GroupSort, NewTask, NewTaskGroup, StatusCounts, TaskGroupView,
+};
 use crew_core::worker::WorkerOutcome;
 use crew_core::{Changes, GraphRead, MemGraph, TaskStatus, Timestamp};
 use crewd::storage::{ReadTx, StorageError, Store, StoreConfig, TaskQuery, WriteTx};
@@ -253,6 +255,30 @@ fn check(r: &ReadTx, mem: &MemGraph, now: Timestamp) {
         .map(|t| t.id.clone())
         .collect();
     assert_eq!(incomplete, expected);
+    check_group_orders(r, mem, now);
+}
+
+/// Every group listing in a ranked order lists each group once, in the
+/// order [`GroupSort::compare`] gives their views (newest first has its
+/// own test: its index keeps milliseconds).
+fn check_group_orders(r: &ReadTx, mem: &MemGraph, now: Timestamp) {
+    let mut views: Vec<TaskGroupView> = mem
+        .groups
+        .keys()
+        .map(|gid| r.group_view(gid, now).unwrap().unwrap())
+        .collect();
+    for sort in [GroupSort::Name, GroupSort::Progress, GroupSort::Failed] {
+        views.sort_by(|a, b| sort.compare(a, b));
+        let expected: Vec<&str> = views.iter().map(|v| v.group.id.as_str()).collect();
+        let listed = r.list_groups(1, 0, None, sort, now).unwrap();
+        let got: Vec<&str> = listed
+            .task_groups
+            .iter()
+            .map(|v| v.group.id.as_str())
+            .collect();
+        assert_eq!(got, expected, "groups by {}", sort.as_str());
+        assert_eq!(listed.count, expected.len() as u64);
+    }
 }
 
 fn create_dag(f: &mut Fixture, now: Timestamp) {
@@ -373,6 +399,16 @@ fn lifecycle_keeps_indexes_and_counts_exact() {
     assert_eq!(c.delayed, 1);
     check(&f.store.read().unwrap(), &f.mem, at(100));
 
+    // Renamed: listed by its new name only.
+    f.run(at(8), |w| {
+        let patch = crew_core::wire::TaskGroupPatch {
+            name: Some("Renamed".into()),
+            ..Default::default()
+        };
+        rules::update_group(w, "g1", patch).unwrap()
+    });
+    check(&f.store.read().unwrap(), &f.mem, at(100));
+
     // Reset a: x (its continuation) is deleted, b, c, d are reset.
     f.run(at(9), |w| rules::reset_task(w, "a", None, at(9)).unwrap());
     assert!(f.store.read().unwrap().task("x").unwrap().is_none());
@@ -407,12 +443,10 @@ fn lifecycle_keeps_indexes_and_counts_exact() {
     .unwrap();
     assert!(!any, "no incomplete task is left");
     assert!(r.children("a").unwrap().is_empty());
-    assert_eq!(
-        r.list_groups(1, 10, None, GroupSort::Newest, at(11))
-            .unwrap()
-            .count,
-        0
-    );
+    for sort in GroupSort::ALL {
+        let left = r.list_groups(1, 0, None, sort, at(11)).unwrap();
+        assert_eq!((left.count, left.task_groups.len()), (0, 0), "{sort:?}");
+    }
     let wgs = r.workgroups(at(11)).unwrap().workgroups;
     assert!(wgs.iter().all(|w| w.incomplete_tasks == 0), "{wgs:?}");
 }
@@ -1047,12 +1081,30 @@ fn a_version_1_store_is_opened_and_upgraded() {
     );
 }
 
+/// Removes what schema version 5 added: the groups' ranked indexes.
+fn drop_group_rank_indexes(w: &redb::WriteTransaction) {
+    for name in ["groups_by_name", "groups_by_progress", "groups_by_failed"] {
+        let t: redb::TableDefinition<(u8, &str), ()> = redb::TableDefinition::new(name);
+        assert!(w.delete_table(t).unwrap(), "{name} exists");
+    }
+}
+
+/// Sets the schema version a store says it has.
+fn set_schema_version(w: &redb::WriteTransaction, version: u64) {
+    let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+    w.open_table(meta)
+        .unwrap()
+        .insert("schema_version", version)
+        .unwrap();
+}
+
 /// Rewrites the store at `path` as schema version 3 kept it: the
-/// creation-time indexes keyed by millisecond.
+/// creation-time indexes keyed by millisecond, no ranked group indexes.
 fn rewrite_as_version_3(path: &Path) {
     use redb::ReadableTable;
     let db = redb::Database::create(path).unwrap();
     let w = db.begin_write().unwrap();
+    drop_group_rank_indexes(&w);
     {
         let ms = |ns: i64| ns.div_euclid(1_000_000);
         let by_time: redb::TableDefinition<(&str, i64, &str), ()> =
@@ -1088,13 +1140,49 @@ fn rewrite_as_version_3(path: &Path) {
             t.insert((g.as_str(), *b, ms(*ns), id.as_str()), ())
                 .unwrap();
         }
-        let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
-        w.open_table(meta)
-            .unwrap()
-            .insert("schema_version", 3)
-            .unwrap();
     }
+    set_schema_version(&w, 3);
     w.commit().unwrap();
+}
+
+#[test]
+fn a_version_4_store_gets_its_groups_ranked_indexes() {
+    let mut f = Fixture::new();
+    let once = |id: &str| NewTask {
+        remaining_attempts: Some(1),
+        ..task(id, &[])
+    };
+    f.create_group("empty", vec![], at(0));
+    f.create_group("half", vec![once("h1"), once("h2")], at(1));
+    f.create_group("failing", vec![once("f1"), once("f2")], at(2));
+    f.finish("h1", success(json!(1), vec![]), at(3));
+    f.finish("f1", WorkerOutcome::failure("boom"), at(3));
+
+    let scratch = tempfile::tempdir().unwrap();
+    drop(std::mem::replace(
+        &mut f.store,
+        open(&scratch.path().join("scratch.redb")),
+    ));
+    {
+        let db = redb::Database::create(&f.path).unwrap();
+        let w = db.begin_write().unwrap();
+        drop_group_rank_indexes(&w);
+        set_schema_version(&w, 4);
+        w.commit().unwrap();
+    }
+    f.store = open(&f.path);
+    check(&f.store.read().unwrap(), &f.mem, at(4));
+    // Later changes move the built entries, not stale ones.
+    f.finish("f2", WorkerOutcome::failure("boom"), at(5));
+    f.finish("h2", success(json!(1), vec![]), at(5));
+    check(&f.store.read().unwrap(), &f.mem, at(6));
+    let first = |sort| {
+        let l = f.store.read().unwrap().list_groups(1, 1, None, sort, at(6));
+        l.unwrap().task_groups[0].group.id.clone()
+    };
+    assert_eq!(first(GroupSort::Failed), "failing");
+    assert_eq!(first(GroupSort::Progress), "failing");
+    assert_eq!(first(GroupSort::Name), "empty");
 }
 
 #[test]

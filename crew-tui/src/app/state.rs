@@ -507,12 +507,11 @@ impl AppState {
     }
 
     /// Whether the daemon answers the loaded page with a pass over every
-    /// group (another order than the newest, or a search), and its answer
-    /// holds more groups than the page: refreshing it costs the daemon
-    /// that pass.
-    pub(super) fn groups_page_ranked(&self) -> bool {
-        (self.groups_page_sort != GroupSort::Newest || !self.groups_search.is_empty())
-            && self.groups_total > self.groups.len() as u64
+    /// group (a search: every order reads only up to the page without
+    /// one), and its answer holds more groups than the page: refreshing it
+    /// costs the daemon that pass.
+    pub(super) fn groups_page_searched(&self) -> bool {
+        !self.groups_search.is_empty() && self.groups_total > self.groups.len() as u64
     }
 
     /// Whether the loaded groups answer another search than the filter's,

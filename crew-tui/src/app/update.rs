@@ -17,10 +17,10 @@ use crossterm::event::KeyEventKind;
 /// Minimum seconds between two refetches of the groups list caused by events.
 const GROUPS_REFRESH_SECS: f64 = 2.0;
 
-/// The same, for a page the daemon ranks or searches over every group
-/// when it has more than a page: tens of milliseconds of its time for
-/// 20,000 groups, for every console that looks.
-const RANKED_GROUPS_REFRESH_SECS: f64 = 10.0;
+/// The same, for a page the daemon searches over every group when it has
+/// more than a page: tens of milliseconds of its time for 20,000 groups,
+/// for every console that looks.
+const SEARCHED_GROUPS_REFRESH_SECS: f64 = 10.0;
 
 /// Applies one message and returns what the I/O side must do.
 pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
@@ -50,7 +50,7 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
 }
 
 /// The clock moved: refetch the lists events made stale, at most every
-/// [`GROUPS_REFRESH_SECS`] (or [`RANKED_GROUPS_REFRESH_SECS`]).
+/// [`GROUPS_REFRESH_SECS`] (or [`SEARCHED_GROUPS_REFRESH_SECS`]).
 fn on_tick(state: &mut AppState, now: Timestamp) -> Vec<Effect> {
     state.now = now;
     let mut fx = vec![];
@@ -60,8 +60,8 @@ fn on_tick(state: &mut AppState, now: Timestamp) -> Vec<Effect> {
             .is_none_or(|t| t.seconds_until(&now) >= every)
     };
     let stale = since(GROUPS_REFRESH_SECS);
-    let groups_stale = since(if state.groups_page_ranked() {
-        RANKED_GROUPS_REFRESH_SECS
+    let groups_stale = since(if state.groups_page_searched() {
+        SEARCHED_GROUPS_REFRESH_SECS
     } else {
         GROUPS_REFRESH_SECS
     });

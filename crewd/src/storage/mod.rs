@@ -46,15 +46,18 @@ use std::time::{Duration, Instant};
 ///   index answers it): the table is deleted;
 /// - version 4 keys the per-group creation-time indexes by nanosecond, not
 ///   millisecond, so that tasks created in one request list in its order:
-///   both are rebuilt from the tasks.
+///   both are rebuilt from the tasks;
+/// - version 5 indexes the groups by name, progress and failures, so that
+///   a listing in those orders reads one page: the indexes are built from
+///   the groups and their counters.
 ///
 /// A file written with any other version is refused with
 /// [`StorageError::SchemaMismatch`].
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// Older schema versions this build opens (and upgrades, see
 /// [`SCHEMA_VERSION`]).
-const UPGRADABLE_SCHEMA_VERSIONS: [u64; 3] = [1, 2, 3];
+const UPGRADABLE_SCHEMA_VERSIONS: [u64; 4] = [1, 2, 3, 4];
 
 /// Default number of events kept for stream clients that resume.
 pub const DEFAULT_EVENT_RETENTION: u64 = 100_000;

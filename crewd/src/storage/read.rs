@@ -6,13 +6,11 @@ use super::tables::{
 };
 use super::StorageError;
 use crew_core::wire::{
-    completed_percent, search_matches, search_needle, AuditEntry, AuditList, GroupSort,
-    StatusCounts, StreamMessage, TaskGroupList, TaskGroupView, TaskList, WorkgroupList,
-    WorkgroupView,
+    search_matches, search_needle, AuditEntry, AuditList, GroupSort, StatusCounts, StreamMessage,
+    TaskGroupList, TaskGroupView, TaskList, WorkgroupList, WorkgroupView,
 };
 use crew_core::{Task, TaskGroup, TaskStatus, Timestamp, Workgroup};
 use redb::{ReadOnlyTable, ReadableTable, ReadableTableMetadata};
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Most audit entries one filtered [`ReadTx::audit`] call looks at.
@@ -88,25 +86,19 @@ fn indexed_group(groups: &ReadOnlyTable<&str, &[u8]>, id: &str) -> Result<TaskGr
     })
 }
 
-/// What a group is ranked by in a listing sorted by anything but age:
-/// the same order as [`GroupSort::compare`], from the stored counters.
-enum Rank {
-    Name(String),
-    Progress(f64),
-    Failed(u64),
-}
+/// A group listing's order: group ids as an index lists them, each with
+/// its name where the index holds it (so a search need not decode it).
+type GroupOrder<'a> = Box<dyn Iterator<Item = Result<(String, Option<String>), StorageError>> + 'a>;
 
-impl Rank {
-    /// The group to list first is `Less` (ranks of one listing are all of
-    /// one kind).
-    fn order(&self, other: &Rank) -> Ordering {
-        match (self, other) {
-            (Rank::Name(a), Rank::Name(b)) => a.cmp(b),
-            (Rank::Progress(a), Rank::Progress(b)) => a.total_cmp(b),
-            (Rank::Failed(a), Rank::Failed(b)) => b.cmp(a),
-            _ => Ordering::Equal,
-        }
-    }
+/// The ids of an index whose key ends with the group id, in its order.
+fn ids_of<K: redb::Key + 'static>(
+    range: redb::Range<'static, K, ()>,
+    id: impl Fn(K::SelfType<'_>) -> String + 'static,
+) -> GroupOrder<'static> {
+    Box::new(range.map(move |row| {
+        let (k, _) = row?;
+        Ok((id(k.value()), None))
+    }))
 }
 
 /// A listing's search text as the console and bulk actions read it
@@ -186,9 +178,9 @@ impl ReadTx {
 
     /// Groups in `sort`'s order, with counts. `page` is 1-based (0 is read
     /// as 1), `page_size` 0 means all; `search` is a case-insensitive
-    /// substring of the name or id (a search decodes every group; without
-    /// one, newest first reads only the page, and another order every
-    /// group's counters or, by name, every group).
+    /// substring of the name or id. Each order has an index: without a
+    /// search only the groups up to the page are read; a search reads the
+    /// whole index, and decodes every group unless the order is by name.
     pub fn list_groups(
         &self,
         page: u64,
@@ -197,113 +189,76 @@ impl ReadTx {
         sort: GroupSort,
         now: Timestamp,
     ) -> Result<TaskGroupList, StorageError> {
-        let window = page_window(page, page_size);
-        let needle = lower_needle(search);
-        match sort {
-            GroupSort::Newest => self.groups_newest_first(window, needle, now),
-            _ => self.groups_ranked(window, needle, sort, now),
-        }
+        let order: GroupOrder = match sort {
+            GroupSort::Newest => {
+                let t = self.txn.open_table(tables::GROUPS_BY_TIME)?;
+                Box::new(t.range::<(i64, &str)>(..)?.rev().map(|row| {
+                    let (k, _) = row?;
+                    Ok((k.value().1.to_string(), None))
+                }))
+            }
+            GroupSort::Name => {
+                let t = self.txn.open_table(tables::GROUPS_BY_NAME)?;
+                Box::new(t.range::<(&str, &str)>(..)?.map(|row| {
+                    let (k, _) = row?;
+                    let (name, id) = k.value();
+                    Ok((id.to_string(), Some(name.to_string())))
+                }))
+            }
+            GroupSort::Progress => {
+                let t = self.txn.open_table(tables::GROUPS_BY_PROGRESS)?;
+                ids_of(t.range::<(u8, &str)>(..)?, |(_, id)| id.to_string())
+            }
+            GroupSort::Failed => {
+                let t = self.txn.open_table(tables::GROUPS_BY_FAILED)?;
+                ids_of(t.range::<(u64, &str)>(..)?, |(_, id)| id.to_string())
+            }
+        };
+        self.groups_in_order(order, page_window(page, page_size), search, now)
     }
 
-    /// [`ReadTx::list_groups`] newest first: the time index gives the
-    /// order, so only the page is read unless a search must decode all.
-    fn groups_newest_first(
+    /// One page of the groups `order` lists, and how many the search
+    /// matches. Without a search only the groups up to the page are read;
+    /// a search reads every group the index has no name for.
+    fn groups_in_order(
         &self,
+        order: GroupOrder,
         (skip, size): (u64, u64),
-        needle: Option<String>,
+        search: Option<&str>,
         now: Timestamp,
     ) -> Result<TaskGroupList, StorageError> {
-        let by_time = self.txn.open_table(tables::GROUPS_BY_TIME)?;
+        let needle = lower_needle(search);
         let groups = self.txn.open_table(tables::GROUPS)?;
         let mut count = 0u64;
-        let mut page_groups = Vec::new();
-        for row in by_time.range::<(i64, &str)>(..)?.rev() {
-            let (k, _) = row?;
-            let (_, id) = k.value();
-            let in_page = count >= skip && (page_groups.len() as u64) < size;
-            if needle.is_none() && !in_page && count >= skip {
+        let mut page = Vec::new();
+        for row in order {
+            let (id, name) = row?;
+            if let Some(n) = &needle {
+                let name = match name {
+                    Some(name) => name,
+                    None => indexed_group(&groups, &id)?.name,
+                };
+                if !search_matches(n, [name.as_str(), id.as_str(), ""]) {
+                    continue;
+                }
+            } else if count >= skip.saturating_add(size) {
                 break;
             }
-            if needle.is_some() || in_page {
-                let g = indexed_group(&groups, id)?;
-                if let Some(n) = &needle {
-                    if !search_matches(n, [g.name.as_str(), g.id.as_str(), ""]) {
-                        continue;
-                    }
-                }
-                if in_page {
-                    page_groups.push(g);
-                }
+            if count >= skip && (page.len() as u64) < size {
+                page.push(id);
             }
             count += 1;
         }
         if needle.is_none() {
             count = groups.len()?;
         }
-        let mut views = Vec::with_capacity(page_groups.len());
-        for g in page_groups {
-            views.push(self.view_of(g, now)?);
+        let mut views = Vec::with_capacity(page.len());
+        for id in page {
+            views.push(self.view_of(indexed_group(&groups, &id)?, now)?);
         }
         Ok(TaskGroupList {
             task_groups: views,
             count,
-        })
-    }
-
-    /// [`ReadTx::list_groups`] in an order that needs every group: each
-    /// matching group is ranked from its counters (or its name), then only
-    /// the page's groups get their full counts.
-    fn groups_ranked(
-        &self,
-        (skip, size): (u64, u64),
-        needle: Option<String>,
-        sort: GroupSort,
-        now: Timestamp,
-    ) -> Result<TaskGroupList, StorageError> {
-        let by_time = self.txn.open_table(tables::GROUPS_BY_TIME)?;
-        let groups = self.txn.open_table(tables::GROUPS)?;
-        let counts = self.txn.open_table(tables::GROUP_COUNTS)?;
-        let mut ranked: Vec<(Rank, String)> = Vec::new();
-        for row in by_time.iter()? {
-            let (k, _) = row?;
-            let (_, id) = k.value();
-            let mut name = None;
-            if needle.is_some() || sort == GroupSort::Name {
-                let g = indexed_group(&groups, id)?;
-                if let Some(n) = &needle {
-                    if !search_matches(n, [g.name.as_str(), g.id.as_str(), ""]) {
-                        continue;
-                    }
-                }
-                name = Some(g.name);
-            }
-            let rank = match (sort, name) {
-                (GroupSort::Name, Some(name)) => Rank::Name(name),
-                _ => {
-                    let raw = counts.get(id)?.map(|v| v.value()).unwrap_or([0; BUCKETS]);
-                    let total = raw.iter().sum();
-                    let completed = raw[Bucket::Completed.idx()];
-                    match sort {
-                        GroupSort::Failed => Rank::Failed(raw[Bucket::Failed.idx()]),
-                        _ => Rank::Progress(completed_percent(completed, total)),
-                    }
-                }
-            };
-            ranked.push((rank, id.to_string()));
-        }
-        ranked.sort_by(|a, b| a.0.order(&b.0).then_with(|| a.1.cmp(&b.1)));
-        let mut views = Vec::new();
-        for (_, id) in ranked
-            .iter()
-            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
-            .take(usize::try_from(size).unwrap_or(usize::MAX))
-        {
-            let g = indexed_group(&groups, id)?;
-            views.push(self.view_of(g, now)?);
-        }
-        Ok(TaskGroupList {
-            task_groups: views,
-            count: ranked.len() as u64,
         })
     }
 

@@ -9,6 +9,9 @@
 //! | `groups` | group id | JSON [`TaskGroup`] | every group |
 //! | `groups_by_time` | (createdAt ms, group id) | () | group listing, newest first |
 //! | `group_counts` | group id | `[u64; 6]` by bucket | counts by status |
+//! | `groups_by_name` | (name, group id) | () | group listing by name |
+//! | `groups_by_progress` | (whole percent complete, group id) | () | group listing by progress |
+//! | `groups_by_failed` | (`u64::MAX` − failed tasks, group id) | () | group listing by failures, most first |
 //! | `group_tasks` | (group, createdAt ns, task) | () | a group's tasks, oldest first |
 //! | `group_bucket` | (group, bucket, createdAt ns, task) | () | listing by status; a group's incomplete tasks (every bucket after `completed`) |
 //! | `children` | (parent, child) | () | every parent edge |
@@ -47,6 +50,12 @@ pub(crate) const GROUPS_BY_TIME: TableDefinition<(i64, &str), ()> =
     TableDefinition::new("groups_by_time");
 pub(crate) const GROUP_COUNTS: TableDefinition<&str, [u64; BUCKETS]> =
     TableDefinition::new("group_counts");
+pub(crate) const GROUPS_BY_NAME: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("groups_by_name");
+pub(crate) const GROUPS_BY_PROGRESS: TableDefinition<(u8, &str), ()> =
+    TableDefinition::new("groups_by_progress");
+pub(crate) const GROUPS_BY_FAILED: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("groups_by_failed");
 pub(crate) const GROUP_TASKS: TableDefinition<(&str, i64, &str), ()> =
     TableDefinition::new("group_tasks");
 pub(crate) const GROUP_BUCKET: TableDefinition<(&str, u8, i64, &str), ()> =
@@ -84,6 +93,9 @@ pub(crate) fn create_all(txn: &redb::WriteTransaction) -> Result<(), StorageErro
     txn.open_table(GROUPS)?;
     txn.open_table(GROUPS_BY_TIME)?;
     txn.open_table(GROUP_COUNTS)?;
+    txn.open_table(GROUPS_BY_NAME)?;
+    txn.open_table(GROUPS_BY_PROGRESS)?;
+    txn.open_table(GROUPS_BY_FAILED)?;
     txn.open_table(GROUP_TASKS)?;
     txn.open_table(GROUP_BUCKET)?;
     txn.open_table(CHILDREN)?;
@@ -102,6 +114,20 @@ pub(crate) fn create_all(txn: &redb::WriteTransaction) -> Result<(), StorageErro
 
 /// Number of buckets.
 pub(crate) const BUCKETS: usize = 6;
+
+/// A group's key in `groups_by_progress`, from its counts by bucket: its
+/// whole percent complete, which changes at most a hundred times while the
+/// group runs (not at every completion, which would cost the hot path an
+/// index write).
+pub(crate) fn progress_rank(counts: &[u64; BUCKETS]) -> u8 {
+    crew_core::wire::whole_percent(counts[Bucket::Completed.idx()], counts.iter().sum())
+}
+
+/// A group's key in `groups_by_failed`, from its counts by bucket: the
+/// most failures sort first.
+pub(crate) fn failed_rank(counts: &[u64; BUCKETS]) -> u64 {
+    u64::MAX - counts[Bucket::Failed.idx()]
+}
 
 /// What a task's status is made of, apart from its group, its workgroup and
 /// the clock: the part the per-group counters count. It follows

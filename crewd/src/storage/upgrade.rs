@@ -3,7 +3,7 @@
 
 use super::tables;
 use super::StorageError;
-use crew_core::Timestamp;
+use crew_core::{TaskGroup, Timestamp};
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use serde::Deserialize;
 use std::time::Instant;
@@ -24,6 +24,39 @@ pub(super) fn upgrade(txn: &WriteTransaction, found: u64) -> Result<(), StorageE
     if found < 4 {
         rebuild_creation_indexes(txn)?;
     }
+    if found < 5 {
+        build_group_rank_indexes(txn)?;
+    }
+    Ok(())
+}
+
+/// Schema 5 lists groups by name, progress and failures from indexes of
+/// their own: built from every group and its counters, one pass, into
+/// empty tables.
+fn build_group_rank_indexes(txn: &WriteTransaction) -> Result<(), StorageError> {
+    let started = Instant::now();
+    txn.delete_table(tables::GROUPS_BY_NAME)?;
+    txn.delete_table(tables::GROUPS_BY_PROGRESS)?;
+    txn.delete_table(tables::GROUPS_BY_FAILED)?;
+    let groups = txn.open_table(tables::GROUPS)?;
+    let counts = txn.open_table(tables::GROUP_COUNTS)?;
+    let mut by_name = txn.open_table(tables::GROUPS_BY_NAME)?;
+    let mut by_progress = txn.open_table(tables::GROUPS_BY_PROGRESS)?;
+    let mut by_failed = txn.open_table(tables::GROUPS_BY_FAILED)?;
+    for row in groups.iter()? {
+        let (id, bytes) = row?;
+        let id = id.value();
+        let g: TaskGroup = tables::decode_json("groups", id, bytes.value())?;
+        let c = counts.get(id)?.map_or([0; tables::BUCKETS], |c| c.value());
+        by_name.insert((g.name.as_str(), id), ())?;
+        by_progress.insert((tables::progress_rank(&c), id), ())?;
+        by_failed.insert((tables::failed_rank(&c), id), ())?;
+    }
+    tracing::info!(
+        groups = groups.len()?,
+        took_ms = started.elapsed().as_millis() as u64,
+        "upgraded the store to schema 5: groups are indexed by name, progress and failures"
+    );
     Ok(())
 }
 

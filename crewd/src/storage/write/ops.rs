@@ -66,6 +66,9 @@ pub(super) struct Ops<'t> {
     pub(super) groups: Lazy<'t, &'static str, &'static [u8]>,
     pub(super) groups_by_time: Lazy<'t, (i64, &'static str), ()>,
     pub(super) group_counts: Lazy<'t, &'static str, [u64; BUCKETS]>,
+    pub(super) groups_by_name: Lazy<'t, (&'static str, &'static str), ()>,
+    pub(super) groups_by_progress: Lazy<'t, (u8, &'static str), ()>,
+    pub(super) groups_by_failed: Lazy<'t, (u64, &'static str), ()>,
     pub(super) group_finished: Lazy<'t, &'static str, i64>,
     pub(super) group_tasks: Lazy<'t, (&'static str, i64, &'static str), ()>,
     pub(super) group_bucket: Lazy<'t, (&'static str, u8, i64, &'static str), ()>,
@@ -148,6 +151,9 @@ impl<'t> Ops<'t> {
             groups: Lazy::new(txn, tables::GROUPS),
             groups_by_time: Lazy::new(txn, tables::GROUPS_BY_TIME),
             group_counts: Lazy::new(txn, tables::GROUP_COUNTS),
+            groups_by_name: Lazy::new(txn, tables::GROUPS_BY_NAME),
+            groups_by_progress: Lazy::new(txn, tables::GROUPS_BY_PROGRESS),
+            groups_by_failed: Lazy::new(txn, tables::GROUPS_BY_FAILED),
             group_finished: Lazy::new(txn, tables::GROUP_FINISHED),
             group_tasks: Lazy::new(txn, tables::GROUP_TASKS),
             group_bucket: Lazy::new(txn, tables::GROUP_BUCKET),
@@ -472,6 +478,7 @@ impl<'t> Ops<'t> {
             counts[i] = add_delta(counts[i], delta);
         }
         self.group_counts.t()?.insert(group, counts)?;
+        self.rerank(group, &before, &counts)?;
         let finished = |c: &[u64; BUCKETS]| {
             let total: u64 = c.iter().sum();
             total > 0 && c[Bucket::Completed.idx()] == total
@@ -480,6 +487,53 @@ impl<'t> Ops<'t> {
             self.group_finished
                 .t()?
                 .insert(group, self.now.unix_millis())?;
+        }
+        Ok(())
+    }
+
+    /// Moves a group in the ranked listings' indexes when its counts move
+    /// it (rarely: see [`tables::progress_rank`]).
+    fn rerank(
+        &mut self,
+        group: &str,
+        before: &[u64; BUCKETS],
+        after: &[u64; BUCKETS],
+    ) -> Result<(), StorageError> {
+        let (pb, pa) = (tables::progress_rank(before), tables::progress_rank(after));
+        if pb != pa {
+            let t = self.groups_by_progress.t()?;
+            t.remove((pb, group))?;
+            t.insert((pa, group), ())?;
+        }
+        let (fb, fa) = (tables::failed_rank(before), tables::failed_rank(after));
+        if fb != fa {
+            let t = self.groups_by_failed.t()?;
+            t.remove((fb, group))?;
+            t.insert((fa, group), ())?;
+        }
+        Ok(())
+    }
+
+    /// Adds (`present`) or removes a group's entries in the
+    /// ranked listings' indexes.
+    fn rank_entries(
+        &mut self,
+        g: &TaskGroup,
+        counts: &[u64; BUCKETS],
+        present: bool,
+    ) -> Result<(), StorageError> {
+        let id = g.id.as_str();
+        let name = (g.name.as_str(), id);
+        let progress = (tables::progress_rank(counts), id);
+        let failed = (tables::failed_rank(counts), id);
+        if present {
+            self.groups_by_name.t()?.insert(name, ())?;
+            self.groups_by_progress.t()?.insert(progress, ())?;
+            self.groups_by_failed.t()?.insert(failed, ())?;
+        } else {
+            self.groups_by_name.t()?.remove(name)?;
+            self.groups_by_progress.t()?.remove(progress)?;
+            self.groups_by_failed.t()?.remove(failed)?;
         }
         Ok(())
     }
@@ -498,7 +552,8 @@ impl<'t> Ops<'t> {
         self.groups_by_time
             .t()?
             .insert((millis(&g.created_at), g.id.as_str()), ())?;
-        Ok(())
+        // A new group has no tasks yet: what its counts' absence reads as.
+        self.rank_entries(g, &[0; BUCKETS], true)
     }
 
     pub(super) fn update_group(&mut self, g: &TaskGroup) -> Result<(), StorageError> {
@@ -513,6 +568,13 @@ impl<'t> Ops<'t> {
             self.groups_by_time.t()?.remove((tb, g.id.as_str()))?;
             self.groups_by_time.t()?.insert((ta, g.id.as_str()), ())?;
         }
+        if before.name != g.name {
+            let id = g.id.as_str();
+            self.groups_by_name
+                .t()?
+                .remove((before.name.as_str(), id))?;
+            self.groups_by_name.t()?.insert((g.name.as_str(), id), ())?;
+        }
         self.groups
             .t()?
             .insert(g.id.as_str(), tables::encode_json("group", g)?.as_slice())?;
@@ -525,12 +587,12 @@ impl<'t> Ops<'t> {
         let before = self.group(id)?.ok_or_else(|| {
             StorageError::Inconsistent(format!("delete of task group {id:?}, which does not exist"))
         })?;
-        let left: u64 = self
+        let counts = self
             .group_counts
             .t()?
             .get(id)?
-            .map(|v| v.value().iter().sum())
-            .unwrap_or(0);
+            .map_or([0; BUCKETS], |v| v.value());
+        let left: u64 = counts.iter().sum();
         if left > 0 {
             return Err(StorageError::Inconsistent(format!(
                 "task group {id:?} still has {left} tasks; delete them first"
@@ -543,6 +605,7 @@ impl<'t> Ops<'t> {
             .remove((millis(&before.created_at), id))?;
         self.group_counts.t()?.remove(id)?;
         self.group_finished.t()?.remove(id)?;
+        self.rank_entries(&before, &counts, false)?;
         Ok(before)
     }
 
