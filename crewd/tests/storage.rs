@@ -1586,6 +1586,21 @@ fn group_listing_is_newest_first_paged_and_searchable() {
         .list_groups(2, 1, Some("grp-1"), GroupSort::Newest, at(10))
         .unwrap();
     assert_eq!((l.count, l.task_groups.len()), (1, 0));
+    // Searched in every order: the count is of every match, the page the
+    // order's (the groups are empty, so progress and failures go by id).
+    for (sort, second_page) in [
+        (GroupSort::Newest, ["grp-2", "grp-0"]),
+        (GroupSort::Name, ["grp-4", "grp-6"]),
+        (GroupSort::Progress, ["grp-4", "grp-6"]),
+        (GroupSort::Failed, ["grp-4", "grp-6"]),
+    ] {
+        let l = r.list_groups(2, 2, Some("even"), sort, at(10)).unwrap();
+        assert_eq!(
+            (l.count, ids_of(&l)),
+            (4, second_page.map(String::from).to_vec()),
+            "{sort:?}"
+        );
+    }
     assert_eq!(
         r.list_groups(1, 10, None, GroupSort::Newest, at(10))
             .unwrap()

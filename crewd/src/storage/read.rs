@@ -87,7 +87,7 @@ fn indexed_group(groups: &ReadOnlyTable<&str, &[u8]>, id: &str) -> Result<TaskGr
 }
 
 /// A group listing's order: group ids as an index lists them, each with
-/// its name where the index holds it (so a search need not decode it).
+/// its name where the index holds it.
 type GroupOrder<'a> = Box<dyn Iterator<Item = Result<(String, Option<String>), StorageError>> + 'a>;
 
 /// The ids of an index whose key ends with the group id, in its order.
@@ -99,6 +99,16 @@ fn ids_of<K: redb::Key + 'static>(
         let (k, _) = row?;
         Ok((id(k.value()), None))
     }))
+}
+
+/// Which groups a listing keeps.
+enum Matching {
+    /// Every group.
+    All,
+    /// Those whose name (from the order's index) or id holds this text.
+    Text(String),
+    /// Those found beforehand.
+    Ids(HashSet<String>),
 }
 
 /// A listing's search text as the console and bulk actions read it
@@ -178,9 +188,9 @@ impl ReadTx {
 
     /// Groups in `sort`'s order, with counts. `page` is 1-based (0 is read
     /// as 1), `page_size` 0 means all; `search` is a case-insensitive
-    /// substring of the name or id. Each order has an index: without a
-    /// search only the groups up to the page are read; a search reads the
-    /// whole index, and decodes every group unless the order is by name.
+    /// substring of the name or id. Each order has an index, read only up
+    /// to the page; a search also reads the name index whole (its keys
+    /// hold names and ids), but decodes no group beyond the page.
     pub fn list_groups(
         &self,
         page: u64,
@@ -189,6 +199,11 @@ impl ReadTx {
         sort: GroupSort,
         now: Timestamp,
     ) -> Result<TaskGroupList, StorageError> {
+        let matching = match lower_needle(search) {
+            None => Matching::All,
+            Some(n) if sort == GroupSort::Name => Matching::Text(n),
+            Some(n) => Matching::Ids(self.groups_matching(&n)?),
+        };
         let order: GroupOrder = match sort {
             GroupSort::Newest => {
                 let t = self.txn.open_table(tables::GROUPS_BY_TIME)?;
@@ -214,34 +229,56 @@ impl ReadTx {
                 ids_of(t.range::<(u64, &str)>(..)?, |(_, id)| id.to_string())
             }
         };
-        self.groups_in_order(order, page_window(page, page_size), search, now)
+        self.groups_in_order(order, page_window(page, page_size), matching, now)
     }
 
-    /// One page of the groups `order` lists, and how many the search
-    /// matches. Without a search only the groups up to the page are read;
-    /// a search reads every group the index has no name for.
+    /// The ids of the groups whose name or id holds `needle`, from the
+    /// name index's keys.
+    fn groups_matching(&self, needle: &str) -> Result<HashSet<String>, StorageError> {
+        let by_name = self.txn.open_table(tables::GROUPS_BY_NAME)?;
+        let mut ids = HashSet::new();
+        for row in by_name.iter()? {
+            let (k, _) = row?;
+            let (name, id) = k.value();
+            if search_matches(needle, [name, id, ""]) {
+                ids.insert(id.to_string());
+            }
+        }
+        Ok(ids)
+    }
+
+    /// One page of the groups `order` lists that `matching` keeps, and how
+    /// many it keeps in all. Unless that count needs the whole order (a
+    /// search by name), reading stops at the page.
     fn groups_in_order(
         &self,
         order: GroupOrder,
         (skip, size): (u64, u64),
-        search: Option<&str>,
+        matching: Matching,
         now: Timestamp,
     ) -> Result<TaskGroupList, StorageError> {
-        let needle = lower_needle(search);
         let groups = self.txn.open_table(tables::GROUPS)?;
+        let known_count = match &matching {
+            Matching::All => Some(groups.len()?),
+            Matching::Ids(ids) => Some(ids.len() as u64),
+            Matching::Text(_) => None,
+        };
         let mut count = 0u64;
         let mut page = Vec::new();
         for row in order {
             let (id, name) = row?;
-            if let Some(n) = &needle {
-                let name = match name {
-                    Some(name) => name,
-                    None => indexed_group(&groups, &id)?.name,
-                };
-                if !search_matches(n, [name.as_str(), id.as_str(), ""]) {
-                    continue;
+            let kept = match &matching {
+                Matching::All => true,
+                Matching::Ids(ids) => ids.contains(&id),
+                Matching::Text(needle) => {
+                    let name = name.as_deref().unwrap_or_default();
+                    search_matches(needle, [name, id.as_str(), ""])
                 }
-            } else if count >= skip.saturating_add(size) {
+            };
+            if !kept {
+                continue;
+            }
+            if known_count.is_some() && count >= skip.saturating_add(size) {
                 break;
             }
             if count >= skip && (page.len() as u64) < size {
@@ -249,16 +286,13 @@ impl ReadTx {
             }
             count += 1;
         }
-        if needle.is_none() {
-            count = groups.len()?;
-        }
         let mut views = Vec::with_capacity(page.len());
         for id in page {
             views.push(self.view_of(indexed_group(&groups, &id)?, now)?);
         }
         Ok(TaskGroupList {
             task_groups: views,
-            count,
+            count: known_count.unwrap_or(count),
         })
     }
 
