@@ -17,6 +17,12 @@ pub const MAX_NAME_LEN: usize = 1024;
 pub const MAX_ATTEMPTS: u32 = 1000;
 /// Longest error delay (30 days).
 pub const MAX_ERROR_DELAY_SECS: u64 = 30 * 24 * 3600;
+/// Deepest nesting of arrays and objects in a task's `input` or `output`.
+/// JSON readers stop at 128 levels (serde_json's default, the daemon's
+/// own store and the console among them), and a stored or streamed task
+/// wraps these values in a few levels more: well below, so that every
+/// reader can read back what was accepted.
+pub const MAX_JSON_DEPTH: usize = 64;
 /// How many ids an error message lists before it says "and N more".
 const NAMED_IN_ERRORS: usize = 10;
 
@@ -49,6 +55,37 @@ pub fn check_text(field: &str, s: &str) -> Result<(), RuleError> {
         Err(RuleError::Invalid(format!(
             "{field} is {} bytes long; the limit is {MAX_NAME_LEN}",
             s.len()
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// How deeply arrays and objects nest in `v` (0 for a scalar).
+pub fn json_depth(v: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    // A stack, not recursion: the value may come from a reader with no
+    // depth limit of its own.
+    let mut deepest = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        let inner: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(fields) => Box::new(fields.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(depth + 1);
+        stack.extend(inner.map(|i| (i, depth + 1)));
+    }
+    deepest
+}
+
+/// Checks that a JSON field nests at most [`MAX_JSON_DEPTH`] levels.
+pub fn check_json_depth(field: &str, v: &serde_json::Value) -> Result<(), RuleError> {
+    let depth = json_depth(v);
+    if depth > MAX_JSON_DEPTH {
+        Err(RuleError::Invalid(format!(
+            "{field} nests arrays and objects {depth} levels deep; the limit is {MAX_JSON_DEPTH}"
         )))
     } else {
         Ok(())

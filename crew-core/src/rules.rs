@@ -244,6 +244,7 @@ fn check_new_task(t: &NewTask) -> Result<(), RuleError> {
         dag::check_safe_name("workgroup", &t.workgroup)?;
     }
     dag::check_text("key", &t.key)?;
+    dag::check_json_depth("input", &t.input)?;
     if let Some(n) = t.remaining_attempts {
         dag::check_attempts(n)?;
     }
@@ -889,9 +890,11 @@ pub fn update_task<G: GraphRead + ?Sized>(
         t.is_seed = v;
     }
     if let Some(v) = patch.input {
+        dag::check_json_depth("input", &v)?;
         t.input = v;
     }
     if let Some(v) = patch.output {
+        dag::check_json_depth("output", &v)?;
         t.output = v;
     }
     if let Some(v) = patch.is_complete {

@@ -562,6 +562,39 @@ fn a_crash_between_checkpoints_is_replayed_from_the_journal() {
 /// A transaction too large for the journal commits durably to redb at
 /// once: a copy of the database file alone (a crash that also lost the
 /// journal) holds it.
+/// Earlier versions accepted an input nested as deep as a request could
+/// be (126 levels inside a task) and the store wraps it in more: a crash
+/// then left a journal the daemon could not read back, and it would not
+/// start. Such records are read whatever their depth.
+#[test]
+fn a_record_nested_past_the_readers_limit_is_still_read_back() {
+    let config = journal_only();
+    let mut f = Fixture::with_config(config);
+    f.create_group("g", vec![task("deep", &[])], at(0));
+    f.reopen();
+    let mut deep = json!(1);
+    for _ in 0..126 {
+        deep = json!([deep]);
+    }
+    let before = f.mem.tasks["deep"].clone();
+    let mut after = before.clone();
+    after.input = deep.clone();
+    f.run(at(1), |_| Changes {
+        ops: vec![crew_core::Change::UpdateTask {
+            before: Box::new(before),
+            after: Box::new(after),
+        }],
+        wake: vec![],
+    });
+
+    let (_crashed, copy) = crash_copy(&f);
+    let recovered = Store::open(&copy, config).unwrap();
+    let r = recovered.read().unwrap();
+    assert_eq!(r.task("deep").unwrap().unwrap().input, deep);
+    assert!(r.events_after(0, 1000).unwrap().messages.len() >= 2);
+    check(&r, &f.mem, at(2));
+}
+
 #[test]
 fn a_transaction_too_large_for_the_journal_is_committed_durably() {
     let config = journal_only();

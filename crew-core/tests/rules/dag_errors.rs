@@ -124,3 +124,56 @@ fn validate_batch_accepts_a_chain_and_refuses_a_cycle_directly() {
     ];
     assert!(dag::validate_batch(&w.g, G, &cyclic).is_err());
 }
+
+/// JSON nested past what readers take back is refused where it comes in:
+/// a new task's input, an edit's input or output, a child's input.
+#[test]
+fn json_nested_too_deep_is_refused_on_the_way_in() {
+    let nested = |n: usize| -> serde_json::Value {
+        let mut v = serde_json::json!(1);
+        for _ in 0..n {
+            v = serde_json::json!([v]);
+        }
+        v
+    };
+    let deep = nested(dag::MAX_JSON_DEPTH + 1);
+    let mut w = World::new();
+    let mut t = nt("deep", &[]);
+    t.input = deep.clone();
+    let m = assert_invalid_naming(w.create(vec![nt("fine", &[]), t]), &[]);
+    assert!(
+        m.contains("input nests arrays and objects 65 levels deep"),
+        "{m}"
+    );
+    assert!(w.ids().is_empty());
+
+    let mut t = nt("edge", &[]);
+    t.input = nested(dag::MAX_JSON_DEPTH);
+    w.create(vec![t]).unwrap();
+    for patch in [
+        crew_core::wire::TaskPatch {
+            input: Some(deep.clone()),
+            ..Default::default()
+        },
+        crew_core::wire::TaskPatch {
+            output: Some(deep.clone()),
+            ..Default::default()
+        },
+    ] {
+        let r = crew_core::rules::update_task(&w.g, "edge", patch, w.now);
+        assert!(matches!(r, Err(RuleError::Invalid(_))), "{r:?}");
+    }
+
+    let mut c = child("c", &[]);
+    c.input = deep;
+    w.run_with_children("edge", vec![c]);
+    let t = w.task("edge");
+    assert!(!t.is_complete && !w.exists("c"));
+    assert!(
+        t.errors
+            .last()
+            .is_some_and(|e| e.message().contains("65 levels deep")),
+        "{:?}",
+        t.errors
+    );
+}

@@ -232,10 +232,12 @@ pub(crate) fn entries(seq: u64, payload: &[u8]) -> Result<Vec<Entry<'static>>, S
         .split(|b| *b == b'\n')
         .filter(|line| !line.is_empty())
         .map(|line| {
-            serde_json::from_slice::<Entry<'static>>(line).map_err(|e| StorageError::Corrupt {
-                table: "journal",
-                key: seq.to_string(),
-                detail: e.to_string(),
+            super::tables::from_stored_json::<Entry<'static>>(line).map_err(|e| {
+                StorageError::Corrupt {
+                    table: "journal",
+                    key: seq.to_string(),
+                    detail: e.to_string(),
+                }
             })
         })
         .collect()

@@ -207,12 +207,28 @@ pub(crate) fn millis(t: &crew_core::Timestamp) -> i64 {
     t.unix_millis()
 }
 
+/// Reads stored JSON back whatever its depth. Earlier versions accepted
+/// inputs and outputs nested up to serde_json's limit of 128 levels, and
+/// the store wraps them in a few more: read with that limit, such a record
+/// could not be read back, and a journal holding one kept the daemon from
+/// starting. What is stored now nests far less
+/// ([`crew_core::dag::MAX_JSON_DEPTH`]), so the recursion stays shallow.
+pub(crate) fn from_stored_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<T, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    de.disable_recursion_limit();
+    let v = T::deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
 pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
     table: &'static str,
     key: &str,
     bytes: &[u8],
 ) -> Result<T, StorageError> {
-    serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt {
+    from_stored_json(bytes).map_err(|e| StorageError::Corrupt {
         table,
         key: key.to_string(),
         detail: e.to_string(),
