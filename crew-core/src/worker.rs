@@ -101,7 +101,11 @@ pub fn interpret_response(
         serde_json::from_slice::<ObjectOnly<WorkerResponse>>(body).map(|r| r.0);
     let ok_status = (200..300).contains(&status);
     if status == 429 {
-        let from_header = retry_after.and_then(|v| parse_retry_after(v, now));
+        // "Retry now" (0, negative, a date past) would call a rate-limited
+        // API again at once, for ever: read as no header.
+        let from_header = retry_after
+            .and_then(|v| parse_retry_after(v, now))
+            .filter(|d| *d > 0.0);
         let from_body = parsed
             .as_ref()
             .ok()
@@ -150,6 +154,9 @@ pub fn interpret_response(
             },
             None => WorkerOutcome::Failure { message },
         };
+    }
+    if let Err(e) = crate::dag::check_json_depth("the output", &response.output) {
+        return WorkerOutcome::failure(format!("HTTP {status}: {e}"));
     }
     WorkerOutcome::Success {
         output: response.output,
@@ -238,6 +245,39 @@ mod tests {
         let o = interpret_response(429, None, b"", now());
         assert!(
             matches!(o, WorkerOutcome::RateLimited { delay_secs, .. } if delay_secs == DEFAULT_RATE_LIMIT_SECS)
+        );
+    }
+
+    #[test]
+    fn a_retry_after_of_now_is_read_as_none() {
+        // Each answered at once would call the API again at once, for ever.
+        for now_value in ["0", "-5", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+            let o = interpret_response(429, Some(now_value), b"", now());
+            assert!(
+                matches!(o, WorkerOutcome::RateLimited { delay_secs, .. } if delay_secs == DEFAULT_RATE_LIMIT_SECS),
+                "{now_value}: {o:?}"
+            );
+        }
+        // The body's delay still counts when the header says now.
+        let o = interpret_response(429, Some("0"), br#"{"workgroupDelayInSeconds":30}"#, now());
+        assert!(matches!(o, WorkerOutcome::RateLimited { delay_secs, .. } if delay_secs == 30.0));
+    }
+
+    #[test]
+    fn an_output_too_deep_to_read_back_is_a_failure() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let ok = format!(r#"{{"output":{}}}"#, nested(crate::dag::MAX_JSON_DEPTH));
+        let o = interpret_response(200, None, ok.as_bytes(), now());
+        assert!(matches!(o, WorkerOutcome::Success { .. }), "{o:?}");
+        let deep = format!(r#"{{"output":{}}}"#, nested(crate::dag::MAX_JSON_DEPTH + 1));
+        let WorkerOutcome::Failure { message } =
+            interpret_response(200, None, deep.as_bytes(), now())
+        else {
+            panic!("a success")
+        };
+        assert!(
+            message.contains("65 levels deep; the limit is 64"),
+            "{message}"
         );
     }
 
