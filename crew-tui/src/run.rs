@@ -9,7 +9,7 @@ use crate::net::stream;
 use crew_core::Timestamp;
 use crossterm::event::{Event as TermEvent, EventStream};
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::ThreadId;
@@ -18,6 +18,9 @@ use tokio::sync::mpsc;
 
 /// Largest number of server messages applied before a frame is drawn.
 const BATCH: usize = 4096;
+
+/// Terminal events read ahead of the loop.
+const INPUT_QUEUE: usize = 1024;
 
 static UI_THREAD: OnceLock<ThreadId> = OnceLock::new();
 static BACKGROUND_PANICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -58,6 +61,33 @@ fn draw(terminal: &mut DefaultTerminal, state: &AppState) -> std::io::Result<()>
     terminal.draw(|f| crate::view::draw(f, state))?;
     crossterm::execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;
     Ok(())
+}
+
+/// A background task that is stopped when the loop ends, however it ends.
+struct Stopped(tokio::task::JoinHandle<()>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads the terminal on a task of its own and hands its events over.
+/// The loop waits on the channel, which wakes it at once: crossterm's
+/// `EventStream` keeps the waker of its first pending poll only, so
+/// polling it both in the loop's `select!` and once more to drain it
+/// left a key to wait for the next tick.
+fn read_terminal() -> (Stopped, mpsc::Receiver<std::io::Result<TermEvent>>) {
+    let (tx, rx) = mpsc::channel(INPUT_QUEUE);
+    let task = tokio::spawn(async move {
+        let mut input = EventStream::new();
+        while let Some(ev) = input.next().await {
+            if tx.send(ev).await.is_err() {
+                break;
+            }
+        }
+    });
+    (Stopped(task), rx)
 }
 
 /// The signals that end the console like `q`: a hang-up, a terminate.
@@ -104,7 +134,7 @@ pub async fn run(
     let rest = Arc::new(rest);
     let (tx, mut rx) = mpsc::channel::<Msg>(BATCH * 4);
     let stream_task = tokio::spawn(stream::run(rest.base().to_string(), token, tx.clone()));
-    let mut input = EventStream::new();
+    let (_reader, mut input) = read_terminal();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
@@ -126,7 +156,7 @@ pub async fn run(
             // was told to stop: end as `q` does, so that the caller
             // restores the terminal and a demo daemon's files are removed.
             _ = ended.recv() => break,
-            ev = input.next() => match ev {
+            ev = input.recv() => match ev {
                 Some(Ok(e)) => keys.extend(translate(e)),
                 Some(Err(e)) => return Err(e.into()),
                 None => return Ok(()),
@@ -138,8 +168,11 @@ pub async fn run(
             _ = tick.tick() => data.push(Msg::Tick(Timestamp::now())),
         }
         // Everything already waiting: keys (and resize bursts) first.
-        while let Some(Some(Ok(e))) = input.next().now_or_never() {
-            keys.extend(translate(e));
+        while let Ok(ev) = input.try_recv() {
+            match ev {
+                Ok(e) => keys.extend(translate(e)),
+                Err(e) => return Err(e.into()),
+            }
         }
         while data.len() < BATCH {
             match rx.try_recv() {

@@ -8,7 +8,7 @@
 //! API that the actions happened. Others run the README's first command,
 //! `crew-tui --demo` (which starts a daemon of its own and removes its
 //! files when it quits), a console whose token the daemon refuses, and one
-//! whose daemon comes back with another store. Skipped
+//! whose daemon comes back with another store, and one timing its keys. Skipped
 //! (with a message) when tmux is not installed.
 
 use serde_json::Value;
@@ -449,5 +449,80 @@ async fn a_console_follows_a_daemon_that_comes_back_with_another_store() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     post(base, group("new-2")).await;
     tmux.wait_for("new-2", Duration::from_secs(10));
+    tmux.quit().await;
+}
+
+/// A key acts at once: `j` and `k` move the selection in the groups list
+/// while nothing else happens (no daemon events, so only the key can wake
+/// the console). Keys used to wait for the next clock tick, up to half a
+/// second; the median of ten presses must be well under that.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_act_at_once() {
+    let Some(bin) = binaries().await else { return };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (_daemon, base) = start_daemon(&bin, tmp.path(), &[]).await;
+    for i in 0..3 {
+        let id = format!("quick-{i}");
+        let body = serde_json::json!({"id": id, "name": id, "isPaused": true,
+            "tasks": [{"id": format!("{id}-t"), "worker": "w"}]});
+        let r = reqwest::Client::new()
+            .post(format!("{base}/api/v1/task_groups"))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(r.status().as_u16(), 201);
+    }
+
+    let tmux = Tmux {
+        socket: format!("crew-keys-test-{}", std::process::id()),
+    };
+    tmux.start(&format!(
+        "env LANG=C.UTF-8 TERM=xterm-256color {} --server {base}",
+        bin.join("crew-tui").display()
+    ));
+    tmux.wait_for("CONNECTED", Duration::from_secs(15));
+    tmux.wait_for("quick-2", Duration::from_secs(15));
+    // Let the console settle: the start's requests answered, no event
+    // left to wake it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let selected = |screen: &str| {
+        screen
+            .lines()
+            .find(|l| l.starts_with('▶'))
+            .map(str::to_string)
+    };
+    let mut took = Vec::new();
+    for press in 0..10 {
+        let before = selected(&tmux.screen()).expect("a selected row");
+        let key = if press % 2 == 0 { "j" } else { "k" };
+        let start = Instant::now();
+        let status = tmux
+            .cmd()
+            .args(["send-keys", "-t", "crew", key])
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success());
+        loop {
+            let screen = tmux.screen();
+            if selected(&screen).is_some_and(|s| s != before) {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "{key} did not move the selection:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        took.push(start.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    took.sort();
+    let median = took[took.len() / 2];
+    assert!(
+        median < Duration::from_millis(200),
+        "a key took {median:?} to act (median of {took:?})"
+    );
     tmux.quit().await;
 }
