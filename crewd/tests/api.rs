@@ -902,6 +902,21 @@ async fn workgroups_and_workers() {
             .await,
         422,
     );
+    // 0 would hold the worker's tasks for ever; past the largest
+    // workgroup limit is a typo.
+    for n in [0, 100_001, u32::MAX] {
+        let a = d
+            .put("/worker/fetch/limit", json!({"maxConcurrency": n}))
+            .await;
+        assert_error(&a, 422);
+        assert!(
+            a.body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("from 1 to 100000")),
+            "{}",
+            a.body
+        );
+    }
     assert_error(
         &d.put("/worker/fetch/limit", json!({"limit": 1})).await,
         422,

@@ -107,6 +107,7 @@ impl Engine {
                 max_concurrency,
             } => {
                 crew_core::dag::check_safe_name("worker", &worker)?;
+                check_worker_concurrency(max_concurrency)?;
                 tx.set_worker_limit(&worker, max_concurrency, now)
                     .map_err(|e| ApplyError::Storage(e.to_string()))?;
                 applied.limit = Some((worker, max_concurrency));
@@ -128,6 +129,19 @@ impl Engine {
         }
         applied.changes = changes;
         Ok(applied)
+    }
+}
+
+/// A worker's limit runs from 1 to a workgroup's largest, as
+/// `--worker-concurrency` and workgroup limits do: at 0 the worker's tasks
+/// would wait for ever (pausing their workgroup is the way to hold them).
+fn check_worker_concurrency(n: Option<u32>) -> Result<(), RuleError> {
+    let max = crew_core::model::MAX_WORKGROUP_CONCURRENCY;
+    match n {
+        Some(n) if !(1..=max).contains(&n) => Err(RuleError::Invalid(format!(
+            "maxConcurrency must be from 1 to {max} (or null for no limit), got {n}"
+        ))),
+        _ => Ok(()),
     }
 }
 
