@@ -183,6 +183,50 @@ fn read_only_refuses_every_action() {
     assert_eq!(s.input, Input::None);
 }
 
+/// An action that changes nothing (resuming a task that is not paused)
+/// brings no event: its RESUMING marker goes shortly after the daemon's
+/// answer rather than staying forever. One that changes something keeps
+/// it until its event.
+#[test]
+fn an_answered_action_does_not_keep_its_marker_forever() {
+    let mut s = with_demo(Theme::default(), false);
+    let fx = types(&mut s, "r");
+    let [Effect::Act(req)] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(s.pending_on("task:seed"), Some(Verb::Resume));
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::Action {
+            req: req.clone(),
+            result: Ok(ActionResult::default()),
+        })],
+    );
+    feed(&mut s, [Msg::Tick(now().plus_seconds(1.0))]);
+    assert_eq!(s.pending_on("task:seed"), Some(Verb::Resume));
+    feed(&mut s, [Msg::Tick(now().plus_seconds(2.5))]);
+    assert_eq!(s.pending_on("task:seed"), None);
+
+    // Pressed again, the marker is back for the new action, and its event
+    // clears it.
+    types(&mut s, "p");
+    assert_eq!(s.pending_on("task:seed"), Some(Verb::Pause));
+    feed(&mut s, [Msg::Tick(now().plus_seconds(10.0))]);
+    assert_eq!(s.pending_on("task:seed"), Some(Verb::Pause));
+    let mut seed = demo_tasks().remove(0);
+    seed.is_paused = true;
+    feed(
+        &mut s,
+        [ev(
+            40,
+            Event::TaskUpdated {
+                task: Box::new(seed),
+            },
+        )],
+    );
+    assert_eq!(s.pending_on("task:seed"), None);
+}
+
 #[test]
 fn bulk_actions_apply_to_every_filtered_task() {
     let mut s = with_demo(Theme::default(), false);

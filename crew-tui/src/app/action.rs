@@ -467,6 +467,7 @@ pub(super) fn dispatch(state: &mut AppState, req: ActionRequest) -> Vec<Effect> 
         return vec![];
     }
     if let Some(k) = req.pending_key() {
+        state.answered.remove(&k);
         state.pending.insert(k, req.verb);
     }
     state.say(format!("{}…", req.describe()));

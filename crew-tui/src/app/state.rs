@@ -13,6 +13,10 @@ use crew_core::wire::{Event, TaskGroupView, WorkgroupView};
 use crew_core::{Task, TaskStatus, Timestamp};
 use std::collections::{HashMap, VecDeque};
 
+/// Seconds an answered action keeps its in-flight marker while waiting
+/// for the event that confirms it.
+pub const PENDING_GRACE_SECS: f64 = 2.0;
+
 /// How many entries the event log keeps.
 pub const EVENT_LOG_LIMIT: usize = 2000;
 
@@ -418,6 +422,10 @@ pub struct AppState {
     pub(super) first_live_audit: Option<u64>,
     /// Actions in flight, by entity (`group:ID`, `task:ID`, `wg:NAME`).
     pub pending: HashMap<String, Verb>,
+    /// When the daemon answered the action in flight on an entity: its
+    /// event should follow soon, and an action that changed nothing has
+    /// none, so the marker goes after [`PENDING_GRACE_SECS`] anyway.
+    pub(super) answered: HashMap<String, Timestamp>,
     /// The operator asked to leave.
     pub quit: bool,
 }
@@ -465,6 +473,7 @@ impl AppState {
             last_seq: 0,
             first_live_audit: None,
             pending: HashMap::new(),
+            answered: HashMap::new(),
             quit: false,
         }
     }

@@ -7,7 +7,9 @@
 use super::action::{bulk_counted, Target};
 use super::input::on_key;
 use super::msg::{ConnEvent, Effect, Msg, Reply};
-use super::state::{task_status, AppState, ConnState, LogEntry, View, EVENT_LOG_LIMIT};
+use super::state::{
+    task_status, AppState, ConnState, LogEntry, View, EVENT_LOG_LIMIT, PENDING_GRACE_SECS,
+};
 use crew_core::wire::{
     AuditEntry, Event, StatusCounts, StreamMessage, TaskGroupView, WorkgroupView,
 };
@@ -53,6 +55,7 @@ pub fn update(state: &mut AppState, msg: Msg) -> Vec<Effect> {
 /// [`GROUPS_REFRESH_SECS`] (or [`SEARCHED_GROUPS_REFRESH_SECS`]).
 fn on_tick(state: &mut AppState, now: Timestamp) -> Vec<Effect> {
     state.now = now;
+    expire_answered(state, now);
     let mut fx = vec![];
     let since = |every: f64| {
         state
@@ -76,6 +79,20 @@ fn on_tick(state: &mut AppState, now: Timestamp) -> Vec<Effect> {
         fx.push(Effect::FetchWorkgroups);
     }
     fx
+}
+
+/// Drops the in-flight markers of actions the daemon answered more than
+/// [`PENDING_GRACE_SECS`] ago: an action that changed nothing (resuming a
+/// task that is not paused) brings no event to clear its marker.
+fn expire_answered(state: &mut AppState, now: Timestamp) {
+    let pending = &mut state.pending;
+    state.answered.retain(|key, at| {
+        let keep = pending.contains_key(key) && at.seconds_until(&now) < PENDING_GRACE_SECS;
+        if !keep {
+            pending.remove(key);
+        }
+        keep
+    });
 }
 
 /// The stream connected or dropped; a connection that could not resume
@@ -454,6 +471,11 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
                         state.workgroups_dirty = true;
                     }
                     state.groups_dirty = true;
+                    if let Some(k) = req.pending_key() {
+                        if state.pending.contains_key(&k) {
+                            state.answered.insert(k, state.now);
+                        }
+                    }
                     if state.conn != ConnState::Connected {
                         // No stream to bring the change: fetch it.
                         if let Some(k) = req.pending_key() {
