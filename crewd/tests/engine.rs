@@ -581,3 +581,42 @@ async fn webhook_ids_hold_across_retries_and_change_with_a_reset() {
     assert_eq!(d.task("t").await["resets"], 2);
     d.stop().await;
 }
+
+/// A group deleted while its task's call is in flight, then created again
+/// with the same ids: the old call's late answer belongs to a task that is
+/// gone. The new task starts again at attempt 1, so the answer matched it,
+/// completed it with the old output and created the old call's children.
+#[tokio::test]
+async fn a_deleted_tasks_late_answer_does_not_complete_its_namesake() {
+    let answer: common::Behaviour = Arc::new(|c: &Call| {
+        let input = &c.payload.input;
+        (
+            StatusCode::OK,
+            json!({"output": input["answer"], "children": input["children"]}),
+        )
+    });
+    let w = TestWorkers::start_with_delay(answer, Duration::from_millis(1500)).await;
+    let d = TestDaemon::start(&w.base_url, |_| {}).await;
+    let old_child = json!([{"id": "old-child", "worker": "w", "input": {"answer": 1}}]);
+    group(
+        &d,
+        "rc",
+        json!([{"id": "rc1", "worker": "w", "input": {"answer": "OLD", "children": old_child}}]),
+    )
+    .await;
+    d.wait_task("rc1", 10, |t| t["status"] == "running").await;
+    let (s, v) = d.delete("/task_group/rc").await;
+    assert_eq!(s, 200, "{v}");
+    group(
+        &d,
+        "rc",
+        json!([{"id": "rc1", "worker": "w", "input": {"answer": "NEW"}}]),
+    )
+    .await;
+    let t = d.wait_task("rc1", 10, |t| t["isComplete"] == true).await;
+    assert_eq!(t["output"], "NEW", "{t}");
+    assert_eq!(w.calls_for("rc1").len(), 2);
+    let (s, v) = d.get("/task/old-child").await;
+    assert_eq!(s, 404, "{v}");
+    d.stop().await;
+}

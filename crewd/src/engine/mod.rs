@@ -60,6 +60,7 @@ pub fn start(
         runtime: tokio::runtime::Handle::current(),
         ids: run::IdGen::new(),
         cancels: Default::default(),
+        abandoned: Default::default(),
         ready: ready.clone(),
         reopen_store: false,
     };

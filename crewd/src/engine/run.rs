@@ -78,6 +78,11 @@ pub(crate) struct Engine {
     pub ids: IdGen,
     /// Calls in flight that an operator may cancel, by task id.
     pub cancels: HashMap<String, Arc<tokio::sync::Notify>>,
+    /// Calls in flight whose task was deleted, by task id and attempt: their
+    /// results are dropped when they come. A task created again with the
+    /// same id starts again at attempt 1, so without this the old call's
+    /// answer would complete the new task.
+    pub abandoned: HashSet<(String, u32)>,
     /// Set once recovery has succeeded (`/healthz` answers 200 from then).
     pub ready: super::ops::Ready,
     /// Set when redb refused a batch the journal already holds: the store
@@ -346,6 +351,13 @@ impl Engine {
                         cancel.notify_one();
                     }
                 }
+                for call in &work.dropped {
+                    self.abandoned.remove(call);
+                }
+                for call in std::mem::take(&mut work.abandoned) {
+                    self.cancels.remove(&call.0);
+                    self.abandoned.insert(call);
+                }
                 for s in std::mem::take(&mut work.started) {
                     self.spawn_call(s);
                 }
@@ -430,6 +442,14 @@ impl Engine {
                         Ok(applied) => {
                             work.touched
                                 .extend(applied.changes.touched_task_ids().map(str::to_string));
+                            work.abandoned.extend(applied.changes.ops.iter().filter_map(
+                                |c| match c {
+                                    Change::DeleteTask(t) if t.busy_executing => {
+                                        Some((t.id.clone(), t.attempts))
+                                    }
+                                    _ => None,
+                                },
+                            ));
                             if let Some(g) = applied.resumed_group {
                                 work.touched.extend(self.sched.release_group(&g));
                             }
@@ -457,6 +477,16 @@ impl Engine {
                     attempt,
                     outcome,
                 } => {
+                    let call = (task_id, attempt);
+                    if self.abandoned.contains(&call) || work.abandoned.contains(&call) {
+                        // Its task was deleted: nothing to record, the slot
+                        // is free.
+                        self.sched.finished(&worker, &workgroup);
+                        work.finished.push((worker, workgroup));
+                        work.dropped.push(call);
+                        continue;
+                    }
+                    let (task_id, attempt) = call;
                     self.cancels.remove(&task_id);
                     let jitter = rand::random::<f64>();
                     let ids = &mut self.ids;
@@ -681,6 +711,10 @@ struct BatchWork {
     commit_started: Option<Instant>,
     /// Tasks whose call an operator cancelled.
     cancelled: Vec<String>,
+    /// Calls whose task this batch deleted.
+    abandoned: HashSet<(String, u32)>,
+    /// Results of abandoned calls this batch dropped.
+    dropped: Vec<(String, u32)>,
     replies: Vec<(Reply, OpOutcome)>,
     touched: Vec<String>,
     /// Touched tasks already evaluated and placed in this batch.
