@@ -597,6 +597,88 @@ fn workgroup_pause_asks_for_seconds() {
     );
 }
 
+/// With a filter or "mine only" on, entries the log hides do not move the
+/// selection: the same entry stays selected (each new entry moved it down
+/// a row, shown or not).
+#[test]
+fn the_event_log_keeps_its_selection_when_hidden_entries_arrive() {
+    let mut s = loaded(Theme::default(), false);
+    let demo = groups().task_groups[1].group.clone();
+    let fb = workgroups().workgroups[0].workgroup.clone();
+    for seq in 1..=3 {
+        feed(
+            &mut s,
+            [ev(
+                seq,
+                Event::GroupUpdated {
+                    task_group: demo.clone(),
+                },
+            )],
+        );
+    }
+    types(&mut s, ":events");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    types(&mut s, "/group");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    types(&mut s, "j");
+    let selected = |s: &crew_tui::AppState| s.visible_events()[s.events_list.selected].seq;
+    assert_eq!(selected(&s), 2);
+    // Hidden by the filter: the selection stays on entry 2.
+    for seq in 4..=6 {
+        feed(
+            &mut s,
+            [ev(
+                seq,
+                Event::WorkgroupUpdated {
+                    workgroup: fb.clone(),
+                },
+            )],
+        );
+    }
+    assert_eq!(selected(&s), 2);
+    // Shown: it still stays on entry 2, a row lower.
+    feed(
+        &mut s,
+        [ev(
+            7,
+            Event::GroupUpdated {
+                task_group: demo.clone(),
+            },
+        )],
+    );
+    assert_eq!(selected(&s), 2);
+    // Mine only: the daemon's entries do not move it.
+    types(&mut s, "/");
+    feed(&mut s, [code(KeyCode::Esc)]);
+    assert!(s.events_filter.is_empty(), "{:?}", s.events_filter);
+    let r = ActionRequest::on_task(Verb::Pause, &demo_tasks()[0]);
+    for e in ["first", "second"] {
+        feed(
+            &mut s,
+            [Msg::Reply(Reply::Action {
+                req: r.clone(),
+                result: Err(e.into()),
+            })],
+        );
+    }
+    types(&mut s, "m");
+    assert!(s.events_mine_only);
+    assert_eq!(s.visible_events().len(), 2);
+    types(&mut s, "gj");
+    let before = s.visible_events()[s.events_list.selected].clone();
+    assert!(before.detail.contains("first"), "{before:?}");
+    feed(
+        &mut s,
+        [ev(
+            8,
+            Event::WorkgroupUpdated {
+                workgroup: fb.clone(),
+            },
+        )],
+    );
+    assert_eq!(s.visible_events()[s.events_list.selected], &before);
+}
+
 #[test]
 fn command_mode_opens_views_and_groups() {
     let mut s = loaded(Theme::default(), false);

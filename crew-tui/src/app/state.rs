@@ -695,14 +695,18 @@ impl AppState {
         let needle = self.events_filter.to_lowercase();
         self.events
             .iter()
-            .filter(|e| !self.events_mine_only || e.mine)
-            .filter(|e| {
-                needle.is_empty()
-                    || e.kind.to_lowercase().contains(&needle)
-                    || e.subject.to_lowercase().contains(&needle)
-                    || e.detail.to_lowercase().contains(&needle)
-            })
+            .filter(|e| self.event_shown(e, &needle))
             .collect()
+    }
+
+    /// Whether the event log shows `e` under "mine only" and the filter
+    /// `needle` (lowercased).
+    fn event_shown(&self, e: &LogEntry, needle: &str) -> bool {
+        (!self.events_mine_only || e.mine)
+            && (needle.is_empty()
+                || e.kind.to_lowercase().contains(needle)
+                || e.subject.to_lowercase().contains(needle)
+                || e.detail.to_lowercase().contains(needle))
     }
 
     /// The task shown in the detail view.
@@ -757,11 +761,13 @@ impl AppState {
     }
 
     pub(super) fn log(&mut self, entry: LogEntry) {
+        // Only an entry the log shows moves the selected one down a row.
+        let shown = self.event_shown(&entry, &self.events_filter.to_lowercase());
         self.events.push_front(entry);
         if self.events.len() > EVENT_LOG_LIMIT {
             self.events.pop_back();
         }
-        if self.events_list.selected > 0 {
+        if shown && self.events_list.selected > 0 {
             self.events_list.selected += 1;
             self.events_list.offset += 1;
         }
