@@ -1019,10 +1019,12 @@ pub fn reset_task<G: GraphRead + ?Sized>(
     Ok(s.finish())
 }
 
-/// Resets a group. With seed tasks: every non-seed task is deleted (with
-/// anything that depends on one) and the seeds are reset. Without: every
-/// task is reset, except continuations (and what depends on them), which
-/// are deleted since the re-run creates them again. Refused while any task of the group runs.
+/// Resets a group. With seed tasks: the seeds, and the tasks they depend
+/// on, are reset; every other task is deleted. Without: every task is
+/// reset, except continuations (and what depends on them), which are
+/// deleted since the re-run creates them again. Refused while any task of
+/// the group runs, and when a seed depends on a continuation (its creator's
+/// re-run would create it again, next to the one kept).
 pub fn reset_group<G: GraphRead + ?Sized>(
     g: &G,
     group: &str,
@@ -1041,14 +1043,21 @@ pub fn reset_group<G: GraphRead + ?Sized>(
         tasks.push(t);
     }
     let has_seeds = tasks.iter().any(|t| t.is_seed);
-    // With seeds, everything else goes. Without, every task re-runs, so the
-    // continuations earlier runs created will be created again: they go,
-    // with whatever depends on them (as in a task reset).
+    // With seeds, everything but them and what they need goes: deleting a
+    // seed's parent would leave the seed waiting for ever. Without, every
+    // task re-runs, so the continuations earlier runs created will be
+    // created again: they go, with whatever depends on them (as in a task
+    // reset).
+    let kept = if has_seeds {
+        seeds_and_their_ancestors(&tasks)?
+    } else {
+        HashSet::new()
+    };
     let roots: Vec<String> = tasks
         .iter()
         .filter(|t| {
             if has_seeds {
-                !t.is_seed
+                !kept.contains(t.id.as_str())
             } else {
                 t.created_by.is_some()
             }
@@ -1066,6 +1075,32 @@ pub fn reset_group<G: GraphRead + ?Sized>(
         }
     }
     Ok(s.finish())
+}
+
+/// The ids of a group's seeds and of every task they depend on (all of
+/// `tasks` being the group's). A continuation among those is a conflict:
+/// kept, it would be created again by its creator's re-run.
+fn seeds_and_their_ancestors(tasks: &[Task]) -> Result<HashSet<&str>, RuleError> {
+    let by_id: HashMap<&str, &Task> = tasks.iter().map(|t| (t.id.as_str(), t)).collect();
+    let mut kept: HashSet<&str> = HashSet::new();
+    let mut todo: Vec<&Task> = tasks.iter().filter(|t| t.is_seed).collect();
+    while let Some(t) = todo.pop() {
+        if !kept.insert(t.id.as_str()) {
+            continue;
+        }
+        if !t.is_seed {
+            if let Some(creator) = &t.created_by {
+                return Err(RuleError::Conflict(format!(
+                    "a seed depends on task {:?}, which task {creator:?} created when it ran: \
+                     a reset would keep it and the re-run create it again; \
+                     delete the seeds that depend on it, or reset tasks one by one",
+                    t.id
+                )));
+            }
+        }
+        todo.extend(t.parent_ids.iter().filter_map(|p| by_id.get(p.as_str())));
+    }
+    Ok(kept)
 }
 
 /// The reset a group's schedule asks for, if it is due at `now`: the group

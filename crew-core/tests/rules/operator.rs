@@ -124,6 +124,40 @@ fn reset_group_with_seeds_deletes_non_seeds_and_resets_seeds() {
     assert_eq!(w.status("seed"), TaskStatus::Ready);
 }
 
+/// A seed that depends on a task that is not one: deleting that task
+/// deleted the seed with it (it was a descendant of a non-seed), and a
+/// group with one such seed reset to nothing. The seeds keep what they
+/// depend on, reset too.
+#[test]
+fn reset_group_keeps_and_resets_what_its_seeds_depend_on() {
+    let seed = |id: &str, parents: &[&str]| NewTask {
+        is_seed: true,
+        ..nt(id, parents)
+    };
+    let mut w = World::with(vec![
+        nt("fetch", &[]),
+        seed("seed", &["fetch"]),
+        seed("seed2", &[]),
+        nt("after", &["seed"]),
+    ]);
+    w.run_ok("fetch", json!(1));
+    w.run_ok("seed", json!(2));
+    let c = rules::reset_group(&w.g, G, None, w.now);
+    let c = w.applied(c).unwrap();
+    assert_eq!(c.deleted_tasks(), 1);
+    assert_eq!(w.ids(), vec!["fetch", "seed", "seed2"]);
+    assert_eq!(w.status("fetch"), TaskStatus::Ready);
+    assert!(!w.task("seed").is_complete);
+    assert_eq!(w.status("seed"), TaskStatus::Waiting);
+
+    // A seed that depends on a continuation: its creator's re-run would
+    // create it again. Refused, naming it, and nothing changes.
+    w.run_with_children("seed2", vec![child("cont", &[])]);
+    w.create(vec![seed("late", &["cont"])]).unwrap();
+    let m = assert_conflict(rules::reset_group(&w.g, G, None, w.now));
+    assert!(m.contains("\"cont\"") && m.contains("\"seed2\""), "{m}");
+}
+
 #[test]
 fn reset_group_without_seeds_resets_every_task() {
     let mut w = World::with(vec![nt("a", &[]), nt("b", &["a"])]);
