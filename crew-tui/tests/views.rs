@@ -191,6 +191,30 @@ fn events_view() {
     both("events", &s);
 }
 
+/// A subject whose escaped text, not its raw one, is too wide for its
+/// column: the selected entry's whole text is shown below the list (the
+/// raw text was measured, so it was not).
+#[test]
+fn the_event_log_shows_a_subject_cut_by_its_escapes_whole() {
+    let mut s = loaded(Theme::default(), false);
+    let mut g = groups().task_groups[1].group.clone();
+    g.name = "pay\u{1b}[1m\u{1b}[0mrun-eu".into();
+    feed(
+        &mut s,
+        [Msg::Stream(crew_core::wire::StreamMessage {
+            seq: 7,
+            at: Some(ago(1.0)),
+            event: crew_core::wire::Event::GroupUpdated { task_group: g },
+        })],
+    );
+    types(&mut s, "3");
+    let screen = render(&s, 80, 24);
+    assert!(
+        screen.contains("pay\\u{1b}[1m\\u{1b}[0mrun-eu: "),
+        "{screen}"
+    );
+}
+
 #[test]
 fn help_overlay() {
     let mut s = with_demo(Theme::default(), false);

@@ -1,7 +1,8 @@
 //! The live event log, newest first; the operator's own actions marked.
 
 use super::{clean, fit, heading, list_areas, marker, select_line, title_line};
-use crate::app::state::AppState;
+use crate::app::state::{AppState, LogEntry};
+use crate::theme::Theme;
 use crew_core::TaskStatus;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -14,6 +15,23 @@ const ROW_PREFIX: usize = 4 + 9 + 7 + 18 + 1;
 
 /// Most rows the selected entry's whole text takes below the list.
 const SELECTED_ROWS_MAX: usize = 4;
+
+/// An entry's subject as its row shows it, before it is cut to fit.
+fn shown_subject(th: &Theme, e: &LogEntry) -> String {
+    if e.mine {
+        "you".to_string()
+    } else {
+        clean(th, &e.subject)
+    }
+}
+
+/// An entry's detail as its row shows it: a task's status with its glyph.
+fn shown_detail(th: &Theme, e: &LogEntry) -> String {
+    match TaskStatus::parse(&e.detail) {
+        Some(s) => format!("{} {}", th.status_glyph(s), e.detail),
+        None => clean(th, &e.detail),
+    }
+}
 
 /// Draws the view.
 pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
@@ -56,11 +74,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     // The selected entry's subject and detail, whole, below the list when
     // its row cuts them (at 80 columns DETAIL has some 20): an audit
     // entry's filter, an error's reason.
+    // Measured as the row shows them: escaped text can be much wider than
+    // the raw one.
     let selected = evs.get(state.events_list.selected).and_then(|e| {
-        let subject = if e.mine { "you" } else { e.subject.as_str() };
+        let (subject, detail) = (shown_subject(th, e), shown_detail(th, e));
         let cut = subject.width() > subj_w
-            || ROW_PREFIX + subj_w + e.detail.width() > usize::from(area.width);
-        cut.then(|| clean(th, &format!("{subject}: {}", e.detail)))
+            || ROW_PREFIX + subj_w + detail.width() > usize::from(area.width);
+        let raw = if e.mine { "you" } else { e.subject.as_str() };
+        cut.then(|| clean(th, &format!("{raw}: {}", e.detail)))
     });
     let l = match &selected {
         Some(text) => {
@@ -107,15 +128,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
             } else {
                 Default::default()
             };
-            let detail = match TaskStatus::parse(&e.detail) {
-                Some(s) => format!("{} {}", th.status_glyph(s), e.detail),
-                None => clean(th, &e.detail),
-            };
-            let subject = if e.mine {
-                "you".to_string()
-            } else {
-                clean(th, &e.subject)
-            };
+            let detail = shown_detail(th, e);
+            let subject = shown_subject(th, e);
             let line = Line::from(vec![
                 marker(th, sel),
                 mine,
