@@ -313,3 +313,52 @@ fn the_event_log_names_no_sequence_before_it_has_seen_one() {
     assert!(screen.contains("Events ("), "{screen}");
     assert!(!screen.contains("last seq"), "{screen}");
 }
+
+/// The key bar's last line at 80x24.
+fn key_bar(s: &crew_tui::AppState) -> String {
+    let screen = render(s, 80, 24);
+    screen.lines().last().unwrap_or_default().to_string()
+}
+
+/// Prompts about a workgroup or group with a long name keep what is typed,
+/// the cursor and a hint in sight at 80 columns: the name is cut with an
+/// ellipsis (it ran to the edge and hid them).
+#[test]
+fn prompts_keep_what_is_typed_in_sight_beside_a_long_name() {
+    let mut s = loaded(Theme::default(), false);
+    let wg = format!("acct-{}", "q".repeat(120));
+    types(&mut s, &format!(":workgroup {wg}"));
+    feed(&mut s, [code(KeyCode::Enter)]);
+    types(&mut s, "p42");
+    let bar = key_bar(&s);
+    assert!(bar.contains(" pause workgroup acct-qq"), "{bar}");
+    assert!(bar.contains("… for seconds: 42█"), "{bar}");
+    assert!(bar.contains("esc: cancel"), "{bar}");
+    feed(&mut s, [code(KeyCode::Esc)]);
+
+    types(&mut s, "l");
+    let bar = key_bar(&s);
+    assert!(bar.contains("…: █"), "{bar}");
+    assert!(
+        bar.contains("concurrency:N,rate:R,burst:B  esc: cancel"),
+        "{bar}"
+    );
+    types(&mut s, "concurrency:4");
+    let bar = key_bar(&s);
+    assert!(bar.contains("…: concurrency:4█"), "{bar}");
+    assert!(bar.contains("esc: cancel"), "{bar}");
+    feed(&mut s, [code(KeyCode::Esc)]);
+
+    let mut s = loaded(Theme::default(), false);
+    let mut long = groups().task_groups;
+    long[1].group.name = format!("demo-{}", "x".repeat(105));
+    feed(&mut s, [page_of("", long, 3)]);
+    types(&mut s, "gS");
+    let bar = key_bar(&s);
+    assert!(bar.contains("… (cron, UTC): 0 2 * * *█"), "{bar}");
+    assert!(bar.contains("esc: cancel"), "{bar}");
+    // A long typed text shows its end.
+    types(&mut s, &" 1".repeat(40));
+    let bar = key_bar(&s);
+    assert!(bar.contains(" 1 1 1█"), "{bar}");
+}

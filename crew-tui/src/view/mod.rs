@@ -238,71 +238,66 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &AppState) {
 
 fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
     let th = &state.theme;
-    let cursor = th.pick("█", "_");
+    let width = usize::from(area.width);
     let line = match &state.input {
-        Input::Filter(t) => Line::from(vec![
-            Span::styled(" /", th.title()),
-            Span::raw(clean(th, t)),
-            Span::raw(cursor),
-            Span::styled("  enter: keep  esc: clear", th.dim()),
-        ]),
-        Input::Command(t) => Line::from(vec![
-            Span::styled(" :", th.title()),
-            Span::raw(clean(th, t)),
-            Span::raw(cursor),
-            Span::styled(
-                "  groups workgroups events group NAME workgroup NAME q",
-                th.dim(),
-            ),
-        ]),
-        Input::Seconds { workgroup, text } => Line::from(vec![
-            Span::styled(
-                format!(" pause workgroup {} for seconds: ", clean(th, workgroup)),
-                th.title(),
-            ),
-            Span::raw(clean(th, text)),
-            Span::raw(cursor),
-            Span::styled(
-                format!(
+        Input::Filter(t) => prompt(th, width, " /", "", "", t, &["  enter: keep  esc: clear"]),
+        Input::Command(t) => prompt(
+            th,
+            width,
+            " :",
+            "",
+            "",
+            t,
+            &["  groups workgroups events group NAME workgroup NAME q"],
+        ),
+        Input::Seconds { workgroup, text } => prompt(
+            th,
+            width,
+            " pause workgroup ",
+            workgroup,
+            " for seconds: ",
+            text,
+            &[
+                &format!(
                     "  enter: pause (empty: {}s)  esc: cancel",
                     crate::app::state::DEFAULT_PAUSE_SECS
                 ),
-                th.dim(),
-            ),
-        ]),
-        Input::Schedule { name, text, .. } => Line::from(vec![
-            Span::styled(
-                format!(" schedule of group {} (cron, UTC): ", clean(th, name)),
-                th.title(),
-            ),
-            Span::raw(clean(th, text)),
-            Span::raw(cursor),
-            Span::styled(
-                if text.is_empty() {
-                    "  e.g. 0 2 * * *  esc: cancel"
-                } else {
-                    "  empty: none  esc: cancel"
-                },
-                th.dim(),
-            ),
-        ]),
-        Input::Limits { workgroup, text } => Line::from(vec![
-            Span::styled(
-                format!(" limits of workgroup {}: ", clean(th, workgroup)),
-                th.title(),
-            ),
-            Span::raw(clean(th, text)),
-            Span::raw(cursor),
-            // The format when there is nothing to edit; else how to clear.
-            Span::styled(
-                if text.is_empty() {
-                    "  concurrency:N,rate:R,burst:B  esc: cancel"
-                } else {
-                    "  empty: none  esc: cancel"
-                },
-                th.dim(),
-            ),
-        ]),
+                &format!(
+                    "  empty: {}s  esc: cancel",
+                    crate::app::state::DEFAULT_PAUSE_SECS
+                ),
+            ],
+        ),
+        Input::Schedule { name, text, .. } => prompt(
+            th,
+            width,
+            " schedule of group ",
+            name,
+            " (cron, UTC): ",
+            text,
+            if text.is_empty() {
+                &["  e.g. 0 2 * * *  esc: cancel", "  esc: cancel"]
+            } else {
+                &["  empty: none  esc: cancel", "  esc: cancel"]
+            },
+        ),
+        // The format when there is nothing to edit; else how to clear.
+        Input::Limits { workgroup, text } => prompt(
+            th,
+            width,
+            " limits of workgroup ",
+            workgroup,
+            ": ",
+            text,
+            if text.is_empty() {
+                &[
+                    "  concurrency:N,rate:R,burst:B  esc: cancel",
+                    "  esc: cancel",
+                ]
+            } else {
+                &["  empty: none  esc: cancel", "  esc: cancel"]
+            },
+        ),
         Input::None => {
             let mut cmds = vec![Command::Help, Command::Filter, Command::CommandMode];
             cmds.extend(match state.view {
@@ -358,6 +353,78 @@ fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
         }
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// Columns a prompt keeps for a long name, and for what is typed, before
+/// it gives up its hint.
+const PROMPT_MIN: usize = 8;
+
+/// A prompt on the key bar, fitted to `width` columns: `before`, the
+/// `name` it is about, `after`, what is typed, the cursor and the first
+/// of `hints` that fits. A long name (ids of 128 characters, names of
+/// 1024) is cut with an ellipsis and long typed text shows its end, so
+/// that what is typed, the cursor and a hint stay in sight.
+fn prompt(
+    th: &Theme,
+    width: usize,
+    before: &str,
+    name: &str,
+    after: &str,
+    text: &str,
+    hints: &[&str],
+) -> Line<'static> {
+    let name = clean(th, name);
+    let text = clean(th, text);
+    let fixed = before.width() + after.width() + 1;
+    let least = fixed + name.width().min(PROMPT_MIN) + text.width().min(PROMPT_MIN);
+    let hint = hints
+        .iter()
+        .find(|h| least + h.width() <= width)
+        .copied()
+        .unwrap_or("");
+    let room = width.saturating_sub(fixed + text.width() + hint.width());
+    let name = cut(th, &name, room.max(name.width().min(PROMPT_MIN)));
+    let room = width.saturating_sub(fixed + name.width() + hint.width());
+    let text = cut_front(th, &text, room);
+    Line::from(vec![
+        Span::styled(format!("{before}{name}{after}"), th.title()),
+        Span::raw(text),
+        Span::raw(th.pick("█", "_")),
+        Span::styled(hint.to_string(), th.dim()),
+    ])
+}
+
+/// `s` cut to at most `width` columns, with an ellipsis when cut.
+pub fn cut(theme: &Theme, s: &str, width: usize) -> String {
+    if s.width() <= width {
+        s.to_string()
+    } else {
+        fit(theme, s, width)
+    }
+}
+
+/// `s` cut to at most `width` columns from the front, its end kept, with
+/// an ellipsis when cut.
+pub fn cut_front(theme: &Theme, s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut kept = Vec::new();
+    let mut used = 0;
+    for c in s.chars().rev() {
+        let cw = c.width().unwrap_or(0);
+        if used + cw > width - 1 {
+            break;
+        }
+        kept.push(c);
+        used += cw;
+    }
+    let mut out = theme.pick("…", "~").to_string();
+    out.extend(kept.into_iter().rev());
+    out
 }
 
 /// A centred rectangle of at most `w` x `h` inside `area`.
