@@ -362,3 +362,41 @@ fn prompts_keep_what_is_typed_in_sight_beside_a_long_name() {
     let bar = key_bar(&s);
     assert!(bar.contains(" 1 1 1█"), "{bar}");
 }
+
+/// The confirm dialog grows to its message within the screen, and cuts a
+/// message too long for it, so that the buttons, the hint and the count to
+/// type stay visible (a long name pushed them out of its fixed box).
+#[test]
+fn the_confirm_dialog_keeps_its_buttons_beside_a_long_name() {
+    let mut s = with_demo(Theme::default(), false);
+    let name = format!("export {}end", "ab ".repeat(106));
+    if let Some(g) = s.group.as_mut() {
+        let mut t = demo_tasks()[0].clone();
+        t.name = name.clone();
+        g.dag.upsert(t);
+    }
+    s.settle();
+    types(&mut s, "gd");
+    let screen = render(&s, 80, 24);
+    assert!(screen.contains("[ Yes ]"), "{screen}");
+    assert!(screen.contains("tab/arrows: switch"), "{screen}");
+    assert!(screen.contains("ab end and its"), "{screen}");
+    // A screen too short for it: the message is cut, not the buttons.
+    let screen = render(&s, 80, 8);
+    assert!(screen.contains("[ Yes ]"), "{screen}");
+    assert!(screen.contains("tab/arrows: switch"), "{screen}");
+    assert!(screen.contains("ab a…│"), "{screen}");
+
+    // A group's delete asks for its count to be typed.
+    let mut s = loaded(Theme::default(), false);
+    let mut long = groups().task_groups;
+    long[1].group.name = format!("demo-{}", "x".repeat(600));
+    feed(&mut s, [page_of("", long, 3)]);
+    types(&mut s, "gd");
+    for h in [24, 14] {
+        let screen = render(&s, 80, h);
+        assert!(screen.contains("Type 11 or yes to confirm"), "{screen}");
+        assert!(screen.contains("[ Yes ]"), "{screen}");
+        assert!(screen.contains("esc: no"), "{screen}");
+    }
+}
