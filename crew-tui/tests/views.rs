@@ -400,3 +400,33 @@ fn the_confirm_dialog_keeps_its_buttons_beside_a_long_name() {
         assert!(screen.contains("esc: no"), "{screen}");
     }
 }
+
+/// A long error (or output) in the task detail wraps rather than being cut
+/// at the edge, and scrolling reaches its last row.
+#[test]
+fn the_task_detail_wraps_long_lines() {
+    let mut s = with_demo(Theme::default(), false);
+    let message = format!("upstream said: {} THE-END", "0123456789".repeat(25));
+    if let Some(g) = s.group.as_mut() {
+        let mut t = demo_tasks()[0].clone();
+        t.errors = vec![crew_core::model::TaskError::recorded(
+            message.as_str(),
+            ago(60.0),
+            1,
+        )];
+        g.dag.upsert(t);
+    }
+    s.settle();
+    types(&mut s, "g");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(s.view, crew_tui::app::state::View::Task);
+    // To the last row: the error's end is there, not past the edge.
+    types(&mut s, &"j".repeat(100));
+    let screen = render(&s, 80, 24);
+    assert!(screen.contains("THE-END"), "{screen}");
+    // A few rows up, the whole message is in sight.
+    types(&mut s, "kkkk");
+    let screen = render(&s, 80, 24);
+    assert!(screen.contains("upstream said: 0123"), "{screen}");
+    assert!(screen.contains("THE-END"), "{screen}");
+}

@@ -322,7 +322,10 @@ fn move_selection(state: &mut AppState, delta: isize) {
             let links = state.detail_links().len();
             let max_scroll = state
                 .detail_task()
-                .map(|t| crate::view::task::content_lines(t, &state.theme, state.now).len())
+                .map(|t| {
+                    let width = crate::view::task::content_width(state.size.0);
+                    crate::view::task::content_rows(t, &state.theme, state.now, width).len()
+                })
                 .unwrap_or(0);
             if let Some(t) = &mut state.task {
                 match t.pane {

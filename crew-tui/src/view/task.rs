@@ -11,6 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use serde_json::Value;
+use unicode_width::UnicodeWidthChar;
 
 fn field(th: &Theme, name: &str, value: String) -> Line<'static> {
     Line::from(vec![
@@ -128,6 +129,60 @@ pub fn content_lines(t: &Task, th: &Theme, now: Timestamp) -> Vec<Line<'static>>
     out
 }
 
+/// Columns a wrapped line's continuation rows are indented by.
+const WRAP_INDENT: usize = 4;
+
+/// Columns inside the content pane on a terminal `cols` wide (its borders
+/// excluded).
+pub fn content_width(cols: u16) -> usize {
+    usize::from(cols.saturating_sub(2))
+}
+
+/// The content pane's rows at `width` columns: [`content_lines`] with the
+/// long ones (an output, an error) wrapped rather than cut at the edge.
+/// Scrolling counts these rows.
+pub fn content_rows(t: &Task, th: &Theme, now: Timestamp, width: usize) -> Vec<Line<'static>> {
+    content_lines(t, th, now)
+        .into_iter()
+        .flat_map(|l| wrap_line(l, width))
+        .collect()
+}
+
+/// `line` broken into rows of at most `width` columns, keeping its styles;
+/// the rows after the first are indented.
+fn wrap_line(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
+    if line.width() <= width || width <= WRAP_INDENT * 2 {
+        return vec![line];
+    }
+    let style = line.style;
+    let mut rows = Vec::new();
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for span in line.spans {
+        let mut piece = String::new();
+        for c in span.content.chars() {
+            let cw = c.width().unwrap_or(0);
+            if used + cw > width {
+                if !piece.is_empty() {
+                    spans.push(Span::styled(std::mem::take(&mut piece), span.style));
+                }
+                rows.push(Line::from(std::mem::take(&mut spans)).style(style));
+                spans.push(Span::raw(" ".repeat(WRAP_INDENT)));
+                used = WRAP_INDENT;
+            }
+            piece.push(c);
+            used += cw;
+        }
+        if !piece.is_empty() {
+            spans.push(Span::styled(piece, span.style));
+        }
+    }
+    if !spans.is_empty() {
+        rows.push(Line::from(spans).style(style));
+    }
+    rows
+}
+
 /// An attempt's outcome in words.
 fn outcome_text(o: AttemptOutcome) -> &'static str {
     match o {
@@ -165,13 +220,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
             ""
         }
     };
-    let lines = content_lines(t, th, state.now);
+    let lines = content_rows(t, th, state.now, content_width(content_area.width));
+    // A resize can leave the scroll past the last row.
+    let scroll = d.scroll.min(lines.len().saturating_sub(1));
     let block = super::boxed(
         th,
         format!(
             " Task {} {}/{}{} ",
             clean(th, if t.name.is_empty() { &t.id } else { &t.name }),
-            d.scroll.min(lines.len()) + 1,
+            scroll + 1,
             lines.len(),
             focus(TaskPane::Content)
         ),
@@ -180,7 +237,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     frame.render_widget(block, content_area);
     let visible: Vec<Line> = lines
         .into_iter()
-        .skip(d.scroll)
+        .skip(scroll)
         .take(inner.height as usize)
         .collect();
     frame.render_widget(Paragraph::new(visible), inner);
