@@ -679,6 +679,61 @@ fn the_event_log_keeps_its_selection_when_hidden_entries_arrive() {
     assert_eq!(s.visible_events()[s.events_list.selected], &before);
 }
 
+/// After a resync, the open group's refetch finds it gone (404): the
+/// console leaves it as for a deletion event, rather than keeping the
+/// old tree on screen as live data.
+#[test]
+fn an_open_group_gone_after_a_resync_is_left() {
+    let mut s = with_demo(Theme::default(), false);
+    let fx = feed(
+        &mut s,
+        [ev(
+            90,
+            Event::Resync {
+                reason: "the event log was trimmed".into(),
+            },
+        )],
+    );
+    assert!(fx.contains(&Effect::FetchGroup("g-demo".into())), "{fx:?}");
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::GroupGone {
+            id: "g-demo".into(),
+        })],
+    );
+    assert_eq!(s.view, View::Groups);
+    assert!(s.group.is_none());
+    assert!(s.visible_groups().iter().all(|g| g.group.id != "g-demo"));
+    let st = s.status.clone().unwrap_or_else(|| panic!("no status"));
+    assert!(st.text.contains("group demo is gone"), "{st:?}");
+}
+
+/// A refetch that fails keeps the old tree, marked as not current, and
+/// opening the group again fetches it (the cached tree was reused).
+#[test]
+fn a_group_whose_refetch_failed_is_fetched_again_when_opened() {
+    let mut s = with_demo(Theme::default(), false);
+    let fx = feed(&mut s, [Msg::Conn(ConnEvent::Connected { resumed: false })]);
+    assert!(fx.contains(&Effect::FetchGroup("g-demo".into())), "{fx:?}");
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::Group {
+            id: "g-demo".into(),
+            result: Err("cannot connect to the daemon".into()),
+        })],
+    );
+    let g = s.group.as_ref().unwrap_or_else(|| panic!("no group"));
+    assert!(g.stale && !g.loading);
+    let screen = render(&s, 80, 24);
+    assert!(screen.contains("not current"), "{screen}");
+    feed(&mut s, [code(KeyCode::Esc)]);
+    assert_eq!(s.view, View::Groups);
+    types(&mut s, ":group demo");
+    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(fx, vec![Effect::FetchGroup("g-demo".into())]);
+    assert!(s.group.as_ref().is_some_and(|g| g.loading));
+}
+
 #[test]
 fn command_mode_opens_views_and_groups() {
     let mut s = loaded(Theme::default(), false);

@@ -70,6 +70,11 @@ pub enum Reply {
         /// The group and its tasks.
         result: Result<(TaskGroupView, Vec<Task>), String>,
     },
+    /// The daemon has no group `id` (404): it was deleted.
+    GroupGone {
+        /// The group asked for.
+        id: String,
+    },
     /// `GET /workgroups`.
     Workgroups(Result<WorkgroupList, String>),
     /// An action finished.

@@ -251,6 +251,9 @@ pub struct OpenGroup {
     pub list: ListPos,
     /// The snapshot is being fetched; events are buffered meanwhile.
     pub loading: bool,
+    /// The last fetch failed: the tree is what was seen before, not
+    /// necessarily what the daemon has now.
+    pub stale: bool,
     buffered: Vec<Event>,
     pub(super) selected_node: Option<u32>,
     /// Actions apply to every task the filter shows, not to the selected one.
@@ -264,6 +267,7 @@ impl OpenGroup {
             dag: Dag::at(now),
             list: ListPos::default(),
             loading: true,
+            stale: false,
             buffered: Vec::new(),
             selected_node: None,
             bulk: false,
@@ -289,6 +293,7 @@ impl OpenGroup {
             self.apply_task_event(ev);
         }
         self.loading = false;
+        self.stale = false;
     }
 
     /// Applies a task's creation, update or deletion to the tree.
@@ -813,8 +818,15 @@ impl AppState {
         };
         self.task = None;
         self.go(View::Dag);
-        if self.group.as_ref().is_some_and(|g| g.view.group.id == id) {
-            return vec![];
+        if let Some(g) = self.group.as_mut().filter(|g| g.view.group.id == id) {
+            // The tree kept from before is current unless its last fetch
+            // failed: then it is fetched again.
+            if !g.stale || g.loading {
+                return vec![];
+            }
+            g.loading = true;
+            g.buffered.clear();
+            return vec![Effect::FetchGroup(id.to_string())];
         }
         self.group = Some(OpenGroup::new(view, self.now));
         vec![Effect::FetchGroup(id.to_string())]
@@ -841,6 +853,23 @@ impl AppState {
             links: ListPos::default(),
         });
         self.go(View::Task);
+    }
+
+    /// The group `id` no longer exists (deleted, or gone from a daemon that
+    /// came back with another store): it leaves the lists, and the console
+    /// leaves it if it is open, saying `why` after its name.
+    pub(super) fn group_gone(&mut self, id: &str, why: &str) {
+        self.pending.remove(&format!("group:{id}"));
+        self.groups.retain(|g| g.group.id != id);
+        let Some(g) = self.group.take_if(|g| g.view.group.id == id) else {
+            return;
+        };
+        self.task = None;
+        if matches!(self.view, View::Dag | View::Task) {
+            self.view = View::Groups;
+            self.history.clear();
+            self.say(format!("group {} {why}", g.view.group.name));
+        }
     }
 
     pub(super) fn refetch_all(&mut self) -> Vec<Effect> {

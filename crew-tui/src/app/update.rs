@@ -309,23 +309,7 @@ fn apply_event(state: &mut AppState, ev: Event) {
                 }
             }
         }
-        Event::GroupDeleted { task_group } => {
-            state.pending.remove(&format!("group:{}", task_group.id));
-            state.groups.retain(|g| g.group.id != task_group.id);
-            if state
-                .group
-                .as_ref()
-                .is_some_and(|g| g.view.group.id == task_group.id)
-            {
-                state.group = None;
-                state.task = None;
-                if matches!(state.view, View::Dag | View::Task) {
-                    state.view = View::Groups;
-                    state.history.clear();
-                    state.say(format!("group {} was deleted", task_group.name));
-                }
-            }
-        }
+        Event::GroupDeleted { task_group } => state.group_gone(&task_group.id, "was deleted"),
         Event::WorkgroupUpdated { workgroup } => {
             state.pending.remove(&format!("wg:{}", workgroup.name));
             match state
@@ -436,10 +420,18 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
                 Ok((view, tasks)) => g.loaded(view, tasks),
                 Err(e) => {
                     g.loading = false;
-                    let msg = format!("loading group {}: {e}", g.view.group.name);
+                    g.stale = true;
+                    let msg = format!(
+                        "loading group {}: {e}; showing what was seen before",
+                        g.view.group.name
+                    );
                     state.fail(msg);
                 }
             }
+            vec![]
+        }
+        Reply::GroupGone { id } => {
+            state.group_gone(&id, "is gone: the daemon no longer has it");
             vec![]
         }
         Reply::Workgroups(res) => {

@@ -329,6 +329,12 @@ pub fn error_text(status: StatusCode, body: &[u8]) -> String {
     }
 }
 
+/// Whether an error from [`error_text`] is the daemon's 404: what was asked
+/// for does not exist.
+pub fn not_found(error: &str) -> bool {
+    error.starts_with("404 ")
+}
+
 /// Starts the request an effect asks for; its answer comes back on `tx`.
 /// Returns false for [`Effect::Quit`].
 pub fn execute(rest: &Arc<Rest>, effect: Effect, tx: &mpsc::Sender<Msg>) -> bool {
@@ -347,8 +353,11 @@ pub fn execute(rest: &Arc<Rest>, effect: Effect, tx: &mpsc::Sender<Msg>) -> bool
                 .await;
         }),
         Effect::FetchGroup(id) => tokio::spawn(async move {
-            let result = rest.group(&id).await;
-            let _ = tx.send(Msg::Reply(Reply::Group { id, result })).await;
+            let reply = match rest.group(&id).await {
+                Err(e) if not_found(&e) => Reply::GroupGone { id },
+                result => Reply::Group { id, result },
+            };
+            let _ = tx.send(Msg::Reply(reply)).await;
         }),
         Effect::FetchWorkgroups => tokio::spawn(async move {
             let r = rest.workgroups().await;
@@ -378,6 +387,17 @@ pub fn execute(rest: &Arc<Rest>, effect: Effect, tx: &mpsc::Sender<Msg>) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_404_is_not_found() {
+        assert!(not_found(&error_text(
+            StatusCode::NOT_FOUND,
+            br#"{"error":"no task group g-1"}"#
+        )));
+        assert!(not_found(&error_text(StatusCode::NOT_FOUND, b"gone")));
+        assert!(!not_found(&error_text(StatusCode::CONFLICT, b"busy")));
+        assert!(!not_found("cannot connect to the daemon"));
+    }
 
     #[test]
     fn error_bodies() {

@@ -125,6 +125,8 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
     }
     if g.loading {
         title.push(Span::styled(" loading…", th.dim()));
+    } else if g.stale {
+        title.push(Span::styled(" [not current: loading failed]", th.error()));
     }
     frame.render_widget(Paragraph::new(title_line(th, title)), t);
 
