@@ -430,3 +430,40 @@ fn the_task_detail_wraps_long_lines() {
     assert!(screen.contains("upstream said: 0123"), "{screen}");
     assert!(screen.contains("THE-END"), "{screen}");
 }
+
+/// At 80 columns the key bar drops whole entries that do not fit, keeping
+/// help, back and quit (it was cut mid-word, hiding esc:back and q:quit);
+/// a wide screen shows them all.
+#[test]
+fn the_key_bar_fits_whole_entries() {
+    let mut s = with_demo(Theme::default(), false);
+    let bars = |s: &crew_tui::AppState| {
+        let narrow = key_bar(s);
+        let wide = render(s, 160, 48);
+        let wide = wide.lines().last().unwrap_or_default().to_string();
+        (narrow, wide)
+    };
+    // The tree, a task, the groups, the workgroups, the event log.
+    for view in ["", "enter", "1", "4", "3"] {
+        if view == "enter" {
+            feed(&mut s, [code(KeyCode::Enter)]);
+        } else {
+            types(&mut s, view);
+        }
+        let (narrow, wide) = bars(&s);
+        assert!(narrow.starts_with("\" ?:help "), "{narrow}");
+        assert!(narrow.contains(" esc:back q:quit "), "{narrow}");
+        // Every entry shown is whole: a key, a colon and a word.
+        for entry in narrow.trim_matches('"').split_whitespace() {
+            let word = entry.split_once(':').map_or("", |(_, w)| w);
+            assert!(
+                wide.contains(&format!(" {entry} ")),
+                "{entry} is cut: {narrow}"
+            );
+            assert!(!word.is_empty(), "{entry} is cut: {narrow}");
+        }
+    }
+    types(&mut s, "1");
+    let (_, wide) = bars(&s);
+    assert!(wide.contains(" d:delete esc:back q:quit "), "{wide}");
+}

@@ -321,38 +321,65 @@ fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
                 }
             }
             cmds.extend([Command::Back, Command::Quit]);
+            let entries: Vec<(Command, String, String)> = cmds
+                .into_iter()
+                .filter_map(|c| {
+                    let key = state.keymap.first_key(c)?.short();
+                    Some((c, key, format!(":{} ", key_word(c))))
+                })
+                .collect();
+            // What does not fit is dropped whole, help, back and quit last:
+            // help lists the rest.
+            let kept = |c: Command| matches!(c, Command::Help | Command::Back | Command::Quit);
+            let entry_w = |(_, k, w): &(Command, String, String)| k.width() + w.width();
+            let mut room = width.saturating_sub(1).saturating_sub(
+                entries
+                    .iter()
+                    .filter(|e| kept(e.0))
+                    .map(entry_w)
+                    .sum::<usize>(),
+            );
+            let mut fits = true;
             let mut spans = vec![Span::raw(" ")];
-            for c in cmds {
-                let Some(first) = state.keymap.first_key(c) else {
-                    continue;
-                };
-                spans.push(Span::styled(first.short(), th.title()));
-                let word = match c {
-                    Command::Help => "help",
-                    Command::Filter => "filter",
-                    Command::CommandMode => "cmd",
-                    Command::Open => "open",
-                    Command::Sort => "sort",
-                    Command::ToggleExpand => "fold",
-                    Command::StatusFilter => "status",
-                    Command::Lineage => "lineage",
-                    Command::NextPane => "pane",
-                    Command::MineOnly => "mine",
-                    Command::Pause => "pause",
-                    Command::Resume => "resume",
-                    Command::Reset => "reset",
-                    Command::Retry => "retry",
-                    Command::Delete => "delete",
-                    Command::Back => "back",
-                    Command::Quit => "quit",
-                    _ => c.name(),
-                };
-                spans.push(Span::styled(format!(":{word} "), th.dim()));
+            for e in &entries {
+                if !kept(e.0) {
+                    fits = fits && entry_w(e) <= room;
+                    if !fits {
+                        continue;
+                    }
+                    room -= entry_w(e);
+                }
+                spans.push(Span::styled(e.1.clone(), th.title()));
+                spans.push(Span::styled(e.2.clone(), th.dim()));
             }
             Line::from(spans)
         }
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// A command's word on the key bar.
+fn key_word(c: Command) -> &'static str {
+    match c {
+        Command::Help => "help",
+        Command::Filter => "filter",
+        Command::CommandMode => "cmd",
+        Command::Open => "open",
+        Command::Sort => "sort",
+        Command::ToggleExpand => "fold",
+        Command::StatusFilter => "status",
+        Command::Lineage => "lineage",
+        Command::NextPane => "pane",
+        Command::MineOnly => "mine",
+        Command::Pause => "pause",
+        Command::Resume => "resume",
+        Command::Reset => "reset",
+        Command::Retry => "retry",
+        Command::Delete => "delete",
+        Command::Back => "back",
+        Command::Quit => "quit",
+        _ => c.name(),
+    }
 }
 
 /// Columns a prompt keeps for a long name, and for what is typed, before
