@@ -299,7 +299,17 @@ fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
             },
         ),
         Input::None => {
-            let mut cmds = vec![Command::Help, Command::Filter, Command::CommandMode];
+            // The actions first: they are what an operator comes for, and
+            // what a narrow bar keeps.
+            let mut cmds = vec![Command::Help];
+            if !state.read_only && state.view != View::Events {
+                cmds.extend([Command::Pause, Command::Resume]);
+                if state.view != View::Workgroups {
+                    cmds.extend([Command::Reset, Command::Retry, Command::Delete]);
+                } else {
+                    cmds.push(Command::Limit);
+                }
+            }
             cmds.extend(match state.view {
                 View::Groups => vec![Command::Open, Command::Sort],
                 View::Dag => vec![
@@ -312,14 +322,7 @@ fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
                 View::Workgroups => vec![],
                 View::Events => vec![Command::MineOnly],
             });
-            if !state.read_only && state.view != View::Events {
-                cmds.extend([Command::Pause, Command::Resume]);
-                if state.view != View::Workgroups {
-                    cmds.extend([Command::Reset, Command::Retry, Command::Delete]);
-                } else {
-                    cmds.push(Command::Limit);
-                }
-            }
+            cmds.extend([Command::Filter, Command::CommandMode]);
             cmds.extend([Command::Back, Command::Quit]);
             let entries: Vec<(Command, String, String)> = cmds
                 .into_iter()
