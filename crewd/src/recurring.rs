@@ -5,38 +5,29 @@
 
 use crate::engine::{Actor, EngineError, EngineHandle, Op};
 use crate::storage::Store;
-use crew_core::wire::GroupSort;
 use crew_core::Timestamp;
 use std::time::Duration;
 
 /// How often schedules are checked.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
-/// Groups read per page while checking.
-const PAGE: u64 = 500;
 
-/// Ids of the groups whose schedule is due at `now`.
+/// Ids of the groups whose schedule is due at `now`: the groups with a
+/// schedule only, read from their index (every second, so not a pass over
+/// every group).
 pub fn due_groups(
     store: &Store,
     now: Timestamp,
 ) -> Result<Vec<String>, crate::storage::StorageError> {
-    let read = store.read()?;
     let mut due = Vec::new();
-    for page in 1.. {
-        let list = read.list_groups(page, PAGE, None, GroupSort::Newest, now)?;
-        let n = list.task_groups.len();
-        for g in list.task_groups {
-            let Some(expr) = &g.group.schedule else {
-                continue;
-            };
-            let since = g.group.last_scheduled_reset.unwrap_or(g.group.created_at);
-            if let Ok(Some(next)) = crew_core::schedule::next_after(expr, since) {
-                if next <= now {
-                    due.push(g.group.id);
-                }
+    for g in store.read()?.scheduled_groups()? {
+        let Some(expr) = &g.schedule else {
+            continue;
+        };
+        let since = g.last_scheduled_reset.unwrap_or(g.created_at);
+        if let Ok(Some(next)) = crew_core::schedule::next_after(expr, since) {
+            if next <= now {
+                due.push(g.id);
             }
-        }
-        if (n as u64) < PAGE {
-            break;
         }
     }
     Ok(due)

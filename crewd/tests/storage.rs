@@ -256,6 +256,19 @@ fn check(r: &ReadTx, mem: &MemGraph, now: Timestamp) {
         .collect();
     assert_eq!(incomplete, expected);
     check_group_orders(r, mem, now);
+    let scheduled: Vec<String> = r
+        .scheduled_groups()
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    let expected: Vec<String> = mem
+        .groups
+        .values()
+        .filter(|g| g.schedule.is_some())
+        .map(|g| g.id.clone())
+        .collect();
+    assert_eq!(sorted(scheduled), sorted(expected), "scheduled groups");
 }
 
 /// Every group listing in a ranked order lists each group once, in the
@@ -399,15 +412,27 @@ fn lifecycle_keeps_indexes_and_counts_exact() {
     assert_eq!(c.delayed, 1);
     check(&f.store.read().unwrap(), &f.mem, at(100));
 
-    // Renamed: listed by its new name only.
+    // Renamed: listed by its new name only. Scheduled, then not, then
+    // again: in the schedule index exactly while it has one.
     f.run(at(8), |w| {
         let patch = crew_core::wire::TaskGroupPatch {
             name: Some("Renamed".into()),
+            schedule: Some("0 2 * * *".into()),
             ..Default::default()
         };
         rules::update_group(w, "g1", patch).unwrap()
     });
     check(&f.store.read().unwrap(), &f.mem, at(100));
+    for schedule in ["", "0 3 * * *"] {
+        f.run(at(8), |w| {
+            let patch = crew_core::wire::TaskGroupPatch {
+                schedule: Some(schedule.into()),
+                ..Default::default()
+            };
+            rules::update_group(w, "g1", patch).unwrap()
+        });
+    }
+    assert_eq!(f.store.read().unwrap().scheduled_groups().unwrap().len(), 1);
 
     // Reset a: x (its continuation) is deleted, b, c, d are reset.
     f.run(at(9), |w| rules::reset_task(w, "a", None, at(9)).unwrap());
@@ -447,6 +472,7 @@ fn lifecycle_keeps_indexes_and_counts_exact() {
         let left = r.list_groups(1, 0, None, sort, at(11)).unwrap();
         assert_eq!((left.count, left.task_groups.len()), (0, 0), "{sort:?}");
     }
+    assert!(r.scheduled_groups().unwrap().is_empty());
     let wgs = r.workgroups(at(11)).unwrap().workgroups;
     assert!(wgs.iter().all(|w| w.incomplete_tasks == 0), "{wgs:?}");
 }
@@ -1114,9 +1140,15 @@ fn a_version_1_store_is_opened_and_upgraded() {
     );
 }
 
-/// Removes what schema version 5 added: the groups' ranked indexes.
+/// Removes what schema version 5 added: the groups' ranked and schedule
+/// indexes.
 fn drop_group_rank_indexes(w: &redb::WriteTransaction) {
-    for name in ["groups_by_name", "groups_by_progress", "groups_by_failed"] {
+    for name in [
+        "groups_by_name",
+        "groups_by_progress",
+        "groups_by_failed",
+        "scheduled_groups",
+    ] {
         let t: redb::TableDefinition<(u8, &str), ()> = redb::TableDefinition::new(name);
         assert!(w.delete_table(t).unwrap(), "{name} exists");
     }
@@ -1186,6 +1218,13 @@ fn a_version_4_store_gets_its_groups_ranked_indexes() {
         ..task(id, &[])
     };
     f.create_group("empty", vec![], at(0));
+    f.run(at(0), |w| {
+        let patch = crew_core::wire::TaskGroupPatch {
+            schedule: Some("0 2 * * *".into()),
+            ..Default::default()
+        };
+        rules::update_group(w, "empty", patch).unwrap()
+    });
     f.create_group("half", vec![once("h1"), once("h2")], at(1));
     f.create_group("failing", vec![once("f1"), once("f2")], at(2));
     f.finish("h1", success(json!(1), vec![]), at(3));

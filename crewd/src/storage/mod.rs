@@ -48,8 +48,8 @@ use std::time::{Duration, Instant};
 ///   millisecond, so that tasks created in one request list in its order:
 ///   both are rebuilt from the tasks;
 /// - version 5 indexes the groups by name, progress and failures, so that
-///   a listing in those orders reads one page: the indexes are built from
-///   the groups and their counters.
+///   a listing in those orders reads one page, and the groups with a
+///   schedule: the indexes are built from the groups and their counters.
 ///
 /// A file written with any other version is refused with
 /// [`StorageError::SchemaMismatch`].

@@ -296,6 +296,19 @@ impl ReadTx {
         })
     }
 
+    /// The groups with a `schedule`, from their index: O(such groups),
+    /// however many groups there are.
+    pub fn scheduled_groups(&self) -> Result<Vec<TaskGroup>, StorageError> {
+        let scheduled = self.txn.open_table(tables::SCHEDULED_GROUPS)?;
+        let groups = self.txn.open_table(tables::GROUPS)?;
+        let mut out = Vec::new();
+        for row in scheduled.iter()? {
+            let (id, _) = row?;
+            out.push(indexed_group(&groups, id.value())?);
+        }
+        Ok(out)
+    }
+
     /// A group with its counts by status, or `None`.
     pub fn group_view(
         &self,

@@ -12,6 +12,7 @@
 //! | `groups_by_name` | (name, group id) | () | group listing by name |
 //! | `groups_by_progress` | (whole percent complete, group id) | () | group listing by progress |
 //! | `groups_by_failed` | (`u64::MAX` − failed tasks, group id) | () | group listing by failures, most first |
+//! | `scheduled_groups` | group id | () | groups with a `schedule`, which the daemon checks every second |
 //! | `group_tasks` | (group, createdAt ns, task) | () | a group's tasks, oldest first |
 //! | `group_bucket` | (group, bucket, createdAt ns, task) | () | listing by status; a group's incomplete tasks (every bucket after `completed`) |
 //! | `children` | (parent, child) | () | every parent edge |
@@ -56,6 +57,8 @@ pub(crate) const GROUPS_BY_PROGRESS: TableDefinition<(u8, &str), ()> =
     TableDefinition::new("groups_by_progress");
 pub(crate) const GROUPS_BY_FAILED: TableDefinition<(u64, &str), ()> =
     TableDefinition::new("groups_by_failed");
+pub(crate) const SCHEDULED_GROUPS: TableDefinition<&str, ()> =
+    TableDefinition::new("scheduled_groups");
 pub(crate) const GROUP_TASKS: TableDefinition<(&str, i64, &str), ()> =
     TableDefinition::new("group_tasks");
 pub(crate) const GROUP_BUCKET: TableDefinition<(&str, u8, i64, &str), ()> =
@@ -96,6 +99,7 @@ pub(crate) fn create_all(txn: &redb::WriteTransaction) -> Result<(), StorageErro
     txn.open_table(GROUPS_BY_NAME)?;
     txn.open_table(GROUPS_BY_PROGRESS)?;
     txn.open_table(GROUPS_BY_FAILED)?;
+    txn.open_table(SCHEDULED_GROUPS)?;
     txn.open_table(GROUP_TASKS)?;
     txn.open_table(GROUP_BUCKET)?;
     txn.open_table(CHILDREN)?;

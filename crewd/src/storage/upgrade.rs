@@ -25,24 +25,26 @@ pub(super) fn upgrade(txn: &WriteTransaction, found: u64) -> Result<(), StorageE
         rebuild_creation_indexes(txn)?;
     }
     if found < 5 {
-        build_group_rank_indexes(txn)?;
+        build_group_indexes(txn)?;
     }
     Ok(())
 }
 
 /// Schema 5 lists groups by name, progress and failures from indexes of
-/// their own: built from every group and its counters, one pass, into
-/// empty tables.
-fn build_group_rank_indexes(txn: &WriteTransaction) -> Result<(), StorageError> {
+/// their own, and finds the groups with a schedule in one: built from
+/// every group and its counters, one pass, into empty tables.
+fn build_group_indexes(txn: &WriteTransaction) -> Result<(), StorageError> {
     let started = Instant::now();
     txn.delete_table(tables::GROUPS_BY_NAME)?;
     txn.delete_table(tables::GROUPS_BY_PROGRESS)?;
     txn.delete_table(tables::GROUPS_BY_FAILED)?;
+    txn.delete_table(tables::SCHEDULED_GROUPS)?;
     let groups = txn.open_table(tables::GROUPS)?;
     let counts = txn.open_table(tables::GROUP_COUNTS)?;
     let mut by_name = txn.open_table(tables::GROUPS_BY_NAME)?;
     let mut by_progress = txn.open_table(tables::GROUPS_BY_PROGRESS)?;
     let mut by_failed = txn.open_table(tables::GROUPS_BY_FAILED)?;
+    let mut scheduled = txn.open_table(tables::SCHEDULED_GROUPS)?;
     for row in groups.iter()? {
         let (id, bytes) = row?;
         let id = id.value();
@@ -51,11 +53,14 @@ fn build_group_rank_indexes(txn: &WriteTransaction) -> Result<(), StorageError> 
         by_name.insert((g.name.as_str(), id), ())?;
         by_progress.insert((tables::progress_rank(&c), id), ())?;
         by_failed.insert((tables::failed_rank(&c), id), ())?;
+        if g.schedule.is_some() {
+            scheduled.insert(id, ())?;
+        }
     }
     tracing::info!(
         groups = groups.len()?,
         took_ms = started.elapsed().as_millis() as u64,
-        "upgraded the store to schema 5: groups are indexed by name, progress and failures"
+        "upgraded the store to schema 5: groups are indexed by name, progress, failures and schedule"
     );
     Ok(())
 }

@@ -69,6 +69,7 @@ pub(super) struct Ops<'t> {
     pub(super) groups_by_name: Lazy<'t, (&'static str, &'static str), ()>,
     pub(super) groups_by_progress: Lazy<'t, (u8, &'static str), ()>,
     pub(super) groups_by_failed: Lazy<'t, (u64, &'static str), ()>,
+    pub(super) scheduled_groups: Lazy<'t, &'static str, ()>,
     pub(super) group_finished: Lazy<'t, &'static str, i64>,
     pub(super) group_tasks: Lazy<'t, (&'static str, i64, &'static str), ()>,
     pub(super) group_bucket: Lazy<'t, (&'static str, u8, i64, &'static str), ()>,
@@ -154,6 +155,7 @@ impl<'t> Ops<'t> {
             groups_by_name: Lazy::new(txn, tables::GROUPS_BY_NAME),
             groups_by_progress: Lazy::new(txn, tables::GROUPS_BY_PROGRESS),
             groups_by_failed: Lazy::new(txn, tables::GROUPS_BY_FAILED),
+            scheduled_groups: Lazy::new(txn, tables::SCHEDULED_GROUPS),
             group_finished: Lazy::new(txn, tables::GROUP_FINISHED),
             group_tasks: Lazy::new(txn, tables::GROUP_TASKS),
             group_bucket: Lazy::new(txn, tables::GROUP_BUCKET),
@@ -552,6 +554,9 @@ impl<'t> Ops<'t> {
         self.groups_by_time
             .t()?
             .insert((millis(&g.created_at), g.id.as_str()), ())?;
+        if g.schedule.is_some() {
+            self.scheduled_groups.t()?.insert(g.id.as_str(), ())?;
+        }
         // A new group has no tasks yet: what its counts' absence reads as.
         self.rank_entries(g, &[0; BUCKETS], true)
     }
@@ -567,6 +572,15 @@ impl<'t> Ops<'t> {
         if tb != ta {
             self.groups_by_time.t()?.remove((tb, g.id.as_str()))?;
             self.groups_by_time.t()?.insert((ta, g.id.as_str()), ())?;
+        }
+        match (before.schedule.is_some(), g.schedule.is_some()) {
+            (false, true) => {
+                self.scheduled_groups.t()?.insert(g.id.as_str(), ())?;
+            }
+            (true, false) => {
+                self.scheduled_groups.t()?.remove(g.id.as_str())?;
+            }
+            _ => {}
         }
         if before.name != g.name {
             let id = g.id.as_str();
@@ -606,6 +620,7 @@ impl<'t> Ops<'t> {
         self.group_counts.t()?.remove(id)?;
         self.group_finished.t()?.remove(id)?;
         self.rank_entries(&before, &counts, false)?;
+        self.scheduled_groups.t()?.remove(id)?;
         Ok(before)
     }
 
