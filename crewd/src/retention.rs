@@ -3,17 +3,14 @@
 //! (the newest are kept). Old events are trimmed by the store itself, in the transaction
 //! that appends new ones.
 //!
-//! A sweep lists groups (not tasks) and deletes through the engine, so each
-//! deletion is an ordinary command: one transaction, events, counts.
+//! A sweep reads the finished groups from their index (not every group,
+//! nor any task) and deletes through the engine, so each deletion is an
+//! ordinary command: one transaction, events, counts.
 
 use crate::engine::{Actor, EngineError, EngineHandle, Op};
 use crate::storage::Store;
-use crew_core::wire::GroupSort;
 use crew_core::Timestamp;
 use std::time::Duration;
-
-/// Groups read per page while sweeping.
-const PAGE: u64 = 500;
 
 /// What to keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,20 +38,7 @@ pub fn doomed_groups(
 ) -> Result<Vec<String>, crate::storage::StorageError> {
     let read = store.read()?;
     // Newest first, as the store lists them.
-    let mut finished = Vec::new();
-    for page in 1.. {
-        let list = read.list_groups(page, PAGE, None, GroupSort::Newest, now)?;
-        let n = list.task_groups.len();
-        for g in list.task_groups {
-            let total = g.counts.total();
-            if total > 0 && g.counts.completed == total {
-                finished.push(g.group);
-            }
-        }
-        if (n as u64) < PAGE {
-            break;
-        }
-    }
+    let finished = read.finished_groups()?;
     let mut doomed = Vec::new();
     for (i, g) in finished.into_iter().enumerate() {
         let too_many = policy.max_finished_groups.is_some_and(|max| i >= max);

@@ -269,6 +269,23 @@ fn check(r: &ReadTx, mem: &MemGraph, now: Timestamp) {
         .map(|g| g.id.clone())
         .collect();
     assert_eq!(sorted(scheduled), sorted(expected), "scheduled groups");
+    let finished: Vec<String> = r
+        .finished_groups()
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    let expected: Vec<String> = mem
+        .groups
+        .keys()
+        .filter(|gid| {
+            let mut tasks = mem.tasks.values().filter(|t| &t.task_group_id == *gid);
+            let first = tasks.next();
+            first.is_some_and(|t| t.is_complete) && tasks.all(|t| t.is_complete)
+        })
+        .cloned()
+        .collect();
+    assert_eq!(sorted(finished), sorted(expected), "finished groups");
 }
 
 /// Every group listing in a ranked order lists each group once, in the

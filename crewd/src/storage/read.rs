@@ -606,6 +606,27 @@ impl ReadTx {
         })
     }
 
+    /// The finished groups (tasks, every one complete), newest first as
+    /// the group listing orders them: those at 100 % in the progress index
+    /// that have tasks. O(finished groups), however many others there are.
+    pub fn finished_groups(&self) -> Result<Vec<TaskGroup>, StorageError> {
+        let by_progress = self.txn.open_table(tables::GROUPS_BY_PROGRESS)?;
+        let groups = self.txn.open_table(tables::GROUPS)?;
+        let mut out = Vec::new();
+        for row in by_progress.range::<(u8, &str)>((100, "")..)? {
+            let (k, _) = row?;
+            let (_, id) = k.value();
+            if self.raw_counts(id)?.iter().sum::<u64>() > 0 {
+                out.push(indexed_group(&groups, id)?);
+            }
+        }
+        // Newest first, ties by id as the time index lists them.
+        out.sort_by(|a, b| {
+            (tables::millis(&b.created_at), &b.id).cmp(&(tables::millis(&a.created_at), &a.id))
+        });
+        Ok(out)
+    }
+
     /// When the group last became finished (every task complete); `None`
     /// if it is not known (it finished before finish times were kept).
     pub fn group_finished_at(&self, id: &str) -> Result<Option<Timestamp>, StorageError> {
