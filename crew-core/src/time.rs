@@ -23,10 +23,23 @@ impl Timestamp {
         Timestamp(Utc::now().fixed_offset())
     }
 
-    /// Builds a UTC timestamp from milliseconds since the Unix epoch.
+    /// The latest instant a timestamp holds: the last millisecond of
+    /// 9999-12-30 (UTC), so that with any offset its year still has the
+    /// four digits RFC 3339 allows. Later instants saturate to it: written
+    /// as chrono's `+10000-…`, they could not be read back, and a stored
+    /// task holding one broke the daemon's recovery.
+    pub const MAX_UNIX_MILLIS: i64 = 253_402_214_399_999;
+
+    /// The latest instant ([`Timestamp::MAX_UNIX_MILLIS`]).
+    pub fn max() -> Self {
+        Self::from_unix_millis(Self::MAX_UNIX_MILLIS)
+    }
+
+    /// Builds a UTC timestamp from milliseconds since the Unix epoch (at
+    /// most [`Timestamp::MAX_UNIX_MILLIS`]).
     pub fn from_unix_millis(ms: i64) -> Self {
         let dt = Utc
-            .timestamp_millis_opt(ms)
+            .timestamp_millis_opt(ms.min(Self::MAX_UNIX_MILLIS))
             .single()
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
         Timestamp(dt.fixed_offset())
@@ -61,19 +74,28 @@ impl Timestamp {
         self.plus_millis(ms)
     }
 
-    /// This instant plus a number of milliseconds (saturating on overflow).
+    /// This instant plus a number of milliseconds, saturating at
+    /// [`Timestamp::max`] (and at the earliest instant chrono holds).
     pub fn plus_millis(&self, ms: i64) -> Self {
-        match self.0.checked_add_signed(Duration::milliseconds(ms)) {
-            Some(t) => Timestamp(t),
-            None => *self,
-        }
+        // `Duration::milliseconds` panics on `i64::MIN`: the `try_` form.
+        let sum = Duration::try_milliseconds(ms).and_then(|d| self.0.checked_add_signed(d));
+        Self::saturating(sum, ms)
     }
 
-    /// This instant plus a number of nanoseconds (unchanged on overflow).
+    /// This instant plus a number of nanoseconds, saturating as
+    /// [`Timestamp::plus_millis`] does.
     pub fn plus_nanos(&self, ns: i64) -> Self {
-        match self.0.checked_add_signed(Duration::nanoseconds(ns)) {
-            Some(t) => Timestamp(t),
-            None => *self,
+        Self::saturating(self.0.checked_add_signed(Duration::nanoseconds(ns)), ns)
+    }
+
+    /// The result of adding an amount of sign `delta`, within the instants
+    /// a timestamp holds.
+    fn saturating(sum: Option<DateTime<FixedOffset>>, delta: i64) -> Self {
+        match sum {
+            Some(t) if t.timestamp_millis() <= Self::MAX_UNIX_MILLIS => Timestamp(t),
+            Some(_) => Self::max(),
+            None if delta > 0 => Self::max(),
+            None => Timestamp(DateTime::<Utc>::MIN_UTC.fixed_offset()),
         }
     }
 
@@ -377,5 +399,31 @@ mod tests {
         assert_eq!(t.seconds_until(&t.plus_millis(250)), 0.25);
         let far = t.plus_seconds(1e30);
         assert!(far >= t);
+    }
+
+    /// Past the year 9999 chrono writes `+10000-…`, which RFC 3339 (and so
+    /// the store's reader) refuses: a backoff doubling past it made a task
+    /// unreadable. Every sum stays readable.
+    #[test]
+    fn far_future_sums_stay_readable() {
+        let t = Timestamp::from_unix_millis(1_700_000_000_000);
+        let read_back = |x: Timestamp| {
+            let text = serde_json::to_string(&x).unwrap();
+            serde_json::from_str::<Timestamp>(&text).map_err(|e| format!("{text}: {e}"))
+        };
+        for far in [
+            t.plus_seconds(1e12),
+            t.plus_seconds(1e30),
+            t.plus_millis(i64::MAX),
+            t.plus_nanos(i64::MAX).plus_seconds(3e11),
+            Timestamp::from_unix_millis(i64::MAX),
+        ] {
+            assert_eq!(far, Timestamp::max());
+            assert_eq!(read_back(far), Ok(far));
+        }
+        // With an offset, the latest instant still has a four-digit year.
+        let east = Timestamp::parse("9999-12-30T23:00:00-10:00").unwrap();
+        assert_eq!(read_back(east.plus_seconds(1e6)), Ok(Timestamp::max()));
+        assert!(t.plus_seconds(-1e30) < t);
     }
 }

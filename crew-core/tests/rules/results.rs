@@ -279,6 +279,32 @@ fn exponential_backoff_doubles_is_capped_and_jittered() {
     assert_eq!(RetryPolicy::Fixed.delay_secs(10, 5, 0.3), 10.0);
 }
 
+/// A backoff with no useful cap doubles past the year 9999: the task's
+/// runAfter saturates there, and the task still reads back (written as
+/// `+10000-…`, it could not be, and the daemon's recovery failed on it).
+#[test]
+fn a_backoff_past_the_year_9999_saturates_and_reads_back() {
+    let policy = RetryPolicy::Exponential {
+        cap_secs: 1_000_000_000_000,
+    };
+    let mut w = World::with(vec![NewTask {
+        remaining_attempts: Some(100),
+        error_delay_in_seconds: Some(2_592_000),
+        ..nt("a", &[])
+    }]);
+    for _ in 0..40 {
+        let (n, _) = w.started("a");
+        w.result_with("a", n, WorkerOutcome::failure("x"), policy, 1.0);
+        let run_after = w.task("a").run_after;
+        w.now = run_after;
+    }
+    let t = w.task("a");
+    assert_eq!(t.run_after, crew_core::Timestamp::max());
+    let text = serde_json::to_string(&t).unwrap();
+    let back: crew_core::Task = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.run_after, t.run_after);
+}
+
 #[test]
 fn a_rate_limit_pauses_the_workgroup_and_burns_no_attempt() {
     let mut w = World::with(vec![in_wg("a", "api"), in_wg("b", "api")]);
