@@ -37,8 +37,10 @@ pub fn doomed_groups(
     now: Timestamp,
 ) -> Result<Vec<String>, crate::storage::StorageError> {
     let read = store.read()?;
-    // Newest first, as the store lists them.
-    let finished = read.finished_groups()?;
+    // Newest first, as the store lists them. A group with a schedule is
+    // finished only until its next run: it is never pruned, nor counted.
+    let mut finished = read.finished_groups()?;
+    finished.retain(|g| g.schedule.is_none());
     let mut doomed = Vec::new();
     for (i, g) in finished.into_iter().enumerate() {
         let too_many = policy.max_finished_groups.is_some_and(|max| i >= max);

@@ -403,6 +403,16 @@ async fn retention_deletes_finished_groups_beyond_the_count() {
         c.retention_interval = 1;
     })
     .await;
+    // A recurring group is finished between its runs only: never pruned.
+    let (s, v) = d
+        .post(
+            "/task_groups",
+            json!({"id": "nightly", "schedule": "0 2 * * *",
+                   "tasks": [{"id": "n", "worker": "w", "isSeed": true}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    d.wait_group_complete("nightly", 10).await;
     for g in ["old", "new"] {
         group(&d, g, json!([{"id": format!("{g}-t"), "worker": "w"}])).await;
         d.wait_group_complete(g, 10).await;
@@ -437,6 +447,11 @@ async fn retention_deletes_finished_groups_beyond_the_count() {
         d.get("/task_group/busy").await.0,
         200,
         "an unfinished group stays"
+    );
+    assert_eq!(
+        d.get("/task_group/nightly").await.0,
+        200,
+        "a recurring group stays"
     );
     assert_eq!(d.get("/task/old-t").await.0, 404, "its tasks went with it");
     // Visible in metrics and in the audit log.
