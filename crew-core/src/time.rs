@@ -109,7 +109,18 @@ impl Timestamp {
         if let Some(t) = parse_common(s.as_bytes()) {
             return Ok(t);
         }
-        DateTime::parse_from_rfc3339(s).map(Timestamp)
+        DateTime::parse_from_rfc3339(s).map(Timestamp).or_else(|e| {
+            // A year past 9999 as chrono writes it (`+10000-…`), which
+            // earlier versions could store: the latest instant held.
+            let offset_given = match s.strip_suffix('Z') {
+                Some(utc) => std::borrow::Cow::Owned(format!("{utc}+00:00")),
+                None => std::borrow::Cow::Borrowed(s),
+            };
+            match DateTime::parse_from_str(&offset_given, "%Y-%m-%dT%H:%M:%S%.f%:z") {
+                Ok(t) if s.starts_with('+') && t.year() > 9999 => Ok(Self::max()),
+                _ => Err(e),
+            }
+        })
     }
 
     /// Writes the RFC 3339 text into `buf` and returns it. Every record and
@@ -401,6 +412,10 @@ mod tests {
         assert!(far >= t);
     }
 
+    fn read_back_text(text: &str) -> Result<Timestamp, String> {
+        serde_json::from_str::<Timestamp>(text).map_err(|e| format!("{text}: {e}"))
+    }
+
     /// Past the year 9999 chrono writes `+10000-…`, which RFC 3339 (and so
     /// the store's reader) refuses: a backoff doubling past it made a task
     /// unreadable. Every sum stays readable.
@@ -425,5 +440,15 @@ mod tests {
         let east = Timestamp::parse("9999-12-30T23:00:00-10:00").unwrap();
         assert_eq!(read_back(east.plus_seconds(1e6)), Ok(Timestamp::max()));
         assert!(t.plus_seconds(-1e30) < t);
+        // What earlier versions wrote for such instants reads as the latest.
+        let written = serde_json::to_string(&Timestamp(
+            chrono::DateTime::parse_from_rfc3339("9999-12-31T00:00:00Z").unwrap()
+                + chrono::Duration::days(300_000),
+        ))
+        .unwrap();
+        assert!(written.starts_with("\"+10"), "{written}");
+        assert_eq!(read_back_text(&written), Ok(Timestamp::max()));
+        assert!(Timestamp::parse("+10000-13-01T00:00:00Z").is_err());
+        assert!(Timestamp::parse("10000-01-01T00:00:00Z").is_err());
     }
 }
