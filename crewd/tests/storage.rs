@@ -256,25 +256,20 @@ fn check(r: &ReadTx, mem: &MemGraph, now: Timestamp) {
         .collect();
     assert_eq!(incomplete, expected);
     check_group_orders(r, mem, now);
-    let scheduled: Vec<String> = r
-        .scheduled_groups()
-        .unwrap()
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
+    let ids =
+        |groups: Vec<crew_core::TaskGroup>| sorted(groups.into_iter().map(|g| g.id).collect());
     let expected: Vec<String> = mem
         .groups
         .values()
         .filter(|g| g.schedule.is_some())
         .map(|g| g.id.clone())
         .collect();
-    assert_eq!(sorted(scheduled), sorted(expected), "scheduled groups");
-    let finished: Vec<String> = r
-        .finished_groups()
-        .unwrap()
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
+    assert_eq!(
+        ids(r.scheduled_groups().unwrap()),
+        sorted(expected),
+        "scheduled groups"
+    );
+    let finished = ids(r.finished_groups().unwrap());
     let expected: Vec<String> = mem
         .groups
         .keys()
@@ -285,7 +280,7 @@ fn check(r: &ReadTx, mem: &MemGraph, now: Timestamp) {
         })
         .cloned()
         .collect();
-    assert_eq!(sorted(finished), sorted(expected), "finished groups");
+    assert_eq!(finished, sorted(expected), "finished groups");
 }
 
 /// Every group listing in a ranked order lists each group once, in the

@@ -243,14 +243,7 @@ async fn console_pauses_and_resets_the_demo_group() {
     .await
     .expect("the demo seed completes and creates continuations");
 
-    let tmux = Tmux {
-        socket: format!("crew-test-{}", std::process::id()),
-    };
-    let console = format!(
-        "env LANG=C.UTF-8 TERM=xterm-256color {} --server {base}",
-        bin.join("crew-tui").display()
-    );
-    tmux.start(&console);
+    let tmux = start_console(&bin, "crew-test", &base, "");
     tmux.wait_for("CONNECTED", Duration::from_secs(15));
 
     // Open the demo group from the command line, go back to the groups
@@ -353,6 +346,19 @@ fn entries(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| d.count())
 }
 
+/// `crew-tui --server base` (and `args`) in a tmux session on a server of
+/// its own, named after `socket`.
+fn start_console(bin: &std::path::Path, socket: &str, base: &str, args: &str) -> Tmux {
+    let tmux = Tmux {
+        socket: format!("{socket}-{}", std::process::id()),
+    };
+    tmux.start(&format!(
+        "env LANG=C.UTF-8 TERM=xterm-256color {} --server {base}{args}",
+        bin.join("crew-tui").display()
+    ));
+    tmux
+}
+
 /// `crew-tui --demo` in a tmux session on `socket`, with its TMPDIR a
 /// directory of its own (returned), once it shows the demo group's tasks.
 fn start_demo(bin: &std::path::Path, socket: &str) -> (Tmux, tempfile::TempDir) {
@@ -384,13 +390,7 @@ async fn a_wrong_token_is_reported_as_refused() {
     let (_daemon, base) =
         start_daemon(&bin, tmp.path(), &["--token", "the-right-token-4f1c"]).await;
 
-    let tmux = Tmux {
-        socket: format!("crew-token-test-{}", std::process::id()),
-    };
-    tmux.start(&format!(
-        "env LANG=C.UTF-8 TERM=xterm-256color {} --server {base} --token wrong-token",
-        bin.join("crew-tui").display()
-    ));
+    let tmux = start_console(&bin, "crew-token-test", &base, " --token wrong-token");
     let screen = tmux.wait_for("TOKEN REFUSED", Duration::from_secs(15));
     assert!(!screen.contains("CONNECTED"), "{screen}");
     // The status line says why (the stream's refusal or the REST API's,
@@ -422,13 +422,7 @@ async fn a_console_follows_a_daemon_that_comes_back_with_another_store() {
     };
 
     let (daemon, base) = start_daemon_on(&bin, first.path(), port, &[]).await;
-    let tmux = Tmux {
-        socket: format!("crew-restore-test-{}", std::process::id()),
-    };
-    tmux.start(&format!(
-        "env LANG=C.UTF-8 TERM=xterm-256color {} --server {base}",
-        bin.join("crew-tui").display()
-    ));
+    let tmux = start_console(&bin, "crew-restore-test", &base, "");
     tmux.wait_for("CONNECTED", Duration::from_secs(15));
     // Created while the console watches: it has seen their events, and
     // resumes after the last one when it reconnects.
@@ -474,13 +468,7 @@ async fn keys_act_at_once() {
         assert_eq!(r.status().as_u16(), 201);
     }
 
-    let tmux = Tmux {
-        socket: format!("crew-keys-test-{}", std::process::id()),
-    };
-    tmux.start(&format!(
-        "env LANG=C.UTF-8 TERM=xterm-256color {} --server {base}",
-        bin.join("crew-tui").display()
-    ));
+    let tmux = start_console(&bin, "crew-keys-test", &base, "");
     tmux.wait_for("CONNECTED", Duration::from_secs(15));
     tmux.wait_for("quick-2", Duration::from_secs(15));
     // Let the console settle: the start's requests answered, no event
