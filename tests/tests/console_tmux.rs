@@ -16,6 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How long a test waits for what it expects on screen or from the API.
+/// Only a failing test waits that long; a CI machine running these tests
+/// side by side on two cores can take seconds where a quiet one takes
+/// milliseconds.
+const PATIENCE: Duration = Duration::from_secs(30);
+
 /// `target/<profile>` of this test executable.
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -134,10 +140,7 @@ impl Tmux {
     /// Presses `q` and waits for the console to exit.
     async fn quit(&self) {
         self.send(&["q"]);
-        let gone = poll(Duration::from_secs(10), async || {
-            (!self.alive()).then_some(())
-        })
-        .await;
+        let gone = poll(PATIENCE, async || (!self.alive()).then_some(())).await;
         assert!(gone.is_some(), "the console did not exit on q");
     }
 
@@ -244,16 +247,16 @@ async fn console_pauses_and_resets_the_demo_group() {
     .expect("the demo seed completes and creates continuations");
 
     let tmux = start_console(&bin, "crew-test", &base, "");
-    tmux.wait_for("CONNECTED", Duration::from_secs(15));
+    tmux.wait_for("CONNECTED", PATIENCE);
 
     // Open the demo group from the command line, go back to the groups
     // view (demo is the only group, so it is selected), pause it.
     tmux.send(&[":group demo", "Enter"]);
-    tmux.wait_for("groups › demo", Duration::from_secs(10));
+    tmux.wait_for("groups › demo", PATIENCE);
     tmux.send(&["Escape"]);
     tmux.wait_for("Groups (", Duration::from_secs(5));
     tmux.send(&["p"]);
-    let paused = poll(Duration::from_secs(10), async || {
+    let paused = poll(PATIENCE, async || {
         let g = get(&format!("{base}/api/v1/task_group/demo")).await;
         (g["isPaused"] == true).then_some(())
     })
@@ -263,7 +266,7 @@ async fn console_pauses_and_resets_the_demo_group() {
         "the group was not paused:\n{}",
         tmux.screen()
     );
-    tmux.wait_for("PAUSED", Duration::from_secs(10));
+    tmux.wait_for("PAUSED", PATIENCE);
     // Pausing lets attempts already sent finish, and a reset refuses while
     // a task it would touch is running: wait, as an operator would, until
     // the paused group has nothing running.
@@ -278,7 +281,7 @@ async fn console_pauses_and_resets_the_demo_group() {
     // Open it, find the seed with the text filter, reset it: a confirm
     // dialog that opens on No; switch to Yes and confirm.
     tmux.send(&["Enter"]);
-    tmux.wait_for("groups › demo", Duration::from_secs(10));
+    tmux.wait_for("groups › demo", PATIENCE);
     tmux.send(&["/"]);
     tmux.send(&["-l", &seed_name]);
     tmux.send(&["Enter", "g", "R"]);
@@ -286,12 +289,12 @@ async fn console_pauses_and_resets_the_demo_group() {
     assert!(screen.contains("Reset task"), "{screen}");
     assert!(screen.contains(&seed_name), "{screen}");
     tmux.send(&["Tab", "Enter"]);
-    tmux.wait_for("reset task", Duration::from_secs(10));
+    tmux.wait_for("reset task", PATIENCE);
 
     // The daemon did it: the seed is incomplete again (the paused group
     // keeps it from running) and the tasks it created are gone.
     let seed_url = format!("{base}/api/v1/task/{seed_id}");
-    let reset = poll(Duration::from_secs(10), async || {
+    let reset = poll(PATIENCE, async || {
         let t = get(&seed_url).await;
         let v = get(&tasks_url).await;
         let continuations = v["tasks"]
@@ -334,10 +337,7 @@ async fn a_demo_console_that_loses_its_terminal_leaves_nothing_behind() {
         .status()
         .expect("tmux kill-session");
     assert!(status.success());
-    let cleaned = poll(Duration::from_secs(10), async || {
-        (entries(tmp.path()) == 0).then_some(())
-    })
-    .await;
+    let cleaned = poll(PATIENCE, async || (entries(tmp.path()) == 0).then_some(())).await;
     assert!(cleaned.is_some(), "files left behind by the demo");
 }
 
@@ -375,7 +375,7 @@ fn start_demo(bin: &std::path::Path, socket: &str) -> (Tmux, tempfile::TempDir) 
     let screen = tmux.wait_for("groups › demo", Duration::from_secs(30));
     assert!(screen.contains("CONNECTED"), "{screen}");
     // The group's tasks are listed (the seed's name is on screen).
-    let screen = tmux.wait_for("list ad accounts", Duration::from_secs(10));
+    let screen = tmux.wait_for("list ad accounts", PATIENCE);
     assert!(!screen.contains("no group named"), "{screen}");
     assert_eq!(entries(tmp.path()), 1, "the demo daemon's directory");
     (tmux, tmp)
@@ -391,7 +391,7 @@ async fn a_wrong_token_is_reported_as_refused() {
         start_daemon(&bin, tmp.path(), &["--token", "the-right-token-4f1c"]).await;
 
     let tmux = start_console(&bin, "crew-token-test", &base, " --token wrong-token");
-    let screen = tmux.wait_for("TOKEN REFUSED", Duration::from_secs(15));
+    let screen = tmux.wait_for("TOKEN REFUSED", PATIENCE);
     assert!(!screen.contains("CONNECTED"), "{screen}");
     // The status line says why (the stream's refusal or the REST API's,
     // whichever came last).
@@ -423,16 +423,16 @@ async fn a_console_follows_a_daemon_that_comes_back_with_another_store() {
 
     let (daemon, base) = start_daemon_on(&bin, first.path(), port, &[]).await;
     let tmux = start_console(&bin, "crew-restore-test", &base, "");
-    tmux.wait_for("CONNECTED", Duration::from_secs(15));
+    tmux.wait_for("CONNECTED", PATIENCE);
     // Created while the console watches: it has seen their events, and
     // resumes after the last one when it reconnects.
     for id in ["old-1", "old-2", "old-3"] {
         post(base.clone(), group(id)).await;
     }
-    tmux.wait_for("old-3", Duration::from_secs(15));
+    tmux.wait_for("old-3", PATIENCE);
 
     drop(daemon);
-    tmux.wait_for("RECONNECTING", Duration::from_secs(15));
+    tmux.wait_for("RECONNECTING", PATIENCE);
     let (_daemon, base) = start_daemon_on(&bin, second.path(), port, &[]).await;
     post(base.clone(), group("new-1")).await;
     let screen = tmux.wait_for("new-1", Duration::from_secs(20));
@@ -442,7 +442,7 @@ async fn a_console_follows_a_daemon_that_comes_back_with_another_store() {
     // below those the console saw before).
     tokio::time::sleep(Duration::from_secs(3)).await;
     post(base, group("new-2")).await;
-    tmux.wait_for("new-2", Duration::from_secs(10));
+    tmux.wait_for("new-2", PATIENCE);
     tmux.quit().await;
 }
 
@@ -469,8 +469,8 @@ async fn keys_act_at_once() {
     }
 
     let tmux = start_console(&bin, "crew-keys-test", &base, "");
-    tmux.wait_for("CONNECTED", Duration::from_secs(15));
-    tmux.wait_for("quick-2", Duration::from_secs(15));
+    tmux.wait_for("CONNECTED", PATIENCE);
+    tmux.wait_for("quick-2", PATIENCE);
     // Let the console settle: the start's requests answered, no event
     // left to wake it.
     tokio::time::sleep(Duration::from_secs(1)).await;
