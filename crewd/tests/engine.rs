@@ -600,7 +600,8 @@ async fn webhook_ids_hold_across_retries_and_change_with_a_reset() {
 /// A group deleted while its task's call is in flight, then created again
 /// with the same ids: the old call's late answer belongs to a task that is
 /// gone. The new task starts again at attempt 1, so the answer matched it,
-/// completed it with the old output and created the old call's children.
+/// completed it with the old output and created the old call's children;
+/// and when the new call answered first, its answer was the one dropped.
 #[tokio::test]
 async fn a_deleted_tasks_late_answer_does_not_complete_its_namesake() {
     let answer: common::Behaviour = Arc::new(|c: &Call| {
@@ -610,28 +611,33 @@ async fn a_deleted_tasks_late_answer_does_not_complete_its_namesake() {
             json!({"output": input["answer"], "children": input["children"]}),
         )
     });
-    let w = TestWorkers::start_with_delay(answer, Duration::from_millis(1500)).await;
+    let w = TestWorkers::start(answer).await;
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
-    let old_child = json!([{"id": "old-child", "worker": "w", "input": {"answer": 1}}]);
-    group(
-        &d,
-        "rc",
-        json!([{"id": "rc1", "worker": "w", "input": {"answer": "OLD", "children": old_child}}]),
-    )
-    .await;
-    d.wait_task("rc1", 10, |t| t["status"] == "running").await;
-    let (s, v) = d.delete("/task_group/rc").await;
-    assert_eq!(s, 200, "{v}");
-    group(
-        &d,
-        "rc",
-        json!([{"id": "rc1", "worker": "w", "input": {"answer": "NEW"}}]),
-    )
-    .await;
-    let t = d.wait_task("rc1", 10, |t| t["isComplete"] == true).await;
-    assert_eq!(t["output"], "NEW", "{t}");
-    assert_eq!(w.calls_for("rc1").len(), 2);
-    let (s, v) = d.get("/task/old-child").await;
-    assert_eq!(s, 404, "{v}");
+    // The old call answers after the new one, then before it.
+    for (g, old_ms, new_ms) in [("rc", 1500, 0), ("rd", 800, 1600)] {
+        let id = format!("{g}-1");
+        let old_child =
+            json!([{"id": format!("{g}-old-child"), "worker": "w", "input": {"answer": 1}}]);
+        let old = json!({"answer": "OLD", "children": old_child, "sleepMs": old_ms});
+        group(&d, g, json!([{"id": id, "worker": "w", "input": old}])).await;
+        d.wait_task(&id, 10, |t| t["status"] == "running").await;
+        let (s, v) = d.delete(&format!("/task_group/{g}")).await;
+        assert_eq!(s, 200, "{v}");
+        let new = json!({"answer": "NEW", "sleepMs": new_ms});
+        group(&d, g, json!([{"id": id, "worker": "w", "input": new}])).await;
+        let t = d.wait_task(&id, 10, |t| t["isComplete"] == true).await;
+        assert_eq!(t["output"], "NEW", "{t}");
+        // Both calls have answered: the old one changed nothing.
+        tokio::time::sleep(Duration::from_millis(old_ms.max(new_ms) + 200)).await;
+        let t = d.task(&id).await;
+        assert_eq!(
+            (t["output"].as_str(), t["attempts"].as_u64()),
+            (Some("NEW"), Some(1)),
+            "{t}"
+        );
+        assert_eq!(w.calls_for(&id).len(), 2);
+        let (s, v) = d.get(&format!("/task/{g}-old-child")).await;
+        assert_eq!(s, 404, "{v}");
+    }
     d.stop().await;
 }

@@ -185,6 +185,10 @@ pub(crate) enum Msg {
         /// The workgroup the call was counted against.
         workgroup: String,
         attempt: u32,
+        /// The task's `createdAt` (nanoseconds) when the call started: which
+        /// task of that id it was for, should the task be deleted and
+        /// created again meanwhile (the new one starts at attempt 1 too).
+        created: i64,
         outcome: crew_core::worker::WorkerOutcome,
     },
     /// Stop dispatching, wait for calls in flight (up to the grace period),

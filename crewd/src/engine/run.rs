@@ -50,10 +50,17 @@ pub struct EngineConfig {
 
 type Reply = oneshot::Sender<Result<OpOutcome, EngineError>>;
 
+/// A call, told apart from every other: its task, which task of that id
+/// (its `createdAt` in nanoseconds, as [`Msg::Result`] carries it), and the
+/// attempt.
+type CallId = (String, i64, u32);
+
 struct Started {
     worker: String,
     workgroup: String,
     attempt: u32,
+    /// The task's `createdAt`, in nanoseconds.
+    created: i64,
     /// Resets of the task so far: which run this call belongs to.
     run: u32,
     payload: WorkerPayload,
@@ -78,11 +85,11 @@ pub(crate) struct Engine {
     pub ids: IdGen,
     /// Calls in flight that an operator may cancel, by task id.
     pub cancels: HashMap<String, Arc<tokio::sync::Notify>>,
-    /// Calls in flight whose task was deleted, by task id and attempt: their
-    /// results are dropped when they come. A task created again with the
-    /// same id starts again at attempt 1, so without this the old call's
-    /// answer would complete the new task.
-    pub abandoned: HashSet<(String, u32)>,
+    /// Calls in flight whose task was deleted: their results are dropped
+    /// when they come. A task created again with the same id starts again
+    /// at attempt 1, so without this the old call's answer would complete
+    /// the new task.
+    pub abandoned: HashSet<CallId>,
     /// Set once recovery has succeeded (`/healthz` answers 200 from then).
     pub ready: super::ops::Ready,
     /// Set when redb refused a batch the journal already holds: the store
@@ -321,12 +328,14 @@ impl Engine {
                     worker,
                     workgroup,
                     attempt,
+                    created,
                     outcome,
                 } => Some(Msg::Result {
                     task_id: task_id.clone(),
                     worker: worker.clone(),
                     workgroup: workgroup.clone(),
                     attempt: *attempt,
+                    created: *created,
                     outcome: outcome.clone(),
                 }),
                 _ => None,
@@ -445,7 +454,7 @@ impl Engine {
                             work.abandoned.extend(applied.changes.ops.iter().filter_map(
                                 |c| match c {
                                     Change::DeleteTask(t) if t.busy_executing => {
-                                        Some((t.id.clone(), t.attempts))
+                                        Some((t.id.clone(), t.created_at.unix_nanos(), t.attempts))
                                     }
                                     _ => None,
                                 },
@@ -475,9 +484,10 @@ impl Engine {
                     worker,
                     workgroup,
                     attempt,
+                    created,
                     outcome,
                 } => {
-                    let call = (task_id, attempt);
+                    let call = (task_id, created, attempt);
                     if self.abandoned.contains(&call) || work.abandoned.contains(&call) {
                         // Its task was deleted: nothing to record, the slot
                         // is free.
@@ -486,7 +496,7 @@ impl Engine {
                         work.dropped.push(call);
                         continue;
                     }
-                    let (task_id, attempt) = call;
+                    let (task_id, _, attempt) = call;
                     self.cancels.remove(&task_id);
                     let jitter = rand::random::<f64>();
                     let ids = &mut self.ids;
@@ -552,21 +562,23 @@ impl Engine {
                         payload,
                     } => {
                         tx.apply(&changes, now).map_err(|e| e.to_string())?;
-                        let (timeout, run) = changes
+                        let (timeout, run, created) = changes
                             .ops
                             .iter()
                             .find_map(|c| match c {
                                 Change::UpdateTask { after, .. } if after.id == id => Some((
                                     after.timeout_in_seconds.map(Duration::from_secs),
                                     after.resets,
+                                    after.created_at.unix_nanos(),
                                 )),
                                 _ => None,
                             })
-                            .unwrap_or((None, 0));
+                            .unwrap_or((None, 0, 0));
                         work.started.push(Started {
                             worker,
                             workgroup,
                             attempt,
+                            created,
                             run,
                             payload,
                             timeout,
@@ -642,6 +654,7 @@ impl Engine {
                 worker: s.worker,
                 workgroup: s.workgroup,
                 attempt: s.attempt,
+                created: s.created,
                 outcome,
             });
         });
@@ -712,9 +725,9 @@ struct BatchWork {
     /// Tasks whose call an operator cancelled.
     cancelled: Vec<String>,
     /// Calls whose task this batch deleted.
-    abandoned: HashSet<(String, u32)>,
+    abandoned: HashSet<CallId>,
     /// Results of abandoned calls this batch dropped.
-    dropped: Vec<(String, u32)>,
+    dropped: Vec<CallId>,
     replies: Vec<(Reply, OpOutcome)>,
     touched: Vec<String>,
     /// Touched tasks already evaluated and placed in this batch.

@@ -96,8 +96,15 @@ async fn handle(
         headers,
     };
     s.calls.lock().unwrap().push(call.clone());
-    if !s.delay.is_zero() {
-        tokio::time::sleep(s.delay).await;
+    // A task's input may set its own delay (`sleepMs`).
+    let delay = call
+        .payload
+        .input
+        .get("sleepMs")
+        .and_then(Value::as_u64)
+        .map_or(s.delay, Duration::from_millis);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     let (status, body) = (s.behaviour)(&call);
     (status, Json(body))
