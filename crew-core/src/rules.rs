@@ -1078,8 +1078,9 @@ pub fn reset_group<G: GraphRead + ?Sized>(
 }
 
 /// The ids of a group's seeds and of every task they depend on (all of
-/// `tasks` being the group's). A continuation among those is a conflict:
-/// kept, it would be created again by its creator's re-run.
+/// `tasks` being the group's). A continuation among those (a seed itself
+/// included) is a conflict: kept, it would be created again by its
+/// creator's re-run.
 fn seeds_and_their_ancestors(tasks: &[Task]) -> Result<HashSet<&str>, RuleError> {
     let by_id: HashMap<&str, &Task> = tasks.iter().map(|t| (t.id.as_str(), t)).collect();
     let mut kept: HashSet<&str> = HashSet::new();
@@ -1088,15 +1089,18 @@ fn seeds_and_their_ancestors(tasks: &[Task]) -> Result<HashSet<&str>, RuleError>
         if !kept.insert(t.id.as_str()) {
             continue;
         }
-        if !t.is_seed {
-            if let Some(creator) = &t.created_by {
-                return Err(RuleError::Conflict(format!(
-                    "a seed depends on task {:?}, which task {creator:?} created when it ran: \
-                     a reset would keep it and the re-run create it again; \
-                     delete the seeds that depend on it, or reset tasks one by one",
-                    t.id
-                )));
-            }
+        if let Some(creator) = &t.created_by {
+            let what = if t.is_seed {
+                "is a seed"
+            } else {
+                "a seed depends on it"
+            };
+            return Err(RuleError::Conflict(format!(
+                "task {:?} {what}, and task {creator:?} created it when it ran: \
+                 a reset would keep it and the re-run create it again; \
+                 delete the seeds that are or depend on continuations, or reset tasks one by one",
+                t.id
+            )));
         }
         todo.extend(t.parent_ids.iter().filter_map(|p| by_id.get(p.as_str())));
     }
@@ -1106,7 +1110,7 @@ fn seeds_and_their_ancestors(tasks: &[Task]) -> Result<HashSet<&str>, RuleError>
 /// The reset a group's schedule asks for, if it is due at `now`: the group
 /// resets (seed semantics) and remembers when, in the same changes. Not
 /// due, no schedule, or a task running (it fires once the group is idle):
-/// no changes.
+/// no changes. A reset the group's shape refuses is a conflict.
 pub fn scheduled_reset<G: GraphRead + ?Sized>(
     g: &G,
     group: &str,
@@ -1125,7 +1129,17 @@ pub fn scheduled_reset<G: GraphRead + ?Sized>(
     }
     let mut changes = match reset_group(g, group, None, now) {
         Ok(c) => c,
-        Err(RuleError::Conflict(_)) => return Ok(Changes::default()),
+        // A task running: the reset fires once the group is idle. Any other
+        // conflict (a seed that is a continuation, or depends on one) would
+        // not pass by itself: the caller is told.
+        Err(RuleError::Conflict(e)) => {
+            for id in g.incomplete_task_ids(group)? {
+                if g.task(&id)?.is_some_and(|t| t.busy_executing) {
+                    return Ok(Changes::default());
+                }
+            }
+            return Err(RuleError::Conflict(e));
+        }
         Err(e) => return Err(e),
     };
     gr.last_scheduled_reset = Some(now);

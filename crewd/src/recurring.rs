@@ -6,23 +6,33 @@
 use crate::engine::{Actor, EngineError, EngineHandle, Op};
 use crate::storage::Store;
 use crew_core::Timestamp;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// How often schedules are checked.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// How long a group whose scheduled reset was refused is left alone (its
+/// shape must change first: an operator's doing).
+pub const REFUSED_BACKOFF: Duration = Duration::from_secs(60);
+
 /// Ids of the groups whose schedule is due at `now`: the groups with a
 /// schedule only, read from their index (every second, so not a pass over
-/// every group).
+/// every group). A group with a task running waits, from its counters:
+/// the reset would be refused after reading every task.
 pub fn due_groups(
     store: &Store,
     now: Timestamp,
 ) -> Result<Vec<String>, crate::storage::StorageError> {
+    let read = store.read()?;
     let mut due = Vec::new();
-    for g in store.read()?.scheduled_groups()? {
+    for g in read.scheduled_groups()? {
         let Some(expr) = &g.schedule else {
             continue;
         };
+        if read.counts(&g, now)?.running > 0 {
+            continue;
+        }
         let since = g.last_scheduled_reset.unwrap_or(g.created_at);
         if let Ok(Some(next)) = crew_core::schedule::next_after(expr, since) {
             if next <= now {
@@ -37,6 +47,9 @@ pub fn due_groups(
 pub async fn run_schedules(engine: EngineHandle, store: Store) {
     let actor = Actor::new("schedule");
     let mut tick = tokio::time::interval(CHECK_EVERY);
+    // Groups whose reset was refused, and when: said once, tried again
+    // after [`REFUSED_BACKOFF`].
+    let mut refused: HashMap<String, Instant> = HashMap::new();
     loop {
         tick.tick().await;
         let s = store.clone();
@@ -49,7 +62,11 @@ pub async fn run_schedules(engine: EngineHandle, store: Store) {
             }
             Err(_) => continue,
         };
+        refused.retain(|_, at| at.elapsed() < REFUSED_BACKOFF);
         for id in due {
+            if refused.contains_key(&id) {
+                continue;
+            }
             match engine
                 .execute(&actor, Op::ScheduledReset { id: id.clone() })
                 .await
@@ -59,7 +76,10 @@ pub async fn run_schedules(engine: EngineHandle, store: Store) {
                 }
                 Ok(_) => {}
                 Err(EngineError::ShuttingDown) => return,
-                Err(e) => tracing::debug!(group = %id, "scheduled reset refused: {e}"),
+                Err(e) => {
+                    tracing::warn!(group = %id, "scheduled reset refused, trying again in a minute: {e}");
+                    refused.insert(id, Instant::now());
+                }
             }
         }
     }

@@ -158,6 +158,45 @@ fn reset_group_keeps_and_resets_what_its_seeds_depend_on() {
     assert!(m.contains("\"cont\"") && m.contains("\"seed2\""), "{m}");
 }
 
+/// A seed that is itself a continuation: kept and reset with its creator,
+/// it made the creator's re-run fail on its id (or, without one, doubled
+/// it). Refused; and a scheduled reset says so rather than waiting for
+/// ever as it does for a running task.
+#[test]
+fn a_seed_made_by_a_continuation_refuses_the_reset_and_the_schedule_says_so() {
+    let mut w = World::with(vec![NewTask {
+        is_seed: true,
+        ..nt("root", &[])
+    }]);
+    let patch = crew_core::wire::TaskGroupPatch {
+        schedule: Some("0 2 * * *".into()),
+        ..Default::default()
+    };
+    let c = rules::update_group(&w.g, G, patch);
+    w.applied(c).unwrap();
+    let due = w.now.plus_seconds(2.0 * 86_400.0);
+    // Running: the scheduled reset waits.
+    let (n, _) = w.started("root");
+    assert!(rules::scheduled_reset(&w.g, G, due).unwrap().is_empty());
+    let mut spawned = child("made", &[]);
+    spawned.is_seed = true;
+    w.result_with(
+        "root",
+        n,
+        success_with(json!(1), vec![spawned], 0.0),
+        crew_core::rules::RetryPolicy::Fixed,
+        0.0,
+    );
+    assert!(w.exists("made"));
+    let m = assert_conflict(rules::reset_group(&w.g, G, None, w.now));
+    assert!(
+        m.contains("\"made\" is a seed") && m.contains("\"root\""),
+        "{m}"
+    );
+    let m = assert_conflict(rules::scheduled_reset(&w.g, G, due));
+    assert!(m.contains("\"made\""), "{m}");
+}
+
 #[test]
 fn reset_group_without_seeds_resets_every_task() {
     let mut w = World::with(vec![nt("a", &[]), nt("b", &["a"])]);
