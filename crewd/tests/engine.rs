@@ -641,3 +641,24 @@ async fn a_deleted_tasks_late_answer_does_not_complete_its_namesake() {
     }
     d.stop().await;
 }
+
+/// Earlier versions accepted a worker limit of 0 and stored it: the
+/// worker's tasks then waited for ever, whatever the configuration said.
+/// A stored 0 is ignored.
+#[tokio::test]
+async fn a_stored_worker_limit_of_zero_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let config = crewd::storage::StoreConfig::default();
+        let store = crewd::storage::Store::open(&dir.path().join("crew.redb"), config).unwrap();
+        let mut w = store.write().unwrap();
+        w.set_worker_limit("w", Some(0), crew_core::Timestamp::now())
+            .unwrap();
+        w.commit().unwrap();
+    }
+    let workers = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start_in(dir, &workers.base_url, |_| {}).await;
+    group(&d, "z", json!([{"id": "z1", "worker": "w"}])).await;
+    d.wait_task("z1", 10, |t| t["isComplete"] == true).await;
+    d.stop().await;
+}

@@ -243,6 +243,12 @@ impl Engine {
     fn recover(&mut self) -> Result<(), EngineError> {
         let read = self.store.read().map_err(unavailable)?;
         for (worker, max) in read.worker_limits().map_err(unavailable)? {
+            if max == Some(0) {
+                // Earlier versions accepted 0, which held the worker's tasks
+                // for ever; the API refuses it now.
+                tracing::warn!(worker = %worker, "a stored limit of 0 is ignored: set 1 or more");
+                continue;
+            }
             self.sched.set_limit(&worker, max);
         }
         for (worker, max) in &self.config.worker_limits {
