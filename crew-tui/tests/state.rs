@@ -1209,6 +1209,23 @@ fn the_filter_asks_the_daemon_only_beyond_the_first_page() {
     assert!(fx.is_empty(), "{fx:?}");
 }
 
+/// A filter typed with a trailing space: the daemon searches it trimmed,
+/// and so does the list (it showed none of the daemon's 900 matches).
+#[test]
+fn a_filter_with_a_trailing_space_shows_what_the_daemon_found() {
+    let mut s = loaded(Theme::default(), false);
+    feed(&mut s, [page_of("", groups().task_groups, 1200)]);
+    types(&mut s, "/nightly ");
+    assert_eq!(feed(&mut s, [tick(0.5)]), search_for("nightly"));
+    feed(&mut s, [page_of("nightly", groups().task_groups, 900)]);
+    let shown: Vec<&str> = s
+        .visible_groups()
+        .iter()
+        .map(|g| g.group.name.as_str())
+        .collect();
+    assert!(shown.iter().any(|n| n.contains("nightly")), "{shown:?}");
+}
+
 /// `s` to "failed" on a page of 1,200 groups: the request at the tick
 /// `at` seconds in, and the daemon's answer.
 fn sort_by_failures_beyond_the_page(s: &mut crew_tui::AppState, at: f64) {

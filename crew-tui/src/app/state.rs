@@ -617,7 +617,9 @@ impl AppState {
 
     /// The groups list as shown: filtered and sorted.
     pub fn visible_groups(&self) -> Vec<&TaskGroupView> {
-        let needle = self.groups_filter.to_lowercase();
+        // Trimmed, as the daemon is asked: a page it searched for "delta"
+        // is not filtered again by "delta ".
+        let needle = self.groups_filter.trim().to_lowercase();
         let mut v: Vec<&TaskGroupView> = self
             .groups
             .iter()
