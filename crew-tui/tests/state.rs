@@ -312,6 +312,31 @@ fn bulk_actions_apply_to_every_filtered_task() {
     assert!(s.status.as_ref().unwrap().error);
 }
 
+/// Bulk mode ends with the last filter: it stayed on, hidden, and the
+/// next filter made `d` a bulk delete nobody had asked for.
+#[test]
+fn bulk_mode_ends_when_no_filter_is_left() {
+    let mut s = with_demo(Theme::default(), false);
+    types(&mut s, "f");
+    types(&mut s, "a");
+    assert!(s.group.as_ref().unwrap().bulk);
+    // Round the status filters back to "all".
+    for _ in 0..TaskStatus::ALL.len() {
+        types(&mut s, "f");
+    }
+    assert!(!s.group.as_ref().unwrap().dag.filter().active());
+    assert!(!s.group.as_ref().unwrap().bulk);
+    let said = &s.status.as_ref().unwrap().text;
+    assert!(
+        said.contains("actions apply to the selected task"),
+        "{said}"
+    );
+    // A new filter does not bring it back.
+    types(&mut s, "/fetch");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    assert!(!s.group.as_ref().unwrap().bulk);
+}
+
 #[test]
 fn bulk_refuses_a_lineage_filter() {
     let mut s = with_demo(Theme::default(), false);

@@ -39,6 +39,9 @@ const CONFIRM_TYPED_MAX: usize = 24;
 
 /// A key in a confirm dialog: focus, typing the count, Yes or No. The
 /// buttons read No (left, focused first) and Yes (right).
+/// Said when the last filter goes while bulk actions were on.
+const BULK_ENDED: &str = "no filter left: actions apply to the selected task again";
+
 fn on_confirm_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
     let Some(c) = &mut state.confirm else {
         return vec![];
@@ -244,7 +247,9 @@ fn set_filter(state: &mut AppState, text: String) {
             if let Some(g) = &mut state.group {
                 let mut f = g.dag.filter().clone();
                 f.text = text;
-                g.dag.set_filter(f);
+                if g.filter_by(f) {
+                    state.say(BULK_ENDED);
+                }
             }
         }
         View::Task => {}
@@ -374,8 +379,7 @@ fn on_command(state: &mut AppState, cmd: Command) -> Vec<Effect> {
             };
             if filtered {
                 if let Some(g) = state.group.as_mut().filter(|_| state.view == View::Dag) {
-                    g.dag.set_filter(DagFilter::default());
-                    g.bulk = false;
+                    g.filter_by(DagFilter::default());
                 } else {
                     set_filter(state, String::new());
                 }
@@ -478,8 +482,11 @@ fn on_command(state: &mut AppState, cmd: Command) -> Vec<Effect> {
                         .and_then(|i| TaskStatus::ALL.get(i + 1).copied()),
                 };
                 let label = f.status.map_or("all".to_string(), |s| s.to_string());
-                g.dag.set_filter(f);
-                state.say(format!("status filter: {label}"));
+                let mut said = format!("status filter: {label}");
+                if g.filter_by(f) {
+                    said = format!("{said}; {BULK_ENDED}");
+                }
+                state.say(said);
             }
             vec![]
         }
@@ -491,7 +498,9 @@ fn on_command(state: &mut AppState, cmd: Command) -> Vec<Effect> {
                 } else if let Some(t) = g.selected_task() {
                     f.lineage = Some(t.id.clone());
                 }
-                g.dag.set_filter(f);
+                if g.filter_by(f) {
+                    state.say(BULK_ENDED);
+                }
             }
             vec![]
         }

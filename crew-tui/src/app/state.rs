@@ -3,7 +3,7 @@
 //! reducer ([`super::update`]) builds on. Nothing here does I/O.
 
 use super::action::{Confirm, Verb};
-use super::dag::{Dag, RowKind};
+use super::dag::{Dag, DagFilter, RowKind};
 use super::keymap::{KeyMap, Scope};
 use super::msg::Effect;
 use crate::theme::Theme;
@@ -261,6 +261,18 @@ pub struct OpenGroup {
 }
 
 impl OpenGroup {
+    /// Filters the tree. With no filter left, bulk actions end: they
+    /// would silently apply to the selected task again, then to every task
+    /// of the next filter. Whether they ended.
+    pub(super) fn filter_by(&mut self, f: DagFilter) -> bool {
+        let ended = self.bulk && !f.active();
+        if ended {
+            self.bulk = false;
+        }
+        self.dag.set_filter(f);
+        ended
+    }
+
     pub(super) fn new(view: TaskGroupView, now: Timestamp) -> Self {
         OpenGroup {
             view,
