@@ -460,7 +460,24 @@ fn resync_and_first_connection_refetch_snapshots() {
     }));
     assert!(fx.contains(&Effect::FetchGroup("g-demo".into())));
     assert!(s.group.as_ref().unwrap().loading);
-    // A reconnect that resumed from `since` needs no snapshot.
+    // A resync names the daemon's latest sequence, lower than what was
+    // seen when it came back with another store.
+    let task_group = s.group.as_ref().unwrap().view.group.clone();
+    feed(&mut s, [ev(9000, Event::GroupUpdated { task_group })]);
+    assert_eq!(s.last_seq, 9000);
+    feed(
+        &mut s,
+        [ev(
+            12,
+            Event::Resync {
+                reason: "another store".into(),
+            },
+        )],
+    );
+    assert_eq!(s.last_seq, 12);
+    // A reconnect that resumed from `since` fetches what is shown again:
+    // the events replay what changed, not a tree that failed to load
+    // meanwhile, nor a store whose log runs past the console's.
     let fx = feed(
         &mut s,
         [
@@ -473,7 +490,11 @@ fn resync_and_first_connection_refetch_snapshots() {
             Msg::Conn(ConnEvent::Connected { resumed: true }),
         ],
     );
-    assert!(fx.is_empty());
+    assert!(fx.contains(&Effect::FetchGroup("g-demo".into())), "{fx:?}");
+    assert!(fx.contains(&Effect::FetchGroups {
+        search: String::new(),
+        sort: GroupSort::Newest,
+    }));
     assert_eq!(s.conn, ConnState::Connected);
 }
 

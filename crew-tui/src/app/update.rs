@@ -104,7 +104,11 @@ fn on_conn(state: &mut AppState, c: ConnEvent) -> Vec<Effect> {
             if matches!(was, ConnState::Reconnecting { .. }) {
                 state.say("connected again");
             }
-            if resumed {
+            // Resumed after an outage, the events replay what changed, but
+            // not what failed to load meanwhile (an open group's tree), nor
+            // a daemon back with another store whose log runs past ours:
+            // fetch what is shown again.
+            if resumed && !matches!(was, ConnState::Reconnecting { .. }) {
                 vec![]
             } else {
                 state.refetch_all()
@@ -159,7 +163,9 @@ fn task_log(seq: u64, at: Timestamp, kind: &str, t: &Task) -> LogEntry {
 
 /// One stream message: logged, then applied (a resync refetches).
 fn on_stream(state: &mut AppState, m: StreamMessage) -> Vec<Effect> {
-    if m.seq > state.last_seq {
+    // A resync names the daemon's latest sequence: lower than ours when it
+    // came back with another store.
+    if m.seq > state.last_seq || matches!(m.event, Event::Resync { .. }) {
         state.last_seq = m.seq;
     }
     let at = m.at.unwrap_or(state.now);
