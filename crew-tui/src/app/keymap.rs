@@ -288,6 +288,34 @@ impl KeyMap {
                 .collect::<Result<Vec<_>, _>>()?;
             self.keys.insert(*cmd, parsed);
         }
+        self.check_conflicts()
+    }
+
+    /// Refuses a key bound to two commands that can apply in the same
+    /// view (a global command applies in every view): one of them would
+    /// never run, or not the one the help shows.
+    pub fn check_conflicts(&self) -> Result<(), String> {
+        let overlap = |a: Command, b: Command| {
+            a.scopes().iter().any(|s| {
+                *s == Scope::Global || b.scopes().contains(s) || b.scopes().contains(&Scope::Global)
+            })
+        };
+        for (i, a) in Command::ALL.iter().enumerate() {
+            for b in &Command::ALL[i + 1..] {
+                let (Some(ka), Some(kb)) = (self.keys.get(a), self.keys.get(b)) else {
+                    continue;
+                };
+                if let Some(k) = ka.iter().find(|k| kb.contains(k)) {
+                    if overlap(*a, *b) {
+                        return Err(format!(
+                            "key {k} is bound to both {:?} and {:?} in the keys file, which apply in the same view",
+                            a.name(),
+                            b.name()
+                        ));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -439,6 +467,27 @@ mod tests {
         let e = m.apply_overrides("pause = \"P\"\n", false).unwrap_err();
         assert!(e.contains("pause"), "{e}");
         assert!(m.apply_overrides(r#"{"pause": "P"}"#, true).is_err());
+    }
+
+    /// A key the file gives to two commands of one view: `q` for pause
+    /// paused the group when quit was meant, and help showed both.
+    #[test]
+    fn a_key_bound_twice_in_one_view_is_refused() {
+        let mut m = KeyMap::default();
+        let e = m
+            .apply_overrides("[keys]\npause = \"q\"\n", false)
+            .unwrap_err();
+        assert!(
+            e.contains("key q") && e.contains("quit") && e.contains("pause"),
+            "{e}"
+        );
+        // Moving quit away first is fine; views that never meet may share.
+        let mut m = KeyMap::default();
+        m.apply_overrides("[keys]\nquit = \"Q\"\npause = \"q\"\n", false)
+            .unwrap();
+        let mut m = KeyMap::default();
+        m.apply_overrides("[keys]\nmine = \"s\"\n", false).unwrap();
+        assert!(KeyMap::default().check_conflicts().is_ok());
     }
 
     #[test]
