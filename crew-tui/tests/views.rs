@@ -470,3 +470,23 @@ fn the_key_bar_fits_whole_entries() {
     assert!(narrow.contains(actions), "{narrow}");
     assert!(wide.contains(" ::cmd esc:back q:quit "), "{wide}");
 }
+
+/// A long group name is cut so that the tree's title keeps its filters
+/// and the bulk warning in sight: they came last and were cut off.
+#[test]
+fn the_tree_title_keeps_its_warnings_beside_a_long_name() {
+    let mut s = with_demo(Theme::default(), false);
+    if let Some(g) = s.group.as_mut() {
+        g.view.group.name = format!("nightly-reconciliation-{}", "x".repeat(60));
+    }
+    types(&mut s, "f");
+    types(&mut s, "a");
+    let screen = render(&s, 80, 24);
+    let title = screen
+        .lines()
+        .find(|l| l.contains(" tasks) "))
+        .unwrap_or_else(|| panic!("no title: {screen}"));
+    assert!(title.contains("[BULK: "), "{title}");
+    assert!(title.contains("[status "), "{title}");
+    assert!(title.contains('…'), "the name is cut: {title}");
+}

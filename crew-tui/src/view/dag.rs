@@ -1,7 +1,7 @@
 //! A group's tasks as a tree. Only the visible rows are built, so a frame
 //! costs the same for 100 tasks and for 100 000.
 
-use super::{clean, fit, fit_right, heading, list_areas, marker, select_line, title_line};
+use super::{clean, cut, fit, fit_right, heading, list_areas, marker, select_line, title_line};
 use crate::app::dag::RowKind;
 use crate::app::state::{task_status, AppState, OpenGroup};
 use crate::theme::{fmt_duration, Theme};
@@ -10,6 +10,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
+use unicode_width::UnicodeWidthStr;
 
 /// The WHEN column: how long a running task's attempt has been in flight
 /// (a call stuck at a worker shows here first), or when a delayed task may
@@ -78,14 +79,16 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     }
 }
 
+/// Columns a group's name keeps in the tree's title however short space is.
+const MIN_NAME: usize = 8;
+
 fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
     let th = &state.theme;
     let (t, h, l) = list_areas(area);
     let f = g.dag.filter();
-    let mut title = vec![Span::styled(
-        format!("{} ({} tasks) ", clean(th, &g.view.group.name), g.dag.len()),
-        th.title(),
-    )];
+    // The name goes first but is fitted last: what follows it (counts,
+    // filters, the bulk warning) must stay in sight.
+    let mut title = vec![];
     if let Some(v) = state.pending_on(&format!("group:{}", g.view.group.id)) {
         title.push(Span::styled(format!("{}… ", v.ing()), th.warn()));
     } else if g.view.group.is_paused {
@@ -94,13 +97,15 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
             th.warn(),
         ));
     }
-    if let Some(cron) = &g.view.group.schedule {
-        // A recurring group: when it resets itself (cron, UTC).
-        title.push(Span::styled(
+    // A recurring group: when it resets itself (cron, UTC). Placed once
+    // the rest is known: it is the first thing to go when space is short.
+    let cron_at = title.len();
+    let cron = g.view.group.schedule.as_ref().map(|cron| {
+        Span::styled(
             format!("{} {} UTC ", th.pick("⟳", "cron"), clean(th, cron)),
             th.dim(),
-        ));
-    }
+        )
+    });
     title.extend(super::groups::count_spans(th, &g.view.counts));
     if let Some(s) = f.status {
         title.push(Span::styled(format!(" [status {s}]"), th.warn()));
@@ -128,6 +133,18 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
     } else if g.stale {
         title.push(Span::styled(" [not current: loading failed]", th.error()));
     }
+    let size = format!(" ({} tasks) ", g.dag.len());
+    let name = clean(th, &g.view.group.name);
+    let rest = title.iter().map(Span::width).sum::<usize>() + size.width() + 1;
+    let width = usize::from(t.width);
+    let name_needs = name.width().min(MIN_NAME);
+    if let Some(cron) = cron.filter(|c| rest + c.width() + name_needs <= width) {
+        title.insert(cron_at, cron);
+    }
+    let rest = title.iter().map(Span::width).sum::<usize>() + size.width() + 1;
+    let room = width.saturating_sub(rest).max(MIN_NAME);
+    let name = cut(th, &name, room);
+    title.insert(0, Span::styled(format!("{name}{size}"), th.title()));
     frame.render_widget(Paragraph::new(title_line(th, title)), t);
 
     let w = area.width as usize;
