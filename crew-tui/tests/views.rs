@@ -420,15 +420,19 @@ fn the_task_detail_wraps_long_lines() {
     types(&mut s, "g");
     feed(&mut s, [code(KeyCode::Enter)]);
     assert_eq!(s.view, crew_tui::app::state::View::Task);
-    // To the last row: the error's end is there, not past the edge.
-    types(&mut s, &"j".repeat(100));
-    let screen = render(&s, 80, 24);
-    assert!(screen.contains("THE-END"), "{screen}");
-    // A few rows up, the whole message is in sight.
-    types(&mut s, "kkkk");
-    let screen = render(&s, 80, 24);
-    assert!(screen.contains("upstream said: 0123"), "{screen}");
-    assert!(screen.contains("THE-END"), "{screen}");
+    // To the bottom: the last screenful, the whole error in sight, its end
+    // not past the edge (the last row alone was shown at the top).
+    for bottom in ["G", &"j".repeat(100)] {
+        types(&mut s, "g");
+        types(&mut s, bottom);
+        let screen = render(&s, 80, 24);
+        assert!(screen.contains("upstream said: 0123"), "{screen}");
+        assert!(screen.contains("THE-END"), "{screen}");
+    }
+    // One row up moves the view at once (no presses spent past the end).
+    let before = render(&s, 80, 24);
+    types(&mut s, "k");
+    assert_ne!(render(&s, 80, 24), before);
 }
 
 /// At 80 columns the key bar drops whole entries that do not fit, keeping

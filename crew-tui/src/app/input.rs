@@ -325,18 +325,20 @@ fn move_selection(state: &mut AppState, delta: isize) {
         }
         View::Task => {
             let links = state.detail_links().len();
+            // The bottom is the last screenful, not the last row alone.
             let max_scroll = state
                 .detail_task()
                 .map(|t| {
                     let width = crate::view::task::content_width(state.size.0);
                     crate::view::task::content_rows(t, &state.theme, state.now, width).len()
                 })
-                .unwrap_or(0);
+                .unwrap_or(0)
+                .saturating_sub(crate::view::task::content_view_rows(state));
             if let Some(t) = &mut state.task {
                 match t.pane {
                     TaskPane::Content => {
                         let s = (t.scroll as isize + delta).max(0) as usize;
-                        t.scroll = s.min(max_scroll.saturating_sub(1));
+                        t.scroll = s.min(max_scroll);
                     }
                     TaskPane::Links => t.links.step(links, delta, page),
                 }

@@ -207,6 +207,13 @@ fn status_text(state: &AppState) -> Option<String> {
     Some(format!("{prefix}{}", clean(&state.theme, &s.text)))
 }
 
+/// Rows of the view between the header and the status line, at the
+/// screen's size: what a view that scrolls by rows may show.
+pub fn body_height(state: &AppState) -> u16 {
+    let (cols, rows) = state.size;
+    rows.saturating_sub(2 + status_rows(state, cols))
+}
+
 /// Rows of the status line: an error the daemon explains at length (its
 /// limits, the task that is running) wraps onto up to three rather than
 /// being cut at the edge.

@@ -138,6 +138,23 @@ pub fn content_width(cols: u16) -> usize {
     usize::from(cols.saturating_sub(2))
 }
 
+/// Rows of the links pane below the content, in a view `height` rows high.
+fn links_height(height: u16, links: usize) -> u16 {
+    (u16::try_from(links).unwrap_or(u16::MAX).saturating_add(2))
+        .clamp(3, 8)
+        .min(height / 3)
+        .max(3)
+}
+
+/// Rows of content the view shows at once: the furthest scroll is the
+/// content's length less these, so that the bottom is a full screen.
+pub fn content_view_rows(state: &AppState) -> usize {
+    let height = super::body_height(state);
+    let links = links_height(height, state.detail_links().len());
+    // The content pane's borders.
+    usize::from(height.saturating_sub(links).saturating_sub(2))
+}
+
 /// The content pane's rows at `width` columns: [`content_lines`] with the
 /// long ones (an output, an error) wrapped rather than cut at the edge.
 /// Scrolling counts these rows.
@@ -206,10 +223,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         return;
     };
     let links = state.detail_links();
-    let links_h = (links.len() as u16 + 2)
-        .clamp(3, 8)
-        .min(area.height / 3)
-        .max(3);
+    let links_h = links_height(area.height, links.len());
     let [content_area, links_area] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(links_h)]).areas(area);
 
@@ -221,8 +235,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         }
     };
     let lines = content_rows(t, th, state.now, content_width(content_area.width));
-    // A resize can leave the scroll past the last row.
-    let scroll = d.scroll.min(lines.len().saturating_sub(1));
+    // At most the last screenful (a resize can leave the scroll past it).
+    let shown = usize::from(content_area.height.saturating_sub(2));
+    let scroll = d.scroll.min(lines.len().saturating_sub(shown));
     let block = super::boxed(
         th,
         format!(
