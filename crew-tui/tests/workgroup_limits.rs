@@ -96,6 +96,36 @@ fn an_empty_answer_removes_the_limits() {
     assert_eq!(req.describe(), "remove the limits of workgroup stripe");
 }
 
+/// ctrl-u clears the prefilled limits at once, as in a shell (it took a
+/// backspace a character).
+#[test]
+fn ctrl_u_clears_the_prompt() {
+    let mut s = on_stripe(false);
+    types(&mut s, "l");
+    let ctrl_u = Msg::Key(crossterm::event::KeyEvent::new(
+        KeyCode::Char('u'),
+        crossterm::event::KeyModifiers::CONTROL,
+    ));
+    feed(&mut s, [ctrl_u]);
+    assert!(
+        matches!(&s.input, Input::Limits { text, .. } if text.is_empty()),
+        "{:?}",
+        s.input
+    );
+    types(&mut s, "concurrency:3");
+    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    let [Effect::Act(req)] = &fx[..] else {
+        panic!("{fx:?}");
+    };
+    assert_eq!(
+        req.target,
+        Target::WorkgroupLimits {
+            name: "stripe".into(),
+            limits: limits("concurrency:3")
+        }
+    );
+}
+
 #[test]
 fn bad_limits_are_refused_in_the_console() {
     let mut s = on_stripe(false);

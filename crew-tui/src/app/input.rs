@@ -186,10 +186,18 @@ fn on_input_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
                 },
             }
         }
-        KeyCode::Backspace => {
+        // ctrl-u clears the line, as in a shell: a prefilled value (the
+        // limits, the schedule) otherwise took a backspace a character.
+        KeyCode::Backspace | KeyCode::Char('u')
+            if k.code == KeyCode::Backspace || k.modifiers.contains(KeyModifiers::CONTROL) =>
+        {
             let text = match state.input.text_mut() {
                 Some(t) => {
-                    t.pop();
+                    if k.code == KeyCode::Backspace {
+                        t.pop();
+                    } else {
+                        t.clear();
+                    }
                     t.clone()
                 }
                 None => String::new(),
