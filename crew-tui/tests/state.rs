@@ -1375,3 +1375,13 @@ fn a_page_searched_over_many_groups_is_refreshed_less_often() {
         sorted_search_for("nightly", GroupSort::Failed)
     );
 }
+
+/// Counts read as words: "1 task", not "1 tasks".
+#[test]
+fn one_task_is_a_task() {
+    use crew_tui::app::action::tasks;
+    assert_eq!(
+        (tasks(0), tasks(1), tasks(2)),
+        ("0 tasks".into(), "1 task".into(), "2 tasks".into())
+    );
+}

@@ -379,20 +379,22 @@ fn confirm_or_dispatch(
             if name.is_empty() { id } else { name }
         ),
         (Target::Group { name, .. }, Verb::Delete) => format!(
-            "Delete group {name} and all its {} tasks?",
-            delete_total.unwrap_or(0)
+            "Delete group {name} and its {}?",
+            tasks(delete_total.unwrap_or(0))
         ),
         (Target::Group { name, .. }, Verb::Reset) => format!(
-            "Reset group {name} ({} tasks)? Continuations are deleted; with seeds, every non-seed task.",
-            delete_total.unwrap_or(0)
+            "Reset group {name} ({})? Continuations are deleted; with seeds, every task the seeds do not depend on.",
+            tasks(delete_total.unwrap_or(0))
         ),
         (Target::Filter { matched, .. }, Verb::Delete) => format!(
-            "Delete the {matched} filtered tasks and their descendants: {} tasks in all?",
-            delete_total.unwrap_or(*matched as usize)
+            "Delete the {matched} filtered {} and their descendants: {} in all?",
+            task_word(*matched as usize),
+            tasks(delete_total.unwrap_or(*matched as usize))
         ),
         (Target::Filter { matched, .. }, v) => format!(
-            "{} the {matched} filtered tasks ({} changed), all or none?",
+            "{} the {matched} filtered {} ({} changed), all or none?",
             capitalise(v.as_str()),
+            task_word(*matched as usize),
             delete_total.unwrap_or(*matched as usize)
         ),
         (_, _) => format!("{}?", capitalise(&req.describe())),
@@ -472,4 +474,18 @@ pub(super) fn dispatch(state: &mut AppState, req: ActionRequest) -> Vec<Effect> 
     }
     state.say(format!("{}…", req.describe()));
     vec![Effect::Act(req)]
+}
+
+/// `n` tasks, in words: "1 task", "3 tasks".
+pub fn tasks(n: usize) -> String {
+    format!("{n} {}", task_word(n))
+}
+
+/// "task" or "tasks", as `n` asks.
+pub fn task_word(n: usize) -> &'static str {
+    if n == 1 {
+        "task"
+    } else {
+        "tasks"
+    }
 }

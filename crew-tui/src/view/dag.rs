@@ -2,6 +2,7 @@
 //! costs the same for 100 tasks and for 100 000.
 
 use super::{clean, cut, fit, fit_right, heading, list_areas, marker, select_line, title_line};
+use crate::app::action::tasks;
 use crate::app::dag::RowKind;
 use crate::app::state::{task_status, AppState, OpenGroup};
 use crate::theme::{fmt_duration, Theme};
@@ -124,7 +125,7 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
     }
     if g.bulk && f.active() {
         title.push(Span::styled(
-            format!(" [BULK: {} tasks]", g.bulk_ids().len()),
+            format!(" [BULK: {}]", tasks(g.bulk_ids().len())),
             th.error(),
         ));
     }
@@ -133,7 +134,7 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
     } else if g.stale {
         title.push(Span::styled(" [not current: loading failed]", th.error()));
     }
-    let size = format!(" ({} tasks) ", g.dag.len());
+    let size = format!(" ({}) ", tasks(g.dag.len()));
     let name = clean(th, &g.view.group.name);
     let rest = title.iter().map(Span::width).sum::<usize>() + size.width() + 1;
     let width = usize::from(t.width);
