@@ -82,17 +82,7 @@ fn an_empty_answer_removes_the_limits() {
     for _ in 0..40 {
         feed(&mut s, [code(KeyCode::Backspace)]);
     }
-    let fx = feed(&mut s, [code(KeyCode::Enter)]);
-    let [Effect::Act(req)] = &fx[..] else {
-        panic!("{fx:?}");
-    };
-    assert_eq!(
-        req.target,
-        Target::WorkgroupLimits {
-            name: "stripe".into(),
-            limits: WorkgroupLimits::default()
-        }
-    );
+    let req = sent_limits(&mut s, WorkgroupLimits::default());
     assert_eq!(req.describe(), "remove the limits of workgroup stripe");
 }
 
@@ -113,7 +103,13 @@ fn ctrl_u_clears_the_prompt() {
         s.input
     );
     types(&mut s, "concurrency:3");
-    let fx = feed(&mut s, [code(KeyCode::Enter)]);
+    sent_limits(&mut s, limits("concurrency:3"));
+}
+
+/// Enter on the limits prompt: the request it sends, which must set
+/// `expected` on workgroup stripe.
+fn sent_limits(s: &mut crew_tui::AppState, expected: WorkgroupLimits) -> ActionRequest {
+    let fx = feed(s, [code(KeyCode::Enter)]);
     let [Effect::Act(req)] = &fx[..] else {
         panic!("{fx:?}");
     };
@@ -121,9 +117,10 @@ fn ctrl_u_clears_the_prompt() {
         req.target,
         Target::WorkgroupLimits {
             name: "stripe".into(),
-            limits: limits("concurrency:3")
+            limits: expected
         }
     );
+    req.clone()
 }
 
 #[test]

@@ -346,6 +346,20 @@ fn entries(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| d.count())
 }
 
+/// Creates a paused group `id` (named so) of one task at the daemon at
+/// `base`.
+async fn create_paused_group(base: &str, id: &str) {
+    let body = serde_json::json!({"id": id, "name": id, "isPaused": true,
+        "tasks": [{"id": format!("{id}-t"), "worker": "w"}]});
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/task_groups"))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status().as_u16(), 201);
+}
+
 /// `crew-tui --server base` (and `args`) in a tmux session on a server of
 /// its own, named after `socket`.
 fn start_console(bin: &std::path::Path, socket: &str, base: &str, args: &str) -> Tmux {
@@ -410,16 +424,6 @@ async fn a_console_follows_a_daemon_that_comes_back_with_another_store() {
         tempfile::tempdir().expect("temp dir"),
     );
     let port = free_port();
-    let group = |id: &str| serde_json::json!({"id": id, "name": id, "isPaused": true, "tasks": [{"id": format!("{id}-t"), "worker": "w"}]});
-    let post = |base: String, body: Value| async move {
-        let r = reqwest::Client::new()
-            .post(format!("{base}/api/v1/task_groups"))
-            .json(&body)
-            .send()
-            .await
-            .expect("POST");
-        assert_eq!(r.status().as_u16(), 201);
-    };
 
     let (daemon, base) = start_daemon_on(&bin, first.path(), port, &[]).await;
     let tmux = start_console(&bin, "crew-restore-test", &base, "");
@@ -427,21 +431,21 @@ async fn a_console_follows_a_daemon_that_comes_back_with_another_store() {
     // Created while the console watches: it has seen their events, and
     // resumes after the last one when it reconnects.
     for id in ["old-1", "old-2", "old-3"] {
-        post(base.clone(), group(id)).await;
+        create_paused_group(&base, id).await;
     }
     tmux.wait_for("old-3", PATIENCE);
 
     drop(daemon);
     tmux.wait_for("RECONNECTING", PATIENCE);
     let (_daemon, base) = start_daemon_on(&bin, second.path(), port, &[]).await;
-    post(base.clone(), group("new-1")).await;
+    create_paused_group(&base, "new-1").await;
     let screen = tmux.wait_for("new-1", Duration::from_secs(20));
     assert!(!screen.contains("old-"), "{screen}");
     // Live events flow again: a group created now shows up, which only its
     // events make the console fetch (the new log's sequence numbers are
     // below those the console saw before).
     tokio::time::sleep(Duration::from_secs(3)).await;
-    post(base, group("new-2")).await;
+    create_paused_group(&base, "new-2").await;
     tmux.wait_for("new-2", PATIENCE);
     tmux.quit().await;
 }
@@ -456,16 +460,7 @@ async fn keys_act_at_once() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let (_daemon, base) = start_daemon(&bin, tmp.path(), &[]).await;
     for i in 0..3 {
-        let id = format!("quick-{i}");
-        let body = serde_json::json!({"id": id, "name": id, "isPaused": true,
-            "tasks": [{"id": format!("{id}-t"), "worker": "w"}]});
-        let r = reqwest::Client::new()
-            .post(format!("{base}/api/v1/task_groups"))
-            .json(&body)
-            .send()
-            .await
-            .expect("POST");
-        assert_eq!(r.status().as_u16(), 201);
+        create_paused_group(&base, &format!("quick-{i}")).await;
     }
 
     let tmux = start_console(&bin, "crew-keys-test", &base, "");
