@@ -30,7 +30,7 @@ pub fn due_groups(
         let Some(expr) = &g.schedule else {
             continue;
         };
-        if read.counts(&g, now)?.running > 0 {
+        if read.running_tasks(&g.id)? > 0 {
             continue;
         }
         let since = g.last_scheduled_reset.unwrap_or(g.created_at);

@@ -331,6 +331,11 @@ impl ReadTx {
         })
     }
 
+    /// Tasks of a group running now, from its counters: O(1).
+    pub fn running_tasks(&self, group: &str) -> Result<u64, StorageError> {
+        Ok(self.raw_counts(group)?[Bucket::Running.idx()])
+    }
+
     fn raw_counts(&self, group: &str) -> Result<[u64; BUCKETS], StorageError> {
         let t = self.txn.open_table(tables::GROUP_COUNTS)?;
         let v = t.get(group)?;
