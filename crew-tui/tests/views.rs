@@ -494,3 +494,42 @@ fn the_tree_title_keeps_its_warnings_beside_a_long_name() {
     assert!(title.contains("[status "), "{title}");
     assert!(title.contains('…'), "the name is cut: {title}");
 }
+
+/// Every marker at once beside a 55-column name, at 80 columns and in the
+/// tree pane of a 120-column screen (60 % of it): the markers shorten and
+/// the counts go before any warning is cut at the edge ("[not current"
+/// lost its end at 80 columns, and at 120 the bulk warning went too).
+#[test]
+fn the_tree_title_keeps_every_warning_when_they_all_show() {
+    let mut s = with_demo(Theme::default(), false);
+    if let Some(g) = s.group.as_mut() {
+        g.view.group.name = format!("alpha-batch-0-{}", "x".repeat(41));
+    }
+    types(&mut s, "f");
+    types(&mut s, "/fetch");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    types(&mut s, "a");
+    // A refetch that failed: the tree is not current.
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::Group {
+            id: "g-demo".into(),
+            result: Err("cannot connect to the daemon".into()),
+        })],
+    );
+    for (w, h) in [(80, 24), (120, 30)] {
+        let screen = render(&s, w, h);
+        let title = screen
+            .lines()
+            .nth(1)
+            .map(|l| l.split('┌').next().unwrap_or(l).to_string())
+            .unwrap_or_default();
+        assert!(title.contains(" alp"), "{w}: {title}");
+        assert!(title.contains('…'), "{w}: the name is cut: {title}");
+        for marker in ["[status running]", "[/fetch]", "[BULK: 1", "[not current"] {
+            assert!(title.contains(marker), "{w}: {marker} in {title}");
+        }
+        let end = title.trim_end_matches(['"', ' ']);
+        assert!(end.ends_with(']'), "{w}: cut at the edge: {title}");
+    }
+}

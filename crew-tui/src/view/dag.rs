@@ -1,7 +1,9 @@
 //! A group's tasks as a tree. Only the visible rows are built, so a frame
 //! costs the same for 100 tasks and for 100 000.
 
-use super::{clean, cut, fit, fit_right, heading, list_areas, marker, select_line, title_line};
+use super::{
+    clean, cut, fit, fit_right, fitted_title_line, heading, list_areas, marker, select_line, Piece,
+};
 use crate::app::action::tasks;
 use crate::app::dag::RowKind;
 use crate::app::state::{task_status, AppState, OpenGroup};
@@ -11,7 +13,6 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
-use unicode_width::UnicodeWidthStr;
 
 /// The WHEN column: how long a running task's attempt has been in flight
 /// (a call stuck at a worker shows here first), or when a delayed task may
@@ -80,73 +81,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     }
 }
 
-/// Columns a group's name keeps in the tree's title however short space is.
-const MIN_NAME: usize = 8;
+/// Columns a group's name keeps in the tree's title: at first, and once
+/// every marker is as short as it goes.
+const NAME_FLOORS: [usize; 2] = [8, 4];
+
+/// Columns a filter's text, or a lineage's task id, keeps in the tree's
+/// title when space is short.
+const FILTER_SHORT: usize = 8;
 
 fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
     let th = &state.theme;
     let (t, h, l) = list_areas(area);
-    let f = g.dag.filter();
-    // The name goes first but is fitted last: what follows it (counts,
-    // filters, the bulk warning) must stay in sight.
-    let mut title = vec![];
-    if let Some(v) = state.pending_on(&format!("group:{}", g.view.group.id)) {
-        title.push(Span::styled(format!("{}… ", v.ing()), th.warn()));
-    } else if g.view.group.is_paused {
-        title.push(Span::styled(
-            format!("{} PAUSED ", th.status_glyph(TaskStatus::Paused)),
-            th.warn(),
-        ));
-    }
-    // A recurring group: when it resets itself (cron, UTC). Placed once
-    // the rest is known: it is the first thing to go when space is short.
-    let cron_at = title.len();
-    let cron = g.view.group.schedule.as_ref().map(|cron| {
-        Span::styled(
-            format!("{} {} UTC ", th.pick("⟳", "cron"), clean(th, cron)),
-            th.dim(),
-        )
-    });
-    title.extend(super::groups::count_spans(th, &g.view.counts));
-    if let Some(s) = f.status {
-        title.push(Span::styled(format!(" [status {s}]"), th.warn()));
-    }
-    if !f.text.is_empty() {
-        title.push(Span::styled(
-            format!(" [/{}]", clean(th, &f.text)),
-            th.warn(),
-        ));
-    }
-    if let Some(id) = &f.lineage {
-        title.push(Span::styled(
-            format!(" [lineage {}]", clean(th, id)),
-            th.warn(),
-        ));
-    }
-    if g.bulk && f.active() {
-        title.push(Span::styled(
-            format!(" [BULK: {}]", tasks(g.bulk_ids().len())),
-            th.error(),
-        ));
-    }
-    if g.loading {
-        title.push(Span::styled(" loading…", th.dim()));
-    } else if g.stale {
-        title.push(Span::styled(" [not current: loading failed]", th.error()));
-    }
-    let size = format!(" ({}) ", tasks(g.dag.len()));
-    let name = clean(th, &g.view.group.name);
-    let rest = title.iter().map(Span::width).sum::<usize>() + size.width() + 1;
-    let width = usize::from(t.width);
-    let name_needs = name.width().min(MIN_NAME);
-    if let Some(cron) = cron.filter(|c| rest + c.width() + name_needs <= width) {
-        title.insert(cron_at, cron);
-    }
-    let rest = title.iter().map(Span::width).sum::<usize>() + size.width() + 1;
-    let room = width.saturating_sub(rest).max(MIN_NAME);
-    let name = cut(th, &name, room);
-    title.insert(0, Span::styled(format!("{name}{size}"), th.title()));
-    frame.render_widget(Paragraph::new(title_line(th, title)), t);
+    frame.render_widget(Paragraph::new(tree_title(state, g, t.width)), t);
 
     let w = area.width as usize;
     let worker_w = if w >= 100 { 16 } else { 12 };
@@ -237,4 +183,110 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
     } else {
         frame.render_widget(Paragraph::new(lines), l);
     }
+}
+
+/// The tree's title, fitted to `width` columns: the name, the size, the
+/// group's state, its schedule, the counts, then the filters and warnings.
+/// When space is short the name is cut first and the schedule goes, then
+/// the markers shorten, so that the filters, the bulk warning and a
+/// failed load stay in sight (they came last and were cut at the edge).
+fn tree_title(state: &AppState, g: &OpenGroup, width: u16) -> Line<'static> {
+    let th = &state.theme;
+    let f = g.dag.filter();
+    let warn = |text: String| vec![Span::styled(text, th.warn())];
+    let mut pieces = vec![];
+    let mut add = |p: Piece| {
+        pieces.push(p);
+        pieces.len() - 1
+    };
+    let name = add(Piece::Flex(
+        clean(th, &g.view.group.name),
+        th.title(),
+        NAME_FLOORS.to_vec(),
+    ));
+    let n = g.dag.len();
+    let size = add(Piece::Forms(vec![
+        vec![Span::styled(format!(" ({}) ", tasks(n)), th.title())],
+        vec![Span::styled(format!(" ({n}) "), th.title())],
+    ]));
+    if let Some(v) = state.pending_on(&format!("group:{}", g.view.group.id)) {
+        add(Piece::whole(Span::styled(
+            format!("{}… ", v.ing()),
+            th.warn(),
+        )));
+    } else if g.view.group.is_paused {
+        add(Piece::whole(Span::styled(
+            format!("{} PAUSED ", th.status_glyph(TaskStatus::Paused)),
+            th.warn(),
+        )));
+    }
+    // A recurring group: when it resets itself (cron, UTC).
+    let cron = g.view.group.schedule.as_ref().map(|cron| {
+        add(Piece::Forms(vec![
+            vec![Span::styled(
+                format!("{} {} UTC ", th.pick("⟳", "cron"), clean(th, cron)),
+                th.dim(),
+            )],
+            vec![],
+        ]))
+    });
+    // Short, the counts lose their blanks; last of all they go (the rows
+    // show each task's status).
+    let counts = super::groups::count_spans(th, &g.view.counts);
+    let packed: Vec<Span<'static>> = counts
+        .iter()
+        .map(|s| Span::styled(s.content.trim_end().to_string(), s.style))
+        .collect();
+    let counts = add(Piece::Forms(vec![counts, packed, vec![]]));
+    if let Some(s) = f.status {
+        add(Piece::Forms(vec![warn(format!(" [status {s}]"))]));
+    }
+    let text = (!f.text.is_empty()).then(|| {
+        let text = clean(th, &f.text);
+        add(Piece::Forms(vec![
+            warn(format!(" [/{text}]")),
+            warn(format!(" [/{}]", cut(th, &text, FILTER_SHORT))),
+        ]))
+    });
+    let lineage = f.lineage.as_ref().map(|id| {
+        let id = clean(th, id);
+        add(Piece::Forms(vec![
+            warn(format!(" [lineage {id}]")),
+            warn(format!(" [lineage {}]", cut(th, &id, FILTER_SHORT))),
+        ]))
+    });
+    let bulk = (g.bulk && f.active()).then(|| {
+        let n = g.bulk_ids().len();
+        add(Piece::Forms(vec![
+            vec![Span::styled(format!(" [BULK: {}]", tasks(n)), th.error())],
+            vec![Span::styled(format!(" [BULK: {n}]"), th.error())],
+        ]))
+    });
+    let mut stale = None;
+    if g.loading {
+        add(Piece::whole(Span::styled(" loading…", th.dim())));
+    } else if g.stale {
+        stale = Some(add(Piece::Forms(vec![
+            vec![Span::styled(" [not current: loading failed]", th.error())],
+            vec![Span::styled(" [not current]", th.error())],
+        ])));
+    }
+    // What gives way first: the schedule, the words, the filters' text,
+    // the name down to its last floor, the blanks of the counts, then the
+    // counts themselves: never a warning.
+    let steps: Vec<usize> = [
+        cron,
+        Some(size),
+        stale,
+        text,
+        lineage,
+        Some(name),
+        Some(counts),
+        bulk,
+        Some(counts),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    fitted_title_line(th, usize::from(width), pieces, &steps)
 }

@@ -108,6 +108,88 @@ pub fn title_line(theme: &Theme, parts: Vec<Span<'static>>) -> Line<'static> {
     Line::from(spans)
 }
 
+/// A piece of a title line that [`fitted_title_line`] may narrow.
+pub enum Piece {
+    /// The forms it may take, widest first; an empty one lets it go.
+    Forms(Vec<Vec<Span<'static>>>),
+    /// Text that takes the room the other pieces leave, cut with an
+    /// ellipsis, but keeps at least the first of its floors (the next ones
+    /// as the steps name it).
+    Flex(String, Style, Vec<usize>),
+}
+
+impl Piece {
+    /// A piece that is always shown whole.
+    pub fn whole(span: Span<'static>) -> Self {
+        Piece::Forms(vec![vec![span]])
+    }
+
+    /// Its width in form (or floor) `at`; a flex piece counts its floor.
+    fn width(&self, at: usize) -> usize {
+        match self {
+            Piece::Forms(forms) => forms.get(at).map_or(0, |f| f.iter().map(Span::width).sum()),
+            Piece::Flex(text, _, floors) => floors
+                .get(at)
+                .map_or(text.width(), |f| text.width().min(*f)),
+        }
+    }
+
+    /// How many forms (or floors) it has.
+    fn forms(&self) -> usize {
+        match self {
+            Piece::Forms(forms) => forms.len(),
+            Piece::Flex(_, _, floors) => floors.len(),
+        }
+    }
+}
+
+/// A title line ([`title_line`]) fitted to `width` columns: while it is
+/// too wide, the piece at the next of `steps` takes its next form, so that
+/// what matters most (warnings) outlasts what matters least. Then the flex
+/// piece takes the room left. What still does not fit is cut at the edge.
+pub fn fitted_title_line(
+    theme: &Theme,
+    width: usize,
+    pieces: Vec<Piece>,
+    steps: &[usize],
+) -> Line<'static> {
+    let mut at = vec![0usize; pieces.len()];
+    // The leading blank of the title line.
+    let total = |at: &[usize]| {
+        1 + pieces
+            .iter()
+            .zip(at)
+            .map(|(p, a)| p.width(*a))
+            .sum::<usize>()
+    };
+    for &i in steps {
+        if total(&at) <= width {
+            break;
+        }
+        if let (Some(a), Some(p)) = (at.get_mut(i), pieces.get(i)) {
+            *a = (*a + 1).min(p.forms().saturating_sub(1));
+        }
+    }
+    let fixed = 1 + pieces
+        .iter()
+        .zip(&at)
+        .filter(|(p, _)| matches!(p, Piece::Forms(_)))
+        .map(|(p, a)| p.width(*a))
+        .sum::<usize>();
+    let mut spans = vec![];
+    for (p, a) in pieces.into_iter().zip(at) {
+        match p {
+            Piece::Forms(forms) => spans.extend(forms.into_iter().nth(a).unwrap_or_default()),
+            Piece::Flex(text, style, floors) => {
+                let floor = floors.get(a).copied().unwrap_or(0);
+                let room = width.saturating_sub(fixed).max(floor);
+                spans.push(Span::styled(cut(theme, &text, room), style));
+            }
+        }
+    }
+    title_line(theme, spans)
+}
+
 /// A column heading line.
 pub fn heading(theme: &Theme, text: String) -> Line<'static> {
     let style = if theme.color() {
