@@ -1385,3 +1385,39 @@ fn one_task_is_a_task() {
         ("0 tasks".into(), "1 task".into(), "2 tasks".into())
     );
 }
+
+/// A bulk action on one filtered task says "1 filtered task", in its
+/// dialog and on the status line once done ("1 filtered tasks").
+#[test]
+fn a_bulk_action_on_one_task_says_one_task() {
+    let mut s = with_demo(Theme::default(), false);
+    types(&mut s, "/fetch");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    types(&mut s, "a");
+    let fx = types(&mut s, "t");
+    dry_run(&mut s, fx, 1, 0, 1);
+    let c = s.confirm.clone().expect("bulk asks first");
+    assert!(c.message.contains("the 1 filtered task "), "{}", c.message);
+    let fx = feed(&mut s, [code(KeyCode::Left), code(KeyCode::Enter)]);
+    let [Effect::Act(req)] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(
+        s.status.as_ref().map(|st| st.text.as_str()),
+        Some("retry 1 filtered task…")
+    );
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::Action {
+            req: req.clone(),
+            result: Ok(ActionResult {
+                deleted: 0,
+                updated: 1,
+            }),
+        })],
+    );
+    assert_eq!(
+        s.status.as_ref().map(|st| st.text.as_str()),
+        Some("retry 1 filtered task: 1 updated, 0 deleted")
+    );
+}

@@ -176,7 +176,9 @@ impl ActionRequest {
             Target::WorkgroupLimits { name, limits } => {
                 format!("{v} workgroup {name} to {limits}")
             }
-            Target::Filter { matched, .. } => format!("{v} {matched} filtered tasks"),
+            Target::Filter { matched, .. } => {
+                format!("{v} {matched} filtered {}", task_word(*matched as usize))
+            }
         }
     }
 
