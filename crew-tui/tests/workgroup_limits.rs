@@ -106,6 +106,35 @@ fn ctrl_u_clears_the_prompt() {
     sent_limits(&mut s, limits("concurrency:3"));
 }
 
+/// The prompt names ctrl-u when the line has room for it whole, and not
+/// at 80 columns, where it would cut what is typed or the name; nor once
+/// there is nothing left to clear.
+#[test]
+fn the_prompt_names_ctrl_u_when_there_is_room() {
+    let mut s = on_stripe(false);
+    types(&mut s, "l");
+    let bar = |s: &crew_tui::AppState, w: u16| {
+        let screen = render(s, w, 24);
+        screen.lines().last().unwrap_or_default().to_string()
+    };
+    let wide = bar(&s, 120);
+    assert!(wide.contains("concurrency:4,rate:2█"), "{wide}");
+    assert!(wide.contains("esc: cancel  ^u: clear"), "{wide}");
+    let narrow = bar(&s, 80);
+    assert!(
+        narrow.contains(" limits of workgroup stripe: concurrency:4,rate:2█"),
+        "{narrow}"
+    );
+    assert!(!narrow.contains("^u"), "{narrow}");
+    let ctrl_u = Msg::Key(crossterm::event::KeyEvent::new(
+        KeyCode::Char('u'),
+        crossterm::event::KeyModifiers::CONTROL,
+    ));
+    feed(&mut s, [ctrl_u]);
+    let cleared = bar(&s, 120);
+    assert!(!cleared.contains("^u"), "{cleared}");
+}
+
 /// Enter on the limits prompt: the request it sends, which must set
 /// `expected` on workgroup stripe.
 fn sent_limits(s: &mut crew_tui::AppState, expected: WorkgroupLimits) -> ActionRequest {

@@ -329,22 +329,27 @@ fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
     let th = &state.theme;
     let width = usize::from(area.width);
     let line = match &state.input {
-        Input::Filter(t) => prompt(th, width, " /", "", "", t, &["  enter: keep  esc: clear"]),
+        // esc clears a filter already.
+        Input::Filter(t) => prompt(
+            th,
+            width,
+            (" /", "", ""),
+            t,
+            &["  enter: keep  esc: clear"],
+            false,
+        ),
         Input::Command(t) => prompt(
             th,
             width,
-            " :",
-            "",
-            "",
+            (" :", "", ""),
             t,
             &["  groups workgroups events group NAME workgroup NAME q"],
+            true,
         ),
         Input::Seconds { workgroup, text } => prompt(
             th,
             width,
-            " pause workgroup ",
-            workgroup,
-            " for seconds: ",
+            (" pause workgroup ", workgroup, " for seconds: "),
             text,
             &[
                 &format!(
@@ -356,27 +361,25 @@ fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
                     crate::app::state::DEFAULT_PAUSE_SECS
                 ),
             ],
+            true,
         ),
         Input::Schedule { name, text, .. } => prompt(
             th,
             width,
-            " schedule of group ",
-            name,
-            " (cron, UTC): ",
+            (" schedule of group ", name, " (cron, UTC): "),
             text,
             if text.is_empty() {
                 &["  e.g. 0 2 * * *  esc: cancel", "  esc: cancel"]
             } else {
                 &["  empty: none  esc: cancel", "  esc: cancel"]
             },
+            true,
         ),
         // The format when there is nothing to edit; else how to clear.
         Input::Limits { workgroup, text } => prompt(
             th,
             width,
-            " limits of workgroup ",
-            workgroup,
-            ": ",
+            (" limits of workgroup ", workgroup, ": "),
             text,
             if text.is_empty() {
                 &[
@@ -386,6 +389,7 @@ fn draw_keys(frame: &mut Frame, area: Rect, state: &AppState) {
             } else {
                 &["  empty: none  esc: cancel", "  esc: cancel"]
             },
+            true,
         ),
         Input::None => {
             // The actions first: they are what an operator comes for, and
@@ -478,29 +482,39 @@ fn key_word(c: Command) -> &'static str {
 /// it gives up its hint.
 const PROMPT_MIN: usize = 8;
 
+/// Added to a prompt's hint when the whole line has room for it: ctrl-u
+/// clears what is typed (a prefilled value took a backspace a character).
+const CLEAR_HINT: &str = "  ^u: clear";
+
 /// A prompt on the key bar, fitted to `width` columns: `before`, the
 /// `name` it is about, `after`, what is typed, the cursor and the first
 /// of `hints` that fits. A long name (ids of 128 characters, names of
 /// 1024) is cut with an ellipsis and long typed text shows its end, so
-/// that what is typed, the cursor and a hint stay in sight.
+/// that what is typed, the cursor and a hint stay in sight. With
+/// `clearable` and text typed, the hint also names ctrl-u when nothing
+/// else has to be cut for it.
 fn prompt(
     th: &Theme,
     width: usize,
-    before: &str,
-    name: &str,
-    after: &str,
+    (before, name, after): (&str, &str, &str),
     text: &str,
     hints: &[&str],
+    clearable: bool,
 ) -> Line<'static> {
     let name = clean(th, name);
     let text = clean(th, text);
     let fixed = before.width() + after.width() + 1;
     let least = fixed + name.width().min(PROMPT_MIN) + text.width().min(PROMPT_MIN);
-    let hint = hints
+    let mut hint = hints
         .iter()
         .find(|h| least + h.width() <= width)
         .copied()
-        .unwrap_or("");
+        .unwrap_or("")
+        .to_string();
+    let whole = fixed + name.width() + text.width() + hint.width() + CLEAR_HINT.width();
+    if clearable && !text.is_empty() && !hint.is_empty() && whole <= width {
+        hint.push_str(CLEAR_HINT);
+    }
     let room = width.saturating_sub(fixed + text.width() + hint.width());
     let name = cut(th, &name, room.max(name.width().min(PROMPT_MIN)));
     let room = width.saturating_sub(fixed + name.width() + hint.width());
@@ -509,7 +523,7 @@ fn prompt(
         Span::styled(format!("{before}{name}{after}"), th.title()),
         Span::raw(text),
         Span::raw(th.pick("█", "_")),
-        Span::styled(hint.to_string(), th.dim()),
+        Span::styled(hint, th.dim()),
     ])
 }
 
