@@ -40,3 +40,18 @@ fn a_keys_file_with_bindings_outside_keys_is_refused() {
     refused(&out, "keys file");
     refused(&out, "pause");
 }
+
+/// A key given to two commands of one view stops the console at start,
+/// naming the key and both commands (`q` for pause paused the group when
+/// quit was meant).
+#[test]
+fn a_keys_file_binding_one_key_twice_in_a_view_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("keys.toml");
+    std::fs::write(&path, "[keys]\npause = \"q\"\n").expect("writing the keys file");
+    let out = run(&["--keys", path.to_str().expect("a UTF-8 path")]);
+    refused(
+        &out,
+        "key q is bound to both \"quit\" (built in) and \"pause\" (keys file)",
+    );
+}

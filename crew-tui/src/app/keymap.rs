@@ -273,6 +273,7 @@ impl KeyMap {
         } else {
             toml::from_str(text).map_err(|e| e.to_string())?
         };
+        let mut from_file = Vec::new();
         for (name, keys) in file.keys {
             let cmd = Command::ALL
                 .iter()
@@ -287,32 +288,49 @@ impl KeyMap {
                 .map(|k| Key::parse(k))
                 .collect::<Result<Vec<_>, _>>()?;
             self.keys.insert(*cmd, parsed);
+            from_file.push(*cmd);
         }
-        self.check_conflicts()
+        self.conflicts(&from_file)
     }
 
     /// Refuses a key bound to two commands that can apply in the same
     /// view (a global command applies in every view): one of them would
     /// never run, or not the one the help shows.
     pub fn check_conflicts(&self) -> Result<(), String> {
-        let overlap = |a: Command, b: Command| {
-            a.scopes().iter().any(|s| {
-                *s == Scope::Global || b.scopes().contains(s) || b.scopes().contains(&Scope::Global)
-            })
+        self.conflicts(&[])
+    }
+
+    /// [`KeyMap::check_conflicts`], the error saying which of the two
+    /// bindings come from the keys file (`from_file`) and which are built
+    /// in, and a view where they meet.
+    fn conflicts(&self, from_file: &[Command]) -> Result<(), String> {
+        let origin = |c: &Command| {
+            if from_file.contains(c) {
+                "keys file"
+            } else {
+                "built in"
+            }
         };
         for (i, a) in Command::ALL.iter().enumerate() {
             for b in &Command::ALL[i + 1..] {
                 let (Some(ka), Some(kb)) = (self.keys.get(a), self.keys.get(b)) else {
                     continue;
                 };
-                if let Some(k) = ka.iter().find(|k| kb.contains(k)) {
-                    if overlap(*a, *b) {
-                        return Err(format!(
-                            "key {k} is bound to both {:?} and {:?} in the keys file, which apply in the same view",
-                            a.name(),
-                            b.name()
-                        ));
-                    }
+                let Some(k) = ka.iter().find(|k| kb.contains(k)) else {
+                    continue;
+                };
+                if let Some(view) = shared_scope(*a, *b) {
+                    let view = match view {
+                        Scope::Global => "every view".to_string(),
+                        v => format!("the {} view", v.title().to_lowercase()),
+                    };
+                    return Err(format!(
+                        "key {k} is bound to both {:?} ({}) and {:?} ({}), which both apply in {view}: give one of them another key",
+                        a.name(),
+                        origin(a),
+                        b.name(),
+                        origin(b),
+                    ));
                 }
             }
         }
@@ -395,6 +413,18 @@ impl KeyMap {
             .filter(|c| self.keys.get(c).is_some_and(|k| !k.is_empty()))
             .map(|c| (self.keys_of(*c), c.description()))
             .collect()
+    }
+}
+
+/// A view where both commands apply, if any (a global command applies in
+/// every view).
+fn shared_scope(a: Command, b: Command) -> Option<Scope> {
+    let global = |c: Command| c.scopes().contains(&Scope::Global);
+    match (global(a), global(b)) {
+        (true, true) => Some(Scope::Global),
+        (true, false) => b.scopes().first().copied(),
+        (false, true) => a.scopes().first().copied(),
+        (false, false) => a.scopes().iter().find(|s| b.scopes().contains(s)).copied(),
     }
 }
 
@@ -481,6 +511,16 @@ mod tests {
             e.contains("key q") && e.contains("quit") && e.contains("pause"),
             "{e}"
         );
+        // Which binding is the file's, and where they meet.
+        assert_eq!(
+            e,
+            "key q is bound to both \"quit\" (built in) and \"pause\" (keys file), \
+             which both apply in the groups view: give one of them another key"
+        );
+        let e = KeyMap::default()
+            .apply_overrides("[keys]\nretry = \"c\"\n", false)
+            .unwrap_err();
+        assert!(e.contains("the group tree view"), "{e}");
         // Moving quit away first is fine; views that never meet may share.
         let mut m = KeyMap::default();
         m.apply_overrides("[keys]\nquit = \"Q\"\npause = \"q\"\n", false)
