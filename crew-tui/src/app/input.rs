@@ -37,11 +37,11 @@ pub(super) fn on_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
 /// Longest text the typed confirmation keeps.
 const CONFIRM_TYPED_MAX: usize = 24;
 
-/// A key in a confirm dialog: focus, typing the count, Yes or No. The
-/// buttons read No (left, focused first) and Yes (right).
 /// Said when the last filter goes while bulk actions were on.
 const BULK_ENDED: &str = "no filter left: actions apply to the selected task again";
 
+/// A key in a confirm dialog: focus, typing the count, Yes or No. The
+/// buttons read No (left, focused first) and Yes (right).
 fn on_confirm_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
     let Some(c) = &mut state.confirm else {
         return vec![];
