@@ -317,6 +317,11 @@ pub struct TaskGroup {
     /// When the schedule last reset the group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_scheduled_reset: Option<Timestamp>,
+    /// Why the schedule's due reset was refused (the group's shape forbids
+    /// it), so an operator sees that the group stopped recurring. Cleared
+    /// by the next scheduled reset that runs, or a new schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_refused: Option<String>,
 }
 
 /// A rate-limit domain shared by tasks across groups.

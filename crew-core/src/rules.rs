@@ -122,6 +122,7 @@ pub fn create_group<G: GraphRead + ?Sized>(
         created_at: now,
         schedule,
         last_scheduled_reset: None,
+        schedule_refused: None,
     };
     let mut changes = Changes {
         ops: vec![Change::CreateGroup(group.clone())],
@@ -200,6 +201,8 @@ pub fn update_group<G: GraphRead + ?Sized>(
             crate::schedule::parse(&expr)?;
             group.schedule = Some(expr);
         }
+        // A refusal spoke of the old schedule's reset.
+        group.schedule_refused = None;
     }
     Ok(Changes {
         ops: vec![Change::UpdateGroup(group)],
@@ -1107,44 +1110,69 @@ fn seeds_and_their_ancestors(tasks: &[Task]) -> Result<HashSet<&str>, RuleError>
     Ok(kept)
 }
 
+/// What a group's schedule asks for at `now` ([`scheduled_reset`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScheduledReset {
+    /// The reset, and the group remembering when (or that it was refused);
+    /// empty when nothing is due.
+    pub changes: Changes,
+    /// Why a due reset was refused: the group's shape forbids it, and will
+    /// until an operator changes it.
+    pub refused: Option<String>,
+}
+
 /// The reset a group's schedule asks for, if it is due at `now`: the group
 /// resets (seed semantics) and remembers when, in the same changes. Not
 /// due, no schedule, or a task running (it fires once the group is idle):
-/// no changes. A reset the group's shape refuses is a conflict.
+/// no changes. A reset the group's shape refuses is not an error of the
+/// caller's: the group records why (once, while the reason stays the same),
+/// so that the refusal shows wherever the group does.
 pub fn scheduled_reset<G: GraphRead + ?Sized>(
     g: &G,
     group: &str,
     now: Timestamp,
-) -> Result<Changes, RuleError> {
+) -> Result<ScheduledReset, RuleError> {
     let Some(mut gr) = g.group(group)? else {
         return Err(RuleError::group_not_found(group));
     };
     let Some(expr) = gr.schedule.clone() else {
-        return Ok(Changes::default());
+        return Ok(ScheduledReset::default());
     };
     let since = gr.last_scheduled_reset.unwrap_or(gr.created_at);
     match crate::schedule::next_after(&expr, since)? {
         Some(due) if due <= now => {}
-        _ => return Ok(Changes::default()),
+        _ => return Ok(ScheduledReset::default()),
     }
     let mut changes = match reset_group(g, group, None, now) {
         Ok(c) => c,
         // A task running: the reset fires once the group is idle. Any other
         // conflict (a seed that is a continuation, or depends on one) would
-        // not pass by itself: the caller is told.
-        Err(RuleError::Conflict(e)) => {
+        // not pass by itself.
+        Err(RuleError::Conflict(reason)) => {
             for id in g.incomplete_task_ids(group)? {
                 if g.task(&id)?.is_some_and(|t| t.busy_executing) {
-                    return Ok(Changes::default());
+                    return Ok(ScheduledReset::default());
                 }
             }
-            return Err(RuleError::Conflict(e));
+            let mut changes = Changes::default();
+            if gr.schedule_refused.as_deref() != Some(reason.as_str()) {
+                gr.schedule_refused = Some(reason.clone());
+                changes.ops.push(Change::UpdateGroup(gr));
+            }
+            return Ok(ScheduledReset {
+                changes,
+                refused: Some(reason),
+            });
         }
         Err(e) => return Err(e),
     };
     gr.last_scheduled_reset = Some(now);
+    gr.schedule_refused = None;
     changes.ops.push(Change::UpdateGroup(gr));
-    Ok(changes)
+    Ok(ScheduledReset {
+        changes,
+        refused: None,
+    })
 }
 
 fn retry_fields(t: &mut Task, attempts: u32, now: Timestamp) {

@@ -533,3 +533,29 @@ fn the_tree_title_keeps_every_warning_when_they_all_show() {
         assert!(end.ends_with(']'), "{w}: cut at the edge: {title}");
     }
 }
+
+/// A recurring group whose due reset was refused has stopped recurring:
+/// the tree says why above its rows, and the groups list marks it.
+#[test]
+fn a_refused_schedule_says_why() {
+    let mut s = with_demo(Theme::default(), false);
+    let mut g = groups().task_groups[1].group.clone();
+    g.schedule = Some("0 2 * * *".into());
+    g.schedule_refused = Some(
+        "task \"made\" is a seed, and task \"root\" created it when it ran: a reset would \
+         keep it and the re-run create it again"
+            .into(),
+    );
+    feed(
+        &mut s,
+        [Msg::Stream(crew_core::wire::StreamMessage {
+            seq: 9,
+            at: Some(now()),
+            event: crew_core::wire::Event::GroupUpdated { task_group: g },
+        })],
+    );
+    both("dag_schedule_refused", &s);
+    feed(&mut s, [code(KeyCode::Esc)]);
+    let screen = render(&s, 80, 24);
+    assert!(screen.contains("⟳✗ demo"), "{screen}");
+}

@@ -13,17 +13,25 @@ use std::time::{Duration, Instant};
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// How long a group whose scheduled reset was refused is left alone (its
-/// shape must change first: an operator's doing).
+/// shape must change first: an operator's doing). The group itself records
+/// the refusal (`scheduleRefused`), so the console shows it.
 pub const REFUSED_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Ids of the groups whose schedule is due at `now`: the groups with a
+/// A group whose schedule is due.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Due {
+    /// The group's id.
+    pub id: String,
+    /// Whether the group records a refusal of this reset (cleared by a new
+    /// schedule, which is then tried at once).
+    pub refused: bool,
+}
+
+/// The groups whose schedule is due at `now`: the groups with a
 /// schedule only, read from their index (every second, so not a pass over
 /// every group). A group with a task running waits, from its counters:
 /// the reset would be refused after reading every task.
-pub fn due_groups(
-    store: &Store,
-    now: Timestamp,
-) -> Result<Vec<String>, crate::storage::StorageError> {
+pub fn due_groups(store: &Store, now: Timestamp) -> Result<Vec<Due>, crate::storage::StorageError> {
     let read = store.read()?;
     let mut due = Vec::new();
     for g in read.scheduled_groups()? {
@@ -36,7 +44,10 @@ pub fn due_groups(
         let since = g.last_scheduled_reset.unwrap_or(g.created_at);
         if let Ok(Some(next)) = crew_core::schedule::next_after(expr, since) {
             if next <= now {
-                due.push(g.id);
+                due.push(Due {
+                    refused: g.schedule_refused.is_some(),
+                    id: g.id,
+                });
             }
         }
     }
@@ -47,8 +58,9 @@ pub fn due_groups(
 pub async fn run_schedules(engine: EngineHandle, store: Store) {
     let actor = Actor::new("schedule");
     let mut tick = tokio::time::interval(CHECK_EVERY);
-    // Groups whose reset was refused, and when: said once, tried again
-    // after [`REFUSED_BACKOFF`].
+    // Groups whose reset was refused, and when: tried again after
+    // [`REFUSED_BACKOFF`], or at once when the group no longer records the
+    // refusal (an operator gave it a new schedule).
     let mut refused: HashMap<String, Instant> = HashMap::new();
     loop {
         tick.tick().await;
@@ -63,21 +75,31 @@ pub async fn run_schedules(engine: EngineHandle, store: Store) {
             Err(_) => continue,
         };
         refused.retain(|_, at| at.elapsed() < REFUSED_BACKOFF);
-        for id in due {
-            if refused.contains_key(&id) {
+        for Due {
+            id,
+            refused: recorded,
+        } in due
+        {
+            if !recorded {
+                refused.remove(&id);
+            } else if refused.contains_key(&id) {
                 continue;
             }
             match engine
                 .execute(&actor, Op::ScheduledReset { id: id.clone() })
                 .await
             {
-                Ok(out) if out.updated + out.deleted > 0 => {
-                    tracing::info!(group = %id, "scheduled reset")
+                Ok(out) => {
+                    if let Some(reason) = out.schedule_refused {
+                        tracing::warn!(group = %id, "scheduled reset refused, trying again in a minute: {reason}");
+                        refused.insert(id, Instant::now());
+                    } else if out.updated + out.deleted > 0 {
+                        tracing::info!(group = %id, "scheduled reset");
+                    }
                 }
-                Ok(_) => {}
                 Err(EngineError::ShuttingDown) => return,
                 Err(e) => {
-                    tracing::warn!(group = %id, "scheduled reset refused, trying again in a minute: {e}");
+                    tracing::warn!(group = %id, "scheduled reset failed, trying again in a minute: {e}");
                     refused.insert(id, Instant::now());
                 }
             }

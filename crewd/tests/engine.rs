@@ -3,7 +3,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{echo, Call, TestDaemon, TestWorkers};
+use common::{echo, Behaviour, Call, TestDaemon, TestWorkers};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -514,6 +514,62 @@ async fn a_scheduled_group_resets_itself() {
         .await;
     assert_eq!(s, 422, "{v}");
     assert!(v["error"].as_str().unwrap().contains("cron"), "{v}");
+    d.stop().await;
+}
+
+/// A due reset the group's shape refuses (a seed made by a continuation)
+/// is recorded on the group, where the console and clients see it, and
+/// goes once the operator fixes the shape and the reset runs.
+#[tokio::test]
+async fn a_refused_scheduled_reset_shows_on_the_group_until_it_runs() {
+    let behaviour: Behaviour = Arc::new(|c: &Call| {
+        let children = if c.task_id == "root" {
+            json!([{"id": "made", "worker": "w", "isSeed": true}])
+        } else {
+            json!([])
+        };
+        (StatusCode::OK, json!({"output": 1, "children": children}))
+    });
+    let w = TestWorkers::start(behaviour).await;
+    let d = TestDaemon::start(&w.base_url, |_| {}).await;
+    group(
+        &d,
+        "g",
+        json!([{"id": "root", "worker": "w", "isSeed": true}]),
+    )
+    .await;
+    d.wait_group_complete("g", 10).await;
+    let (s, v) = d
+        .put("/task_group/g", json!({"schedule": "* * * * * *"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let (_, g) = d.get("/task_group/g").await;
+        if let Some(r) = g["scheduleRefused"].as_str() {
+            break r.to_string();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never refused: {g}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(refused.contains("\"made\""), "{refused}");
+    assert_eq!(w.calls_for("root").len(), 1, "not reset");
+    // The operator removes the continuation; a new schedule clears the
+    // refusal, and the next reset runs.
+    let (s, v) = d.delete("/task_group/g/task/made").await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = d
+        .put("/task_group/g", json!({"schedule": "*/2 * * * * *"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v.get("scheduleRefused").is_none(), "{v}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while w.calls_for("root").len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "never reset");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, g) = d.get("/task_group/g").await;
+    assert!(g.get("scheduleRefused").is_none(), "{g}");
     d.stop().await;
 }
 

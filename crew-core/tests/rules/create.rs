@@ -246,9 +246,10 @@ fn a_scheduled_group_resets_itself_when_due_and_only_then() {
         .unwrap();
     let before: Timestamp = next.plus_millis(-1);
     let none = rules::scheduled_reset(&w.g, "nightly", before).unwrap();
-    assert!(none.is_empty(), "not due yet");
+    assert!(none.changes.is_empty(), "not due yet");
     let due = rules::scheduled_reset(&w.g, "nightly", next).unwrap();
-    let due = w.applied(Ok(due)).unwrap();
+    assert_eq!(due.refused, None);
+    let due = w.applied(Ok(due.changes)).unwrap();
     assert!(due
         .ops
         .iter()
@@ -256,6 +257,7 @@ fn a_scheduled_group_resets_itself_when_due_and_only_then() {
     assert!(
         rules::scheduled_reset(&w.g, "nightly", next.plus_millis(1))
             .unwrap()
+            .changes
             .is_empty(),
         "fires once"
     );

@@ -177,7 +177,10 @@ fn a_seed_made_by_a_continuation_refuses_the_reset_and_the_schedule_says_so() {
     let due = w.now.plus_seconds(2.0 * 86_400.0);
     // Running: the scheduled reset waits.
     let (n, _) = w.started("root");
-    assert!(rules::scheduled_reset(&w.g, G, due).unwrap().is_empty());
+    assert!(rules::scheduled_reset(&w.g, G, due)
+        .unwrap()
+        .changes
+        .is_empty());
     let mut spawned = child("made", &[]);
     spawned.is_seed = true;
     w.result_with(
@@ -193,8 +196,49 @@ fn a_seed_made_by_a_continuation_refuses_the_reset_and_the_schedule_says_so() {
         m.contains("\"made\" is a seed") && m.contains("\"root\""),
         "{m}"
     );
-    let m = assert_conflict(rules::scheduled_reset(&w.g, G, due));
+    // Refused: the group records why, once.
+    let refused = rules::scheduled_reset(&w.g, G, due).unwrap();
+    let m = refused.refused.clone().unwrap_or_default();
     assert!(m.contains("\"made\""), "{m}");
+    w.applied(Ok(refused.changes)).unwrap();
+    assert_eq!(w.g.groups[G].schedule_refused.as_deref(), Some(m.as_str()));
+    assert_eq!(w.g.groups[G].last_scheduled_reset, None, "not reset");
+    let again = rules::scheduled_reset(&w.g, G, due).unwrap();
+    assert_eq!(again.refused.as_deref(), Some(m.as_str()));
+    assert!(again.changes.is_empty(), "said once");
+    // Once the operator removes the continuation, the reset runs and the
+    // refusal goes.
+    let c = rules::delete_task(&w.g, "made");
+    w.applied(c).unwrap();
+    let ran = rules::scheduled_reset(&w.g, G, due).unwrap();
+    assert_eq!(ran.refused, None);
+    w.applied(Ok(ran.changes)).unwrap();
+    assert_eq!(w.g.groups[G].schedule_refused, None);
+    assert_eq!(w.g.groups[G].last_scheduled_reset, Some(due));
+}
+
+/// A new schedule clears a refusal of the old one's reset.
+#[test]
+fn a_new_schedule_clears_a_refusal() {
+    let mut w = World::with(vec![nt("a", &[])]);
+    let mut g = w.g.groups[G].clone();
+    g.schedule = Some("0 2 * * *".into());
+    g.schedule_refused = Some("no".into());
+    w.g.groups.insert(G.into(), g);
+    let patch = crew_core::wire::TaskGroupPatch {
+        name: Some("renamed".into()),
+        ..Default::default()
+    };
+    let c = rules::update_group(&w.g, G, patch);
+    w.applied(c).unwrap();
+    assert_eq!(w.g.groups[G].schedule_refused.as_deref(), Some("no"));
+    let patch = crew_core::wire::TaskGroupPatch {
+        schedule: Some("0 3 * * *".into()),
+        ..Default::default()
+    };
+    let c = rules::update_group(&w.g, G, patch);
+    w.applied(c).unwrap();
+    assert_eq!(w.g.groups[G].schedule_refused, None);
 }
 
 #[test]

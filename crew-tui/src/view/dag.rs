@@ -93,6 +93,7 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
     let th = &state.theme;
     let (t, h, l) = list_areas(area);
     frame.render_widget(Paragraph::new(tree_title(state, g, t.width)), t);
+    let (h, l) = refusal_banner(frame, h, l, state, g);
 
     let w = area.width as usize;
     let worker_w = if w >= 100 { 16 } else { 12 };
@@ -183,6 +184,54 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
     } else {
         frame.render_widget(Paragraph::new(lines), l);
     }
+}
+
+/// A recurring group whose due reset was refused stopped recurring until
+/// an operator changes its shape: the reason goes under the title (up to
+/// two rows, when the list has room for rows below it), moving the
+/// heading and the list down. Gives back their new areas.
+fn refusal_banner(
+    frame: &mut Frame,
+    heading: Rect,
+    list: Rect,
+    state: &AppState,
+    g: &OpenGroup,
+) -> (Rect, Rect) {
+    let th = &state.theme;
+    let Some(reason) = &g.view.group.schedule_refused else {
+        return (heading, list);
+    };
+    if list.height < 4 || list.width < 10 {
+        return (heading, list);
+    }
+    let span = Span::styled(
+        format!(
+            "{} schedule refused: {}",
+            th.pick("⚠", "!"),
+            clean(th, reason)
+        ),
+        th.error(),
+    );
+    let rows: u16 = if span.width() <= usize::from(list.width) {
+        1
+    } else {
+        2
+    };
+    let banner = Rect {
+        height: rows,
+        ..heading
+    };
+    frame.render_widget(Paragraph::new(span).wrap(Wrap { trim: true }), banner);
+    let heading = Rect {
+        y: heading.y + rows,
+        ..heading
+    };
+    let list = Rect {
+        y: list.y + rows,
+        height: list.height - rows,
+        ..list
+    };
+    (heading, list)
 }
 
 /// The tree's title, fitted to `width` columns: the name, the size, the

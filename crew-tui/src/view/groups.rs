@@ -147,10 +147,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     }
 }
 
-/// A group's name, marked when it resets itself on a schedule.
+/// A group's name, marked when it resets itself on a schedule (and when
+/// its schedule's reset was refused: it stopped recurring).
 fn group_label(th: &Theme, g: &TaskGroupView) -> String {
-    match &g.group.schedule {
-        Some(_) => format!("{} {}", th.pick("⟳", "~"), clean(th, &g.group.name)),
-        None => clean(th, &g.group.name),
+    let name = clean(th, &g.group.name);
+    match (&g.group.schedule, &g.group.schedule_refused) {
+        (Some(_), Some(_)) => format!("{} {name}", th.pick("⟳✗", "~!")),
+        (Some(_), None) => format!("{} {name}", th.pick("⟳", "~")),
+        (None, _) => name,
     }
 }

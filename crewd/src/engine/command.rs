@@ -20,7 +20,7 @@ impl Engine {
         actor: &Actor,
         now: Timestamp,
     ) -> Result<Applied, ApplyError> {
-        let described = audit::describe(&op);
+        let mut described = audit::describe(&op);
         let mut applied = Applied::default();
         let ids = &mut self.ids;
         let mut gen = || ids.next_id();
@@ -97,7 +97,15 @@ impl Engine {
                     out.changes
                 }
             }
-            Op::ScheduledReset { id } => rules::scheduled_reset(&*tx, &id, now)?,
+            Op::ScheduledReset { id } => {
+                let due = rules::scheduled_reset(&*tx, &id, now)?;
+                if due.refused.is_some() {
+                    // Recording the refusal on the group is not an action.
+                    described = None;
+                }
+                applied.outcome.schedule_refused = due.refused;
+                due.changes
+            }
             Op::CancelTask { id } => {
                 applied.cancelled = Some(id.clone());
                 rules::cancel_attempt(&*tx, &id, now)?

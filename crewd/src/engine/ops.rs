@@ -148,6 +148,8 @@ pub struct OpOutcome {
     pub updated: u64,
     /// What a bulk action matched and did (or would do, on a dry run).
     pub bulk: Option<BulkResult>,
+    /// Why a due scheduled reset was refused (the group now says so too).
+    pub schedule_refused: Option<String>,
 }
 
 /// Why a command was not applied.
