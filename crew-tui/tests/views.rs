@@ -559,3 +559,35 @@ fn a_refused_schedule_says_why() {
     let screen = render(&s, 80, 24);
     assert!(screen.contains("⟳✗ demo"), "{screen}");
 }
+
+/// Over more than a page, sorted other than the daemon's page, with a
+/// long filter: the title shortens the sort's caveat, then the filter's
+/// text, so that the filter stays in sight at 80 columns (it was pushed
+/// past the edge).
+#[test]
+fn the_groups_title_keeps_the_filter_in_sight() {
+    let mut s = loaded(Theme::default(), false);
+    feed(&mut s, [page_of("", groups().task_groups, 1200)]);
+    types(&mut s, "ss/nightly-exports-eu-west");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    let title = |s: &crew_tui::AppState, w: u16| {
+        let screen = render(s, w, 24);
+        screen.lines().nth(1).unwrap_or_default().to_string()
+    };
+    let wide = title(&s, 160);
+    assert!(
+        wide.contains("sort: progress, among the first 3 by newest  /nightly-exports-eu-west"),
+        "{wide}"
+    );
+    let narrow = title(&s, 80);
+    assert!(narrow.contains("/nightly-exports-eu-west"), "{narrow}");
+    assert!(
+        narrow.contains("sort: progress, of the first 3"),
+        "{narrow}"
+    );
+    let narrower = title(&s, 50);
+    assert!(
+        narrower.contains("sort: progress*  /nightly…"),
+        "{narrower}"
+    );
+}

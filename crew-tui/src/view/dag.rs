@@ -3,6 +3,7 @@
 
 use super::{
     clean, cut, fit, fit_right, fitted_title_line, heading, list_areas, marker, select_line, Piece,
+    FILTER_SHORT,
 };
 use crate::app::action::tasks;
 use crate::app::dag::RowKind;
@@ -84,10 +85,6 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
 /// Columns a group's name keeps in the tree's title: at first, and once
 /// every marker is as short as it goes.
 const NAME_FLOORS: [usize; 2] = [8, 4];
-
-/// Columns a filter's text, or a lineage's task id, keeps in the tree's
-/// title when space is short.
-const FILTER_SHORT: usize = 8;
 
 fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
     let th = &state.theme;

@@ -1,6 +1,8 @@
 //! The live event log, newest first; the operator's own actions marked.
 
-use super::{clean, fit, heading, list_areas, marker, select_line, title_line};
+use super::{
+    clean, filter_piece, fit, fitted_title_line, heading, list_areas, marker, select_line, Piece,
+};
 use crate::app::state::{AppState, LogEntry};
 use crate::theme::Theme;
 use crew_core::TaskStatus;
@@ -45,17 +47,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     } else {
         String::new()
     };
-    let mut title = vec![Span::styled(
-        format!("Events ({}){seen}", evs.len()),
-        th.title(),
-    )];
+    // Short of room, the last seq goes, then the filter's text shortens.
+    let mut title = vec![
+        Piece::whole(Span::styled(format!("Events ({})", evs.len()), th.title())),
+        Piece::Forms(vec![vec![Span::styled(seen, th.title())], vec![]]),
+    ];
     if state.events_mine_only {
-        title.push(Span::styled("  mine only", th.warn()));
+        title.push(Piece::whole(Span::styled("  mine only", th.warn())));
     }
-    if !state.events_filter.is_empty() {
-        title.push(Span::raw(format!("  /{}", clean(th, &state.events_filter))));
-    }
-    frame.render_widget(Paragraph::new(title_line(th, title)), t);
+    title.extend(filter_piece(th, &state.events_filter));
+    let filter = title.len() - 1;
+    let title = fitted_title_line(th, usize::from(t.width), title, &[1, filter]);
+    frame.render_widget(Paragraph::new(title), t);
     let subj_w = if area.width >= 120 { 40 } else { 22 };
     frame.render_widget(
         Paragraph::new(heading(

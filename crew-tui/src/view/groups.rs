@@ -1,6 +1,9 @@
 //! The groups list: name, progress, counts by status, paused, age.
 
-use super::{clean, fit, fit_right, heading, list_areas, marker, select_line, title_line};
+use super::{
+    clean, filter_piece, fit, fit_right, fitted_title_line, heading, list_areas, marker,
+    select_line, Piece,
+};
 use crate::app::state::AppState;
 use crate::theme::{fmt_age, Theme};
 use crew_core::wire::{StatusCounts, TaskGroupView};
@@ -53,27 +56,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     } else {
         groups.len().to_string()
     };
-    let sort = state.groups_sort.as_str();
-    let sort = if truncated && state.groups_sort != state.groups_page_sort {
-        format!(
-            "{sort}, among the first {} by {}",
-            state.groups.len(),
-            state.groups_page_sort.as_str()
-        )
-    } else {
-        sort.to_string()
-    };
-    let mut title = vec![Span::styled(
-        format!("Groups ({count}) sort: {sort}"),
-        th.title(),
-    )];
-    if !state.groups_filter.is_empty() {
-        title.push(Span::raw(format!("  /{}", clean(th, &state.groups_filter))));
-    }
-    if !state.groups_loaded {
-        title.push(Span::styled("  loading…", th.dim()));
-    }
-    frame.render_widget(Paragraph::new(title_line(th, title)), t);
+    frame.render_widget(Paragraph::new(title(state, count, truncated, t.width)), t);
 
     let w = area.width as usize;
     let name_w = if w >= 120 { 36 } else { 22 };
@@ -145,6 +128,48 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     } else {
         frame.render_widget(Paragraph::new(lines), l);
     }
+}
+
+/// The title, fitted to `width` columns: the count, the sort, the filter
+/// and the loading marker. Short of room, the sort's caveat (a page sorted
+/// here until the daemon's page in that order arrives) shortens, then the
+/// filter's text, then the caveat goes: the filter always shows.
+fn title(state: &AppState, count: String, truncated: bool, width: u16) -> Line<'static> {
+    let th = &state.theme;
+    let sort = state.groups_sort.as_str();
+    let mut pieces = vec![Piece::whole(Span::styled(
+        format!("Groups ({count}) "),
+        th.title(),
+    ))];
+    let caveat = if truncated && state.groups_sort != state.groups_page_sort {
+        let first = state.groups.len();
+        let by = state.groups_page_sort.as_str();
+        Piece::Forms(vec![
+            vec![Span::styled(
+                format!("sort: {sort}, among the first {first} by {by}"),
+                th.title(),
+            )],
+            vec![Span::styled(
+                format!("sort: {sort}, of the first {first}"),
+                th.title(),
+            )],
+            vec![Span::styled(format!("sort: {sort}*"), th.title())],
+        ])
+    } else {
+        Piece::whole(Span::styled(format!("sort: {sort}"), th.title()))
+    };
+    pieces.push(caveat);
+    let sort_piece = pieces.len() - 1;
+    let mut steps = vec![sort_piece];
+    if let Some(p) = filter_piece(th, &state.groups_filter) {
+        pieces.push(p);
+        steps.push(pieces.len() - 1);
+    }
+    steps.push(sort_piece);
+    if !state.groups_loaded {
+        pieces.push(Piece::whole(Span::styled("  loading…", th.dim())));
+    }
+    fitted_title_line(th, usize::from(width), pieces, &steps)
 }
 
 /// A group's name, marked when it resets itself on a schedule (and when

@@ -190,6 +190,22 @@ pub fn fitted_title_line(
     title_line(theme, spans)
 }
 
+/// Columns a filter's text keeps in a title when room is short.
+pub const FILTER_SHORT: usize = 8;
+
+/// A list's text filter in its title (`  /text`), cut to [`FILTER_SHORT`]
+/// columns at its second form; `None` when no filter is set.
+pub fn filter_piece(theme: &Theme, filter: &str) -> Option<Piece> {
+    if filter.is_empty() {
+        return None;
+    }
+    let text = clean(theme, filter);
+    Some(Piece::Forms(vec![
+        vec![Span::raw(format!("  /{text}"))],
+        vec![Span::raw(format!("  /{}", cut(theme, &text, FILTER_SHORT)))],
+    ]))
+}
+
 /// A column heading line.
 pub fn heading(theme: &Theme, text: String) -> Line<'static> {
     let style = if theme.color() {

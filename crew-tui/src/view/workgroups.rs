@@ -1,7 +1,10 @@
 //! Workgroups: pause countdowns, the tasks waiting on each, calls in
 //! flight and the operator's limits.
 
-use super::{clean, fit, fit_right, heading, list_areas, marker, select_line, title_line};
+use super::{
+    clean, filter_piece, fit, fit_right, fitted_title_line, heading, list_areas, marker,
+    select_line, Piece,
+};
 use crate::app::state::AppState;
 use crate::theme::fmt_duration;
 use crew_core::wire::WorkgroupView;
@@ -16,17 +19,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let th = &state.theme;
     let (t, h, l) = list_areas(area);
     let wgs = state.visible_workgroups();
-    let mut title = vec![Span::styled(
+    let mut title = vec![Piece::whole(Span::styled(
         format!("Workgroups ({})", wgs.len()),
         th.title(),
-    )];
-    if !state.workgroups_filter.is_empty() {
-        title.push(Span::raw(format!(
-            "  /{}",
-            clean(th, &state.workgroups_filter)
-        )));
-    }
-    frame.render_widget(Paragraph::new(title_line(th, title)), t);
+    ))];
+    title.extend(filter_piece(th, &state.workgroups_filter));
+    let title = fitted_title_line(th, usize::from(t.width), title, &[1]);
+    frame.render_widget(Paragraph::new(title), t);
     let wide = area.width >= 120;
     let (name_w, state_w, count_w) = if wide { (40, 30, 8) } else { (16, 28, 7) };
     // The rate column takes what is left (12 columns at 80).
