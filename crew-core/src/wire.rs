@@ -588,7 +588,10 @@ impl GroupSort {
     pub fn compare(&self, a: &TaskGroupView, b: &TaskGroupView) -> std::cmp::Ordering {
         let by_id = || a.group.id.cmp(&b.group.id);
         match self {
-            GroupSort::Newest => b.group.created_at.cmp(&a.group.created_at).then_with(by_id),
+            // As the daemon's time index lists them: by whole millisecond,
+            // newest first, and ties by id, the greater first.
+            GroupSort::Newest => (b.group.created_at.unix_millis(), &b.group.id)
+                .cmp(&(a.group.created_at.unix_millis(), &a.group.id)),
             GroupSort::Name => a.group.name.cmp(&b.group.name).then_with(by_id),
             GroupSort::Progress => a
                 .counts
@@ -983,6 +986,31 @@ mod tests {
             "worker": worker, "workgroup": workgroup,
         }))
         .unwrap()
+    }
+
+    /// Newest first as the daemon's time index lists groups: by whole
+    /// millisecond, ties by id, the greater first. The console re-sorts
+    /// pages with this: a difference moved rows under the selection.
+    #[test]
+    fn newest_first_orders_as_the_daemon_lists() {
+        let view = |id: &str, at: &str| TaskGroupView {
+            group: serde_json::from_value(serde_json::json!({
+                "id": id, "createdAt": at,
+            }))
+            .unwrap(),
+            counts: StatusCounts::default(),
+            completed_percent: 0.0,
+        };
+        let mut views = [
+            view("a", "2026-01-01T00:00:00.000900Z"),
+            view("c", "2026-01-01T00:00:00.000100Z"),
+            view("b", "2026-01-01T00:00:00.000500Z"),
+            view("old", "2025-01-01T00:00:00Z"),
+            view("new", "2026-01-01T00:00:00.001Z"),
+        ];
+        views.sort_by(|x, y| GroupSort::Newest.compare(x, y));
+        let ids: Vec<&str> = views.iter().map(|v| v.group.id.as_str()).collect();
+        assert_eq!(ids, ["new", "c", "b", "a", "old"]);
     }
 
     #[test]
