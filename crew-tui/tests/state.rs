@@ -1421,3 +1421,89 @@ fn a_bulk_action_on_one_task_says_one_task() {
         Some("retry 1 filtered task: 1 updated, 0 deleted")
     );
 }
+
+/// The id of the group an action in the groups view would hit.
+fn selected_group_id(s: &crew_tui::AppState) -> String {
+    s.selected_group()
+        .map(|g| g.group.id.clone())
+        .unwrap_or_default()
+}
+
+/// The groups list selects a group, not a row: groups that arrive with a
+/// refreshed page, from the stream or in another order move the rows, and
+/// `p` still pauses the group the operator selected (it paused the group
+/// that took its row). A selected group that is gone leaves the selection
+/// on its row.
+#[test]
+fn the_groups_selection_stays_on_its_group_as_rows_move() {
+    let mut s = loaded(Theme::default(), false);
+    // Newest first: demo, nightly-sync, backfill-2023.
+    types(&mut s, "jj");
+    assert_eq!(selected_group_id(&s), "g-backfill");
+    let mut page = groups().task_groups;
+    page.push(group("g-new1", "new1", false, 10.0, Default::default()));
+    page.push(group("g-new2", "new2", false, 20.0, Default::default()));
+    feed(&mut s, [page_of("", page, 5)]);
+    assert_eq!(selected_group_id(&s), "g-backfill");
+    let fx = types(&mut s, "p");
+    assert!(
+        matches!(&fx[..], [Effect::Act(ActionRequest { target: Target::Group { id, .. }, .. })] if id == "g-backfill"),
+        "{fx:?}"
+    );
+    // A group created on the stream.
+    let newest = group("g-new3", "new3", false, 1.0, Default::default()).group;
+    feed(&mut s, [ev(8, Event::GroupCreated { task_group: newest })]);
+    assert_eq!(selected_group_id(&s), "g-backfill");
+    // Another order.
+    types(&mut s, "s");
+    assert_eq!(s.groups_sort, GroupSort::Name);
+    assert_eq!(selected_group_id(&s), "g-backfill");
+    // Live counts move rows under "failed".
+    types(&mut s, "ss");
+    assert_eq!(s.groups_sort, GroupSort::Failed);
+    let mut page = groups().task_groups;
+    page[0].counts.failed = 9;
+    feed(&mut s, [page_of("", page, 3)]);
+    assert_eq!(selected_group_id(&s), "g-backfill");
+    // Gone: the row stays, clamped.
+    let row = s.groups_list.selected;
+    let gone = groups().task_groups[2].group.clone();
+    feed(&mut s, [ev(9, Event::GroupDeleted { task_group: gone })]);
+    assert_eq!(s.groups_list.selected, row.min(1));
+    assert_ne!(selected_group_id(&s), "g-backfill");
+}
+
+/// The workgroups list selects a workgroup, not a row: a workgroup created
+/// meanwhile (in the daemon's list, or on the stream) does not move the
+/// selection onto another one.
+#[test]
+fn the_workgroups_selection_stays_on_its_workgroup_as_rows_move() {
+    let mut s = loaded(Theme::default(), false);
+    types(&mut s, "2jj");
+    let selected = |s: &crew_tui::AppState| {
+        s.selected_workgroup()
+            .map(|w| w.workgroup.name.clone())
+            .unwrap_or_default()
+    };
+    // By name: crm, fb-api, stripe.
+    assert_eq!(selected(&s), "stripe");
+    let mut list = workgroups();
+    list.workgroups.push(crew_core::wire::WorkgroupView {
+        workgroup: crew_core::Workgroup::new("ads-api"),
+        incomplete_tasks: 1,
+        in_flight: 0,
+    });
+    feed(&mut s, [Msg::Reply(Reply::Workgroups(Ok(list)))]);
+    assert_eq!(selected(&s), "stripe");
+    let created = crew_core::Workgroup::new("billing");
+    feed(
+        &mut s,
+        [ev(3, Event::WorkgroupUpdated { workgroup: created })],
+    );
+    assert_eq!(selected(&s), "stripe");
+    let fx = types(&mut s, "r");
+    assert!(
+        matches!(&fx[..], [Effect::Act(ActionRequest { target: Target::Workgroup { name }, .. })] if name == "stripe"),
+        "{fx:?}"
+    );
+}

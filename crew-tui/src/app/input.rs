@@ -452,7 +452,10 @@ fn on_command(state: &mut AppState, cmd: Command) -> Vec<Effect> {
         }
         Command::Open => on_open(state),
         Command::Sort => {
+            // The selected group stays selected in its new place.
+            let anchor = state.group_anchor();
             state.groups_sort = state.groups_sort.next();
+            state.reselect_group(anchor);
             // Beyond the loaded page, the daemon sorts (at the next tick).
             if state.groups_need_search() {
                 state.groups_dirty = true;

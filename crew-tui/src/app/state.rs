@@ -709,6 +709,44 @@ impl AppState {
             .copied()
     }
 
+    /// The id of the group selected in the groups list, to select it again
+    /// once the list has changed ([`AppState::reselect_group`]).
+    pub(super) fn group_anchor(&self) -> Option<String> {
+        self.selected_group().map(|g| g.group.id.clone())
+    }
+
+    /// Selects the group `anchor` again after the list changed (a page
+    /// refreshed, a group created or gone, another order): rows move under
+    /// the selection, and an action must not hit the group that took its
+    /// row. When the group is gone, the selection stays on its row.
+    pub(super) fn reselect_group(&mut self, anchor: Option<String>) {
+        let groups = self.visible_groups();
+        let n = groups.len();
+        let found = anchor.and_then(|id| groups.iter().position(|g| g.group.id == id));
+        if let Some(i) = found {
+            self.groups_list.selected = i;
+        }
+        self.groups_list.clamp(n);
+    }
+
+    /// The name of the workgroup selected, to select it again once the list
+    /// has changed ([`AppState::reselect_workgroup`]).
+    pub(super) fn workgroup_anchor(&self) -> Option<String> {
+        self.selected_workgroup().map(|w| w.workgroup.name.clone())
+    }
+
+    /// Selects the workgroup `anchor` again after the list changed, as
+    /// [`AppState::reselect_group`] does for groups.
+    pub(super) fn reselect_workgroup(&mut self, anchor: Option<String>) {
+        let wgs = self.visible_workgroups();
+        let n = wgs.len();
+        let found = anchor.and_then(|name| wgs.iter().position(|w| w.workgroup.name == name));
+        if let Some(i) = found {
+            self.workgroups_list.selected = i;
+        }
+        self.workgroups_list.clamp(n);
+    }
+
     /// The event log as shown, newest first.
     pub fn visible_events(&self) -> Vec<&LogEntry> {
         let needle = self.events_filter.to_lowercase();
@@ -874,7 +912,9 @@ impl AppState {
     /// leaves it if it is open, saying `why` after its name.
     pub(super) fn group_gone(&mut self, id: &str, why: &str) {
         self.pending.remove(&format!("group:{id}"));
+        let anchor = self.group_anchor();
         self.groups.retain(|g| g.group.id != id);
+        self.reselect_group(anchor);
         let Some(g) = self.group.take_if(|g| g.view.group.id == id) else {
             return;
         };

@@ -294,6 +294,8 @@ fn apply_event(state: &mut AppState, ev: Event) {
         }
         Event::GroupCreated { task_group } | Event::GroupUpdated { task_group } => {
             state.pending.remove(&format!("group:{}", task_group.id));
+            // A new group, or a renamed one, may move rows.
+            let anchor = state.group_anchor();
             if let Some(g) = &mut state.group {
                 if g.view.group.id == task_group.id {
                     g.view.group = task_group.clone();
@@ -314,10 +316,12 @@ fn apply_event(state: &mut AppState, ev: Event) {
                     state.groups_dirty = true;
                 }
             }
+            state.reselect_group(anchor);
         }
         Event::GroupDeleted { task_group } => state.group_gone(&task_group.id, "was deleted"),
         Event::WorkgroupUpdated { workgroup } => {
             state.pending.remove(&format!("wg:{}", workgroup.name));
+            let anchor = state.workgroup_anchor();
             match state
                 .workgroups
                 .iter_mut()
@@ -330,6 +334,7 @@ fn apply_event(state: &mut AppState, ev: Event) {
                     in_flight: 0,
                 }),
             }
+            state.reselect_workgroup(anchor);
         }
         Event::WorkerUpdated { .. } | Event::AuditRecorded { .. } | Event::Resync { .. } => {}
     }
@@ -388,6 +393,7 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
             state.groups_fetched_at = Some(state.now);
             match result {
                 Ok(list) => {
+                    let anchor = state.group_anchor();
                     state.groups = list.task_groups;
                     state.groups_total = list.count;
                     state.groups_search = search;
@@ -405,8 +411,7 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
                             g.view.group = v.group.clone();
                         }
                     }
-                    let n = state.visible_groups().len();
-                    state.groups_list.clamp(n);
+                    state.reselect_group(anchor);
                     if let Some(name) = state.want_group.take() {
                         return state.open_named_group(&name);
                     }
@@ -443,9 +448,9 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
         Reply::Workgroups(res) => {
             match res {
                 Ok(list) => {
+                    let anchor = state.workgroup_anchor();
                     state.workgroups = list.workgroups;
-                    let n = state.visible_workgroups().len();
-                    state.workgroups_list.clamp(n);
+                    state.reselect_workgroup(anchor);
                 }
                 Err(e) => state.fail(format!("listing workgroups: {e}")),
             }
