@@ -1507,3 +1507,50 @@ fn the_workgroups_selection_stays_on_its_workgroup_as_rows_move() {
         "{fx:?}"
     );
 }
+
+/// `n` workgroup events from sequence `from` on.
+fn workgroup_events(from: u64, n: u64) -> Vec<Msg> {
+    let fb = workgroups().workgroups[0].workgroup.clone();
+    (from..from + n)
+        .map(|seq| {
+            ev(
+                seq,
+                Event::WorkgroupUpdated {
+                    workgroup: fb.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// A full event log drops its oldest entries; the selection stays on its
+/// entry, and on the last one when its own was dropped (it pointed past
+/// the end, and the log showed "no events yet").
+#[test]
+fn a_full_event_log_keeps_its_selection_in_range() {
+    let limit = crew_tui::app::state::EVENT_LOG_LIMIT as u64;
+    let mut s = loaded(Theme::default(), false);
+    feed(&mut s, workgroup_events(1, limit));
+    types(&mut s, "3G");
+    let selected = |s: &crew_tui::AppState| {
+        s.visible_events()
+            .get(s.events_list.selected)
+            .map(|e| e.seq)
+    };
+    assert_eq!(selected(&s), Some(1));
+    feed(&mut s, workgroup_events(limit + 1, 5));
+    assert_eq!(s.events.len(), limit as usize);
+    assert_eq!(selected(&s), Some(6), "the oldest left");
+    assert!(!render(&s, 80, 24).contains("no events yet"));
+    // In the middle, it stays on its entry.
+    types(&mut s, "gjjj");
+    let before = selected(&s);
+    feed(&mut s, workgroup_events(limit + 6, 5));
+    assert_eq!(selected(&s), before);
+    // With a filter that shows the dropped entries too.
+    types(&mut s, "/workgroup");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    types(&mut s, "G");
+    feed(&mut s, workgroup_events(limit + 11, 3));
+    assert_eq!(selected(&s), Some(14));
+}

@@ -818,15 +818,50 @@ impl AppState {
     }
 
     pub(super) fn log(&mut self, entry: LogEntry) {
+        let needle = self.events_filter.to_lowercase();
         // Only an entry the log shows moves the selected one down a row.
-        let shown = self.event_shown(&entry, &self.events_filter.to_lowercase());
+        let shown = self.event_shown(&entry, &needle);
         self.events.push_front(entry);
-        if self.events.len() > EVENT_LOG_LIMIT {
-            self.events.pop_back();
-        }
         if shown && self.events_list.selected > 0 {
             self.events_list.selected += 1;
             self.events_list.offset += 1;
+        }
+        if self.events.len() > EVENT_LOG_LIMIT {
+            let oldest = self.events.len() - 1;
+            self.evict(oldest, &needle);
+        }
+    }
+
+    /// Drops the log's entry at `at`, keeping the selection on the entry it
+    /// was on: a shown entry above it moves it up a row; when the selected
+    /// entry itself goes, the next one takes its row, or the one above when
+    /// it was the last (the selection had pointed past the end, and the log
+    /// showed none of its entries).
+    fn evict(&mut self, at: usize, needle: &str) {
+        let Some(gone) = self.events.remove(at) else {
+            return;
+        };
+        let sel = self.events_list.selected;
+        if sel == 0 || !self.event_shown(&gone, needle) {
+            return;
+        }
+        // The row it had, counted only as far as the selection's.
+        let row = self
+            .events
+            .iter()
+            .take(at)
+            .filter(|e| self.event_shown(e, needle))
+            .take(sel + 1)
+            .count();
+        let last = row == sel
+            && !self
+                .events
+                .iter()
+                .skip(at)
+                .any(|e| self.event_shown(e, needle));
+        if row < sel || last {
+            self.events_list.selected -= 1;
+            self.events_list.offset = self.events_list.offset.saturating_sub(1);
         }
     }
 
