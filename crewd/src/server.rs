@@ -124,8 +124,14 @@ pub async fn run_with_store(
         hub: hub.clone(),
         tokens,
         runtime: stream_runtime.handle(),
+        // A task's input and output, and its errors and fields besides.
+        max_event_bytes: config
+            .max_request_bytes
+            .saturating_add(config.max_response_bytes)
+            .saturating_add(1024 * 1024),
     };
-    let mut app = api::router(state).merge(crate::stream::ws::router(stream));
+    let stream = api::with_json_errors(crate::stream::ws::router(stream), config.max_request_bytes);
+    let mut app = api::router(state).merge(stream);
     let demo_loop = if config.demo {
         app = app.merge(crate::demo::worker_routes());
         let (engine, store) = (handle.clone(), store.clone());

@@ -380,3 +380,83 @@ async fn shutdown_closes_stream_clients() {
         .expect("graceful shutdown does not wait for stream clients");
     assert!(next(&mut ws, 5).await.is_none());
 }
+
+/// An event larger than the socket's former write cap (4 MiB), such as a
+/// task whose input is 5 MB, reaches live and resuming clients, and the
+/// events after it flow: it cut every client off, again at each resume.
+#[tokio::test]
+async fn an_event_of_megabytes_reaches_every_client() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |_| {}).await;
+    let mut live = connect(&d, "").await;
+    let blob = "x".repeat(5_000_000);
+    let (s, v) = d
+        .post(
+            "/task_groups",
+            json!({"id": "big", "tasks": [{"id": "b1", "worker": "w", "isPaused": true,
+                                           "input": {"blob": blob}}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = d
+        .post("/task_groups", json!({"id": "after", "isPaused": true}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let expected = [
+        "group.created big",
+        "task.created b1",
+        "group.created after",
+    ];
+    assert_eq!(events_until_after(&mut live).await, expected);
+    let mut resumed = connect(&d, "?since=0").await;
+    assert_eq!(events_until_after(&mut resumed).await, expected);
+    d.stop().await;
+}
+
+/// `type id` of each event up to the creation of group `after`; a
+/// task's 5 MB input arrives whole.
+async fn events_until_after(ws: &mut Ws) -> Vec<String> {
+    let mut seen = vec![];
+    while let Some(m) = next(ws, 10).await {
+        let id = m["task"]["id"]
+            .as_str()
+            .or(m["taskGroup"]["id"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        if m["type"] == "task.created" {
+            let len = m["task"]["input"]["blob"].as_str().map(str::len);
+            assert_eq!(len, Some(5_000_000));
+        }
+        seen.push(format!("{} {id}", m["type"].as_str().unwrap_or_default()));
+        if id == "after" {
+            break;
+        }
+    }
+    seen
+}
+
+/// The stream's routes answer errors as JSON `{error}` like every other
+/// route: a wrong method and a path that is not UTF-8 were plain text or
+/// empty.
+#[tokio::test]
+async fn stream_routes_answer_errors_as_json() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |_| {}).await;
+    let r = d.http.post(d.api("/events")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    assert!(v["error"].is_string(), "{v}");
+    let r = d
+        .http
+        .get(d.api("/task_group/%ff/stream/-"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    assert!(
+        v["error"].as_str().unwrap_or_default().contains("UTF-8"),
+        "{v}"
+    );
+    d.stop().await;
+}

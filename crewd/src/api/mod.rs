@@ -129,11 +129,21 @@ pub fn router(state: ApiState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
-    api.layer(DefaultBodyLimit::max(limit))
+    let api = api
+        .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
-        .layer(middleware::from_fn_with_state(state, auth::require_token))
-        .layer(middleware::from_fn_with_state(limit, json_errors))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(state, auth::require_token));
+    with_json_errors(api, limit).layer(TraceLayer::new_for_http())
+}
+
+/// Every error `router` answers becomes JSON `{error}`, axum's own
+/// rejections (a path that is not UTF-8, a method not allowed) included:
+/// for the API's routes and those served beside them (the stream's).
+pub fn with_json_errors(router: Router, max_request_bytes: usize) -> Router {
+    router.layer(middleware::from_fn_with_state(
+        max_request_bytes,
+        json_errors,
+    ))
 }
 
 /// `GET /healthz`: no auth; 200 once the daemon has recovered its state

@@ -40,8 +40,9 @@ const MAX_INCOMING_MESSAGE: usize = 64 * 1024;
 const READ_BUFFER: usize = 4 * 1024;
 /// Bytes buffered for a client's socket before writes wait.
 const WRITE_BUFFER: usize = 128 * 1024;
-/// Hard cap on the socket's write buffer.
-const MAX_WRITE_BUFFER: usize = 4 * 1024 * 1024;
+/// Room in the socket's write buffer beyond the largest event, for the
+/// frames queued before it.
+const WRITE_BUFFER_SLACK: usize = 4 * 1024 * 1024;
 /// How often idle connections are pinged; two missed pongs close them.
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// Events read from the store per replay page.
@@ -61,6 +62,11 @@ pub struct StreamState {
     pub tokens: Tokens,
     /// Where connections are served once upgraded ([`super::runtime`]).
     pub runtime: tokio::runtime::Handle,
+    /// The largest event the daemon can produce: a task whose input is as
+    /// large as a request may be and whose output as large as a worker's
+    /// answer may be. A socket's write buffer takes one such message, or
+    /// the event would cut every client off, again at each resume.
+    pub max_event_bytes: usize,
 }
 
 /// The stream routes with their OpenAPI description (merged into the
@@ -143,12 +149,15 @@ fn admit(
     }
 }
 
-fn limits(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+/// Buffer sizes and limits of a client's socket. Writes wait once
+/// [`WRITE_BUFFER`] bytes are buffered, so the cap is reached only by one
+/// message larger than the rest: the largest event must fit.
+fn limits(ws: WebSocketUpgrade, max_event_bytes: usize) -> WebSocketUpgrade {
     ws.read_buffer_size(READ_BUFFER)
         .max_message_size(MAX_INCOMING_MESSAGE)
         .max_frame_size(MAX_INCOMING_MESSAGE)
         .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_write_buffer_size(max_event_bytes.saturating_add(WRITE_BUFFER_SLACK))
 }
 
 /// Each message is one JSON text frame, a `StreamMessage`
@@ -190,7 +199,7 @@ async fn events(
     // Subscribe before reading the log, so nothing falls between the two.
     let sub = state.hub.subscribe(q.group.clone(), CLIENT_QUEUE);
     let runtime = state.runtime.clone();
-    limits(ws).on_upgrade(move |socket| async move {
+    limits(ws, state.max_event_bytes).on_upgrade(move |socket| async move {
         let _ = runtime
             .spawn(follow(socket, state, sub, q.group, q.since))
             .await;
@@ -396,7 +405,7 @@ async fn crew_go_stream(
     }
     let sub = state.hub.subscribe(Some(group.clone()), CLIENT_QUEUE);
     let runtime = state.runtime.clone();
-    limits(ws).on_upgrade(move |socket| async move {
+    limits(ws, state.max_event_bytes).on_upgrade(move |socket| async move {
         let _ = runtime.spawn(follow_crew_go(socket, sub, group)).await;
     })
 }
