@@ -4,9 +4,10 @@
 
 use crate::app::msg::{ConnEvent, Msg};
 use crew_core::wire::{Event, StreamMessage};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
@@ -15,6 +16,23 @@ use tokio_tungstenite::tungstenite::Message;
 pub const BACKOFF_START: Duration = Duration::from_millis(500);
 /// Longest retry delay.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// How often the console pings the daemon: its pong shows the connection
+/// is alive even when no event comes (the daemon pings only every 20 s).
+pub const PING_EVERY: Duration = Duration::from_secs(5);
+/// How long the stream may stay silent (no event, ping or pong) before the
+/// connection is taken for lost: a frozen daemon or a dead network path
+/// never closes it, and the header showed CONNECTED for minutes.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(15);
+
+/// How the stream checks that the daemon is still there.
+#[derive(Clone, Copy, Debug)]
+struct Liveness {
+    /// Ping after this long.
+    ping_every: Duration,
+    /// Give up after this long without a frame.
+    silence: Duration,
+}
 
 /// The delay before retry number `attempt` (1-based): doubling, capped.
 pub fn backoff(attempt: u32) -> Duration {
@@ -52,6 +70,15 @@ pub fn events_url(base: &str, since: Option<u64>) -> String {
 
 /// Runs until the receiving side is gone.
 pub async fn run(base: String, token: Option<String>, tx: mpsc::Sender<Msg>) {
+    let live = Liveness {
+        ping_every: PING_EVERY,
+        silence: SILENCE_LIMIT,
+    };
+    run_with(base, token, tx, live).await
+}
+
+/// [`run`], checking the connection's life as `live` says.
+async fn run_with(base: String, token: Option<String>, tx: mpsc::Sender<Msg>, live: Liveness) {
     let mut since: Option<u64> = None;
     let mut attempt = 0u32;
     loop {
@@ -66,8 +93,33 @@ pub async fn run(base: String, token: Option<String>, tx: mpsc::Sender<Msg>) {
                 {
                     return;
                 }
+                let mut heard = Instant::now();
+                let mut ping = tokio::time::interval_at(heard + live.ping_every, live.ping_every);
+                ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
                 loop {
-                    match ws.next().await {
+                    let deadline = heard + live.silence;
+                    let next = tokio::select! {
+                        next = ws.next() => next,
+                        _ = ping.tick() => {
+                            // Bounded too: a peer that reads nothing fills
+                            // the socket's buffer, and the send waits.
+                            let sent = tokio::time::timeout_at(
+                                deadline,
+                                ws.send(Message::Ping(Default::default())),
+                            )
+                            .await;
+                            match sent {
+                                Ok(Ok(())) => continue,
+                                Ok(Err(e)) => break (e.to_string(), false),
+                                Err(_) => break (silent(live.silence), false),
+                            }
+                        }
+                        _ = tokio::time::sleep_until(deadline) => {
+                            break (silent(live.silence), false)
+                        }
+                    };
+                    heard = Instant::now();
+                    match next {
                         Some(Ok(Message::Text(text))) => {
                             match serde_json::from_str::<StreamMessage>(text.as_str()) {
                                 Ok(m) => {
@@ -113,6 +165,14 @@ pub async fn run(base: String, token: Option<String>, tx: mpsc::Sender<Msg>) {
         }
         tokio::time::sleep(delay).await;
     }
+}
+
+/// Why a silent connection was given up.
+fn silent(limit: Duration) -> String {
+    format!(
+        "no word from the daemon for {}",
+        crate::theme::fmt_duration(limit.as_secs_f64())
+    )
 }
 
 type Ws =
@@ -217,6 +277,97 @@ mod tests {
             "wss://crew.example.com:8443/api/v1/events"
         );
         assert_eq!(events_url("h:8090", None), "ws://h:8090/api/v1/events");
+    }
+
+    /// Quick timings, for tests.
+    const QUICK: Liveness = Liveness {
+        ping_every: Duration::from_millis(50),
+        silence: Duration::from_millis(300),
+    };
+
+    /// A daemon on a local port whose one stream client `serve` is handed
+    /// after the handshake; the console's stream runs against it.
+    async fn against<F, Fut>(serve: F) -> (mpsc::Receiver<Msg>, tokio::task::JoinHandle<()>)
+    where
+        F: FnOnce(tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>) -> Fut
+            + Send
+            + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a local port");
+        let port = listener.local_addr().expect("local address").port();
+        tokio::spawn(async move {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(ws) = tokio_tungstenite::accept_async(sock).await else {
+                return;
+            };
+            serve(ws).await;
+        });
+        let (tx, rx) = mpsc::channel(16);
+        let client = tokio::spawn(run_with(
+            format!("http://127.0.0.1:{port}"),
+            None,
+            tx,
+            QUICK,
+        ));
+        (rx, client)
+    }
+
+    /// The next connection change the stream reports within `within`.
+    async fn next_conn(rx: &mut mpsc::Receiver<Msg>, within: Duration) -> Option<ConnEvent> {
+        let wait = async {
+            loop {
+                match rx.recv().await? {
+                    Msg::Conn(c) => return Some(c),
+                    _ => continue,
+                }
+            }
+        };
+        tokio::time::timeout(within, wait).await.ok().flatten()
+    }
+
+    /// A daemon that stops answering (frozen, or its host gone) without
+    /// closing the connection is taken for lost once the stream has been
+    /// silent too long: it reconnects, and the header says so (it showed
+    /// CONNECTED for as long as the socket stayed open).
+    #[tokio::test]
+    async fn a_silent_daemon_is_taken_for_lost() {
+        let (mut rx, client) = against(|ws| async move {
+            // Holds the connection open and never reads: no pong.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(ws);
+        })
+        .await;
+        let first = next_conn(&mut rx, Duration::from_secs(5)).await;
+        assert_eq!(first, Some(ConnEvent::Connected { resumed: false }));
+        let lost = next_conn(&mut rx, Duration::from_secs(5)).await;
+        client.abort();
+        match lost {
+            Some(ConnEvent::Disconnected { error, .. }) => {
+                assert!(error.contains("no word from the daemon"), "{error}")
+            }
+            other => panic!("still connected: {other:?}"),
+        }
+    }
+
+    /// A daemon that sends no event but answers the console's pings stays
+    /// connected, well past the silence limit.
+    #[tokio::test]
+    async fn a_daemon_that_answers_pings_stays_connected() {
+        let (mut rx, client) = against(|mut ws| async move {
+            // Reading answers pings.
+            while let Some(Ok(_)) = ws.next().await {}
+        })
+        .await;
+        let first = next_conn(&mut rx, Duration::from_secs(5)).await;
+        assert_eq!(first, Some(ConnEvent::Connected { resumed: false }));
+        let after = next_conn(&mut rx, QUICK.silence * 4).await;
+        client.abort();
+        assert_eq!(after, None);
     }
 
     /// An `https://` daemon is spoken to over TLS: the first byte the
