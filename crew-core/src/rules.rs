@@ -590,6 +590,8 @@ fn complete_duplicate<G: GraphRead + ?Sized>(
 /// - failure: an error is recorded, an attempt burned, the next try delayed.
 /// - rate limit: the workgroup pauses (or the task, without a workgroup);
 ///   no attempt is burned.
+/// - after a failure or a rate limit, the task's same-key duplicates wait
+///   for its next try as well (see `hold_same_key`).
 #[allow(clippy::too_many_arguments)]
 pub fn record_result<G: GraphRead + ?Sized>(
     g: &G,
@@ -643,8 +645,8 @@ pub fn record_result<G: GraphRead + ?Sized>(
                 let mut s = Staged::new(g);
                 s.task(id)?;
                 let msg = format!("the worker's children were refused: {e}");
-                fail(&mut s, task.clone(), msg, now, policy, jitter);
-                wake_same_key(&mut s, &task)?;
+                let next_try = fail(&mut s, task.clone(), msg, now, policy, jitter);
+                hold_same_key(&mut s, &task, next_try, now)?;
                 return Ok(s.finish());
             }
             for c in s.children(&done.id)? {
@@ -667,8 +669,8 @@ pub fn record_result<G: GraphRead + ?Sized>(
             }
         }
         WorkerOutcome::Failure { message } => {
-            fail(&mut s, task.clone(), message, now, policy, jitter);
-            wake_same_key(&mut s, &task)?;
+            let next_try = fail(&mut s, task.clone(), message, now, policy, jitter);
+            hold_same_key(&mut s, &task, next_try, now)?;
         }
         WorkerOutcome::RateLimited {
             delay_secs,
@@ -676,9 +678,9 @@ pub fn record_result<G: GraphRead + ?Sized>(
         } => {
             let mut t = task.clone();
             finish_attempt(&mut t, AttemptOutcome::RateLimited, now);
+            let until = now.plus_seconds(delay_secs);
             if t.workgroup.is_empty() {
                 // Like a workgroup pause, never shortens a later schedule.
-                let until = now.plus_seconds(delay_secs);
                 if t.run_after < until {
                     t.run_after = until;
                 }
@@ -687,12 +689,15 @@ pub fn record_result<G: GraphRead + ?Sized>(
                 s.put(t.clone());
                 rate_limit_workgroup(&mut s, &t, delay_secs, now)?;
             }
-            wake_same_key(&mut s, &task)?;
+            hold_same_key(&mut s, &task, until, now)?;
         }
     }
     Ok(s.finish())
 }
 
+/// Records a failed attempt and returns when the next try of the same call
+/// may be made (the task's new runAfter; for a task with no attempts left,
+/// the time it would have been, which its same-key duplicates wait for).
 fn fail<G: GraphRead + ?Sized>(
     s: &mut Staged<'_, G>,
     mut task: Task,
@@ -700,17 +705,52 @@ fn fail<G: GraphRead + ?Sized>(
     now: Timestamp,
     policy: RetryPolicy,
     jitter: f64,
-) {
+) -> Timestamp {
     finish_attempt(&mut task, AttemptOutcome::Failed, now);
     task.errors
         .push(TaskError::recorded(message, now, task.attempts));
     task.remaining_attempts = task.remaining_attempts.saturating_sub(1);
+    let failures = task.errors.len() as u32;
+    let delay = policy.delay_secs(task.error_delay_in_seconds, failures, jitter);
+    let next_try = now.plus_seconds(delay);
     if task.remaining_attempts > 0 {
-        let failures = task.errors.len() as u32;
-        let delay = policy.delay_secs(task.error_delay_in_seconds, failures, jitter);
-        task.run_after = now.plus_seconds(delay);
+        task.run_after = next_try;
     }
     s.put(task);
+    next_try
+}
+
+/// After a failed or rate-limited attempt of a keyed task, every idle,
+/// incomplete task with the same key in its group is held until `until`,
+/// the failed task's next try: duplicates stand for one call, so the call
+/// is backed off once for all of them instead of being made again at once
+/// by each duplicate in turn. A later runAfter of theirs is kept. They are
+/// woken, since the key no longer holds them (at most one call per key at a
+/// time still holds: the first to be due starts, the others wait for it).
+fn hold_same_key<G: GraphRead + ?Sized>(
+    s: &mut Staged<'_, G>,
+    task: &Task,
+    until: Timestamp,
+    now: Timestamp,
+) -> Result<(), RuleError> {
+    if task.key.is_empty() {
+        return Ok(());
+    }
+    for other in s.tasks_with_key(&task.task_group_id, &task.key)? {
+        if other == task.id {
+            continue;
+        }
+        if until > now {
+            if let Some(mut o) = s.task(&other)? {
+                if !o.is_complete && !o.busy_executing && o.run_after < until {
+                    o.run_after = until;
+                    s.put(o);
+                }
+            }
+        }
+        s.wake(other);
+    }
+    Ok(())
 }
 
 fn wake_same_key<G: GraphRead + ?Sized>(

@@ -112,11 +112,83 @@ fn at_most_one_in_flight_per_key_and_group() {
 }
 
 #[test]
-fn a_failed_duplicate_lets_the_other_run() {
+fn a_failed_duplicate_lets_the_other_run_after_its_delay() {
     let mut w = World::with(vec![keyed("a", "k", &[]), keyed("b", "k", &[])]);
     let (n, _) = w.started("a");
     let c = w.result("a", n, crew_core::worker::WorkerOutcome::failure("no"));
     assert!(c.wake.contains(&"b".to_string()), "{:?}", c.wake);
+    assert_eq!(skipped(&mut w, "b"), Some(TaskStatus::Delayed));
+    w.advance(60.0);
+    w.started("b");
+}
+
+/// Ten duplicates of a failing call: one call per error delay, not ten
+/// calls in a row (each failure used to start the next duplicate at once).
+#[test]
+fn failing_duplicates_are_called_once_per_error_delay() {
+    let ids: Vec<String> = (0..10).map(|i| format!("d{i}")).collect();
+    let mut w = World::with(
+        ids.iter()
+            .map(|id| NewTask {
+                error_delay_in_seconds: Some(60),
+                remaining_attempts: Some(3),
+                ..keyed(id, "SAME", &[])
+            })
+            .collect(),
+    );
+    let mut calls = Vec::new();
+    for round in 0..4 {
+        let mut started_this_round = 0;
+        for id in &ids {
+            if let Start::Started { attempt, .. } = w.start(id) {
+                started_this_round += 1;
+                calls.push(w.now);
+                w.result(
+                    id,
+                    attempt,
+                    crew_core::worker::WorkerOutcome::failure("HTTP 500"),
+                );
+            }
+        }
+        assert_eq!(started_this_round, 1, "round {round}: one call per delay");
+        // Nothing is due before the delay is over.
+        w.advance(59.0);
+        for id in &ids {
+            assert!(
+                matches!(w.start(id), Start::Skipped { .. }),
+                "round {round}: {id} started within the delay"
+            );
+        }
+        w.advance(1.0);
+    }
+    assert_eq!(calls.len(), 4);
+}
+
+#[test]
+fn a_rate_limited_duplicate_holds_the_others_too() {
+    let mut w = World::with(vec![keyed("a", "k", &[]), keyed("b", "k", &[])]);
+    let (n, _) = w.started("a");
+    w.result("a", n, rate_limited(30.0));
+    assert_eq!(skipped(&mut w, "b"), Some(TaskStatus::Delayed));
+    assert_eq!(w.task("b").run_after, w.now.plus_seconds(30.0));
+    w.advance(30.0);
+    assert!(matches!(w.start("a"), Start::Started { .. }));
+}
+
+#[test]
+fn a_duplicate_that_used_its_last_attempt_still_holds_the_others() {
+    let mut w = World::with(vec![
+        NewTask {
+            remaining_attempts: Some(1),
+            error_delay_in_seconds: Some(10),
+            ..keyed("a", "k", &[])
+        },
+        keyed("b", "k", &[]),
+    ]);
+    w.run_fail("a", "no");
+    assert_eq!(w.status("a"), TaskStatus::Failed);
+    assert_eq!(skipped(&mut w, "b"), Some(TaskStatus::Delayed));
+    w.advance(10.0);
     w.started("b");
 }
 
