@@ -103,6 +103,20 @@ pub fn check_attempts(n: u32) -> Result<(), RuleError> {
     }
 }
 
+/// Checks the attempts a reset or retry (`action`) gives: at least one,
+/// since with none the tasks would be failed instead of run again. A task
+/// may still be created or edited with 0 (crew-go allows it: it is failed).
+pub fn check_given_attempts(action: &str, n: u32) -> Result<(), RuleError> {
+    if n == 0 {
+        Err(RuleError::Invalid(format!(
+            "remainingAttempts 0 is not valid for a {action}: it would leave the tasks \
+             failed; give 1 to {MAX_ATTEMPTS}"
+        )))
+    } else {
+        check_attempts(n)
+    }
+}
+
 /// Longest per-task worker timeout (one day).
 pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 

@@ -1019,7 +1019,7 @@ pub fn reset_task<G: GraphRead + ?Sized>(
     now: Timestamp,
 ) -> Result<Changes, RuleError> {
     let attempts = attempts.unwrap_or(DEFAULT_REMAINING_ATTEMPTS);
-    dag::check_attempts(attempts)?;
+    dag::check_given_attempts("reset", attempts)?;
     let mut s = Staged::new(g);
     let root = s.require(id)?;
     refuse_running(&root, "reset")?;
@@ -1075,7 +1075,7 @@ pub fn reset_group<G: GraphRead + ?Sized>(
     now: Timestamp,
 ) -> Result<Changes, RuleError> {
     let attempts = attempts.unwrap_or(DEFAULT_REMAINING_ATTEMPTS);
-    dag::check_attempts(attempts)?;
+    dag::check_given_attempts("reset", attempts)?;
     let mut s = Staged::new(g);
     s.require_group(group)?;
     let ids = g.group_task_ids(group)?;
@@ -1232,7 +1232,7 @@ pub fn retry_task<G: GraphRead + ?Sized>(
     now: Timestamp,
 ) -> Result<Changes, RuleError> {
     let attempts = attempts.unwrap_or(DEFAULT_REMAINING_ATTEMPTS);
-    dag::check_attempts(attempts)?;
+    dag::check_given_attempts("retry", attempts)?;
     let mut s = Staged::new(g);
     let mut t = s.require(id)?;
     if t.is_complete {
@@ -1254,7 +1254,7 @@ pub fn retry_group<G: GraphRead + ?Sized>(
     now: Timestamp,
 ) -> Result<Changes, RuleError> {
     let attempts = attempts.unwrap_or(DEFAULT_REMAINING_ATTEMPTS);
-    dag::check_attempts(attempts)?;
+    dag::check_given_attempts("retry", attempts)?;
     let mut s = Staged::new(g);
     s.require_group(group)?;
     for id in g.incomplete_task_ids(group)? {
@@ -1370,7 +1370,7 @@ pub fn bulk<G: GraphRead + ?Sized>(
         )));
     }
     if let Some(n) = attempts {
-        dag::check_attempts(n)?;
+        dag::check_given_attempts(action.as_str(), n)?;
     }
     let matched = matching_tasks(g, group, filter, now)?;
     let mut o = crate::overlay::Overlay::new(g);

@@ -308,6 +308,43 @@ fn retry_gives_attempts_without_clearing_anything() {
     assert_eq!(w.status("a"), TaskStatus::Ready);
 }
 
+/// Zero attempts would turn a retry or reset into "mark failed": refused,
+/// for one task, a group and a bulk action alike. Creating a task with 0
+/// attempts stays allowed (it is failed), as in crew-go.
+#[test]
+fn retry_and_reset_refuse_zero_attempts() {
+    let mut w = World::with(vec![nt("a", &[])]);
+    w.run_fail("a", "boom");
+    let before = w.g.tasks.clone();
+    let refusals = [
+        ("retry", rules::retry_task(&w.g, "a", Some(0), w.now)),
+        ("reset", rules::reset_task(&w.g, "a", Some(0), w.now)),
+        ("retry", rules::retry_group(&w.g, G, Some(0), w.now)),
+        ("reset", rules::reset_group(&w.g, G, Some(0), w.now)),
+    ];
+    for (action, r) in refusals {
+        let m = assert_invalid_naming(r, &["remainingAttempts", action]);
+        assert!(m.contains("1 to 1000"), "{m}");
+    }
+    for action in [
+        crew_core::wire::BulkAction::Retry,
+        crew_core::wire::BulkAction::Reset,
+    ] {
+        let r = rules::bulk(&w.g, G, action, &Default::default(), Some(0), w.now);
+        assert!(matches!(r, Err(RuleError::Invalid(_))), "{r:?}");
+    }
+    assert_eq!(w.g.tasks, before);
+    // One attempt is fine, and so is creating a task with none.
+    let c = rules::retry_task(&w.g, "a", Some(1), w.now);
+    w.applied(c).unwrap();
+    w.create(vec![NewTask {
+        remaining_attempts: Some(0),
+        ..nt("none", &[])
+    }])
+    .unwrap();
+    assert_eq!(w.status("none"), TaskStatus::Failed);
+}
+
 #[test]
 fn retry_ends_an_error_delay_but_keeps_a_creators_schedule() {
     let mut w = World::new();
