@@ -13,6 +13,7 @@ pub mod demo;
 pub mod net;
 pub mod run;
 pub mod sanitize;
+pub mod text;
 pub mod theme;
 pub mod view;
 

@@ -381,11 +381,13 @@ fn the_confirm_dialog_keeps_its_buttons_beside_a_long_name() {
     assert!(screen.contains("[ Yes ]"), "{screen}");
     assert!(screen.contains("tab/arrows: switch"), "{screen}");
     assert!(screen.contains("ab end and its"), "{screen}");
-    // A screen too short for it: the message is cut, not the buttons.
+    // A short screen: the name is cut in its middle, so the question and
+    // the buttons show whole.
     let screen = render(&s, 80, 8);
     assert!(screen.contains("[ Yes ]"), "{screen}");
     assert!(screen.contains("tab/arrows: switch"), "{screen}");
-    assert!(screen.contains("ab a…│"), "{screen}");
+    assert!(screen.contains("ab …b ab"), "{screen}");
+    assert!(screen.contains("9 tasks in all?"), "{screen}");
 
     // A group's delete asks for its count to be typed.
     let mut s = loaded(Theme::default(), false);
@@ -590,4 +592,50 @@ fn the_groups_title_keeps_the_filter_in_sight() {
         narrower.contains("sort: progress*  /nightly…"),
         "{narrower}"
     );
+}
+
+/// With a name of 300 characters, why an action on it failed is still in
+/// sight, on the status line and under the event log's list: the name in
+/// the sentence is cut (its three rows were full before the reason).
+#[test]
+fn the_reason_an_action_failed_shows_beside_a_long_name() {
+    let mut s = loaded(Theme::default(), false);
+    let long = "L".repeat(300);
+    let page = vec![group("g-long", &long, false, 60.0, StatusCounts::default())];
+    feed(&mut s, [page_of("", page, 1)]);
+    let fx = types(&mut s, "p");
+    let [crew_tui::Effect::Act(req)] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    let why = "409 the group is being reset by another operator";
+    feed(
+        &mut s,
+        [Msg::Reply(Reply::Action {
+            req: req.clone(),
+            result: Err(why.into()),
+        })],
+    );
+    let flat = |screen: &str| {
+        screen
+            .lines()
+            .map(|l| l.trim_matches('"').trim())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let screen = render(&s, 80, 24);
+    assert!(
+        flat(&screen).contains("reset by another operator"),
+        "{screen}"
+    );
+    types(&mut s, "3");
+    let screen = render(&s, 80, 24);
+    assert!(
+        flat(&screen).contains("reset by another operator"),
+        "{screen}"
+    );
+    // The confirmation asks its question whole.
+    types(&mut s, "1d");
+    let c = s.confirm.clone().expect("delete asks first");
+    assert!(c.message.len() < 100, "{}", c.message);
+    assert!(c.message.ends_with("and its 0 tasks?"), "{}", c.message);
 }

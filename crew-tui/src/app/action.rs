@@ -5,6 +5,7 @@
 use super::keymap::Command;
 use super::msg::Effect;
 use super::state::{task_status, AppState, Input, View};
+use crate::text::short_name;
 use crew_core::wire::{BulkFilter, BulkResult};
 use crew_core::{Task, TaskStatus, WorkgroupLimits};
 
@@ -148,33 +149,36 @@ impl ActionRequest {
         }
     }
 
-    /// A sentence naming the action (`pause group demo`).
+    /// A sentence naming the action (`pause group demo`). Names are cut
+    /// ([`short_name`]): the sentence leads the status line, and why the
+    /// action failed comes after it.
     pub fn describe(&self) -> String {
         let v = self.verb.as_str();
         match &self.target {
-            Target::Group { name, .. } => format!("{v} group {name}"),
-            Target::Task { name, id, .. } => {
-                if name.is_empty() {
-                    format!("{v} task {id}")
-                } else {
-                    format!("{v} task {name}")
+            Target::Group { name, .. } => format!("{v} group {}", short_name(name)),
+            Target::Task { name, id, .. } => format!("{v} task {}", task_label(name, id)),
+            Target::Workgroup { name } => {
+                let name = short_name(name);
+                match self.seconds {
+                    Some(s) => {
+                        format!("{v} workgroup {name} for {}", crate::theme::fmt_duration(s))
+                    }
+                    None => format!("{v} workgroup {name}"),
                 }
             }
-            Target::Workgroup { name } => match self.seconds {
-                Some(s) => format!("{v} workgroup {name} for {}", crate::theme::fmt_duration(s)),
-                None => format!("{v} workgroup {name}"),
-            },
             Target::GroupSchedule { name, schedule, .. } if schedule.is_empty() => {
-                format!("remove the schedule of group {name}")
+                format!("remove the schedule of group {}", short_name(name))
             }
-            Target::GroupSchedule { name, schedule, .. } => {
-                format!("reset group {name} on \"{schedule}\" (UTC)")
-            }
+            Target::GroupSchedule { name, schedule, .. } => format!(
+                "reset group {} on \"{}\" (UTC)",
+                short_name(name),
+                short_name(schedule)
+            ),
             Target::WorkgroupLimits { name, limits } if limits.is_empty() => {
-                format!("remove the limits of workgroup {name}")
+                format!("remove the limits of workgroup {}", short_name(name))
             }
             Target::WorkgroupLimits { name, limits } => {
-                format!("{v} workgroup {name} to {limits}")
+                format!("{v} workgroup {} to {limits}", short_name(name))
             }
             Target::Filter { matched, .. } => {
                 format!("{v} {matched} filtered {}", task_word(*matched as usize))
@@ -368,24 +372,26 @@ fn confirm_or_dispatch(
             let n = delete_total.unwrap_or(1);
             format!(
                 "Delete task {} and its descendants: {n} task{} in all?",
-                if name.is_empty() { id } else { name },
+                task_label(name, id),
                 if n == 1 { "" } else { "s" }
             )
         }
         (Target::Task { name, id, .. }, Verb::Reset) => format!(
             "Reset task {}? Its output and errors are cleared, the tasks it created are deleted and its descendants are reset.",
-            if name.is_empty() { id } else { name }
+            task_label(name, id)
         ),
         (Target::Task { name, id, .. }, Verb::Cancel) => format!(
             "Cancel the running call of task {}? The worker's answer is ignored, the attempt is recorded as cancelled (none used up) and the task is paused.",
-            if name.is_empty() { id } else { name }
+            task_label(name, id)
         ),
         (Target::Group { name, .. }, Verb::Delete) => format!(
-            "Delete group {name} and its {}?",
+            "Delete group {} and its {}?",
+            short_name(name),
             tasks(delete_total.unwrap_or(0))
         ),
         (Target::Group { name, .. }, Verb::Reset) => format!(
-            "Reset group {name} ({})? Continuations are deleted; with seeds, every task the seeds do not depend on.",
+            "Reset group {} ({})? Continuations are deleted; with seeds, every task the seeds do not depend on.",
+            short_name(name),
             tasks(delete_total.unwrap_or(0))
         ),
         (Target::Filter { matched, .. }, Verb::Delete) => format!(
@@ -453,6 +459,12 @@ pub(super) fn bulk_counted(
         r.updated + r.deleted
     };
     confirm_or_dispatch(state, req, Some(total as usize))
+}
+
+/// A task as a sentence names it: its name, or its id when it has none,
+/// cut ([`short_name`]).
+fn task_label(name: &str, id: &str) -> String {
+    short_name(if name.is_empty() { id } else { name })
 }
 
 fn capitalise(s: &str) -> String {

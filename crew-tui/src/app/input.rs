@@ -7,6 +7,7 @@ use super::dag::{DagFilter, RowKind};
 use super::keymap::{Command, Key};
 use super::msg::Effect;
 use super::state::{AppState, Input, ListPos, TaskDetail, TaskPane, View, DEFAULT_PAUSE_SECS};
+use crate::text::short_name;
 use crew_core::{TaskStatus, WorkgroupLimits};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -656,7 +657,7 @@ fn on_open(state: &mut AppState) -> Vec<Effect> {
                         links: ListPos::default(),
                     });
                 } else {
-                    state.fail(format!("task {id} is not in this group"));
+                    state.fail(format!("task {} is not in this group", short_name(&id)));
                 }
             }
             vec![]

@@ -6,6 +6,7 @@ use super::action::{Confirm, Verb};
 use super::dag::{Dag, DagFilter, RowKind};
 use super::keymap::{KeyMap, Scope};
 use super::msg::Effect;
+use crate::text::short_name;
 use crate::theme::Theme;
 use crew_core::model::derive_status;
 pub use crew_core::wire::GroupSort;
@@ -576,7 +577,7 @@ impl AppState {
         match self.find_group(name) {
             Some(id) => self.open_group(&id),
             None => {
-                self.fail(format!("no group named {name}"));
+                self.fail(format!("no group named {}", short_name(name)));
                 vec![]
             }
         }
@@ -680,7 +681,8 @@ impl AppState {
                 in_flight: 0,
             });
             self.say(format!(
-                "workgroup {name} has no tasks yet: p pauses it ahead of them"
+                "workgroup {} has no tasks yet: p pauses it ahead of them",
+                short_name(name)
             ));
         }
         self.workgroups_filter.clear();
@@ -957,7 +959,7 @@ impl AppState {
         if matches!(self.view, View::Dag | View::Task) {
             self.view = View::Groups;
             self.history.clear();
-            self.say(format!("group {} {why}", g.view.group.name));
+            self.say(format!("group {} {why}", short_name(&g.view.group.name)));
         }
     }
 

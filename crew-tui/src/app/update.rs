@@ -10,6 +10,7 @@ use super::msg::{ConnEvent, Effect, Msg, Reply};
 use super::state::{
     task_status, AppState, ConnState, LogEntry, View, EVENT_LOG_LIMIT, PENDING_GRACE_SECS,
 };
+use crate::text::short_name;
 use crew_core::wire::{
     AuditEntry, Event, StatusCounts, StreamMessage, TaskGroupView, WorkgroupView,
 };
@@ -434,7 +435,7 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
                     g.stale = true;
                     let msg = format!(
                         "loading group {}: {e}; showing what was seen before",
-                        g.view.group.name
+                        short_name(&g.view.group.name)
                     );
                     state.fail(msg);
                 }
