@@ -347,3 +347,45 @@ async fn bad_limits_are_refused_with_a_json_error() {
     assert_eq!(v["name"], "api");
     d.stop().await;
 }
+
+/// A queued task given another worker by an operator waits in its new
+/// worker's queue, within that worker's limit: it stayed in its old
+/// worker's queue and, when that worker had room, was sent to the new one
+/// beside the call its limit allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_task_moved_to_another_worker_keeps_that_workers_limit() {
+    let (w, url) = Recorder::start(Duration::from_millis(1500)).await;
+    let d = TestDaemon::start(&url, |_| {}).await;
+    for worker in ["wa", "wb"] {
+        let (s, v) = put(
+            &d,
+            &format!("/worker/{worker}/limit"),
+            json!({"maxConcurrency": 1}),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let task = |id: &str, worker: &str, label: &str| json!({"id": id, "worker": worker, "input": {"wg": label}});
+    let (s, v) = d
+        .post(
+            "/task_groups",
+            json!({"id": "first", "tasks": [task("v0", "wa", "A")]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // v2 runs on wb; v3 waits behind v0 on wa, then moves to wb.
+    let (s, v) = d
+        .post(
+            "/task_groups",
+            json!({"id": "g", "tasks": [task("v2", "wb", "B"), task("v3", "wa", "B")]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = put(&d, "/task_group/g/task/v3", json!({"worker": "wb"})).await;
+    assert_eq!(s, 200, "{v}");
+    d.wait_group_complete("g", 20).await;
+    assert_eq!(w.max_running("B"), 1, "wb ran two calls at once");
+    assert_eq!(d.task("v3").await["output"]["done"], "v3");
+    d.stop().await;
+}

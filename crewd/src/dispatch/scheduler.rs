@@ -13,7 +13,11 @@
 //! The scheduler may hold stale entries (a task deleted or paused since it
 //! was queued): the engine re-checks every candidate with
 //! `crew_core::rules::start_attempt` inside its write transaction, so a
-//! stale entry costs one lookup and is dropped.
+//! stale entry costs one lookup and is dropped. A task placed ready for
+//! another worker or workgroup than the lane it waits in (an operator
+//! changed them, or deleted it and created it again so) moves at once: its
+//! new entry is the one that counts, and the old one is skipped when its
+//! lane reaches it.
 
 use crew_core::WorkgroupLimits;
 use std::cmp::Reverse;
@@ -73,8 +77,9 @@ enum Timer {
 /// One workgroup's tasks in one worker's queue.
 #[derive(Debug, Default)]
 struct Lane {
-    /// Shared with `Scheduler::queued`: one copy of each id.
-    ids: VecDeque<Arc<str>>,
+    /// Ids with the number of their entry; shared with `Scheduler::queued`
+    /// (one copy of each id). An entry `queued` no longer names is stale.
+    ids: VecDeque<(Arc<str>, u64)>,
     /// In its worker's `active` list (else held by its workgroup's limits).
     active: bool,
 }
@@ -85,6 +90,14 @@ struct WorkerQueue {
     lanes: HashMap<String, Lane>,
     /// Workgroups whose lane may start now, as far as known, round-robin.
     active: VecDeque<String>,
+}
+
+/// Where a queued task waits: its entry's number and its lane.
+#[derive(Debug)]
+struct Slot {
+    entry: u64,
+    worker: Arc<str>,
+    workgroup: Arc<str>,
 }
 
 /// A limited workgroup: its limits and its token bucket.
@@ -152,11 +165,26 @@ impl Gate {
     }
 }
 
+/// The one shared copy of a name.
+fn intern(names: &mut HashSet<Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(n) = names.get(name) {
+        return n.clone();
+    }
+    let n: Arc<str> = Arc::from(name);
+    names.insert(n.clone());
+    n
+}
+
 /// The dispatcher's in-memory state.
 #[derive(Debug, Default)]
 pub struct Scheduler {
     ready: HashMap<String, WorkerQueue>,
-    queued: HashSet<Arc<str>>,
+    /// Every task queued as ready, with the one entry of it that counts.
+    queued: HashMap<Arc<str>, Slot>,
+    /// Numbers lane entries.
+    entries: u64,
+    /// Worker and workgroup names, shared by the slots.
+    names: HashSet<Arc<str>>,
     /// Workers with an active lane, in round-robin order.
     rotation: VecDeque<String>,
     timers: BinaryHeap<Reverse<(i64, Timer)>>,
@@ -300,16 +328,27 @@ impl Scheduler {
     }
 
     fn push_ready(&mut self, worker: &str, workgroup: &str, id: &str) {
-        let id: Arc<str> = Arc::from(id);
-        if !self.queued.insert(id.clone()) {
-            return;
+        if let Some(slot) = self.queued.get(id) {
+            if &*slot.worker == worker && &*slot.workgroup == workgroup {
+                return;
+            }
+            // Queued in another lane: this entry replaces that one.
         }
+        let id: Arc<str> = Arc::from(id);
+        self.entries += 1;
+        let entry = self.entries;
+        let slot = Slot {
+            entry,
+            worker: intern(&mut self.names, worker),
+            workgroup: intern(&mut self.names, workgroup),
+        };
+        self.queued.insert(id.clone(), slot);
         if !self.seen_workers.contains(worker) {
             self.seen_workers.insert(worker.to_string());
         }
         let q = self.ready.entry(worker.to_string()).or_default();
         let lane = q.lanes.entry(workgroup.to_string()).or_default();
-        lane.ids.push_back(id);
+        lane.ids.push_back((id, entry));
         if lane.ids.len() == 1 {
             // A new lane starts active: its limits are checked when taken.
             lane.active = true;
@@ -480,7 +519,15 @@ impl Scheduler {
                     continue;
                 }
             }
-            let Some(id) = lane.ids.pop_front() else {
+            // The lane's first entry that still counts.
+            let mut next = None;
+            while let Some((id, entry)) = lane.ids.pop_front() {
+                if self.queued.get(&id).is_some_and(|s| s.entry == entry) {
+                    next = Some(id);
+                    break;
+                }
+            }
+            let Some(id) = next else {
                 q.lanes.remove(&wg);
                 continue;
             };
@@ -590,6 +637,41 @@ mod tests {
         assert!(s.has_startable());
         let more = s.take(10, 0);
         assert_eq!(ids(&more), ["a1"]);
+    }
+
+    /// A task placed ready for another worker or workgroup than the lane
+    /// it waits in moves at once: taken from its new lane, within its new
+    /// limits, and never from the old one.
+    #[test]
+    fn a_task_placed_for_another_lane_moves_there() {
+        let mut s = Scheduler::new(10);
+        s.set_limit("a", Some(1));
+        s.place("busy", ready("a"));
+        assert_eq!(ids(&s.take(10, 0)), ["busy"]);
+        s.place("x", ready("a"));
+        s.place("y", ready("a"));
+        assert!(s.take(10, 0).is_empty(), "a is at its limit");
+        // x now belongs to worker b, then to b's workgroup g.
+        s.place("x", ready("b"));
+        s.place("x", in_wg("b", "g"));
+        assert_eq!(s.queued_len(), 2);
+        let got = s.take(10, 0);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            (
+                got[0].id.as_str(),
+                got[0].worker.as_str(),
+                got[0].workgroup.as_str()
+            ),
+            ("x", "b", "g")
+        );
+        s.finished("a", "");
+        assert_eq!(ids(&s.take(10, 0)), ["y"], "x is not taken again from a");
+        assert_eq!(s.queued_len(), 0);
+        // Placed back in its first lane, it is queued there again.
+        s.place("x", ready("a"));
+        s.finished("a", "");
+        assert_eq!(ids(&s.take(10, 0)), ["x"]);
     }
 
     #[test]

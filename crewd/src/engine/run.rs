@@ -567,19 +567,29 @@ impl Engine {
                         attempt,
                         payload,
                     } => {
-                        tx.apply(&changes, now).map_err(|e| e.to_string())?;
-                        let (timeout, run, created) = changes
-                            .ops
-                            .iter()
-                            .find_map(|c| match c {
-                                Change::UpdateTask { after, .. } if after.id == id => Some((
-                                    after.timeout_in_seconds.map(Duration::from_secs),
-                                    after.resets,
-                                    after.created_at.unix_nanos(),
-                                )),
-                                _ => None,
+                        let started = changes.ops.iter().find_map(|c| match c {
+                            Change::UpdateTask { after, .. } if after.id == id => Some(after),
+                            _ => None,
+                        });
+                        // Taken from a lane that is no longer its own (its
+                        // worker or workgroup changed since it was queued):
+                        // counted against the wrong limits, it would
+                        // overrun its own. Not started; placed again.
+                        if started.is_some_and(|t| t.worker != worker || t.workgroup != workgroup) {
+                            work.not_started.push((worker, workgroup));
+                            work.touched.push(id);
+                            continue;
+                        }
+                        let (timeout, run, created) = started
+                            .map(|t| {
+                                (
+                                    t.timeout_in_seconds.map(Duration::from_secs),
+                                    t.resets,
+                                    t.created_at.unix_nanos(),
+                                )
                             })
                             .unwrap_or((None, 0, 0));
+                        tx.apply(&changes, now).map_err(|e| e.to_string())?;
                         work.started.push(Started {
                             worker,
                             workgroup,
