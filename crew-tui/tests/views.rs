@@ -639,3 +639,43 @@ fn the_reason_an_action_failed_shows_beside_a_long_name() {
     assert!(c.message.len() < 100, "{}", c.message);
     assert!(c.message.ends_with("and its 0 tasks?"), "{}", c.message);
 }
+
+/// A group without a name (empty or blank) goes by its id, as a task does:
+/// in its row, in the tree's title and header, in the event log and in
+/// what an action on it asks and says (its row's NAME was empty, and the
+/// dialog read "Delete group and its 0 tasks?").
+#[test]
+fn a_group_without_a_name_goes_by_its_id() {
+    let mut s = loaded(Theme::default(), false);
+    let page = vec![
+        group("g-unnamed", "", false, 60.0, StatusCounts::default()),
+        group("g-blank", "   ", false, 120.0, StatusCounts::default()),
+    ];
+    feed(&mut s, [page_of("", page, 2)]);
+    let screen = render(&s, 80, 24);
+    assert!(screen.contains("▶ g-unnamed"), "{screen}");
+    assert!(screen.contains("  g-blank"), "{screen}");
+    types(&mut s, "d");
+    let c = s.confirm.clone().expect("delete asks first");
+    assert_eq!(c.message, "Delete group g-unnamed and its 0 tasks?");
+    feed(&mut s, [code(KeyCode::Esc)]);
+    let fx = types(&mut s, "jp");
+    let [crew_tui::Effect::Act(req)] = &fx[..] else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(req.describe(), "pause group g-blank");
+    let blank = s.selected_group().expect("selected").group.clone();
+    let updated = Msg::Stream(crew_core::wire::StreamMessage {
+        seq: 5,
+        at: Some(now()),
+        event: crew_core::wire::Event::GroupUpdated { task_group: blank },
+    });
+    feed(&mut s, [updated]);
+    feed(&mut s, [code(KeyCode::Enter)]);
+    let screen = render(&s, 80, 24);
+    assert!(screen.contains("groups › g-blank"), "{screen}");
+    assert!(screen.contains(" g-blank (0 tasks)"), "{screen}");
+    types(&mut s, "3");
+    let screen = render(&s, 80, 24);
+    assert!(screen.contains("group.updated     g-blank"), "{screen}");
+}

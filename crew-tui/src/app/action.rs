@@ -4,7 +4,7 @@
 
 use super::keymap::Command;
 use super::msg::Effect;
-use super::state::{task_status, AppState, Input, View};
+use super::state::{group_name, task_status, AppState, Input, View};
 use crate::text::short_name;
 use crew_core::wire::{BulkFilter, BulkResult};
 use crew_core::{Task, TaskStatus, WorkgroupLimits};
@@ -247,7 +247,7 @@ pub(super) fn on_action(state: &mut AppState, verb: Verb) -> Vec<Effect> {
                 verb,
                 target: Target::Group {
                     id: g.group.id.clone(),
-                    name: g.group.name.clone(),
+                    name: group_name(&g.group).to_string(),
                 },
                 seconds: None,
             };

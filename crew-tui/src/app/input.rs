@@ -6,7 +6,9 @@ use super::action::{dispatch, on_action, ActionRequest, Target, Verb};
 use super::dag::{DagFilter, RowKind};
 use super::keymap::{Command, Key};
 use super::msg::Effect;
-use super::state::{AppState, Input, ListPos, TaskDetail, TaskPane, View, DEFAULT_PAUSE_SECS};
+use super::state::{
+    group_name, AppState, Input, ListPos, TaskDetail, TaskPane, View, DEFAULT_PAUSE_SECS,
+};
 use crate::text::short_name;
 use crew_core::{TaskStatus, WorkgroupLimits};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -569,8 +571,8 @@ fn on_schedule(state: &mut AppState) -> Vec<Effect> {
         return vec![];
     };
     state.input = Input::Schedule {
+        name: group_name(&g).to_string(),
         group_id: g.id,
-        name: g.name,
         text: g.schedule.unwrap_or_default(),
     };
     vec![]

@@ -11,7 +11,7 @@ use crate::theme::Theme;
 use crew_core::model::derive_status;
 pub use crew_core::wire::GroupSort;
 use crew_core::wire::{Event, TaskGroupView, WorkgroupView};
-use crew_core::{Task, TaskStatus, Timestamp};
+use crew_core::{Task, TaskGroup, TaskStatus, Timestamp};
 use std::collections::{HashMap, VecDeque};
 
 /// Seconds an answered action keeps its in-flight marker while waiting
@@ -35,6 +35,17 @@ pub fn task_status(t: &Task) -> TaskStatus {
     } else {
         TaskStatus::Ready
     })
+}
+
+/// How the console names a group: its name, or its id when the name is
+/// empty or blank (as a task without a name goes by its id), so that every
+/// row, title and question can tell it apart.
+pub fn group_name(g: &TaskGroup) -> &str {
+    if g.name.trim().is_empty() {
+        &g.id
+    } else {
+        &g.name
+    }
 }
 
 /// Whether a task the daemon reported `delayed` may show as `ready` at
@@ -959,7 +970,10 @@ impl AppState {
         if matches!(self.view, View::Dag | View::Task) {
             self.view = View::Groups;
             self.history.clear();
-            self.say(format!("group {} {why}", short_name(&g.view.group.name)));
+            self.say(format!(
+                "group {} {why}",
+                short_name(group_name(&g.view.group))
+            ));
         }
     }
 

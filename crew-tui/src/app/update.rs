@@ -8,7 +8,8 @@ use super::action::{bulk_counted, Target};
 use super::input::on_key;
 use super::msg::{ConnEvent, Effect, Msg, Reply};
 use super::state::{
-    task_status, AppState, ConnState, LogEntry, View, EVENT_LOG_LIMIT, PENDING_GRACE_SECS,
+    group_name, task_status, AppState, ConnState, LogEntry, View, EVENT_LOG_LIMIT,
+    PENDING_GRACE_SECS,
 };
 use crate::text::short_name;
 use crew_core::wire::{
@@ -235,7 +236,7 @@ fn log_event(state: &mut AppState, seq: u64, at: Timestamp, ev: &Event) {
                 _ => "group.deleted",
             }
             .into(),
-            subject: task_group.name.clone(),
+            subject: group_name(task_group).to_string(),
             detail: if task_group.is_paused {
                 "paused".into()
             } else {
@@ -435,7 +436,7 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
                     g.stale = true;
                     let msg = format!(
                         "loading group {}: {e}; showing what was seen before",
-                        short_name(&g.view.group.name)
+                        short_name(group_name(&g.view.group))
                     );
                     state.fail(msg);
                 }

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::app::action::tasks;
 use crate::app::dag::RowKind;
-use crate::app::state::{task_status, AppState, OpenGroup};
+use crate::app::state::{group_name, task_status, AppState, OpenGroup};
 use crate::theme::{fmt_duration, Theme};
 use crew_core::{Task, TaskStatus, Timestamp};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -246,7 +246,7 @@ fn tree_title(state: &AppState, g: &OpenGroup, width: u16) -> Line<'static> {
         pieces.len() - 1
     };
     let name = add(Piece::Flex(
-        clean(th, &g.view.group.name),
+        clean(th, group_name(&g.view.group)),
         th.title(),
         NAME_FLOORS.to_vec(),
     ));

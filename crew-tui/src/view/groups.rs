@@ -4,7 +4,7 @@ use super::{
     clean, filter_piece, fit, fit_right, fitted_title_line, heading, list_areas, marker,
     select_line, Piece,
 };
-use crate::app::state::AppState;
+use crate::app::state::{group_name, AppState};
 use crate::theme::{fmt_age, Theme};
 use crew_core::wire::{StatusCounts, TaskGroupView};
 use crew_core::TaskStatus;
@@ -175,7 +175,7 @@ fn title(state: &AppState, count: String, truncated: bool, width: u16) -> Line<'
 /// A group's name, marked when it resets itself on a schedule (and when
 /// its schedule's reset was refused: it stopped recurring).
 fn group_label(th: &Theme, g: &TaskGroupView) -> String {
-    let name = clean(th, &g.group.name);
+    let name = clean(th, group_name(&g.group));
     match (&g.group.schedule, &g.group.schedule_refused) {
         (Some(_), Some(_)) => format!("{} {name}", th.pick("⟳✗", "~!")),
         (Some(_), None) => format!("{} {name}", th.pick("⟳", "~")),

@@ -11,7 +11,7 @@ pub mod task;
 pub mod workgroups;
 
 use crate::app::keymap::Command;
-use crate::app::state::{AppState, ConnState, Input, View};
+use crate::app::state::{group_name, AppState, ConnState, Input, View};
 use crate::sanitize::sanitize_for;
 use crate::theme::{fmt_duration, Theme};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -264,7 +264,7 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &AppState) {
             let g = state
                 .group
                 .as_ref()
-                .map(|g| clean(th, &g.view.group.name))
+                .map(|g| clean(th, group_name(&g.view.group)))
                 .unwrap_or_default();
             let arrow = th.pick(" › ", " > ");
             if state.view == View::Task {
