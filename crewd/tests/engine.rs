@@ -718,3 +718,26 @@ async fn a_stored_worker_limit_of_zero_is_ignored() {
     d.wait_task("z1", 10, |t| t["isComplete"] == true).await;
     d.stop().await;
 }
+
+/// Pausing a workgroup again for less time wakes its tasks at the new
+/// end: they stayed parked until the first pause would have ended.
+#[tokio::test]
+async fn a_shorter_workgroup_pause_wakes_its_tasks_sooner() {
+    let w = TestWorkers::start(echo()).await;
+    let d = TestDaemon::start(&w.base_url, |_| {}).await;
+    let (s, v) = d
+        .post("/workgroup/ws/pause", json!({"seconds": 3600}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    group(
+        &d,
+        "g",
+        json!([{"id": "t", "worker": "w", "workgroup": "ws"}]),
+    )
+    .await;
+    d.wait_task("t", 5, |t| t["status"] == "paused").await;
+    let (s, v) = d.post("/workgroup/ws/pause", json!({"seconds": 1})).await;
+    assert_eq!(s, 200, "{v}");
+    d.wait_task("t", 10, |t| t["isComplete"] == true).await;
+    d.stop().await;
+}

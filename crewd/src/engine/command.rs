@@ -70,10 +70,12 @@ impl Engine {
             Op::RetryTask { id, attempts } => rules::retry_task(&*tx, &id, attempts, now)?,
             Op::DeleteTask { id } => rules::delete_task(&*tx, &id)?,
             Op::PauseWorkgroup { name, seconds } => {
+                // Its parked tasks wake at the new end, which may be sooner.
+                applied.released_workgroup = Some(name.clone());
                 rules::pause_workgroup(&*tx, &name, now.plus_seconds(seconds))?
             }
             Op::ResumeWorkgroup { name } => {
-                applied.resumed_workgroup = Some(name.clone());
+                applied.released_workgroup = Some(name.clone());
                 rules::resume_workgroup(&*tx, &name)?
             }
             Op::Bulk { group, request } => {
@@ -161,7 +163,9 @@ pub(super) struct Applied {
     pub(super) outcome: OpOutcome,
     pub(super) changes: Changes,
     pub(super) resumed_group: Option<String>,
-    pub(super) resumed_workgroup: Option<String>,
+    /// A workgroup whose parked tasks are placed again: resumed, or paused
+    /// until another time.
+    pub(super) released_workgroup: Option<String>,
     pub(super) limit: Option<(String, Option<u32>)>,
     pub(super) workgroup_limits: Option<(String, WorkgroupLimits)>,
 }

@@ -468,7 +468,7 @@ impl Engine {
                             if let Some(g) = applied.resumed_group {
                                 work.touched.extend(self.sched.release_group(&g));
                             }
-                            if let Some(w) = applied.resumed_workgroup {
+                            if let Some(w) = applied.released_workgroup {
                                 work.touched.extend(self.sched.release_workgroup(&w));
                             }
                             work.limits.extend(applied.limit);
