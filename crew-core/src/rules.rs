@@ -861,8 +861,11 @@ pub fn set_task_paused<G: GraphRead + ?Sized>(
     Ok(s.finish())
 }
 
-/// Edits a task (refused while it runs). crew-go clients send the whole
-/// task: read-only fields are accepted when they do not change.
+/// Edits a task. crew-go clients send the whole task: read-only fields are
+/// accepted when they do not change. While the task runs, an edit is
+/// refused unless the only field it changes is `isPaused` (crew-go clients
+/// pause by PUT): that pause or resume takes effect after the current
+/// attempt, as [`set_task_paused`] does.
 pub fn update_task<G: GraphRead + ?Sized>(
     g: &G,
     id: &str,
@@ -871,7 +874,7 @@ pub fn update_task<G: GraphRead + ?Sized>(
 ) -> Result<Changes, RuleError> {
     let mut s = Staged::new(g);
     let mut t = s.require(id)?;
-    refuse_running(&t, "edited")?;
+    let before = t.clone();
     if patch.id.as_deref().is_some_and(|p| p != id) {
         return Err(RuleError::Invalid("a task's id cannot be changed".into()));
     }
@@ -950,6 +953,18 @@ pub fn update_task<G: GraphRead + ?Sized>(
             }
         }
         t.is_complete = v;
+    }
+    if before.busy_executing {
+        // Fields sent with their current values are no change.
+        let mut pause_aside = t.clone();
+        pause_aside.is_paused = before.is_paused;
+        if pause_aside != before {
+            return Err(RuleError::Conflict(format!(
+                "task {id:?} is running; it cannot be edited until its attempt ends \
+                 (isPaused alone may change: a pause takes effect after the attempt)"
+            )));
+        }
+        return set_task_paused(g, id, t.is_paused);
     }
     let _ = now;
     s.put(t);

@@ -527,6 +527,69 @@ fn update_is_refused_while_running() {
     assert!(m.contains("running"), "{m}");
 }
 
+/// crew-go clients pause by PUT with the whole task: on a running task,
+/// that is a pause after the attempt, as POST .../pause is; a real change
+/// of another field is still refused.
+#[test]
+fn a_put_that_only_pauses_a_running_task_is_a_pause() {
+    let mut w = World::with(vec![nt("p", &[]), nt("a", &["p"])]);
+    w.run_ok("p", json!(1));
+    let (n, _) = w.started("a");
+    let t = w.task("a");
+    let whole = TaskPatch {
+        id: Some(t.id.clone()),
+        task_group_id: Some(t.task_group_id.clone()),
+        name: Some(t.name.clone()),
+        worker: Some(t.worker.clone()),
+        workgroup: Some(t.workgroup.clone()),
+        key: Some(t.key.clone()),
+        remaining_attempts: Some(t.remaining_attempts),
+        is_paused: Some(true),
+        is_complete: Some(false),
+        run_after: Some(t.run_after),
+        is_seed: Some(t.is_seed),
+        error_delay_in_seconds: Some(t.error_delay_in_seconds),
+        timeout_in_seconds: None,
+        input: Some(t.input.clone()),
+        output: Some(t.output.clone()),
+        parent_ids: Some(t.parent_ids.clone()),
+    };
+    let c = rules::update_task(&w.g, "a", whole.clone(), w.now);
+    w.applied(c).unwrap();
+    let t = w.task("a");
+    assert!(t.is_paused && t.busy_executing);
+    assert_eq!(w.status("a"), TaskStatus::Running);
+    // Another field really changed: refused, and nothing applied.
+    let renamed = TaskPatch {
+        name: Some("renamed".into()),
+        is_paused: Some(false),
+        ..whole.clone()
+    };
+    let m = assert_conflict(rules::update_task(&w.g, "a", renamed, w.now));
+    assert!(m.contains("running") && m.contains("isPaused"), "{m}");
+    assert!(w.task("a").is_paused);
+    // The task as the API serves it, sent back with isPaused flipped.
+    let mut echoed = serde_json::to_value(w.task("a")).unwrap();
+    echoed["isPaused"] = json!(false);
+    let echoed: TaskPatch = serde_json::from_value(echoed).unwrap();
+    let c = rules::update_task(&w.g, "a", echoed, w.now);
+    w.applied(c).unwrap();
+    assert!(!w.task("a").is_paused);
+    let c = rules::update_task(&w.g, "a", whole, w.now);
+    w.applied(c).unwrap();
+    // The pause holds once the attempt ends; a PUT resumes it.
+    w.result("a", n, WorkerOutcome::failure("x"));
+    w.advance(3600.0);
+    assert_eq!(w.status("a"), TaskStatus::Paused);
+    let resume = TaskPatch {
+        is_paused: Some(false),
+        ..Default::default()
+    };
+    let c = rules::update_task(&w.g, "a", resume, w.now);
+    w.applied(c).unwrap();
+    assert_eq!(w.status("a"), TaskStatus::Ready);
+}
+
 #[test]
 fn marking_a_task_complete_by_hand_wakes_its_children() {
     let mut w = World::with(vec![nt("a", &[]), nt("b", &["a"])]);
