@@ -648,8 +648,37 @@ async fn webhook_ids_hold_across_retries_and_change_with_a_reset() {
         .map(|c| c.headers["webhook-id"].to_str().unwrap().to_string())
         .collect();
     // The retry is the same message; each reset is a new one.
-    assert_eq!(ids, ["msg_t", "msg_t", "msg1_t", "msg2_t"]);
-    assert_eq!(d.task("t").await["resets"], 2);
+    let created = |t: &Value| {
+        let at = crew_core::Timestamp::parse(t["createdAt"].as_str().unwrap()).unwrap();
+        format!("{:x}", at.unix_nanos())
+    };
+    let first = d.task("t").await;
+    let x = created(&first);
+    assert_eq!(
+        ids,
+        [
+            format!("msg_t.{x}"),
+            format!("msg_t.{x}"),
+            format!("msg1_t.{x}"),
+            format!("msg2_t.{x}")
+        ]
+    );
+    assert_eq!(first["resets"], 2);
+    // Deleted and created again with its id, it is a new message: a
+    // worker dropping duplicates by id skipped it.
+    let (s, v) = d.delete("/task_group/g").await;
+    assert_eq!(s, 200, "{v}");
+    group(
+        &d,
+        "g",
+        json!([{"id": "t", "worker": "w", "errorDelayInSeconds": 0}]),
+    )
+    .await;
+    let again = d.wait_task("t", 10, |t| t["isComplete"] == true).await;
+    let y = created(&again);
+    assert_ne!(x, y);
+    let last = w.calls_for("t").last().unwrap().headers["webhook-id"].clone();
+    assert_eq!(last.to_str().unwrap(), format!("msg_t.{y}"));
     d.stop().await;
 }
 

@@ -21,9 +21,12 @@ use std::time::Duration;
 /// The header carrying the 1-based attempt number.
 pub const ATTEMPT_HEADER: &str = "x-crew-attempt";
 /// Standard Webhooks: the message id, the same for every attempt of one run
-/// of a task, so a worker can drop a duplicate delivery: `msg_<task>`, and
-/// `msg<n>_<task>` once the task has been reset `n` times (a reset is a new
-/// run, never a duplicate).
+/// of a task, so a worker can drop a duplicate delivery:
+/// `msg_<task>.<created>`, and `msg<n>_<task>.<created>` once the task has
+/// been reset `n` times (a reset is a new run, never a duplicate).
+/// `<created>` is the task's `createdAt` in hexadecimal nanoseconds: a
+/// task deleted and created again with its id (a continuation a reset of
+/// its creator deleted and the re-run created again) is a new message too.
 pub const WEBHOOK_ID_HEADER: &str = "webhook-id";
 /// Standard Webhooks: Unix seconds when the call was signed.
 pub const WEBHOOK_TIMESTAMP_HEADER: &str = "webhook-timestamp";
@@ -239,16 +242,17 @@ impl WorkerClient {
         attempt: u32,
         timeout: Option<Duration>,
     ) -> WorkerOutcome {
-        self.call_in_run(payload, attempt, 0, timeout).await
+        self.call_in_run(payload, attempt, Run::default(), timeout)
+            .await
     }
 
-    /// [`WorkerClient::call`] for a task reset `run` times (see
+    /// [`WorkerClient::call`] in a given run of a task (see
     /// [`WEBHOOK_ID_HEADER`]).
     pub async fn call_in_run(
         &self,
         payload: &WorkerPayload,
         attempt: u32,
-        run: u32,
+        run: Run,
         timeout: Option<Duration>,
     ) -> WorkerOutcome {
         if !is_safe_name(&payload.worker) {
@@ -274,7 +278,7 @@ impl WorkerClient {
         url: &str,
         payload: &WorkerPayload,
         attempt: u32,
-        run: u32,
+        run: Run,
     ) -> WorkerOutcome {
         let body = match serde_json::to_vec(payload) {
             Ok(b) => b,
@@ -286,7 +290,7 @@ impl WorkerClient {
         };
         let mut request = request.header(ATTEMPT_HEADER, attempt);
         if let Some(key) = &self.signing_key {
-            let id = message_id(&payload.task_id, run);
+            let id = run.message_id(&payload.task_id);
             let timestamp = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
@@ -338,13 +342,30 @@ impl WorkerClient {
     }
 }
 
-/// The `webhook-id` of a task's calls in its `run` (resets so far). A later
-/// run's id starts `msg<n>`, never `msg_`, so it cannot equal a first run's.
-fn message_id(task_id: &str, run: u32) -> String {
-    if run == 0 {
-        format!("msg_{task_id}")
-    } else {
-        format!("msg{run}_{task_id}")
+/// Which run of which task a call belongs to: what its `webhook-id` tells
+/// apart (see [`WEBHOOK_ID_HEADER`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Run {
+    /// The task's `createdAt` in nanoseconds (0: not known, left out).
+    pub created_ns: i64,
+    /// The task's resets so far.
+    pub resets: u32,
+}
+
+impl Run {
+    /// The `webhook-id` of the task's calls in this run. A later run's id
+    /// starts `msg<n>`, never `msg_`, so it cannot equal a first run's; the
+    /// creation time follows the last `.`, which it never contains.
+    fn message_id(&self, task_id: &str) -> String {
+        let created = if self.created_ns == 0 {
+            String::new()
+        } else {
+            format!(".{:x}", self.created_ns)
+        };
+        match self.resets {
+            0 => format!("msg_{task_id}{created}"),
+            n => format!("msg{n}_{task_id}{created}"),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use super::command::ApplyError;
 use super::idle::IdlePoll;
 use super::ops::{EngineError, Msg, OpOutcome, WorkerLoads, WorkgroupLoads};
-use crate::dispatch::client::WorkerClient;
+use crate::dispatch::client::{Run, WorkerClient};
 use crate::dispatch::scheduler::{Candidate, Placement, Scheduler};
 use crate::storage::{Batch, Store};
 use crate::stream::hub::EventHub;
@@ -651,6 +651,10 @@ impl Engine {
         let client = self.client.clone();
         let tx = self.tx.clone();
         let timeout = s.timeout.unwrap_or(self.config.worker_timeout);
+        let run = Run {
+            created_ns: s.created,
+            resets: s.run,
+        };
         let metrics = self.metrics.clone();
         let latency = metrics.call_started(&s.worker);
         let cancel = Arc::new(tokio::sync::Notify::new());
@@ -661,7 +665,7 @@ impl Engine {
             // A cancelled call is dropped mid-flight; its result still comes
             // back (as a stale one, ignored) so the slot accounting holds.
             let outcome = tokio::select! {
-                outcome = client.call_in_run(&s.payload, s.attempt, s.run, Some(timeout)) => outcome,
+                outcome = client.call_in_run(&s.payload, s.attempt, run, Some(timeout)) => outcome,
                 _ = cancel.notified() => WorkerOutcome::failure("cancelled by an operator"),
             };
             metrics.call_ended(&latency, call_started.elapsed(), &outcome);
