@@ -322,7 +322,7 @@ fn key_bar(s: &crew_tui::AppState) -> String {
 
 /// Prompts about a workgroup or group with a long name keep what is typed,
 /// the cursor and a hint in sight at 80 columns: the name is cut with an
-/// ellipsis (it ran to the edge and hid them).
+/// ellipsis in its middle (it ran to the edge and hid them).
 #[test]
 fn prompts_keep_what_is_typed_in_sight_beside_a_long_name() {
     let mut s = loaded(Theme::default(), false);
@@ -332,20 +332,25 @@ fn prompts_keep_what_is_typed_in_sight_beside_a_long_name() {
     types(&mut s, "p42");
     let bar = key_bar(&s);
     assert!(bar.contains(" pause workgroup acct-qq"), "{bar}");
-    assert!(bar.contains("… for seconds: 42█"), "{bar}");
+    assert!(bar.contains("acct-qq"), "{bar}");
+    assert!(bar.contains("…qq"), "{bar}");
+    assert!(bar.contains("qq for seconds: 42█"), "{bar}");
     assert!(bar.contains("esc: cancel"), "{bar}");
     feed(&mut s, [code(KeyCode::Esc)]);
 
     types(&mut s, "l");
     let bar = key_bar(&s);
-    assert!(bar.contains("…: █"), "{bar}");
+    assert!(bar.contains("…qq") && bar.contains("qq: █"), "{bar}");
     assert!(
         bar.contains("concurrency:N,rate:R,burst:B  esc: cancel"),
         "{bar}"
     );
     types(&mut s, "concurrency:4");
     let bar = key_bar(&s);
-    assert!(bar.contains("…: concurrency:4█"), "{bar}");
+    assert!(
+        bar.contains("…qq") && bar.contains("qq: concurrency:4█"),
+        "{bar}"
+    );
     assert!(bar.contains("esc: cancel"), "{bar}");
     feed(&mut s, [code(KeyCode::Esc)]);
 
@@ -355,7 +360,10 @@ fn prompts_keep_what_is_typed_in_sight_beside_a_long_name() {
     feed(&mut s, [page_of("", long, 3)]);
     types(&mut s, "gS");
     let bar = key_bar(&s);
-    assert!(bar.contains("… (cron, UTC): 0 2 * * *█"), "{bar}");
+    assert!(
+        bar.contains("…xx") && bar.contains("xx (cron, UTC): 0 2 * * *█"),
+        "{bar}"
+    );
     assert!(bar.contains("esc: cancel"), "{bar}");
     // A long typed text shows its end.
     types(&mut s, &" 1".repeat(40));
@@ -678,4 +686,63 @@ fn a_group_without_a_name_goes_by_its_id() {
     types(&mut s, "3");
     let screen = render(&s, 80, 24);
     assert!(screen.contains("group.updated     g-blank"), "{screen}");
+}
+
+/// Workgroups whose long names differ only at their end can be told
+/// apart: the NAME column (16 columns at 80) and the pause prompt cut them
+/// in their middle (every one read "XXXXXXXXXXXXXXX…"). So do the groups
+/// list and the tree for a task that goes by a long id.
+#[test]
+fn long_names_that_differ_at_their_end_stay_apart() {
+    let mut s = loaded(Theme::default(), false);
+    let name = |i: u32| format!("{}{i:08}", "X".repeat(100));
+    let list = crew_core::wire::WorkgroupList {
+        workgroups: (1..=3)
+            .map(|i| crew_core::wire::WorkgroupView {
+                workgroup: crew_core::Workgroup::new(name(i)),
+                incomplete_tasks: 1,
+                in_flight: 0,
+            })
+            .collect(),
+    };
+    feed(&mut s, [Msg::Reply(Reply::Workgroups(Ok(list)))]);
+    types(&mut s, "2");
+    let screen = render(&s, 80, 24);
+    for i in 1..=3 {
+        assert!(screen.contains(&format!("…{i:08} ")), "{screen}");
+    }
+    types(&mut s, "jp");
+    let bar = key_bar(&s);
+    assert!(bar.contains("X00000002 for seconds"), "{bar}");
+
+    let mut s = loaded(Theme::default(), false);
+    let page = (1..=3)
+        .map(|i| {
+            group(
+                &format!("g-{i}"),
+                &name(i),
+                false,
+                60.0,
+                StatusCounts::default(),
+            )
+        })
+        .collect();
+    feed(&mut s, [page_of("", page, 3)]);
+    let screen = render(&s, 80, 24);
+    for i in 1..=3 {
+        assert!(screen.contains(&format!("X{i:08} ")), "{screen}");
+    }
+
+    let mut s = with_demo(Theme::default(), false);
+    if let Some(g) = s.group.as_mut() {
+        for i in 1..=2 {
+            let t = task(&name(i), "", "w", crew_core::TaskStatus::Ready, &[]);
+            g.dag.upsert(t);
+        }
+    }
+    s.settle();
+    let screen = render(&s, 80, 24);
+    for i in 1..=2 {
+        assert!(screen.contains(&format!("X{i:08} ")), "{screen}");
+    }
 }

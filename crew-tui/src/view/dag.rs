@@ -2,8 +2,8 @@
 //! costs the same for 100 tasks and for 100 000.
 
 use super::{
-    clean, cut, fit, fit_right, fitted_title_line, heading, list_areas, marker, select_line, Piece,
-    FILTER_SHORT,
+    clean, cut, fit, fit_middle, fit_right, fitted_title_line, heading, list_areas, marker,
+    select_line, Piece, FILTER_SHORT,
 };
 use crate::app::action::tasks;
 use crate::app::dag::RowKind;
@@ -134,6 +134,15 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
             };
             let name = clean(th, if t.name.is_empty() { &t.id } else { &t.name });
             let name_w = left_w.saturating_sub(indent + 4);
+            // An id (128 characters at most) is cut in its middle: ids
+            // made of a shared prefix and a number differ at their end.
+            let fit_name = |s: &str, w: usize| {
+                if t.name.is_empty() {
+                    fit_middle(th, s, w)
+                } else {
+                    fit(th, s, w)
+                }
+            };
             let mut spans = vec![
                 marker(th, sel),
                 Span::raw(" ".repeat(indent)),
@@ -142,13 +151,13 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
             ];
             if r.kind == RowKind::Ref {
                 spans.push(Span::styled(
-                    fit(th, &format!("{name} {}", "(ref)"), name_w),
+                    fit_name(&format!("{name} {}", "(ref)"), name_w),
                     th.dim(),
                 ));
             } else if r.context {
-                spans.push(Span::styled(fit(th, &name, name_w), th.dim()));
+                spans.push(Span::styled(fit_name(&name, name_w), th.dim()));
             } else {
-                spans.push(Span::raw(fit(th, &name, name_w)));
+                spans.push(Span::raw(fit_name(&name, name_w)));
             }
             let when = match state.pending_on(&format!("task:{}", t.id)) {
                 Some(v) => format!("{}…", v.ing()),

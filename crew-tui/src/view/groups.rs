@@ -1,8 +1,8 @@
 //! The groups list: name, progress, counts by status, paused, age.
 
 use super::{
-    clean, filter_piece, fit, fit_right, fitted_title_line, heading, list_areas, marker,
-    select_line, Piece,
+    clean, filter_piece, fit, fit_middle, fit_right, fitted_title_line, heading, list_areas,
+    marker, select_line, Piece,
 };
 use crate::app::state::{group_name, AppState};
 use crate::theme::{fmt_age, Theme};
@@ -110,7 +110,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
             let age = fmt_age(g.group.created_at.seconds_until(&state.now));
             let mut spans = vec![
                 marker(th, sel),
-                Span::raw(fit(th, &group_label(th, g), name_w)),
+                Span::raw(fit_middle(th, &group_label(th, g), name_w)),
                 Span::raw(" "),
                 Span::styled(bar(th, g.completed_percent, bar_w), th.ok()),
                 Span::raw(format!("{:>4}% ", g.counts.whole_percent())),

@@ -13,6 +13,7 @@ pub mod workgroups;
 use crate::app::keymap::Command;
 use crate::app::state::{group_name, AppState, ConnState, Input, View};
 use crate::sanitize::sanitize_for;
+use crate::text::cut_middle;
 use crate::theme::{fmt_duration, Theme};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -80,6 +81,16 @@ pub fn fit(theme: &Theme, s: &str, width: usize) -> String {
     out.push_str(ell);
     used += 1;
     out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    out
+}
+
+/// `s` cut or padded to exactly `width` columns as [`fit`] does, but cut
+/// in its middle ([`cut_middle`]): names that share a long start and
+/// differ at their end (`…-00000001`, `…-00000002`) stay apart.
+pub fn fit_middle(theme: &Theme, s: &str, width: usize) -> String {
+    let mut out = cut_middle(s, width, theme.pick("…", "~"));
+    let w = out.width();
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
     out
 }
 
@@ -505,7 +516,8 @@ const CLEAR_HINT: &str = "  ^u: clear";
 /// A prompt on the key bar, fitted to `width` columns: `before`, the
 /// `name` it is about, `after`, what is typed, the cursor and the first
 /// of `hints` that fits. A long name (ids of 128 characters, names of
-/// 1024) is cut with an ellipsis and long typed text shows its end, so
+/// 1024) is cut in its middle, where names that share a start still
+/// differ, and long typed text shows its end, so
 /// that what is typed, the cursor and a hint stay in sight. With
 /// `clearable` and text typed, the hint also names ctrl-u when nothing
 /// else has to be cut for it.
@@ -532,7 +544,11 @@ fn prompt(
         hint.push_str(CLEAR_HINT);
     }
     let room = width.saturating_sub(fixed + text.width() + hint.width());
-    let name = cut(th, &name, room.max(name.width().min(PROMPT_MIN)));
+    let name = cut_middle(
+        &name,
+        room.max(name.width().min(PROMPT_MIN)),
+        th.pick("…", "~"),
+    );
     let room = width.saturating_sub(fixed + name.width() + hint.width());
     let text = cut_front(th, &text, room);
     Line::from(vec![

@@ -2,8 +2,8 @@
 //! flight and the operator's limits.
 
 use super::{
-    clean, filter_piece, fit, fit_right, fitted_title_line, heading, list_areas, marker,
-    select_line, Piece,
+    clean, filter_piece, fit, fit_middle, fit_right, fitted_title_line, heading, list_areas,
+    marker, select_line, Piece,
 };
 use crate::app::state::AppState;
 use crate::theme::fmt_duration;
@@ -74,7 +74,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
             };
             let line = Line::from(vec![
                 marker(th, sel),
-                Span::raw(fit(th, &clean(th, &wg.name), name_w)),
+                Span::raw(fit_middle(th, &clean(th, &wg.name), name_w)),
                 Span::raw("  "),
                 Span::styled(fit(th, &text, state_w), style),
                 Span::raw("  "),
