@@ -580,6 +580,31 @@ fn complete_duplicate<G: GraphRead + ?Sized>(
     Ok(())
 }
 
+/// Completes, with `done`'s output, every other incomplete and idle task
+/// with `done`'s key in its group (their children are woken): duplicates
+/// merge whether the task was completed by its worker or by hand. One
+/// running now keeps its call, whose result completes it.
+fn complete_same_key<G: GraphRead + ?Sized>(
+    s: &mut Staged<'_, G>,
+    done: &Task,
+    now: Timestamp,
+) -> Result<(), RuleError> {
+    if done.key.is_empty() {
+        return Ok(());
+    }
+    for other in s.tasks_with_key(&done.task_group_id, &done.key)? {
+        if other == done.id {
+            continue;
+        }
+        if let Some(o) = s.task(&other)? {
+            if !o.is_complete && !o.busy_executing {
+                complete_duplicate(s, o, &done.output, now)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Applies a worker's result to the attempt it belongs to. A result for a
 /// task that no longer exists, or for another attempt, changes nothing.
 ///
@@ -652,18 +677,7 @@ pub fn record_result<G: GraphRead + ?Sized>(
             for c in s.children(&done.id)? {
                 s.wake(c);
             }
-            if !done.key.is_empty() {
-                for other in s.tasks_with_key(&group, &done.key)? {
-                    if other == done.id {
-                        continue;
-                    }
-                    if let Some(o) = s.task(&other)? {
-                        if !o.is_complete && !o.busy_executing {
-                            complete_duplicate(&mut s, o, &output, now)?;
-                        }
-                    }
-                }
-            }
+            complete_same_key(&mut s, &done, now)?;
             if let Some(d) = workgroup_delay_secs {
                 rate_limit_workgroup(&mut s, &done, d, now)?;
             }
@@ -966,8 +980,12 @@ pub fn update_task<G: GraphRead + ?Sized>(
         }
         return set_task_paused(g, id, t.is_paused);
     }
-    let _ = now;
-    s.put(t);
+    let completed_now = t.is_complete && !before.is_complete;
+    s.put(t.clone());
+    if completed_now {
+        // As a worker's completion does.
+        complete_same_key(&mut s, &t, now)?;
+    }
     Ok(s.finish())
 }
 

@@ -607,6 +607,42 @@ fn marking_a_task_complete_by_hand_wakes_its_children() {
     assert_eq!(w.status("b"), TaskStatus::Ready);
 }
 
+/// A task completed by hand merges into its same-key duplicates as a
+/// worker's completion does: they complete with its output and their
+/// children are released.
+#[test]
+fn completing_a_keyed_task_by_hand_completes_its_duplicates() {
+    let mut w = World::with(vec![
+        keyed("a", "k", &[]),
+        keyed("b", "k", &[]),
+        keyed("busy", "k", &[]),
+        nt("after_b", &["b"]),
+        keyed("other", "k2", &[]),
+    ]);
+    let (n, _) = w.started("busy");
+    let c = rules::update_task(
+        &w.g,
+        "a",
+        TaskPatch {
+            is_complete: Some(true),
+            output: Some(json!({"v": 1})),
+            ..Default::default()
+        },
+        w.now,
+    );
+    let c = w.applied(c).unwrap();
+    assert!(c.wake.contains(&"after_b".to_string()), "{:?}", c.wake);
+    let b = w.task("b");
+    assert!(b.is_complete);
+    assert_eq!(b.output, json!({"v": 1}));
+    assert_eq!(w.status("after_b"), TaskStatus::Ready);
+    assert!(!w.task("other").is_complete);
+    // The call in flight keeps going and its result completes it.
+    assert!(!w.task("busy").is_complete);
+    w.result("busy", n, success(json!({"v": 2})));
+    assert!(w.task("busy").is_complete);
+}
+
 #[test]
 fn running_again_by_hand_is_refused_while_its_continuations_are_there() {
     let mut w = World::with(vec![nt("a", &[]), nt("plain", &[])]);
