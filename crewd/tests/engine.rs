@@ -770,3 +770,99 @@ async fn a_shorter_workgroup_pause_wakes_its_tasks_sooner() {
     d.wait_task("t", 10, |t| t["isComplete"] == true).await;
     d.stop().await;
 }
+
+/// A task command addressed through a group applies only to a task of that
+/// group when it commits: the API checks the group in a read of its own
+/// first, and a task of that id deleted and created in another group in
+/// between was changed through the first group's path.
+#[tokio::test]
+async fn a_task_command_through_a_group_never_reaches_another_groups_task() {
+    use crewd::engine::{Actor, EngineConfig, EngineError, Op};
+    let w = TestWorkers::start(echo()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        crewd::storage::Store::open(&dir.path().join("db.redb"), Default::default()).unwrap();
+    let client =
+        crewd::dispatch::client::WorkerClient::new(crewd::dispatch::client::WorkerClientConfig {
+            base_url: w.base_url.clone(),
+            worker_urls: Default::default(),
+            authorization: None,
+            default_timeout: Duration::from_secs(10),
+            max_response_bytes: 64 * 1024,
+            signing_secret: None,
+        })
+        .unwrap();
+    let config = EngineConfig {
+        retry_policy: crew_core::rules::RetryPolicy::Fixed,
+        max_in_flight: 10,
+        worker_limits: Default::default(),
+        workgroup_limits: Default::default(),
+        worker_timeout: Duration::from_secs(10),
+        shutdown_grace: Duration::from_secs(1),
+        idle_poll: Duration::ZERO,
+    };
+    let (engine, thread) = crewd::engine::start(
+        store.clone(),
+        crewd::stream::hub::EventHub::new(),
+        Arc::new(client),
+        config,
+    )
+    .unwrap();
+    let actor = Actor::new("test");
+    for (group, paused) in [("a", false), ("b", true)] {
+        let spec = serde_json::from_value(json!({"id": group, "isPaused": paused})).unwrap();
+        engine
+            .execute(&actor, Op::CreateGroup(Box::new(spec)))
+            .await
+            .unwrap();
+    }
+    let tasks = serde_json::from_value(json!([{"id": "x", "worker": "w"}])).unwrap();
+    engine
+        .execute(
+            &actor,
+            Op::CreateTasks {
+                group: "b".into(),
+                tasks,
+            },
+        )
+        .await
+        .unwrap();
+    let ops = || {
+        [
+            Op::SetTaskPaused {
+                id: "x".into(),
+                paused: true,
+            },
+            Op::RetryTask {
+                id: "x".into(),
+                attempts: Some(2),
+            },
+            Op::ResetTask {
+                id: "x".into(),
+                attempts: None,
+            },
+            Op::DeleteTask { id: "x".into() },
+        ]
+    };
+    for op in ops() {
+        let e = engine.execute_in_group(&actor, "a", op).await.unwrap_err();
+        assert!(
+            matches!(e, EngineError::Rule(crew_core::RuleError::NotFound { .. })),
+            "{e}"
+        );
+    }
+    let read = store.read().unwrap();
+    let x = crew_core::GraphRead::task(&read, "x").unwrap().unwrap();
+    assert!(
+        !x.is_paused && x.remaining_attempts == 5,
+        "unchanged: {x:?}"
+    );
+    drop(read);
+    // Through its own group, it applies.
+    let op = Op::SetTaskPaused {
+        id: "x".into(),
+        paused: true,
+    };
+    engine.execute_in_group(&actor, "b", op).await.unwrap();
+    thread.shutdown().await;
+}

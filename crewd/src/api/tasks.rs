@@ -280,8 +280,9 @@ pub(super) async fn update(
     task(&state, Some(gid.clone()), tid.clone()).await?;
     state
         .engine
-        .execute(
+        .execute_in_group(
             &actor,
+            &gid,
             Op::UpdateTask {
                 id: tid.clone(),
                 patch: Box::new(patch),
@@ -335,8 +336,10 @@ async fn act(
     tid: &str,
     op: Op,
 ) -> Result<Json<ActionResult>, ApiError> {
-    task(state, Some(gid), tid.to_string()).await?;
-    Ok(action(state.engine.execute(actor, op).await?))
+    task(state, Some(gid.clone()), tid.to_string()).await?;
+    Ok(action(
+        state.engine.execute_in_group(actor, &gid, op).await?,
+    ))
 }
 
 /// Runs an operator action on a task of `gid` and answers the task as the
@@ -349,7 +352,7 @@ async fn act_then_show(
     op: Op,
 ) -> Result<Json<Task>, ApiError> {
     task(state, Some(gid.clone()), tid.clone()).await?;
-    state.engine.execute(actor, op).await?;
+    state.engine.execute_in_group(actor, &gid, op).await?;
     task(state, Some(gid), tid).await.map(Json)
 }
 

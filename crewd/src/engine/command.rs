@@ -13,13 +13,25 @@ use crew_core::{RuleError, Timestamp, WorkgroupLimits};
 
 impl Engine {
     /// Applies one command in `tx`: its rule's changes and its audit entry.
+    /// A task command `in_group` applies only to a task of that group.
     pub(super) fn apply_op(
         &mut self,
         tx: &mut Batch<'_>,
         op: Op,
         actor: &Actor,
+        in_group: Option<&str>,
         now: Timestamp,
     ) -> Result<Applied, ApplyError> {
+        if let (Some(group), Some(id)) = (in_group, op.task_id()) {
+            use crew_core::GraphRead;
+            let task = tx.task(id).map_err(|e| ApplyError::Storage(e.0))?;
+            if task.is_none_or(|t| t.task_group_id != group) {
+                return Err(ApplyError::Rule(RuleError::NotFound {
+                    what: "task",
+                    id: id.to_string(),
+                }));
+            }
+        }
         let mut described = audit::describe(&op);
         let mut applied = Applied::default();
         let ids = &mut self.ids;

@@ -135,6 +135,21 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// The task a task command acts on.
+    pub fn task_id(&self) -> Option<&str> {
+        match self {
+            Op::UpdateTask { id, .. }
+            | Op::SetTaskPaused { id, .. }
+            | Op::ResetTask { id, .. }
+            | Op::RetryTask { id, .. }
+            | Op::DeleteTask { id }
+            | Op::CancelTask { id } => Some(id),
+            _ => None,
+        }
+    }
+}
+
 /// What a command did, once committed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OpOutcome {
@@ -178,6 +193,9 @@ pub(crate) enum Msg {
     Command {
         op: Op,
         actor: Actor,
+        /// A task command addressed through a group applies only to a task
+        /// of that group, checked in the command's own transaction.
+        in_group: Option<String>,
         reply: oneshot::Sender<Result<OpOutcome, EngineError>>,
     },
     /// A worker call ended.
@@ -243,11 +261,35 @@ impl EngineHandle {
     /// committed (or refused). Operator actions are recorded in the audit
     /// log under the actor's name, in the same transaction.
     pub async fn execute(&self, actor: &Actor, op: Op) -> Result<OpOutcome, EngineError> {
+        self.send_command(actor, op, None).await
+    }
+
+    /// [`EngineHandle::execute`] for a task command addressed through
+    /// `group`: not found unless the task belongs to that group when the
+    /// command applies (a check made before, in its own read, could see
+    /// another task of that id: one deleted and created in another group
+    /// meanwhile).
+    pub async fn execute_in_group(
+        &self,
+        actor: &Actor,
+        group: &str,
+        op: Op,
+    ) -> Result<OpOutcome, EngineError> {
+        self.send_command(actor, op, Some(group.to_string())).await
+    }
+
+    async fn send_command(
+        &self,
+        actor: &Actor,
+        op: Op,
+        in_group: Option<String>,
+    ) -> Result<OpOutcome, EngineError> {
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(Msg::Command {
                 op,
                 actor: actor.clone(),
+                in_group,
                 reply,
             })
             .map_err(|_| EngineError::ShuttingDown)?;

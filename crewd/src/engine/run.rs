@@ -452,39 +452,41 @@ impl Engine {
         self.metrics.batch(batch.len());
         for msg in batch {
             match msg {
-                Msg::Command { op, actor, reply } => {
-                    match self.apply_op(&mut tx, op, &actor, now) {
-                        Ok(applied) => {
-                            work.touched
-                                .extend(applied.changes.touched_task_ids().map(str::to_string));
-                            work.abandoned.extend(applied.changes.ops.iter().filter_map(
-                                |c| match c {
-                                    Change::DeleteTask(t) if t.busy_executing => {
-                                        Some((t.id.clone(), t.created_at.unix_nanos(), t.attempts))
-                                    }
-                                    _ => None,
-                                },
-                            ));
-                            if let Some(g) = applied.resumed_group {
-                                work.touched.extend(self.sched.release_group(&g));
-                            }
-                            if let Some(w) = applied.released_workgroup {
-                                work.touched.extend(self.sched.release_workgroup(&w));
-                            }
-                            work.limits.extend(applied.limit);
-                            work.workgroup_limits.extend(applied.workgroup_limits);
-                            work.cancelled.extend(applied.cancelled);
-                            work.replies.push((reply, applied.outcome));
+                Msg::Command {
+                    op,
+                    actor,
+                    in_group,
+                    reply,
+                } => match self.apply_op(&mut tx, op, &actor, in_group.as_deref(), now) {
+                    Ok(applied) => {
+                        work.touched
+                            .extend(applied.changes.touched_task_ids().map(str::to_string));
+                        work.abandoned
+                            .extend(applied.changes.ops.iter().filter_map(|c| match c {
+                                Change::DeleteTask(t) if t.busy_executing => {
+                                    Some((t.id.clone(), t.created_at.unix_nanos(), t.attempts))
+                                }
+                                _ => None,
+                            }));
+                        if let Some(g) = applied.resumed_group {
+                            work.touched.extend(self.sched.release_group(&g));
                         }
-                        Err(ApplyError::Rule(e)) => {
-                            let _ = reply.send(Err(EngineError::Rule(e)));
+                        if let Some(w) = applied.released_workgroup {
+                            work.touched.extend(self.sched.release_workgroup(&w));
                         }
-                        Err(ApplyError::Storage(e)) => {
-                            let _ = reply.send(Err(EngineError::Unavailable(e.clone())));
-                            return Err(e);
-                        }
+                        work.limits.extend(applied.limit);
+                        work.workgroup_limits.extend(applied.workgroup_limits);
+                        work.cancelled.extend(applied.cancelled);
+                        work.replies.push((reply, applied.outcome));
                     }
-                }
+                    Err(ApplyError::Rule(e)) => {
+                        let _ = reply.send(Err(EngineError::Rule(e)));
+                    }
+                    Err(ApplyError::Storage(e)) => {
+                        let _ = reply.send(Err(EngineError::Unavailable(e.clone())));
+                        return Err(e);
+                    }
+                },
                 Msg::Result {
                     task_id,
                     worker,
