@@ -58,15 +58,51 @@ fn clamp_delay(secs: f64) -> f64 {
     }
 }
 
-/// Parses `Retry-After`: delay-seconds or an HTTP date.
+/// Parses `Retry-After`: delay-seconds or an HTTP date, in any of the
+/// three forms RFC 9110 has recipients accept.
 pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<f64> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<f64>() {
         return Some(clamp_delay(secs));
     }
-    chrono::DateTime::parse_from_rfc2822(v)
+    parse_http_date(v, now).map(|t| clamp_delay(now.seconds_until(&t)))
+}
+
+/// An HTTP date: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, read as RFC
+/// 2822), or the obsolete RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and
+/// asctime (`Sun Nov  6 08:49:37 1994`) forms. All are in GMT.
+fn parse_http_date(v: &str, now: Timestamp) -> Option<Timestamp> {
+    use chrono::NaiveDateTime;
+    let utc = |t: NaiveDateTime| Timestamp::from_unix_millis(t.and_utc().timestamp_millis());
+    if let Ok(t) = chrono::DateTime::parse_from_rfc2822(v) {
+        return Some(Timestamp::from_unix_millis(t.timestamp_millis()));
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(v, "%a %b %e %H:%M:%S %Y") {
+        return Some(utc(t));
+    }
+    // RFC 850: `weekday, DD-Mon-YY HH:MM:SS GMT`. The weekday is not
+    // checked (the date says when); the year is resolved below.
+    let (_, rest) = v.split_once(", ")?;
+    let rest = rest.strip_suffix(" GMT")?;
+    let (date, time) = rest.split_once(' ')?;
+    let (day_month, yy) = date.rsplit_once('-')?;
+    if yy.len() != 2 || !yy.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let yy: i32 = yy.parse().ok()?;
+    // RFC 9110: a two-digit year more than 50 years in the future is the
+    // most recent past year with those digits.
+    let this_year = chrono::Datelike::year(now.as_datetime());
+    let mut year = this_year - this_year.rem_euclid(100) + yy;
+    if year > this_year + 50 {
+        year -= 100;
+    } else if year + 100 <= this_year + 50 {
+        year += 100;
+    }
+    let full = format!("{day_month}-{year} {time}");
+    NaiveDateTime::parse_from_str(&full, "%d-%b-%Y %H:%M:%S")
         .ok()
-        .map(|t| clamp_delay(now.seconds_until(&Timestamp::from_unix_millis(t.timestamp_millis()))))
+        .map(utc)
 }
 
 fn error_text(v: &Value) -> String {
@@ -246,6 +282,56 @@ mod tests {
         assert!(
             matches!(o, WorkerOutcome::RateLimited { delay_secs, .. } if delay_secs == DEFAULT_RATE_LIMIT_SECS)
         );
+    }
+
+    #[test]
+    fn retry_after_accepts_the_obsolete_http_date_forms() {
+        // now() is 2023-11-14 22:13:20 GMT; each says 20 s later.
+        for date in [
+            "Tue, 14 Nov 2023 22:13:40 GMT",
+            "Tuesday, 14-Nov-23 22:13:40 GMT",
+            "Tue Nov 14 22:13:40 2023",
+        ] {
+            assert_eq!(parse_retry_after(date, now()), Some(20.0), "{date}");
+        }
+        let one_digit_day = Timestamp::from_unix_millis(1_699_229_357_000); // 2023-11-06 00:09:17
+        assert_eq!(
+            parse_retry_after("Mon Nov  6 00:09:37 2023", one_digit_day),
+            Some(20.0)
+        );
+        // RFC 9110's own examples are in the past: no delay.
+        for date in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(parse_retry_after(date, now()), Some(0.0), "{date}");
+        }
+        for bad in [
+            "Sunday, 06-Nov-1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94",
+            "soon",
+        ] {
+            assert_eq!(parse_retry_after(bad, now()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_two_digit_year_more_than_50_years_ahead_is_in_the_past_century() {
+        let at = |y: i32| {
+            let d = parse_http_date(
+                &format!("Monday, 01-Jan-{:02} 00:00:00 GMT", y % 100),
+                now(),
+            )
+            .unwrap();
+            chrono::Datelike::year(d.as_datetime())
+        };
+        // In 2023: up to 2073 is ahead, 74 and later is the 1900s.
+        assert_eq!(at(2023), 2023);
+        assert_eq!(at(2073), 2073);
+        assert_eq!(at(1974), 1974);
+        assert_eq!(at(1999), 1999);
+        assert_eq!(at(2000), 2000);
     }
 
     #[test]
