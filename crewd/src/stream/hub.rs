@@ -10,7 +10,7 @@
 use crate::storage::CommittedEvent;
 use axum::extract::ws::Utf8Bytes;
 use crew_core::wire::StreamMessage;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
@@ -59,6 +59,8 @@ struct Subscriber {
     queued: Arc<AtomicUsize>,
     capacity: usize,
     lagged: Arc<AtomicBool>,
+    /// Tells it from the others, for its [`Subscription`] to leave.
+    id: u64,
 }
 
 /// The engine's side of the stream. Cheap to clone.
@@ -66,6 +68,8 @@ struct Subscriber {
 pub struct EventHub {
     subscribers: Arc<Mutex<Vec<Subscriber>>>,
     count: Arc<AtomicUsize>,
+    /// Numbers subscribers.
+    next_id: Arc<AtomicU64>,
 }
 
 /// A client's side: live events, and whether it was cut off for lagging.
@@ -74,6 +78,19 @@ pub struct Subscription {
     queued: Arc<AtomicUsize>,
     /// Set when the hub dropped this client because its queue was full.
     pub lagged: Arc<AtomicBool>,
+    /// The hub, left when the client goes: counted until then, a client
+    /// gone while nothing was published stayed counted (in `/metrics`,
+    /// and as a reason for the engine to keep every event's JSON).
+    hub: EventHub,
+    id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut subs = self.hub.lock();
+        subs.retain(|s| s.id != self.id);
+        self.hub.count.store(subs.len(), Ordering::Relaxed);
+    }
 }
 
 impl Subscription {
@@ -109,6 +126,7 @@ impl EventHub {
         let (tx, rx) = mpsc::unbounded_channel();
         let lagged = Arc::new(AtomicBool::new(false));
         let queued = Arc::new(AtomicUsize::new(0));
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut subs = self.lock();
         subs.push(Subscriber {
             group,
@@ -116,9 +134,16 @@ impl EventHub {
             queued: queued.clone(),
             capacity,
             lagged: lagged.clone(),
+            id,
         });
         self.count.store(subs.len(), Ordering::Relaxed);
-        Subscription { rx, queued, lagged }
+        Subscription {
+            rx,
+            queued,
+            lagged,
+            hub: self.clone(),
+            id,
+        }
     }
 
     /// Clients subscribed now.
@@ -222,5 +247,19 @@ mod tests {
         assert_eq!(sub.try_recv().as_ref().map(seqs), Some(vec![6, 7]));
         assert_eq!(sub.recv().await.as_ref().map(seqs), Some(vec![8]));
         assert!(sub.recv().await.is_none());
+    }
+
+    /// A client that goes while nothing is published stops counting at
+    /// once: it counted until the next event.
+    #[test]
+    fn a_client_gone_stops_counting_at_once() {
+        let hub = EventHub::new();
+        let a = hub.subscribe(None, 3);
+        let b = hub.subscribe(Some("g".into()), 3);
+        assert_eq!(hub.client_count(), 2);
+        drop(a);
+        assert_eq!(hub.client_count(), 1);
+        drop(b);
+        assert_eq!(hub.client_count(), 0);
     }
 }
