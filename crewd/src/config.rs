@@ -444,11 +444,24 @@ impl Config {
                     .into(),
             ));
         }
+        // A bearer header cannot carry such a token: every request would
+        // be refused. Around it, blanks (a newline from an env file) are
+        // dropped, as for --api-token's secrets.
+        if self
+            .token
+            .as_deref()
+            .is_some_and(|t| t.trim().bytes().any(|b| !(0x21..0x7f).contains(&b)))
+        {
+            return Err(ConfigError::Invalid(
+                "the API token (--token / CREW_AUTH_TOKEN) must be printable ASCII without spaces"
+                    .into(),
+            ));
+        }
         let mut names = std::collections::HashSet::new();
         let mut secrets = std::collections::HashSet::new();
         if let Some(t) = &self.token {
             names.insert(DEFAULT_TOKEN_NAME);
-            secrets.insert(t.as_str());
+            secrets.insert(t.trim());
         }
         for t in &self.tokens {
             if !names.insert(t.name.as_str()) {
@@ -514,7 +527,7 @@ impl Config {
             all.push(NamedToken {
                 name: DEFAULT_TOKEN_NAME.to_string(),
                 scope: TokenScope::Admin,
-                secret: t.clone(),
+                secret: t.trim().to_string(),
             });
         }
         all.extend(self.tokens.iter().cloned());
@@ -963,6 +976,16 @@ mod tests {
         assert!(dup_default.validate().is_err());
         let dup_secret = parse(&["--token", "x", "--tokens", "v:read-only:x"]).unwrap();
         assert!(dup_secret.validate().is_err());
+
+        // A newline from an env file is dropped (a bearer header could
+        // never carry it); a blank inside is refused.
+        let newline = parse(&["--token", "abc\n"]).unwrap();
+        newline.validate().unwrap();
+        assert_eq!(newline.api_tokens()[0].secret, "abc");
+        let inner = parse(&["--token", "a bc"]).unwrap();
+        assert!(inner.validate().is_err());
+        let dup_trimmed = parse(&["--token", " x", "--tokens", "v:read-only:x"]).unwrap();
+        assert!(dup_trimmed.validate().is_err());
     }
 
     #[test]
