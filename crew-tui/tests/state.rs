@@ -1554,3 +1554,58 @@ fn a_full_event_log_keeps_its_selection_in_range() {
     feed(&mut s, workgroup_events(limit + 11, 3));
     assert_eq!(selected(&s), Some(14));
 }
+
+/// The operator's failed action, as the event log records it.
+fn failed_action(why: &str) -> Msg {
+    Msg::Reply(Reply::Action {
+        req: ActionRequest::on_task(Verb::Pause, &demo_tasks()[0]),
+        result: Err(why.into()),
+    })
+}
+
+/// The operator's own actions (and audit entries) have their own cap in
+/// the event log: task events, however many, do not push them out ("mine
+/// only" showed none after minutes on a busy daemon), and the oldest of
+/// them goes only past their cap, the selection staying on its entry.
+#[test]
+fn own_actions_outlast_the_daemon_events_in_the_event_log() {
+    use crew_tui::app::state::{EVENT_LOG_LIMIT, OWN_LOG_LIMIT};
+    let mut s = loaded(Theme::default(), false);
+    feed(&mut s, [failed_action("first")]);
+    feed(&mut s, workgroup_events(1, EVENT_LOG_LIMIT as u64 + 500));
+    assert_eq!(s.events.len(), EVENT_LOG_LIMIT + 1);
+    types(&mut s, "3m");
+    let mine: Vec<String> = s
+        .visible_events()
+        .iter()
+        .map(|e| e.detail.clone())
+        .collect();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert!(mine[0].contains("first"), "{mine:?}");
+    types(&mut s, "m");
+
+    // Past their cap, the oldest own entry goes: the selected one, here,
+    // so the one above takes the selection.
+    let sel = s.events.len() - 1;
+    for i in 0..OWN_LOG_LIMIT - 1 {
+        feed(&mut s, [failed_action(&format!("action {i}"))]);
+    }
+    types(&mut s, "G");
+    assert_eq!(s.events_list.selected, sel + OWN_LOG_LIMIT - 1);
+    feed(&mut s, [failed_action("one more")]);
+    assert_eq!(s.events.len(), EVENT_LOG_LIMIT + OWN_LOG_LIMIT);
+    let own = s.events.iter().filter(|e| e.mine).count();
+    assert_eq!(own, OWN_LOG_LIMIT);
+    assert!(!s.events.iter().any(|e| e.detail.contains("first")));
+    let selected = |s: &crew_tui::AppState| s.visible_events()[s.events_list.selected].clone();
+    assert_eq!(selected(&s).seq, 501);
+    // The next goes from above the selection: it stays on its entry.
+    feed(&mut s, [failed_action("and another")]);
+    assert!(!s.events.iter().any(|e| e.detail.ends_with("action 0")));
+    assert_eq!(selected(&s).seq, 501);
+    // And from below it.
+    types(&mut s, "gjjj");
+    let before = selected(&s);
+    feed(&mut s, [failed_action("and a last")]);
+    assert_eq!(selected(&s), before);
+}

@@ -18,8 +18,14 @@ use std::collections::{HashMap, VecDeque};
 /// for the event that confirms it.
 pub const PENDING_GRACE_SECS: f64 = 2.0;
 
-/// How many entries the event log keeps.
+/// How many of the daemon's entries (task, group and workgroup events) the
+/// event log keeps.
 pub const EVENT_LOG_LIMIT: usize = 2000;
+
+/// How many of the operator's own actions and audit entries the event log
+/// keeps, apart from [`EVENT_LOG_LIMIT`]: on a busy daemon, task events
+/// pushed them out within minutes, and "mine only" showed none.
+pub const OWN_LOG_LIMIT: usize = 500;
 
 /// The status the console shows for a task: the daemon's, or derived from
 /// the task alone when the daemon did not send one.
@@ -252,6 +258,14 @@ pub struct LogEntry {
     pub error: bool,
 }
 
+impl LogEntry {
+    /// Whether it is kept under [`OWN_LOG_LIMIT`] rather than
+    /// [`EVENT_LOG_LIMIT`]: the operator's own action, or an audit entry.
+    pub fn own(&self) -> bool {
+        self.mine || self.kind == "audit"
+    }
+}
+
 /// The open group.
 #[derive(Clone, Debug)]
 pub struct OpenGroup {
@@ -438,6 +452,8 @@ pub struct AppState {
     pub(super) workgroups_dirty: bool,
     /// The event log, newest first.
     pub events: VecDeque<LogEntry>,
+    /// How many of `events` are [`LogEntry::own`].
+    pub(super) own_logged: usize,
     /// Event log selection.
     pub events_list: ListPos,
     /// `/` filter of the event log.
@@ -496,6 +512,7 @@ impl AppState {
             workgroups_filter: String::new(),
             workgroups_dirty: false,
             events: VecDeque::new(),
+            own_logged: 0,
             events_list: ListPos::default(),
             events_filter: String::new(),
             events_mine_only: false,
@@ -834,14 +851,40 @@ impl AppState {
         let needle = self.events_filter.to_lowercase();
         // Only an entry the log shows moves the selected one down a row.
         let shown = self.event_shown(&entry, &needle);
+        let own = entry.own();
         self.events.push_front(entry);
         if shown && self.events_list.selected > 0 {
             self.events_list.selected += 1;
             self.events_list.offset += 1;
         }
-        if self.events.len() > EVENT_LOG_LIMIT {
-            let oldest = self.events.len() - 1;
-            self.evict(oldest, &needle);
+        self.own_logged += usize::from(own);
+        // Each kind has its own cap: the oldest of the new entry's kind goes.
+        let (kept, limit) = self.logged(own);
+        if kept > limit {
+            if let Some(oldest) = self.events.iter().rposition(|e| e.own() == own) {
+                self.evict(oldest, &needle);
+            }
+        }
+    }
+
+    /// Appends an entry older than every one logged (the audit history), if
+    /// its kind has room left.
+    pub(super) fn log_older(&mut self, entry: LogEntry) {
+        let own = entry.own();
+        let (kept, limit) = self.logged(own);
+        if kept < limit {
+            self.own_logged += usize::from(own);
+            self.events.push_back(entry);
+        }
+    }
+
+    /// How many entries of a kind ([`LogEntry::own`] or not) the log holds,
+    /// and how many it keeps.
+    fn logged(&self, own: bool) -> (usize, usize) {
+        if own {
+            (self.own_logged, OWN_LOG_LIMIT)
+        } else {
+            (self.events.len() - self.own_logged, EVENT_LOG_LIMIT)
         }
     }
 
@@ -854,6 +897,9 @@ impl AppState {
         let Some(gone) = self.events.remove(at) else {
             return;
         };
+        if gone.own() {
+            self.own_logged = self.own_logged.saturating_sub(1);
+        }
         let sel = self.events_list.selected;
         if sel == 0 || !self.event_shown(&gone, needle) {
             return;

@@ -8,8 +8,7 @@ use super::action::{bulk_counted, Target};
 use super::input::on_key;
 use super::msg::{ConnEvent, Effect, Msg, Reply};
 use super::state::{
-    group_name, task_status, AppState, ConnState, LogEntry, View, EVENT_LOG_LIMIT,
-    PENDING_GRACE_SECS,
+    group_name, task_status, AppState, ConnState, LogEntry, View, PENDING_GRACE_SECS,
 };
 use crate::text::short_name;
 use crew_core::wire::{
@@ -363,10 +362,7 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
             if let Ok(list) = res {
                 let live = state.first_live_audit.unwrap_or(u64::MAX);
                 for e in list.entries.iter().filter(|e| e.seq < live) {
-                    if state.events.len() >= EVENT_LOG_LIMIT {
-                        break;
-                    }
-                    state.events.push_back(audit_log(0, e));
+                    state.log_older(audit_log(0, e));
                 }
             }
             vec![]
