@@ -105,8 +105,13 @@ fn parse_http_date(v: &str, now: Timestamp) -> Option<Timestamp> {
         .map(utc)
 }
 
+/// Recorded for an `error` that says nothing (`""` or blanks): it is still a
+/// failure, and an empty message would leave the operator guessing.
+pub const EMPTY_ERROR_MESSAGE: &str = "the worker answered an empty error";
+
 fn error_text(v: &Value) -> String {
     match v {
+        Value::String(s) if s.trim().is_empty() => EMPTY_ERROR_MESSAGE.to_string(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
@@ -254,6 +259,25 @@ mod tests {
         assert_eq!(o, WorkerOutcome::failure("bad account"));
         let o = interpret_response(200, None, br#"{"error":null,"output":1}"#, now());
         assert!(matches!(o, WorkerOutcome::Success { .. }));
+    }
+
+    #[test]
+    fn an_empty_error_is_a_failure_with_a_readable_message() {
+        for body in [&br#"{"error":""}"#[..], br#"{"error":"  ","output":1}"#] {
+            assert_eq!(
+                interpret_response(200, None, body, now()),
+                WorkerOutcome::failure(EMPTY_ERROR_MESSAGE)
+            );
+        }
+        assert_eq!(
+            interpret_response(500, None, br#"{"error":""}"#, now()),
+            WorkerOutcome::failure(format!("HTTP 500: {EMPTY_ERROR_MESSAGE}"))
+        );
+        let o = interpret_response(429, None, br#"{"error":""}"#, now());
+        assert!(
+            matches!(&o, WorkerOutcome::RateLimited { message, .. } if message.ends_with(EMPTY_ERROR_MESSAGE)),
+            "{o:?}"
+        );
     }
 
     #[test]
