@@ -378,7 +378,15 @@ async fn shutdown_closes_stream_clients() {
     tokio::time::timeout(Duration::from_secs(15), d.stop())
         .await
         .expect("graceful shutdown does not wait for stream clients");
-    assert!(next(&mut ws, 5).await.is_none());
+    // Told why: "going away", not a close without a code.
+    let mut code = None;
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+        if let Message::Close(frame) = m {
+            code = frame.map(|f| u16::from(f.code));
+            break;
+        }
+    }
+    assert_eq!(code, Some(1001));
 }
 
 /// An event larger than the socket's former write cap (4 MiB), such as a

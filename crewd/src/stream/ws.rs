@@ -49,6 +49,20 @@ const PING_EVERY: Duration = Duration::from_secs(20);
 const REPLAY_PAGE: usize = 1000;
 /// Close code sent to a client cut off for falling behind.
 const CLOSE_LAGGED: u16 = 4000;
+/// Close code sent when the daemon shuts down (RFC 6455 "going away").
+const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code sent when the stored log cannot be read (RFC 6455
+/// "internal error"): the client may try again.
+const CLOSE_INTERNAL: u16 = 1011;
+
+/// A close frame with its code and reason, so that a client can tell a
+/// shutdown from a failure or a cut for falling behind.
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
 
 /// What the stream endpoints need.
 #[derive(Clone)]
@@ -246,7 +260,9 @@ async fn follow(
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!("stream replay failed: {e}");
-                    let _ = socket.send(Message::Close(None)).await;
+                    let _ = socket
+                        .send(close(CLOSE_INTERNAL, "reading the event log failed"))
+                        .await;
                     return;
                 }
             };
@@ -319,7 +335,7 @@ async fn follow(
                         }
                         sub = state.hub.subscribe(group.clone(), CLIENT_QUEUE);
                     } else {
-                        let _ = socket.send(Message::Close(None)).await;
+                        let _ = socket.send(close(CLOSE_GOING_AWAY, "the daemon is shutting down")).await;
                         return;
                     }
                 }
@@ -441,10 +457,12 @@ async fn follow_crew_go(mut socket: WebSocket, mut sub: Subscription, group: Str
                     }
                 }
                 None => {
-                    let reason = if sub.lagged.load(Ordering::Acquire) { "client fell behind" } else { "closing" };
-                    let _ = socket
-                        .send(Message::Close(Some(CloseFrame { code: CLOSE_LAGGED, reason: Utf8Bytes::from(reason) })))
-                        .await;
+                    let frame = if sub.lagged.load(Ordering::Acquire) {
+                        close(CLOSE_LAGGED, "client fell behind")
+                    } else {
+                        close(CLOSE_GOING_AWAY, "the daemon is shutting down")
+                    };
+                    let _ = socket.send(frame).await;
                     return;
                 }
             },
