@@ -137,6 +137,9 @@ pub fn interpret_response(
     body: &[u8],
     now: Timestamp,
 ) -> WorkerOutcome {
+    // A UTF-8 byte-order mark is no part of the JSON, but some platforms'
+    // serializers write one.
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     // An object, as crew-go reads it (an array is not a response).
     let parsed: Result<WorkerResponse, _> =
         serde_json::from_slice::<ObjectOnly<WorkerResponse>>(body).map(|r| r.0);
@@ -278,6 +281,17 @@ mod tests {
             matches!(&o, WorkerOutcome::RateLimited { message, .. } if message.ends_with(EMPTY_ERROR_MESSAGE)),
             "{o:?}"
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_json_is_ignored() {
+        let o = interpret_response(200, None, b"\xEF\xBB\xBF{\"output\":{\"rows\":1}}", now());
+        assert!(
+            matches!(&o, WorkerOutcome::Success { output, .. } if output == &serde_json::json!({"rows": 1})),
+            "{o:?}"
+        );
+        let o = interpret_response(500, None, b"\xEF\xBB\xBF{\"error\":\"boom\"}", now());
+        assert_eq!(o, WorkerOutcome::failure("HTTP 500: boom"));
     }
 
     #[test]
