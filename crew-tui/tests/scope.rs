@@ -66,3 +66,37 @@ fn an_admin_token_or_an_old_daemon_changes_nothing() {
     feed(&mut s, [who("default", TokenScope::Admin)]);
     assert!(s.read_only && s.keymap.read_only());
 }
+
+/// After a reconnect the console asks again what its token may do (the
+/// daemon may be back with other tokens), and the keys follow: a token
+/// turned read-only hides the actions, and turned admin again shows them.
+#[test]
+fn a_reconnect_asks_for_the_token_scope_again() {
+    use crew_tui::app::msg::ConnEvent;
+    let mut s = loaded(Theme::default(), false);
+    let reconnect = |s: &mut AppState| {
+        feed(
+            s,
+            [Msg::Conn(ConnEvent::Disconnected {
+                error: "closed by the daemon".into(),
+                attempt: 1,
+                retry_in_ms: 500,
+                refused: false,
+            })],
+        );
+        feed(s, [Msg::Conn(ConnEvent::Connected { resumed: true })])
+    };
+    assert!(reconnect(&mut s).contains(&Effect::FetchWhoAmI));
+    feed(&mut s, [who("ops", TokenScope::ReadOnly)]);
+    assert!(s.read_only && s.keymap.read_only());
+    assert!(reconnect(&mut s).contains(&Effect::FetchWhoAmI));
+    feed(&mut s, [who("ops", TokenScope::Admin)]);
+    assert!(!s.read_only && !s.keymap.read_only());
+    let status = s.status.clone().expect("the switch is announced");
+    assert!(status.text.contains("may act again"), "{}", status.text);
+    assert!(!types(&mut s, "p").is_empty());
+    // A resumed first connection asks nothing more than start did.
+    let mut s = loaded(Theme::default(), false);
+    let fx = feed(&mut s, [Msg::Conn(ConnEvent::Connected { resumed: true })]);
+    assert!(!fx.contains(&Effect::FetchWhoAmI), "{fx:?}");
+}

@@ -400,6 +400,9 @@ pub struct AppState {
     pub theme: Theme,
     /// Watching only: every action is hidden and refused.
     pub read_only: bool,
+    /// `read_only` was set because the token's scope is read-only (not by
+    /// `--read-only`): a daemon back with an admin scope for it lifts it.
+    pub(super) read_only_by_token: bool,
     /// The screen shown.
     pub view: View,
     pub(super) history: Vec<View>,
@@ -484,6 +487,7 @@ impl AppState {
             server: server.into(),
             conn: ConnState::Connecting,
             read_only: keymap.read_only(),
+            read_only_by_token: false,
             keymap,
             theme,
             view: View::Groups,

@@ -108,11 +108,17 @@ fn on_conn(state: &mut AppState, c: ConnEvent) -> Vec<Effect> {
             // Resumed after an outage, the events replay what changed, but
             // not what failed to load meanwhile (an open group's tree), nor
             // a daemon back with another store whose log runs past ours:
-            // fetch what is shown again.
-            if resumed && !matches!(was, ConnState::Reconnecting { .. }) {
+            // fetch what is shown again. A daemon restarted meanwhile may
+            // give the token another scope: ask it again too.
+            let again = matches!(was, ConnState::Reconnecting { .. });
+            if resumed && !again {
                 vec![]
             } else {
-                state.refetch_all()
+                let mut fx = state.refetch_all();
+                if again {
+                    fx.push(Effect::FetchWhoAmI);
+                }
+                fx
             }
         }
         ConnEvent::Disconnected {
@@ -368,16 +374,23 @@ fn on_reply(state: &mut AppState, r: Reply) -> Vec<Effect> {
             vec![]
         }
         Reply::WhoAmI(res) => {
-            // A read-only token makes the console read-only by itself; an
-            // admin token never lifts --read-only.
+            // A read-only token makes the console read-only by itself, and
+            // the same token with an admin scope (a daemon restarted with
+            // other tokens) lifts that again; an admin token never lifts
+            // --read-only.
             if let Ok(who) = res {
-                if who.scope == crew_core::wire::TokenScope::ReadOnly && !state.read_only {
+                let name = short_name(&who.name);
+                let read_only = who.scope == crew_core::wire::TokenScope::ReadOnly;
+                if read_only && !state.read_only {
                     state.read_only = true;
+                    state.read_only_by_token = true;
                     state.keymap.set_read_only(true);
-                    state.say(format!(
-                        "read-only: token {:?} may not act",
-                        crate::sanitize::sanitize(&who.name)
-                    ));
+                    state.say(format!("read-only: token {name:?} may not act"));
+                } else if !read_only && state.read_only_by_token {
+                    state.read_only = false;
+                    state.read_only_by_token = false;
+                    state.keymap.set_read_only(false);
+                    state.say(format!("token {name:?} may act again"));
                 }
             }
             vec![]
