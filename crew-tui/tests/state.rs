@@ -1609,3 +1609,25 @@ fn own_actions_outlast_the_daemon_events_in_the_event_log() {
     feed(&mut s, [failed_action("and a last")]);
     assert_eq!(selected(&s), before);
 }
+
+/// `:workgroup NAME` checks the name as the daemon does, and says why it
+/// is refused, rather than listing a workgroup no task can have and no
+/// pause can reach (spaces, emoji).
+#[test]
+fn a_workgroup_name_the_daemon_refuses_is_refused_at_once() {
+    for bad in ["ads api", "ads-🚀", ".hidden"] {
+        let mut s = loaded(Theme::default(), false);
+        types(&mut s, &format!(":workgroup {bad}"));
+        let fx = feed(&mut s, [code(KeyCode::Enter)]);
+        assert!(fx.is_empty(), "{bad}: {fx:?}");
+        assert!(s.workgroups_named.is_empty(), "{bad}");
+        assert_eq!(s.view, View::Groups, "{bad}");
+        let status = s.status.clone().expect("says why");
+        assert!(status.error, "{bad}");
+        assert!(status.text.contains("is not valid"), "{}", status.text);
+    }
+    let mut s = loaded(Theme::default(), false);
+    types(&mut s, ":workgroup ads-api.v2");
+    feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(s.workgroups_named.len(), 1);
+}

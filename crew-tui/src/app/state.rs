@@ -699,8 +699,14 @@ impl AppState {
 
     /// Opens the workgroups view on the workgroup `name`, shown idle when
     /// the daemon does not list it (its tasks may not exist yet: an
-    /// operator pausing it ahead of an outage).
+    /// operator pausing it ahead of an outage). A name the daemon would
+    /// refuse is refused here, saying why, rather than listed.
     pub(super) fn open_named_workgroup(&mut self, name: &str) -> Vec<Effect> {
+        // The daemon's own rule for workgroup names.
+        if let Err(e) = crew_core::dag::check_safe_name("workgroup", name) {
+            self.fail(e.to_string());
+            return vec![];
+        }
         let known = self
             .workgroups
             .iter()
