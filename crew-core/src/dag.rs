@@ -442,6 +442,19 @@ fn name_ids<S: AsRef<str>>(ids: &[S]) -> String {
     s.join(", ")
 }
 
+/// A number as error messages echo it: plainly when that is short
+/// (`0.0001`, `2.5`, `100000`), in exponent form otherwise (`1e300`,
+/// `1e-300`, which plain notation writes with some 300 digits). Either way
+/// the shortest text that reads back as the same number.
+pub fn fmt_number(x: f64) -> String {
+    let plain = x == 0.0 || !x.is_finite() || (1e-4..1e15).contains(&x.abs());
+    if plain {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
 /// Cuts `s` to at most `max` bytes on a character boundary, marking the cut.
 pub fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
@@ -452,4 +465,32 @@ pub fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_number;
+
+    #[test]
+    fn numbers_are_echoed_short_and_read_back_the_same() {
+        for (x, shown) in [
+            (0.0, "0"),
+            (2.5, "2.5"),
+            (0.0001, "0.0001"),
+            (100_000.0, "100000"),
+            (-3.0, "-3"),
+            (1e-300, "1e-300"),
+            (1e300, "1e300"),
+            (1.5e-7, "1.5e-7"),
+            (f64::MAX, "1.7976931348623157e308"),
+            (f64::INFINITY, "inf"),
+        ] {
+            assert_eq!(fmt_number(x), shown);
+        }
+        for x in [1e-300, 123.456, 9.999e14, 1e15, 5e-324, -7.25e-5] {
+            let s = fmt_number(x);
+            assert!(s.len() <= 24, "{s}");
+            assert_eq!(s.parse::<f64>().unwrap(), x, "{s}");
+        }
+    }
 }

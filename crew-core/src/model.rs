@@ -419,7 +419,8 @@ impl WorkgroupLimits {
         if let Some(r) = self.max_rate {
             if !r.is_finite() || !(MIN_WORKGROUP_RATE..=MAX_WORKGROUP_RATE).contains(&r) {
                 return Err(format!(
-                    "maxRate must be a number of tasks per second from {MIN_WORKGROUP_RATE} to {MAX_WORKGROUP_RATE}, got {r}"
+                    "maxRate must be a number of tasks per second from {MIN_WORKGROUP_RATE} to {MAX_WORKGROUP_RATE}, got {}",
+                    crate::dag::fmt_number(r)
                 ));
             }
         }
@@ -636,6 +637,21 @@ mod tests {
         ] {
             assert!(WorkgroupLimits::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_absurd_rate_is_echoed_compactly() {
+        for (rate, shown) in [(1e-300, "1e-300"), (1e300, "1e300"), (-2.5, "-2.5")] {
+            let limits = WorkgroupLimits {
+                max_rate: Some(rate),
+                ..Default::default()
+            };
+            let m = limits.validate().unwrap_err();
+            assert!(m.ends_with(&format!("got {shown}")), "{m}");
+            assert!(m.contains("from 0.0001 to 100000"), "{m}");
+        }
+        let m = WorkgroupLimits::parse("rate:1e300").unwrap_err();
+        assert!(m.len() < 120, "{m}");
     }
 
     #[test]
