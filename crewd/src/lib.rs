@@ -10,6 +10,7 @@
 //! - [`dispatch`]: the ready queues, limits, timers and the worker client;
 //! - [`api`]: the axum REST API;
 //! - [`stream`]: the event hub and the WebSocket endpoints;
+//! - [`http`]: serving them over HTTP/1.1, with a deadline for requests' heads;
 //! - [`metrics`]: the Prometheus metrics behind `GET /metrics`.
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod engine;
+pub mod http;
 pub mod metrics;
 pub mod opening;
 pub mod recurring;

@@ -171,9 +171,7 @@ pub async fn run_with_store(
         shutdown.await;
         closing_hub.close_all();
     };
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = crate::http::serve(listener, app, Default::default(), shutdown).await;
     for task in [demo_loop, retention, Some(schedules)]
         .into_iter()
         .flatten()
