@@ -836,6 +836,16 @@ async fn workgroups_and_workers() {
     ] {
         assert_error(&d.post("/workgroup/api-key-1/pause", bad).await, 422);
     }
+    // An absurd number is echoed short, not in its 301 digits.
+    let a = d
+        .post("/workgroup/api-key-1/pause", json!({"seconds": 1e300}))
+        .await;
+    assert_error(&a, 422);
+    assert!(
+        a.body["error"].as_str().unwrap().ends_with("got 1e300"),
+        "{}",
+        a.body
+    );
     assert_error(
         &d.post("/workgroup/api-key-1/pause", json!({"seconds": "soon"}))
             .await,

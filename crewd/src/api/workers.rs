@@ -24,7 +24,8 @@ pub(crate) fn check_pause(seconds: Option<f64>) -> Result<f64, ApiError> {
     let s = seconds.unwrap_or(DEFAULT_PAUSE_SECS);
     if !s.is_finite() || s <= 0.0 || s > MAX_PAUSE_SECS {
         return Err(ApiError::unprocessable(format!(
-            "seconds must be a number greater than 0 and at most {MAX_PAUSE_SECS} (30 days), got {s}"
+            "seconds must be a number greater than 0 and at most {MAX_PAUSE_SECS} (30 days), got {}",
+            crew_core::dag::fmt_number(s)
         )));
     }
     Ok(s)
