@@ -391,9 +391,13 @@ fn insert_batch<G: GraphRead + ?Sized>(
                     d
                 }
             };
+            // With a parent incomplete (or created later in the batch) it
+            // waits, and settles when it would start.
             if let Some(output) = done {
-                t.is_complete = true;
-                t.output = output;
+                if parents_complete(s, &t)? {
+                    t.is_complete = true;
+                    t.output = output;
+                }
             }
         }
         s.put(t);
@@ -439,6 +443,20 @@ impl<G: GraphRead + ?Sized> GraphRead for StagedView<'_, '_, G> {
     fn incomplete_task_ids(&self, group: &str) -> Result<Vec<String>, crate::graph::StoreError> {
         self.0.g.incomplete_task_ids(group)
     }
+}
+
+/// Whether every parent of `task` is complete (a parent gone counts as
+/// complete, as for its status).
+fn parents_complete<G: GraphRead + ?Sized>(
+    s: &mut Staged<'_, G>,
+    task: &Task,
+) -> Result<bool, RuleError> {
+    for p in &task.parent_ids {
+        if s.task(p)?.is_some_and(|p| !p.is_complete) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn completed_with_key<G: GraphRead + ?Sized>(
@@ -509,7 +527,10 @@ pub fn start_attempt<G: GraphRead + ?Sized>(
                 continue;
             }
             let Some(o) = s.task(&other)? else { continue };
-            if o.is_complete {
+            // A task reset more often than the completed duplicate was
+            // asked for a new run by an operator: it runs rather than take
+            // the old run's output.
+            if o.is_complete && o.resets >= task.resets {
                 s.task(&task.id)?;
                 complete_duplicate(&mut s, task, &o.output, now)?;
                 return Ok(Start::Settled(s.finish()));
@@ -584,6 +605,10 @@ fn complete_duplicate<G: GraphRead + ?Sized>(
 /// with `done`'s key in its group (their children are woken): duplicates
 /// merge whether the task was completed by its worker or by hand. One
 /// running now keeps its call, whose result completes it.
+///
+/// A duplicate whose parents are not all complete waits instead (completed
+/// now, its children would run before its ancestors), and settles when it
+/// would start ([`start_attempt`]).
 fn complete_same_key<G: GraphRead + ?Sized>(
     s: &mut Staged<'_, G>,
     done: &Task,
@@ -597,7 +622,7 @@ fn complete_same_key<G: GraphRead + ?Sized>(
             continue;
         }
         if let Some(o) = s.task(&other)? {
-            if !o.is_complete && !o.busy_executing {
+            if !o.is_complete && !o.busy_executing && parents_complete(s, &o)? {
                 complete_duplicate(s, o, &done.output, now)?;
             }
         }

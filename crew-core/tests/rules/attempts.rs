@@ -192,27 +192,66 @@ fn a_duplicate_that_used_its_last_attempt_still_holds_the_others() {
     w.started("b");
 }
 
+/// A duplicate that waited on its parent settles, without a call, with
+/// the output its key completed with, once its parent completes: it did
+/// not complete with the key while its parent was incomplete (its
+/// children would have run before its ancestors).
 #[test]
-fn settled_when_a_same_key_task_completed() {
+fn a_duplicate_waiting_on_its_parent_settles_when_it_would_start() {
     let mut w = World::with(vec![
+        nt("slow", &[]),
         keyed("a", "k", &[]),
-        keyed("b", "k", &[]),
+        keyed("b", "k", &["slow"]),
         nt("after_b", &["b"]),
     ]);
     w.run_ok("a", json!({"v": 1}));
+    assert!(!w.task("b").is_complete, "its parent is still incomplete");
+    assert_eq!(w.status("after_b"), TaskStatus::Waiting);
+    // Created now, with its parent incomplete, it waits too.
+    let c = rules::create_tasks(
+        &w.g,
+        G,
+        vec![keyed("late", "k", &["slow"])],
+        w.now,
+        &mut gen_id,
+    );
+    w.applied(c).unwrap();
+    assert!(!w.task("late").is_complete);
+    w.run_ok("slow", json!(0));
+    for id in ["b", "late"] {
+        match w.start(id) {
+            Start::Settled(_) => {}
+            other => panic!("{id}: expected Settled, got {other:?}"),
+        }
+        let t = w.task(id);
+        assert!(t.is_complete && !t.busy_executing, "{id}");
+        assert_eq!(t.output, json!({"v": 1}), "{id}");
+        assert_eq!(t.attempts, 0, "{id}: no worker call was made");
+    }
+    assert_eq!(w.status("after_b"), TaskStatus::Ready);
+}
+
+/// A duplicate an operator resets runs again: it settled at once with the
+/// output of its key's completion, which was the old run's.
+#[test]
+fn a_reset_duplicate_runs_again() {
+    let mut w = World::with(vec![keyed("a", "k", &[]), keyed("b", "k", &[])]);
+    w.run_ok("a", json!({"v": 1}));
     assert!(w.task("b").is_complete);
-    // Reset b alone: it is incomplete again while a stays complete.
     let c = rules::reset_task(&w.g, "b", None, w.now);
     w.applied(c).unwrap();
-    assert!(!w.task("b").is_complete);
-    match w.start("b") {
-        Start::Settled(c) => assert!(c.wake.contains(&"after_b".to_string()), "{:?}", c.wake),
-        other => panic!("expected Settled, got {other:?}"),
-    }
-    let b = w.task("b");
-    assert!(b.is_complete && !b.busy_executing);
-    assert_eq!(b.output, json!({"v": 1}));
-    assert_eq!(b.attempts, 0, "no worker call was made");
+    // It starts (`run_ok` says so if not), and completes with its own.
+    w.run_ok("b", json!({"v": 2}));
+    assert_eq!(w.task("b").output, json!({"v": 2}));
+    assert_eq!(w.task("a").output, json!({"v": 1}), "a keeps its own");
+    // Reset together, they run once: the first to complete settles the
+    // other.
+    let calls = w.task("b").attempts;
+    let c = rules::reset_group(&w.g, G, None, w.now);
+    w.applied(c).unwrap();
+    w.run_ok("a", json!({"v": 3}));
+    assert_eq!(w.task("b").output, json!({"v": 3}));
+    assert_eq!(w.task("b").attempts, calls, "b made no call");
 }
 
 #[test]
