@@ -641,6 +641,18 @@ fn workgroup_pause_asks_for_seconds() {
         matches!(&fx[..], [Effect::Act(r)] if r.seconds == Some(300.0)),
         "{fx:?}"
     );
+    // Under a second, it says what was asked (rounded up, it read "1s").
+    let short = ActionRequest {
+        verb: Verb::Pause,
+        target: Target::Workgroup { name: "crm".into() },
+        seconds: Some(0.0001),
+    };
+    assert_eq!(short.describe(), "pause workgroup crm for 0.0001s");
+    let long = ActionRequest {
+        seconds: Some(90.0),
+        ..short
+    };
+    assert_eq!(long.describe(), "pause workgroup crm for 1m30s");
 }
 
 /// With a filter or "mine only" on, entries the log hides do not move the

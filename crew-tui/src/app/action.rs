@@ -160,6 +160,13 @@ impl ActionRequest {
             Target::Workgroup { name } => {
                 let name = short_name(name);
                 match self.seconds {
+                    // Under a second, as given: rounded up, 0.0001 read "1s".
+                    Some(s) if s < 1.0 => {
+                        format!(
+                            "{v} workgroup {name} for {}s",
+                            crew_core::dag::fmt_number(s)
+                        )
+                    }
                     Some(s) => {
                         format!("{v} workgroup {name} for {}", crate::theme::fmt_duration(s))
                     }
