@@ -15,13 +15,13 @@
 //! `crew_core::rules::start_attempt` inside its write transaction, so a
 //! stale entry costs one lookup and is dropped. A task placed ready for
 //! another worker or workgroup than the lane it waits in (an operator
-//! changed them, or deleted it and created it again so) moves at once: its
-//! new entry is the one that counts, and the old one is skipped when its
-//! lane reaches it.
+//! changed them, or deleted it and created it again so) moves at once: it
+//! is queued in its new lane, which is the one that counts, and its entry
+//! in the old lane is skipped when that lane reaches it.
 
 use crew_core::WorkgroupLimits;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
 /// Where an evaluated task goes.
@@ -77,9 +77,12 @@ enum Timer {
 /// One workgroup's tasks in one worker's queue.
 #[derive(Debug, Default)]
 struct Lane {
-    /// Ids with the number of their entry; shared with `Scheduler::queued`
-    /// (one copy of each id). An entry `queued` no longer names is stale.
-    ids: VecDeque<(Arc<str>, u64)>,
+    /// Which lane this is, for `Scheduler::queued`: a lane that empties is
+    /// removed, and one made again for its worker and workgroup is another.
+    id: u64,
+    /// Shared with `Scheduler::queued`: one copy of each id. An id that
+    /// `queued` places in another lane (or none) is stale here.
+    ids: VecDeque<Arc<str>>,
     /// In its worker's `active` list (else held by its workgroup's limits).
     active: bool,
 }
@@ -90,14 +93,6 @@ struct WorkerQueue {
     lanes: HashMap<String, Lane>,
     /// Workgroups whose lane may start now, as far as known, round-robin.
     active: VecDeque<String>,
-}
-
-/// Where a queued task waits: its entry's number and its lane.
-#[derive(Debug)]
-struct Slot {
-    entry: u64,
-    worker: Arc<str>,
-    workgroup: Arc<str>,
 }
 
 /// A limited workgroup: its limits and its token bucket.
@@ -165,26 +160,14 @@ impl Gate {
     }
 }
 
-/// The one shared copy of a name.
-fn intern(names: &mut HashSet<Arc<str>>, name: &str) -> Arc<str> {
-    if let Some(n) = names.get(name) {
-        return n.clone();
-    }
-    let n: Arc<str> = Arc::from(name);
-    names.insert(n.clone());
-    n
-}
-
 /// The dispatcher's in-memory state.
 #[derive(Debug, Default)]
 pub struct Scheduler {
     ready: HashMap<String, WorkerQueue>,
-    /// Every task queued as ready, with the one entry of it that counts.
-    queued: HashMap<Arc<str>, Slot>,
-    /// Numbers lane entries.
-    entries: u64,
-    /// Worker and workgroup names, shared by the slots.
-    names: HashSet<Arc<str>>,
+    /// Every task queued as ready, with the lane it waits in.
+    queued: HashMap<Arc<str>, u64>,
+    /// Lanes made so far: numbers them.
+    lanes_made: u64,
     /// Workers with an active lane, in round-robin order.
     rotation: VecDeque<String>,
     timers: BinaryHeap<Reverse<(i64, Timer)>>,
@@ -328,27 +311,27 @@ impl Scheduler {
     }
 
     fn push_ready(&mut self, worker: &str, workgroup: &str, id: &str) {
-        if let Some(slot) = self.queued.get(id) {
-            if &*slot.worker == worker && &*slot.workgroup == workgroup {
+        if let Some(&queued_in) = self.queued.get(id) {
+            let lane = self.ready.get(worker).and_then(|q| q.lanes.get(workgroup));
+            if lane.is_some_and(|l| l.id == queued_in) {
                 return;
             }
-            // Queued in another lane: this entry replaces that one.
+            // Queued in another lane: it moves to this one.
         }
         let id: Arc<str> = Arc::from(id);
-        self.entries += 1;
-        let entry = self.entries;
-        let slot = Slot {
-            entry,
-            worker: intern(&mut self.names, worker),
-            workgroup: intern(&mut self.names, workgroup),
-        };
-        self.queued.insert(id.clone(), slot);
         if !self.seen_workers.contains(worker) {
             self.seen_workers.insert(worker.to_string());
         }
         let q = self.ready.entry(worker.to_string()).or_default();
-        let lane = q.lanes.entry(workgroup.to_string()).or_default();
-        lane.ids.push_back((id, entry));
+        let lane = q.lanes.entry(workgroup.to_string()).or_insert_with(|| {
+            self.lanes_made += 1;
+            Lane {
+                id: self.lanes_made,
+                ..Lane::default()
+            }
+        });
+        self.queued.insert(id.clone(), lane.id);
+        lane.ids.push_back(id);
         if lane.ids.len() == 1 {
             // A new lane starts active: its limits are checked when taken.
             lane.active = true;
@@ -521,8 +504,8 @@ impl Scheduler {
             }
             // The lane's first entry that still counts.
             let mut next = None;
-            while let Some((id, entry)) = lane.ids.pop_front() {
-                if self.queued.get(&id).is_some_and(|s| s.entry == entry) {
+            while let Some(id) = lane.ids.pop_front() {
+                if self.queued.get(&id) == Some(&lane.id) {
                     next = Some(id);
                     break;
                 }
