@@ -113,7 +113,7 @@ pub fn create_group<G: GraphRead + ?Sized>(
     }
     let schedule = spec.schedule.filter(|s| !s.trim().is_empty());
     if let Some(expr) = &schedule {
-        crate::schedule::parse(expr)?;
+        crate::schedule::check(expr)?;
     }
     let group = TaskGroup {
         id: id.clone(),
@@ -198,7 +198,7 @@ pub fn update_group<G: GraphRead + ?Sized>(
         if expr.trim().is_empty() {
             group.schedule = None;
         } else {
-            crate::schedule::parse(&expr)?;
+            crate::schedule::check(&expr)?;
             group.schedule = Some(expr);
         }
         // A refusal spoke of the old schedule's reset.

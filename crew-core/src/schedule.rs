@@ -17,6 +17,20 @@ pub fn parse(expr: &str) -> Result<Cron, RuleError> {
         .map_err(|e| RuleError::Invalid(format!("schedule {expr:?} is not a cron expression: {e}")))
 }
 
+/// Checks a schedule given by a client: a cron expression that comes due
+/// at least once. One that never does (`0 0 30 2 *`, the 30th of
+/// February) would be accepted and do nothing, silently.
+pub fn check(expr: &str) -> Result<(), RuleError> {
+    let cron = parse(expr)?;
+    let start = chrono::DateTime::<Utc>::UNIX_EPOCH;
+    if cron.find_next_occurrence(&start, false).is_err() {
+        return Err(RuleError::Invalid(format!(
+            "schedule {expr:?} never comes due"
+        )));
+    }
+    Ok(())
+}
+
 /// The first time the schedule fires strictly after `after` (`None` when it
 /// never fires again).
 pub fn next_after(expr: &str, after: Timestamp) -> Result<Option<Timestamp>, RuleError> {
@@ -42,5 +56,14 @@ mod tests {
         assert_eq!(next.to_string(), "2026-01-01T10:30:10Z");
         assert!(parse("every day").is_err());
         assert!(parse("61 * * * *").is_err());
+    }
+
+    #[test]
+    fn a_schedule_that_never_comes_due_is_refused() {
+        check("0 2 * * *").unwrap();
+        check("0 0 29 2 *").unwrap();
+        let e = check("0 0 30 2 *").unwrap_err();
+        assert!(e.to_string().contains("never comes due"), "{e}");
+        assert!(check("every day").is_err());
     }
 }

@@ -514,6 +514,18 @@ async fn a_scheduled_group_resets_itself() {
         .await;
     assert_eq!(s, 422, "{v}");
     assert!(v["error"].as_str().unwrap().contains("cron"), "{v}");
+    // So is one that never comes due (the 30th of February).
+    let (s, v) = d
+        .post(
+            "/task_groups",
+            json!({"id": "never", "schedule": "0 0 30 2 *"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("never comes due"),
+        "{v}"
+    );
     d.stop().await;
 }
 

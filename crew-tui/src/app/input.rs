@@ -151,7 +151,7 @@ fn on_input_key(state: &mut AppState, k: KeyEvent) -> Vec<Effect> {
                 } => {
                     let schedule = text.trim().to_string();
                     // Checked here too, so a typo is answered at once.
-                    match crew_core::schedule::parse(&schedule) {
+                    match crew_core::schedule::check(&schedule) {
                         Err(e) if !schedule.is_empty() => {
                             state.fail(format!("schedule not set: {e}"));
                             vec![]
