@@ -180,6 +180,7 @@ pub fn update_group<G: GraphRead + ?Sized>(
     patch: TaskGroupPatch,
 ) -> Result<Changes, RuleError> {
     let mut group = g.group(id)?.ok_or_else(|| RuleError::group_not_found(id))?;
+    let before = group.clone();
     if let Some(pid) = &patch.id {
         if pid != id {
             return Err(RuleError::Invalid(format!(
@@ -201,8 +202,13 @@ pub fn update_group<G: GraphRead + ?Sized>(
             crate::schedule::check(&expr)?;
             group.schedule = Some(expr);
         }
-        // A refusal spoke of the old schedule's reset.
+        // A refusal spoke of the old schedule's reset; given again, the
+        // schedule is tried again at once.
         group.schedule_refused = None;
+    }
+    // Nothing changed: no write, no event.
+    if group == before {
+        return Ok(Changes::default());
     }
     Ok(Changes {
         ops: vec![Change::UpdateGroup(group)],

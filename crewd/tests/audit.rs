@@ -145,6 +145,15 @@ async fn operator_actions_are_recorded_with_actor_target_and_count() {
         Some(json!({"name": "renamed"})),
     )
     .await;
+    // Edits that change nothing are not actions (they were recorded, and
+    // the group's sent as updated).
+    act(
+        Method::PUT,
+        "/task_group/g",
+        Some(json!({"name": "renamed"})),
+    )
+    .await;
+    act(Method::PUT, "/task_group/g/task/t3", Some(json!({}))).await;
     act(Method::DELETE, "/task_group/g/task/t4", None).await;
 
     // Refused actions leave no entry: a read-only token, an unknown task.

@@ -101,11 +101,15 @@ fn children_are_created_atomically() {
 /// crew-go rewrote every task to pause a group.
 #[test]
 fn pausing_a_group_rewrites_no_task() {
-    let w = World::with((0..200).map(|i| nt(&format!("t{i}"), &[])).collect());
+    let mut w = World::with((0..200).map(|i| nt(&format!("t{i}"), &[])).collect());
     for paused in [true, false] {
         let c = rules::set_group_paused(&w.g, G, paused).unwrap();
         assert_eq!(c.ops.len(), 1);
         assert_eq!(c.updated_tasks(), 0);
         assert!(c.wake.is_empty());
+        w.applied(Ok(c)).unwrap();
     }
+    // Asked again, nothing changes: not even the group is written.
+    let c = rules::set_group_paused(&w.g, G, false).unwrap();
+    assert!(c.ops.is_empty());
 }

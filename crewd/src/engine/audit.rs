@@ -75,7 +75,11 @@ pub(super) fn describe(op: &Op) -> Option<Described> {
             } else {
                 Holds::Changed
             };
-            d("group.update", group(id), group_patch_fields(patch), holds)
+            // A patch that changes nothing is no action.
+            Some(Described {
+                only_if_changed: true,
+                ..d("group.update", group(id), group_patch_fields(patch), holds)?
+            })
         }
         Op::SetGroupPaused { id, paused } => d(
             if *paused {
@@ -115,12 +119,15 @@ pub(super) fn describe(op: &Op) -> Option<Described> {
                 Holds::Changed,
             )
         }
-        Op::UpdateTask { id, patch } => d(
-            "task.update",
-            task(id),
-            task_patch_fields(patch),
-            Holds::Changed,
-        ),
+        Op::UpdateTask { id, patch } => Some(Described {
+            only_if_changed: true,
+            ..d(
+                "task.update",
+                task(id),
+                task_patch_fields(patch),
+                Holds::Changed,
+            )?
+        }),
         Op::SetTaskPaused { id, paused } => d(
             if *paused { "task.pause" } else { "task.resume" },
             task(id),
