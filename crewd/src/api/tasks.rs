@@ -160,6 +160,7 @@ pub(super) async fn create(
         )
         .await?;
     let ids = out.created_task_ids;
+    let as_committed = out.created_task;
     let mut created_tasks = read(&state, move |tx, now| {
         let mut v = Vec::with_capacity(ids.len());
         for id in &ids {
@@ -174,11 +175,11 @@ pub(super) async fn create(
     if many {
         Ok(created(created_tasks))
     } else {
-        match created_tasks.pop() {
+        // Deleted before it could be read back: the create stands, and the
+        // answer is the task as it was committed (a 404 hid that it was).
+        match created_tasks.pop().or(as_committed.map(|t| *t)) {
             Some(t) => Ok(created(t)),
-            None => Err(ApiError::not_found(
-                "the task was created, then deleted before it could be read back",
-            )),
+            None => Err(ApiError::internal("the created task is missing")),
         }
     }
 }

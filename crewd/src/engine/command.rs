@@ -68,10 +68,14 @@ impl Engine {
             Op::ResetGroup { id, attempts } => rules::reset_group(&*tx, &id, attempts, now)?,
             Op::RetryGroup { id, attempts } => rules::retry_group(&*tx, &id, attempts, now)?,
             Op::CreateTasks { group, tasks } => {
+                let one = tasks.len() == 1;
                 let ch = rules::create_tasks(&*tx, &group, tasks, now, &mut gen)?;
                 for c in &ch.ops {
                     if let Change::CreateTask(t) = c {
                         applied.outcome.created_task_ids.push(t.id.clone());
+                        if one {
+                            applied.outcome.created_task = Some(Box::new(t.clone()));
+                        }
                     }
                 }
                 ch

@@ -165,6 +165,9 @@ pub struct OpOutcome {
     pub bulk: Option<BulkResult>,
     /// Why a due scheduled reset was refused (the group now says so too).
     pub schedule_refused: Option<String>,
+    /// The task a create of one task made, as committed: the answer when
+    /// it is deleted before it can be read back.
+    pub created_task: Option<Box<crew_core::Task>>,
 }
 
 /// Why a command was not applied.
