@@ -114,8 +114,10 @@ fn destructive_actions_confirm_with_cancel_focused() {
     // enter on the default button cancels
     assert!(feed(&mut s, [code(KeyCode::Enter)]).is_empty());
     assert!(s.confirm.is_none());
-    // reset, switch to OK, confirm
+    // reset (seed and its 8 descendants: the count is typed), switch to OK, confirm
     types(&mut s, "R");
+    assert_eq!(s.confirm.as_ref().unwrap().expect.as_deref(), Some("9"));
+    types(&mut s, "9");
     let fx = feed(&mut s, [code(KeyCode::Tab), code(KeyCode::Enter)]);
     assert_eq!(
         fx,
@@ -928,6 +930,10 @@ fn a_delay_held_by_the_workgroup_or_a_paused_group_stays() {
 #[test]
 fn the_confirm_dialog_answers_y_n_and_moves_left_and_right() {
     let mut s = with_demo(Theme::default(), false);
+    // A task without descendants: nothing to type, so y and n are answers.
+    while selected_id(&s) != "cleanup" {
+        types(&mut s, "j");
+    }
     // No is on the left, Yes on the right: l moves to Yes, h back to No.
     types(&mut s, "R");
     types(&mut s, "l");
@@ -1011,11 +1017,24 @@ fn bulk_reset_accepts_yes_and_cancel_stays_first() {
 #[test]
 fn single_task_and_group_confirmations() {
     let mut s = with_demo(Theme::default(), false);
+    // A task with descendants is many tasks: its count is typed.
+    types(&mut s, "d");
+    let c = s.confirm.clone().unwrap();
+    assert_eq!(c.expect.as_deref(), Some("9"), "{}", c.message);
+    feed(&mut s, [code(KeyCode::Esc)]);
+    types(&mut s, "R");
+    let c = s.confirm.clone().unwrap();
+    assert_eq!(c.expect.as_deref(), Some("9"), "{}", c.message);
+    assert!(c.message.contains("9 tasks in all"), "{}", c.message);
+    feed(&mut s, [code(KeyCode::Esc)]);
+    while selected_id(&s) != "cleanup" {
+        types(&mut s, "j");
+    }
     types(&mut s, "d");
     assert_eq!(
         s.confirm.as_ref().unwrap().expect,
         None,
-        "one task: no typing"
+        "one task alone: no typing"
     );
     feed(&mut s, [code(KeyCode::Esc)]);
     // A whole group's delete is irreversible and in bulk.

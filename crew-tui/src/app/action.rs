@@ -362,8 +362,9 @@ pub(super) fn on_action(state: &mut AppState, verb: Verb) -> Vec<Effect> {
 /// Destructive actions (reset, delete, anything in bulk) ask first; the
 /// dialog names how many tasks it touches and opens on Cancel. A reset or
 /// delete of many tasks (a bulk selection, a whole group) cannot be undone,
-/// so OK also wants that count, or `yes`, typed. `delete_total` is what a
-/// delete removes, descendants included.
+/// so OK also wants that count, or `yes`, typed; so does a task's reset or
+/// delete when it reaches descendants. `delete_total` is what a delete
+/// removes (a reset touches), descendants included.
 fn confirm_or_dispatch(
     state: &mut AppState,
     req: ActionRequest,
@@ -384,8 +385,12 @@ fn confirm_or_dispatch(
             )
         }
         (Target::Task { name, id, .. }, Verb::Reset) => format!(
-            "Reset task {}? Its output and errors are cleared, the tasks it created are deleted and its descendants are reset.",
-            task_label(name, id)
+            "Reset task {}{}? Its output and errors are cleared, the tasks it created are deleted and its descendants are reset.",
+            task_label(name, id),
+            match delete_total {
+                Some(n) if n > 1 => format!(" and its descendants: {n} tasks in all"),
+                _ => String::new(),
+            }
         ),
         (Target::Task { name, id, .. }, Verb::Cancel) => format!(
             "Cancel the running call of task {}? The worker's answer is ignored, the attempt is recorded as cancelled (none used up) and the task is paused.",
@@ -421,6 +426,8 @@ fn confirm_or_dispatch(
             Some(delete_total.unwrap_or(*matched as usize))
         }
         (Target::Group { .. }, Verb::Reset | Verb::Delete) => Some(delete_total.unwrap_or(0)),
+        // A task with descendants is many tasks too: one alone needs no typing.
+        (Target::Task { .. }, Verb::Reset | Verb::Delete) => delete_total.filter(|&n| n > 1),
         _ => None,
     };
     state.confirm = Some(Confirm {
