@@ -533,10 +533,7 @@ pub fn start_attempt<G: GraphRead + ?Sized>(
                 continue;
             }
             let Some(o) = s.task(&other)? else { continue };
-            // A task reset more often than the completed duplicate was
-            // asked for a new run by an operator: it runs rather than take
-            // the old run's output.
-            if o.is_complete && o.resets >= task.resets {
+            if o.is_complete {
                 s.task(&task.id)?;
                 complete_duplicate(&mut s, task, &o.output, now)?;
                 return Ok(Start::Settled(s.finish()));
