@@ -1662,3 +1662,59 @@ fn a_workgroup_name_the_daemon_refuses_is_refused_at_once() {
     feed(&mut s, [code(KeyCode::Enter)]);
     assert_eq!(s.workgroups_named.len(), 1);
 }
+
+/// A page in the task detail is its focused pane's visible rows: at 80x24
+/// the links pane shows 5 children, and page down moved by the screen's
+/// 18, skipping 13 never seen (the fields pane skipped lines likewise).
+#[test]
+fn page_keys_in_the_task_detail_move_by_the_pane_shown() {
+    let mut s = with_demo(Theme::default(), false);
+    if let Some(g) = s.group.as_mut() {
+        let mut t = g.dag.get("cleanup").cloned().expect("cleanup");
+        t.output = serde_json::json!((0..100).collect::<Vec<_>>());
+        g.dag.upsert(t);
+        for i in 0..3000 {
+            let id = format!("child-{i}");
+            g.dag
+                .upsert(task(&id, &id, "w", TaskStatus::Ready, &["cleanup"]));
+        }
+    }
+    s.settle();
+    feed(&mut s, [Msg::Resize(80, 24)]);
+    while selected_id(&s) != "cleanup" {
+        types(&mut s, "j");
+    }
+    feed(&mut s, [code(KeyCode::Enter)]);
+    assert_eq!(s.view, View::Task);
+    let fields = crew_tui::view::task::content_view_rows(&s);
+    let links = crew_tui::view::task::links_view_rows(&s);
+    assert_eq!(links, 5);
+    feed(&mut s, [code(KeyCode::PageDown)]);
+    assert_eq!(s.task.as_ref().unwrap().scroll, fields);
+    feed(&mut s, [code(KeyCode::Tab), code(KeyCode::PageDown)]);
+    assert_eq!(s.task.as_ref().unwrap().links.selected, links);
+    feed(&mut s, [code(KeyCode::PageDown), code(KeyCode::PageUp)]);
+    assert_eq!(s.task.as_ref().unwrap().links.selected, links);
+    let screen = render(&s, 80, 24);
+    assert!(screen.contains("child-5 "), "{screen}");
+}
+
+/// A page in the tree is the rows it shows: a refused schedule's banner
+/// (two rows at 80 columns) takes its rows from the list, not from the page.
+#[test]
+fn page_keys_in_the_tree_leave_out_the_refused_schedule_banner() {
+    let mut s = with_demo(Theme::default(), false);
+    if let Some(g) = s.group.as_mut() {
+        g.view.group.schedule_refused = Some(format!("no such day {}", "x".repeat(80)));
+        for i in 0..100 {
+            let id = format!("extra-{i:03}");
+            g.dag.upsert(task(&id, &id, "w", TaskStatus::Ready, &[]));
+        }
+    }
+    s.settle();
+    feed(&mut s, [Msg::Resize(80, 24)]);
+    // 24 rows: header, status line and keys, title, heading and banner.
+    assert_eq!(crew_tui::view::dag::tree_rows(&s), 24 - 3 - 2 - 2);
+    feed(&mut s, [code(KeyCode::PageDown)]);
+    assert_eq!(s.group.as_ref().unwrap().list.selected, 17);
+}

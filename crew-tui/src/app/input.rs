@@ -323,9 +323,21 @@ fn list_len(state: &AppState) -> usize {
 }
 
 /// Moves the current view's selection by `delta` rows.
+/// Rows a page key moves by: those the focused list or pane shows (the
+/// task view's panes are shorter than the screen).
+fn page_rows(state: &AppState) -> usize {
+    let rows = match (state.view, state.task.as_ref().map(|t| t.pane)) {
+        (View::Task, Some(TaskPane::Content)) => crate::view::task::content_view_rows(state),
+        (View::Task, Some(TaskPane::Links)) => crate::view::task::links_view_rows(state),
+        (View::Dag, _) => crate::view::dag::tree_rows(state),
+        _ => state.page(),
+    };
+    rows.max(1)
+}
+
 fn move_selection(state: &mut AppState, delta: isize) {
     let len = list_len(state);
-    let page = state.page();
+    let page = page_rows(state);
     match state.view {
         View::Groups => state.groups_list.step(len, delta, page),
         View::Dag => {
@@ -362,7 +374,7 @@ fn move_selection(state: &mut AppState, delta: isize) {
 
 /// A key the keymap bound to `cmd` in the current view.
 fn on_command(state: &mut AppState, cmd: Command) -> Vec<Effect> {
-    let page = state.page() as isize;
+    let page = page_rows(state) as isize;
     match cmd {
         Command::Help => {
             state.help = true;

@@ -63,13 +63,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
         frame.render_widget(Paragraph::new(" no group open"), area);
         return;
     };
-    let (tree_area, preview) = if area.width >= 120 {
-        let [a, b] = Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
-            .areas(area);
-        (a, Some(b))
-    } else {
-        (area, None)
-    };
+    let (tree_area, preview) = split(area);
     draw_tree(frame, tree_area, state, g);
     if let Some(p) = preview {
         let block = super::boxed(th, " Selected ".into());
@@ -80,6 +74,29 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
         }
     }
+}
+
+/// The tree's area and, on a wide screen, the selected task's beside it.
+fn split(area: Rect) -> (Rect, Option<Rect>) {
+    if area.width >= 120 {
+        let [a, b] = Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+            .areas(area);
+        (a, Some(b))
+    } else {
+        (area, None)
+    }
+}
+
+/// Rows of tasks the tree shows at once (a page there): the body less the
+/// title, the column heading and a refused schedule's banner.
+pub fn tree_rows(state: &AppState) -> usize {
+    let body = Rect::new(0, 0, state.size.0, super::body_height(state));
+    let (_, _, list) = list_areas(split(body).0);
+    let banner = state
+        .group
+        .as_ref()
+        .map_or(0, |g| banner_rows(state, g, list));
+    usize::from(list.height.saturating_sub(banner))
 }
 
 /// Columns a group's name keeps in the tree's title: at first, and once
@@ -196,6 +213,35 @@ fn draw_tree(frame: &mut Frame, area: Rect, state: &AppState, g: &OpenGroup) {
 /// an operator changes its shape: the reason goes under the title (up to
 /// two rows, when the list has room for rows below it), moving the
 /// heading and the list down. Gives back their new areas.
+/// The refused schedule's warning, if the daemon refused one.
+fn banner_span(state: &AppState, g: &OpenGroup) -> Option<Span<'static>> {
+    let th = &state.theme;
+    let reason = g.view.group.schedule_refused.as_ref()?;
+    Some(Span::styled(
+        format!(
+            "{} schedule refused: {}",
+            th.pick("⚠", "!"),
+            clean(th, reason)
+        ),
+        th.error(),
+    ))
+}
+
+/// Rows the refused schedule's banner takes above a tree `list` area: none
+/// without one or on a screen too small, else one or two (it wraps).
+fn banner_rows(state: &AppState, g: &OpenGroup, list: Rect) -> u16 {
+    let Some(span) = banner_span(state, g) else {
+        return 0;
+    };
+    if list.height < 4 || list.width < 10 {
+        0
+    } else if span.width() <= usize::from(list.width) {
+        1
+    } else {
+        2
+    }
+}
+
 fn refusal_banner(
     frame: &mut Frame,
     heading: Rect,
@@ -203,26 +249,13 @@ fn refusal_banner(
     state: &AppState,
     g: &OpenGroup,
 ) -> (Rect, Rect) {
-    let th = &state.theme;
-    let Some(reason) = &g.view.group.schedule_refused else {
+    let Some(span) = banner_span(state, g) else {
         return (heading, list);
     };
-    if list.height < 4 || list.width < 10 {
+    let rows = banner_rows(state, g, list);
+    if rows == 0 {
         return (heading, list);
     }
-    let span = Span::styled(
-        format!(
-            "{} schedule refused: {}",
-            th.pick("⚠", "!"),
-            clean(th, reason)
-        ),
-        th.error(),
-    );
-    let rows: u16 = if span.width() <= usize::from(list.width) {
-        1
-    } else {
-        2
-    };
     let banner = Rect {
         height: rows,
         ..heading

@@ -155,6 +155,13 @@ pub fn content_view_rows(state: &AppState) -> usize {
     usize::from(height.saturating_sub(links).saturating_sub(2))
 }
 
+/// Rows of links the links pane shows at once: a page there.
+pub fn links_view_rows(state: &AppState) -> usize {
+    let height = super::body_height(state);
+    // The links pane's borders.
+    usize::from(links_height(height, state.detail_links().len()).saturating_sub(2))
+}
+
 /// The content pane's rows at `width` columns: [`content_lines`] with the
 /// long ones (an output, an error) wrapped rather than cut at the edge.
 /// Scrolling counts these rows.
