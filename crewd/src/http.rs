@@ -23,6 +23,10 @@ pub struct Deadlines {
     /// Longest a request's body may go without sending anything more:
     /// reading it then fails (a 400 `{error}`) and frees the connection.
     pub body_idle: Duration,
+    /// Longest shutdown waits for requests being served: past it, their
+    /// connections are dropped (a client trickling a body must not hold
+    /// the daemon up, nor keep it dispatching meanwhile).
+    pub drain: Duration,
 }
 
 impl Default for Deadlines {
@@ -30,15 +34,16 @@ impl Default for Deadlines {
         Deadlines {
             head: Duration::from_secs(30),
             body_idle: Duration::from_secs(30),
+            drain: Duration::from_secs(5),
         }
     }
 }
 
 /// Serves `app` on `listener` within `deadlines`, until `shutdown`
-/// completes, then stops
-/// accepting, lets each connection finish the request it is serving, and
-/// returns once every connection is closed. Upgraded connections (the
-/// event stream) leave the server when upgraded: they end on their own.
+/// completes, then stops accepting, lets each connection finish the request
+/// it is serving (for at most `deadlines.drain`), and returns once every
+/// connection is closed or dropped. Upgraded connections (the event
+/// stream) leave the server when upgraded: they end on their own.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -50,6 +55,8 @@ pub async fn serve(
     // connection, are all gone once they have.
     let (stop_tx, stop_rx) = watch::channel(());
     let (closed_tx, closed_rx) = watch::channel(());
+    // Dropped when the drain runs out: connections still open go.
+    let (abort_tx, abort_rx) = watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
@@ -67,6 +74,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
         let mut stop = stop_rx.clone();
+        let mut abort = abort_rx.clone();
         let closed = closed_rx.clone();
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
@@ -81,7 +89,10 @@ pub async fn serve(
                 _ = conn.as_mut() => {}
                 _ = stop.changed() => {
                     conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = abort.changed() => {}
+                    }
                 }
             }
             drop(closed);
@@ -90,6 +101,15 @@ pub async fn serve(
     drop(listener);
     drop(stop_tx);
     drop(closed_rx);
-    closed_tx.closed().await;
+    if tokio::time::timeout(deadlines.drain, closed_tx.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "requests still unfinished {:?} after shutdown began: dropped",
+            deadlines.drain
+        );
+        drop(abort_tx);
+    }
     Ok(())
 }

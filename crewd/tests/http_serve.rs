@@ -40,6 +40,7 @@ fn within(secs: u64) -> Deadlines {
     Deadlines {
         head: Duration::from_secs(secs),
         body_idle: Duration::from_secs(secs),
+        drain: Duration::from_secs(secs),
     }
 }
 
@@ -117,4 +118,41 @@ async fn shutdown_does_not_wait_for_idle_connections() {
         .unwrap()
         .unwrap();
     assert!(TcpStream::connect(addr).await.is_err(), "still accepting");
+}
+
+/// A client trickling a body (a byte within each body deadline) held
+/// shutdown until it gave up: it is dropped once the drain runs out.
+#[tokio::test]
+async fn shutdown_drops_a_trickling_request_after_the_drain() {
+    let deadlines = Deadlines {
+        drain: Duration::from_secs(1),
+        ..Deadlines::default()
+    };
+    let (addr, stop, served) = server(deadlines).await;
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if slow.write_all(b"c").await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = stop.send(());
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), served)
+        .await
+        .expect("shutdown waited for the trickling request")
+        .unwrap()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    trickle.abort();
 }
