@@ -317,6 +317,11 @@ pub struct TaskGroup {
     /// When the schedule last reset the group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_scheduled_reset: Option<Timestamp>,
+    /// When the schedule was set or last changed: it comes due first after
+    /// that (counted from the group's creation, a schedule added to an old
+    /// group reset it at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_since: Option<Timestamp>,
     /// Why the schedule's due reset was refused (the group's shape forbids
     /// it), so an operator sees that the group stopped recurring. Cleared
     /// by the next scheduled reset that runs, or a new schedule.
@@ -340,6 +345,19 @@ pub struct Workgroup {
     /// The operator's limits on how fast its tasks start (none by default).
     #[serde(flatten)]
     pub limits: WorkgroupLimits,
+}
+
+impl TaskGroup {
+    /// The instant after which the schedule's next reset comes due: its
+    /// last reset, or when it was set, whichever is later (the group's
+    /// creation when neither is known).
+    pub fn schedule_counts_from(&self) -> Timestamp {
+        match (self.last_scheduled_reset, self.schedule_since) {
+            (Some(a), Some(b)) => a.max(b),
+            (Some(t), None) | (None, Some(t)) => t,
+            (None, None) => self.created_at,
+        }
+    }
 }
 
 impl Workgroup {

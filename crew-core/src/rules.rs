@@ -122,6 +122,7 @@ pub fn create_group<G: GraphRead + ?Sized>(
         created_at: now,
         schedule,
         last_scheduled_reset: None,
+        schedule_since: None,
         schedule_refused: None,
     };
     let mut changes = Changes {
@@ -173,11 +174,13 @@ impl<G: GraphRead + ?Sized> GraphRead for WithGroup<'_, G> {
     }
 }
 
-/// Renames, pauses or resumes a group. Pausing is the flag alone: O(1).
+/// Renames, pauses, resumes or reschedules a group. Pausing is the flag
+/// alone: O(1). A new schedule comes due first after `now`.
 pub fn update_group<G: GraphRead + ?Sized>(
     g: &G,
     id: &str,
     patch: TaskGroupPatch,
+    now: Timestamp,
 ) -> Result<Changes, RuleError> {
     let mut group = g.group(id)?.ok_or_else(|| RuleError::group_not_found(id))?;
     let before = group.clone();
@@ -200,6 +203,9 @@ pub fn update_group<G: GraphRead + ?Sized>(
             group.schedule = None;
         } else {
             crate::schedule::check(&expr)?;
+            if before.schedule.as_deref() != Some(expr.as_str()) {
+                group.schedule_since = Some(now);
+            }
             group.schedule = Some(expr);
         }
         // A refusal spoke of the old schedule's reset; given again, the
@@ -222,6 +228,7 @@ pub fn set_group_paused<G: GraphRead + ?Sized>(
     id: &str,
     paused: bool,
 ) -> Result<Changes, RuleError> {
+    // No schedule in the patch: the time is not read.
     update_group(
         g,
         id,
@@ -229,6 +236,7 @@ pub fn set_group_paused<G: GraphRead + ?Sized>(
             is_paused: Some(paused),
             ..Default::default()
         },
+        Timestamp::zero(),
     )
 }
 
@@ -1239,7 +1247,7 @@ pub fn scheduled_reset<G: GraphRead + ?Sized>(
     let Some(expr) = gr.schedule.clone() else {
         return Ok(ScheduledReset::default());
     };
-    let since = gr.last_scheduled_reset.unwrap_or(gr.created_at);
+    let since = gr.schedule_counts_from();
     match crate::schedule::next_after(&expr, since)? {
         Some(due) if due <= now => {}
         _ => return Ok(ScheduledReset::default()),

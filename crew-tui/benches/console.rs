@@ -91,6 +91,7 @@ fn main() {
             created_at: now,
             schedule: None,
             last_scheduled_reset: None,
+            schedule_since: None,
             schedule_refused: None,
         },
         counts: StatusCounts::default(),

@@ -41,7 +41,7 @@ pub fn due_groups(store: &Store, now: Timestamp) -> Result<Vec<Due>, crate::stor
         if read.running_tasks(&g.id)? > 0 {
             continue;
         }
-        let since = g.last_scheduled_reset.unwrap_or(g.created_at);
+        let since = g.schedule_counts_from();
         if let Ok(Some(next)) = crew_core::schedule::next_after(expr, since) {
             if next <= now {
                 due.push(Due {

@@ -432,7 +432,7 @@ fn lifecycle_keeps_indexes_and_counts_exact() {
             schedule: Some("0 2 * * *".into()),
             ..Default::default()
         };
-        rules::update_group(w, "g1", patch).unwrap()
+        rules::update_group(w, "g1", patch, at(5)).unwrap()
     });
     check(&f.store.read().unwrap(), &f.mem, at(100));
     for schedule in ["", "0 3 * * *"] {
@@ -441,7 +441,7 @@ fn lifecycle_keeps_indexes_and_counts_exact() {
                 schedule: Some(schedule.into()),
                 ..Default::default()
             };
-            rules::update_group(w, "g1", patch).unwrap()
+            rules::update_group(w, "g1", patch, at(5)).unwrap()
         });
     }
     assert_eq!(f.store.read().unwrap().scheduled_groups().unwrap().len(), 1);
@@ -1235,7 +1235,7 @@ fn a_version_4_store_gets_its_groups_ranked_indexes() {
             schedule: Some("0 2 * * *".into()),
             ..Default::default()
         };
-        rules::update_group(w, "empty", patch).unwrap()
+        rules::update_group(w, "empty", patch, at(1)).unwrap()
     });
     f.create_group("half", vec![once("h1"), once("h2")], at(1));
     f.create_group("failing", vec![once("f1"), once("f2")], at(2));

@@ -269,6 +269,7 @@ fn a_scheduled_group_resets_itself_when_due_and_only_then() {
             schedule: Some(String::new()),
             ..Default::default()
         },
+        w.now,
     );
     w.applied(c).unwrap();
     assert_eq!(w.g.groups["nightly"].schedule, None);

@@ -172,7 +172,7 @@ fn a_seed_made_by_a_continuation_refuses_the_reset_and_the_schedule_says_so() {
         schedule: Some("0 2 * * *".into()),
         ..Default::default()
     };
-    let c = rules::update_group(&w.g, G, patch);
+    let c = rules::update_group(&w.g, G, patch, w.now);
     w.applied(c).unwrap();
     let due = w.now.plus_seconds(2.0 * 86_400.0);
     // Running: the scheduled reset waits.
@@ -229,14 +229,14 @@ fn a_new_schedule_clears_a_refusal() {
         name: Some("renamed".into()),
         ..Default::default()
     };
-    let c = rules::update_group(&w.g, G, patch);
+    let c = rules::update_group(&w.g, G, patch, w.now);
     w.applied(c).unwrap();
     assert_eq!(w.g.groups[G].schedule_refused.as_deref(), Some("no"));
     let patch = crew_core::wire::TaskGroupPatch {
         schedule: Some("0 3 * * *".into()),
         ..Default::default()
     };
-    let c = rules::update_group(&w.g, G, patch);
+    let c = rules::update_group(&w.g, G, patch, w.now);
     w.applied(c).unwrap();
     assert_eq!(w.g.groups[G].schedule_refused, None);
 }
@@ -716,6 +716,7 @@ fn pausing_a_group_is_one_flag() {
             id: Some("other".into()),
             ..Default::default()
         },
+        w.now,
     );
     assert!(matches!(r, Err(RuleError::Invalid(_))));
     assert!(matches!(
@@ -789,4 +790,38 @@ fn workgroup_limits_keep_the_pause_and_never_hold_a_task() {
         rules::set_workgroup_limits(&w.g, "bad name", limits),
         Err(RuleError::Invalid(_))
     ));
+}
+
+/// A schedule added to a group made long ago comes due first after it was
+/// added: counted from the group's creation, it was due at once, and the
+/// reset (which deletes non-seed tasks) ran the moment it was set.
+#[test]
+fn a_schedule_added_later_comes_due_after_it_was_added() {
+    let mut w = World::with(vec![nt("a", &[])]);
+    w.advance(3.0 * 86_400.0);
+    let patch = crew_core::wire::TaskGroupPatch {
+        schedule: Some("0 2 * * *".into()),
+        ..Default::default()
+    };
+    let c = rules::update_group(&w.g, G, patch, w.now);
+    w.applied(c).unwrap();
+    let set = w.now;
+    let next = crew_core::schedule::next_after("0 2 * * *", set)
+        .unwrap()
+        .unwrap();
+    let early = rules::scheduled_reset(&w.g, G, set.plus_seconds(1.0)).unwrap();
+    assert!(early.changes.is_empty(), "not due yet");
+    let due = rules::scheduled_reset(&w.g, G, next).unwrap();
+    assert!(
+        !due.changes.is_empty(),
+        "due at its next time after being set"
+    );
+    // The same schedule given again does not move it.
+    let again = crew_core::wire::TaskGroupPatch {
+        schedule: Some("0 2 * * *".into()),
+        ..Default::default()
+    };
+    let c = rules::update_group(&w.g, G, again, next);
+    w.applied(c).unwrap();
+    assert_eq!(w.g.groups[G].schedule_since, Some(set));
 }

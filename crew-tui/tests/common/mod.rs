@@ -158,6 +158,7 @@ pub fn group(id: &str, name: &str, paused: bool, age: f64, counts: StatusCounts)
             created_at: ago(age),
             schedule: None,
             last_scheduled_reset: None,
+            schedule_since: None,
             schedule_refused: None,
         },
         completed_percent: counts.completed_percent(),

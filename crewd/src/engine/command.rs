@@ -56,7 +56,7 @@ impl Engine {
                 if patch.is_paused == Some(false) {
                     applied.resumed_group = Some(id.clone());
                 }
-                rules::update_group(&*tx, &id, patch)?
+                rules::update_group(&*tx, &id, patch, now)?
             }
             Op::SetGroupPaused { id, paused } => {
                 if !paused {
