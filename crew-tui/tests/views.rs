@@ -749,3 +749,27 @@ fn long_names_that_differ_at_their_end_stay_apart() {
         assert!(screen.contains(&format!("X{i:08} ")), "{screen}");
     }
 }
+
+/// Sequence numbers past 999,999 show whole: the SEQ column was 6 wide and
+/// every row read `17833…`.
+#[test]
+fn the_event_log_shows_long_sequence_numbers_whole() {
+    let mut s = with_demo(Theme::default(), false);
+    feed(
+        &mut s,
+        [1_783_301_234_u64, 1_783_301_235].map(|seq| {
+            Msg::Stream(crew_core::wire::StreamMessage {
+                seq,
+                at: Some(ago(2.0)),
+                event: crew_core::wire::Event::WorkgroupUpdated {
+                    workgroup: workgroups().workgroups[0].workgroup.clone(),
+                },
+            })
+        }),
+    );
+    types(&mut s, "3");
+    let screen = render(&s, 80, 24);
+    assert!(screen.contains(" 1783301234 "), "{screen}");
+    assert!(screen.contains(" 1783301235 "), "{screen}");
+    assert!(screen.contains("SEQ        TYPE"), "{screen}");
+}

@@ -12,8 +12,21 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
 
-/// Width of a row before its DETAIL column, SUBJECT excluded.
-const ROW_PREFIX: usize = 4 + 9 + 7 + 18 + 1;
+/// Width of a row before its DETAIL column, SUBJECT and SEQ excluded.
+const ROW_PREFIX: usize = 4 + 9 + 18 + 1;
+
+/// The SEQ column's narrowest width.
+const SEQ_MIN: usize = 6;
+
+/// The SEQ column's width: the widest sequence number listed (a daemon
+/// past 999,999 events cut every one to `17833…`).
+fn seq_width(evs: &[&LogEntry]) -> usize {
+    evs.iter()
+        .map(|e| e.seq.checked_ilog10().map_or(1, |d| d as usize + 1))
+        .max()
+        .unwrap_or(0)
+        .max(SEQ_MIN)
+}
 
 /// Most rows the selected entry's whole text takes below the list.
 const SELECTED_ROWS_MAX: usize = 4;
@@ -60,13 +73,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let title = fitted_title_line(th, usize::from(t.width), title, &[1, filter]);
     frame.render_widget(Paragraph::new(title), t);
     let subj_w = if area.width >= 120 { 40 } else { 22 };
+    let seq_w = seq_width(&evs);
     frame.render_widget(
         Paragraph::new(heading(
             th,
             format!(
                 "    {} {} {} {} {}",
                 fit(th, "TIME", 8),
-                fit(th, "SEQ", 6),
+                fit(th, "SEQ", seq_w),
                 fit(th, "TYPE", 17),
                 fit(th, "SUBJECT", subj_w),
                 "DETAIL"
@@ -82,7 +96,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
     let selected = evs.get(state.events_list.selected).and_then(|e| {
         let (subject, detail) = (shown_subject(th, e), shown_detail(th, e));
         let cut = subject.width() > subj_w
-            || ROW_PREFIX + subj_w + detail.width() > usize::from(area.width);
+            || ROW_PREFIX + seq_w + 1 + subj_w + detail.width() > usize::from(area.width);
         let raw = if e.mine { "you" } else { e.subject.as_str() };
         cut.then(|| clean(th, &format!("{raw}: {}", e.detail)))
     });
@@ -137,7 +151,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &AppState) {
                 marker(th, sel),
                 mine,
                 Span::styled(format!("{time} "), th.dim()),
-                Span::raw(fit(th, &seq, 6)),
+                Span::raw(fit(th, &seq, seq_w)),
                 Span::raw(" "),
                 Span::raw(fit(th, &e.kind, 17)),
                 Span::raw(" "),
