@@ -287,6 +287,13 @@ impl KeyMap {
                 .iter()
                 .map(|k| Key::parse(k))
                 .collect::<Result<Vec<_>, _>>()?;
+            // ctrl-c quits before the keymap is asked: bound to anything
+            // else it would be shown for that and still quit.
+            if *cmd != Command::Quit && parsed.iter().any(|k| k.to_string() == "ctrl-c") {
+                return Err(format!(
+                    "key ctrl-c always quits: it cannot be bound to {name:?} in keys file"
+                ));
+            }
             self.keys.insert(*cmd, parsed);
             from_file.push(*cmd);
         }
@@ -497,6 +504,23 @@ mod tests {
         let e = m.apply_overrides("pause = \"P\"\n", false).unwrap_err();
         assert!(e.contains("pause"), "{e}");
         assert!(m.apply_overrides(r#"{"pause": "P"}"#, true).is_err());
+    }
+
+    /// ctrl-c always quits: bound to help it showed `^c:help` and quit.
+    #[test]
+    fn ctrl_c_is_bound_to_quit_only() {
+        let e = KeyMap::default()
+            .apply_overrides("[keys]\nquit = \"q\"\nhelp = [\"?\", \"ctrl-c\"]\n", false)
+            .unwrap_err();
+        assert!(e.contains("ctrl-c") && e.contains("\"help\""), "{e}");
+        let e = KeyMap::default()
+            .apply_overrides(r#"{"keys": {"quit": "q", "pause": "ctrl-c"}}"#, true)
+            .unwrap_err();
+        assert!(e.contains("always quits"), "{e}");
+        let mut m = KeyMap::default();
+        m.apply_overrides("[keys]\nquit = [\"x\", \"ctrl-c\"]\n", false)
+            .unwrap();
+        assert_eq!(m.lookup(Scope::Groups, k("ctrl-c")), Some(Command::Quit));
     }
 
     /// A key the file gives to two commands of one view: `q` for pause
