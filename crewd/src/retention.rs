@@ -79,9 +79,11 @@ pub async fn run_retention(engine: EngineHandle, store: Store, policy: Retention
         };
         for id in doomed {
             match engine
-                .execute(&actor, Op::DeleteGroup { id: id.clone() })
+                .execute(&actor, Op::PruneGroup { id: id.clone() })
                 .await
             {
+                // Given new work (or a schedule) since it was chosen.
+                Ok(out) if out.deleted == 0 => {}
                 Ok(out) => {
                     engine.metrics().pruned(out.deleted);
                     tracing::info!(group = %id, tasks = out.deleted, "retention deleted a finished group")

@@ -930,3 +930,94 @@ async fn a_task_command_through_a_group_never_reaches_another_groups_task() {
     engine.execute_in_group(&actor, "b", op).await.unwrap();
     thread.shutdown().await;
 }
+
+/// Retention's delete applies only to a group still finished and without
+/// a schedule when it commits: a group given new work after the sweep
+/// chose it was deleted with that work.
+#[tokio::test]
+async fn retention_spares_a_group_given_work_after_it_was_chosen() {
+    use crewd::engine::{Actor, Op};
+    let w = TestWorkers::start(echo()).await;
+    let (engine, thread, store, _dir) = engine_alone(&w).await;
+    let actor = Actor::new("test");
+    let spec =
+        serde_json::from_value(json!({"id": "g", "tasks": [{"id": "t", "worker": "w"}]})).unwrap();
+    engine
+        .execute(&actor, Op::CreateGroup(Box::new(spec)))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !crew_core::GraphRead::task(&store.read().unwrap(), "t")
+        .unwrap()
+        .is_some_and(|t| t.is_complete)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "t never completed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // New work arrives after the sweep read the group as finished.
+    let tasks =
+        serde_json::from_value(json!([{"id": "new", "worker": "w", "isPaused": true}])).unwrap();
+    engine
+        .execute(
+            &actor,
+            Op::CreateTasks {
+                group: "g".into(),
+                tasks,
+            },
+        )
+        .await
+        .unwrap();
+    let out = engine
+        .execute(&actor, Op::PruneGroup { id: "g".into() })
+        .await
+        .unwrap();
+    assert_eq!(out.deleted, 0);
+    assert!(crew_core::GraphRead::task(&store.read().unwrap(), "new")
+        .unwrap()
+        .is_some());
+    // So is a group given a schedule.
+    engine
+        .execute(&actor, Op::DeleteTask { id: "new".into() })
+        .await
+        .unwrap();
+    let patch = crew_core::wire::TaskGroupPatch {
+        schedule: Some("0 2 * * *".into()),
+        ..Default::default()
+    };
+    engine
+        .execute(
+            &actor,
+            Op::UpdateGroup {
+                id: "g".into(),
+                patch,
+            },
+        )
+        .await
+        .unwrap();
+    let out = engine
+        .execute(&actor, Op::PruneGroup { id: "g".into() })
+        .await
+        .unwrap();
+    assert_eq!(out.deleted, 0);
+    // Finished and unscheduled again, it goes.
+    let patch = crew_core::wire::TaskGroupPatch {
+        schedule: Some(String::new()),
+        ..Default::default()
+    };
+    engine
+        .execute(
+            &actor,
+            Op::UpdateGroup {
+                id: "g".into(),
+                patch,
+            },
+        )
+        .await
+        .unwrap();
+    let out = engine
+        .execute(&actor, Op::PruneGroup { id: "g".into() })
+        .await
+        .unwrap();
+    assert_eq!(out.deleted, 1);
+    thread.shutdown().await;
+}

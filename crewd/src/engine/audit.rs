@@ -91,7 +91,9 @@ pub(super) fn describe(op: &Op) -> Option<Described> {
             None,
             Holds::Group(id.clone()),
         ),
-        Op::DeleteGroup { id } => d("group.delete", group(id), None, Holds::Changed),
+        Op::DeleteGroup { id } | Op::PruneGroup { id } => {
+            d("group.delete", group(id), None, Holds::Changed)
+        }
         Op::ResetGroup { id, attempts } => d(
             "group.reset",
             group(id),

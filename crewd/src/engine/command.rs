@@ -65,6 +65,20 @@ impl Engine {
                 rules::set_group_paused(&*tx, &id, paused)?
             }
             Op::DeleteGroup { id } => rules::delete_group(&*tx, &id)?,
+            Op::PruneGroup { id } => {
+                use crew_core::GraphRead;
+                let group = tx.group(&id).map_err(|e| ApplyError::Storage(e.0))?;
+                let incomplete = tx
+                    .group_incomplete_count(&id)
+                    .map_err(|e| ApplyError::Storage(e.to_string()))?;
+                if group.is_some_and(|g| g.schedule.is_none()) && incomplete == 0 {
+                    rules::delete_group(&*tx, &id)?
+                } else {
+                    // Not an action: nothing to record.
+                    described = None;
+                    Changes::default()
+                }
+            }
             Op::ResetGroup { id, attempts } => rules::reset_group(&*tx, &id, attempts, now)?,
             Op::RetryGroup { id, attempts } => rules::retry_group(&*tx, &id, attempts, now)?,
             Op::CreateTasks { group, tasks } => {

@@ -34,6 +34,14 @@ pub enum Op {
         /// Group id.
         id: String,
     },
+    /// Delete a group and its tasks if it is still finished (every task
+    /// complete) and has no schedule when the command applies: retention's
+    /// delete, chosen from an earlier read (the group may have been given
+    /// new work since). A group no longer finished is left alone.
+    PruneGroup {
+        /// Group id.
+        id: String,
+    },
     /// Reset a group (seed semantics).
     ResetGroup {
         /// Group id.
