@@ -182,14 +182,17 @@ pub enum Outcome {
     RateLimited,
     /// The call was in flight when the daemon stopped.
     Interrupted,
+    /// An operator cancelled the call (no attempt burned).
+    Cancelled,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 4] = [
+    const ALL: [Outcome; 5] = [
         Outcome::Succeeded,
         Outcome::Failed,
         Outcome::RateLimited,
         Outcome::Interrupted,
+        Outcome::Cancelled,
     ];
 
     fn as_str(self) -> &'static str {
@@ -198,6 +201,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::RateLimited => "rate_limited",
             Outcome::Interrupted => "interrupted",
+            Outcome::Cancelled => "cancelled",
         }
     }
 
@@ -215,7 +219,7 @@ impl Outcome {
 pub struct Metrics {
     registry: Registry,
     dispatches: Counter,
-    outcomes: [Counter; 4],
+    outcomes: [Counter; 5],
     rate_limit_pauses: Counter,
     pruned_groups: Counter,
     pruned_tasks: Counter,
@@ -245,7 +249,7 @@ impl Metrics {
             Outcome::ALL.map(|o| outcome_family.get_or_create_owned(&[("outcome", o.as_str())]));
         registry.register(
             "crew_attempt_outcomes",
-            "Attempts ended, by outcome (succeeded, failed, rate_limited, interrupted)",
+            "Attempts ended, by outcome (succeeded, failed, rate_limited, interrupted, cancelled)",
             outcome_family,
         );
         let rate_limit_pauses = Counter::default();
@@ -298,6 +302,13 @@ impl Metrics {
     pub fn call_started(&self, worker: &str) -> AtomicHistogram {
         self.dispatches.inc();
         self.calls.get(worker)
+    }
+
+    /// A worker call an operator cancelled after `elapsed`: its latency,
+    /// and a `cancelled` outcome (not a failure: it burned no attempt).
+    pub fn call_cancelled(&self, latency: &AtomicHistogram, elapsed: Duration) {
+        latency.observe_duration(elapsed);
+        self.outcome(Outcome::Cancelled);
     }
 
     /// A worker call ended after `elapsed` with `outcome`.
@@ -463,6 +474,7 @@ mod tests {
             r#"crew_attempt_outcomes_total{outcome="failed"} 1"#,
             r#"crew_attempt_outcomes_total{outcome="rate_limited"} 1"#,
             r#"crew_attempt_outcomes_total{outcome="interrupted"} 2"#,
+            r#"crew_attempt_outcomes_total{outcome="cancelled"} 0"#,
             r#"crew_attempt_outcomes_total{outcome="succeeded"} 0"#,
             "crew_rate_limit_pauses_total 1",
             r#"crew_worker_call_duration_seconds_bucket{worker="fetch",le="0.025"} 0"#,

@@ -616,6 +616,22 @@ async fn a_task_timeout_applies_and_a_running_call_can_be_cancelled() {
         "a cancelled attempt burns nothing"
     );
     assert_eq!(t["attemptLog"][0]["outcome"], "cancelled");
+    // Counted as cancelled in the metrics, not as a failure.
+    let metrics = d
+        .http
+        .get(format!("{}/metrics", d.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"crew_attempt_outcomes_total{outcome="cancelled"} 1"#,
+        r#"crew_attempt_outcomes_total{outcome="failed"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
     // Nothing to cancel any more: 409.
     let (s, v) = d.post("/task_group/g/task/slow/cancel", json!({})).await;
     assert_eq!(s, 409, "{v}");

@@ -667,10 +667,15 @@ impl Engine {
             // A cancelled call is dropped mid-flight; its result still comes
             // back (as a stale one, ignored) so the slot accounting holds.
             let outcome = tokio::select! {
-                outcome = client.call_in_run(&s.payload, s.attempt, run, Some(timeout)) => outcome,
-                _ = cancel.notified() => WorkerOutcome::failure("cancelled by an operator"),
+                outcome = client.call_in_run(&s.payload, s.attempt, run, Some(timeout)) => {
+                    metrics.call_ended(&latency, call_started.elapsed(), &outcome);
+                    outcome
+                }
+                _ = cancel.notified() => {
+                    metrics.call_cancelled(&latency, call_started.elapsed());
+                    WorkerOutcome::failure("cancelled by an operator")
+                }
             };
-            metrics.call_ended(&latency, call_started.elapsed(), &outcome);
             let _ = tx.send(Msg::Result {
                 task_id: s.payload.task_id,
                 worker: s.worker,
