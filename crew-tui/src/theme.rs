@@ -158,7 +158,9 @@ impl Theme {
     }
 }
 
-/// Formats a duration in seconds compactly: `42s`, `4m12s`, `3h05m`, `2d04h`.
+/// Formats a duration in seconds compactly: `42s`, `4m12s`, `3h05m`, `2d04h`,
+/// then `364d`, `3y024d` and `12y`: at most 6 columns up to 99,999 years, so
+/// that `for `/`in ` and the duration fit the tree's WHEN column.
 pub fn fmt_duration(secs: f64) -> String {
     let s = if secs.is_finite() && secs > 0.0 {
         secs.ceil() as u64
@@ -169,7 +171,16 @@ pub fn fmt_duration(secs: f64) -> String {
         0..=59 => format!("{s}s"),
         60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
         3600..=86_399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
+        _ => {
+            let days = s / 86_400;
+            let (years, of_year) = (days / 365, days % 365);
+            match days {
+                0..=99 => format!("{days}d{:02}h", (s % 86_400) / 3600),
+                100..=999 => format!("{days}d"),
+                _ if years < 10 => format!("{years}y{of_year:03}d"),
+                _ => format!("{years}y"),
+            }
+        }
     }
 }
 
@@ -199,6 +210,11 @@ mod tests {
         assert_eq!(fmt_duration(252.0), "4m12s");
         assert_eq!(fmt_duration(3600.0 * 3.0 + 300.0), "3h05m");
         assert_eq!(fmt_duration(86_400.0 * 2.0 + 3600.0 * 4.0), "2d04h");
+        // Far ahead, within 6 columns: `1119d1…` overflowed the tree's WHEN.
+        assert_eq!(fmt_duration(86_400.0 * 99.5), "99d12h");
+        assert_eq!(fmt_duration(86_400.0 * 364.5), "364d");
+        assert_eq!(fmt_duration(86_400.0 * 1119.5), "3y024d");
+        assert_eq!(fmt_duration(86_400.0 * 365.0 * 7975.0), "7975y");
         assert_eq!(fmt_age(59.9), "59s");
         assert_eq!(fmt_age(7200.0), "2h");
     }

@@ -773,3 +773,19 @@ fn the_event_log_shows_long_sequence_numbers_whole() {
     assert!(screen.contains(" 1783301235 "), "{screen}");
     assert!(screen.contains("SEQ        TYPE"), "{screen}");
 }
+
+/// A task due years ahead shows when in the tree's WHEN column whole (it
+/// read `in 1119d1…`).
+#[test]
+fn the_tree_fits_a_far_run_after_in_its_when_column() {
+    let mut s = with_demo(Theme::default(), false);
+    if let Some(g) = s.group.as_mut() {
+        let mut t = g.dag.get("a4").cloned().expect("a4");
+        t.run_after = now().plus_seconds(86_400.0 * 1119.5);
+        g.dag.upsert(t);
+    }
+    s.settle();
+    let screen = render(&s, 80, 24);
+    assert!(screen.contains("in 3y024d"), "{screen}");
+    assert!(!screen.contains("d1…"), "{screen}");
+}
