@@ -1718,3 +1718,39 @@ fn page_keys_in_the_tree_leave_out_the_refused_schedule_banner() {
     feed(&mut s, [code(KeyCode::PageDown)]);
     assert_eq!(s.group.as_ref().unwrap().list.selected, 17);
 }
+
+/// A dropped stream says why on the status line, once per cause: after a
+/// frozen daemon it still read "connected again" from the outage before.
+#[test]
+fn a_disconnect_says_why() {
+    let mut s = with_demo(Theme::default(), false);
+    let down = |error: &str, attempt| {
+        Msg::Conn(ConnEvent::Disconnected {
+            error: error.into(),
+            attempt,
+            retry_in_ms: 500,
+            refused: false,
+        })
+    };
+    feed(
+        &mut s,
+        [
+            down("connection refused", 1),
+            Msg::Conn(ConnEvent::Connected { resumed: true }),
+        ],
+    );
+    assert_eq!(s.status.clone().expect("a status").text, "connected again");
+    feed(&mut s, [down("no word from the daemon for 15s", 1)]);
+    let st = s.status.clone().expect("a status");
+    assert!(
+        st.error && st.text.contains("no word from the daemon for 15s"),
+        "{st:?}"
+    );
+    // The same cause at the next try is not said again; a new one is.
+    s.status = None;
+    feed(&mut s, [down("no word from the daemon for 15s", 2)]);
+    assert!(s.status.is_none());
+    feed(&mut s, [down("connection refused", 3)]);
+    let st = s.status.clone().expect("a status");
+    assert!(st.text.contains("connection refused"), "{st:?}");
+}

@@ -129,10 +129,22 @@ fn on_conn(state: &mut AppState, c: ConnEvent) -> Vec<Effect> {
         } => {
             let newly_refused =
                 refused && !matches!(state.conn, ConnState::Reconnecting { refused: true, .. });
+            // Said once per cause, not at every try: a status line left
+            // from before ("connected again") hid why the stream dropped.
+            let said = match &state.conn {
+                ConnState::Reconnecting {
+                    error: e,
+                    refused: false,
+                    ..
+                } => Some(e.as_str()),
+                _ => None,
+            };
             if newly_refused {
                 state.fail(format!(
                     "the daemon refused the token ({error}): check --token or CREW_AUTH_TOKEN"
                 ));
+            } else if !refused && said != Some(error.as_str()) {
+                state.fail(format!("lost the daemon ({error}): reconnecting"));
             }
             state.conn = ConnState::Reconnecting {
                 attempt,
