@@ -632,9 +632,18 @@ fn complete_same_key<G: GraphRead + ?Sized>(
         if other == done.id {
             continue;
         }
-        if let Some(o) = s.task(&other)? {
-            if !o.is_complete && !o.busy_executing && parents_complete(s, &o)? {
+        if let Some(mut o) = s.task(&other)? {
+            if o.is_complete || o.busy_executing {
+                continue;
+            }
+            if parents_complete(s, &o)? {
                 complete_duplicate(s, o, &done.output, now)?;
+            } else if o.run_after > now {
+                // It will settle without a call: a delay (a failed
+                // duplicate's hold, or its own) would only hold its
+                // children back, as it does not for the merged ones.
+                o.run_after = now;
+                s.put(o);
             }
         }
     }

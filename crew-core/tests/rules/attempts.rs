@@ -192,6 +192,37 @@ fn a_duplicate_that_used_its_last_attempt_still_holds_the_others() {
     w.started("b");
 }
 
+/// A failure's hold on a duplicate waiting on its parent goes when the
+/// key completes: it settled only once the failed task's retry time had
+/// passed, holding its children back for nothing (no call is made).
+#[test]
+fn a_failures_hold_ends_when_the_key_completes() {
+    let mut w = World::with(vec![
+        nt("slow", &[]),
+        NewTask {
+            error_delay_in_seconds: Some(3600),
+            ..keyed("a", "k", &[])
+        },
+        keyed("b", "k", &["slow"]),
+    ]);
+    w.run_fail("a", "no");
+    assert!(w.task("b").run_after > w.now, "held by a's failure");
+    // a is completed by hand while its retry waits.
+    let patch = crew_core::wire::TaskPatch {
+        is_complete: Some(true),
+        output: Some(json!({"v": 1})),
+        ..Default::default()
+    };
+    let c = rules::update_task(&w.g, "a", patch, w.now);
+    w.applied(c).unwrap();
+    w.run_ok("slow", json!(0));
+    match w.start("b") {
+        Start::Settled(_) => {}
+        other => panic!("expected Settled at once, got {other:?}"),
+    }
+    assert_eq!(w.task("b").output, json!({"v": 1}));
+}
+
 /// A duplicate that waited on its parent settles, without a call, with
 /// the output its key completed with, once its parent completes: it did
 /// not complete with the key while its parent was incomplete (its
