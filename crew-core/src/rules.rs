@@ -946,6 +946,17 @@ pub fn update_task<G: GraphRead + ?Sized>(
             "a task's group cannot be changed".into(),
         ));
     }
+    // A whole task sent back (as crew-go clients do) may be stale: read
+    // before an attempt started or ended, or before the task was deleted
+    // and created again. Applied, it would undo what happened since.
+    if patch.created_at.is_some_and(|c| c != t.created_at)
+        || patch.busy_executing.is_some_and(|b| b != t.busy_executing)
+    {
+        return Err(RuleError::Conflict(format!(
+            "task {id:?} changed since this body was read (an attempt started or ended, \
+             or the task was created again); read it again and send the change"
+        )));
+    }
     if patch
         .parent_ids
         .as_ref()

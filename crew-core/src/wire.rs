@@ -184,6 +184,16 @@ pub struct TaskPatch {
     /// Must equal the current parents when present (edges are not edited).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_ids: Option<Vec<String>>,
+    /// Read-only: when present, must equal the task's (another value means
+    /// the body describes another task of that id, deleted and created
+    /// again since it was read): 409.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
+    /// Read-only: when present, must equal the task's (a body read while
+    /// an attempt ran, sent back after it ended, would undo its result):
+    /// 409.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_executing: Option<bool>,
 }
 
 /// Body of reset and retry (`{remainingAttempts}`); all optional.

@@ -527,6 +527,35 @@ fn update_is_refused_while_running() {
     assert!(m.contains("running"), "{m}");
 }
 
+/// A whole task read while an attempt ran, sent back once it ended, is
+/// refused: applied, it undid the attempt's result (the task was made
+/// incomplete again while its children had run). So is a body of a task
+/// deleted and created again since.
+#[test]
+fn a_stale_whole_task_is_refused() {
+    let mut w = World::with(vec![nt("a", &[])]);
+    let (n, _) = w.started("a");
+    let mut stale = serde_json::to_value(w.task("a")).unwrap();
+    w.result("a", n, success(json!(1)));
+    assert!(w.task("a").is_complete);
+    stale["isPaused"] = json!(true);
+    let patch: TaskPatch = serde_json::from_value(stale).unwrap();
+    let m = assert_conflict(rules::update_task(&w.g, "a", patch, w.now));
+    assert!(m.contains("changed since this body was read"), "{m}");
+    assert!(w.task("a").is_complete && !w.task("a").is_paused);
+    // Read now, the same change applies.
+    let mut fresh = serde_json::to_value(w.task("a")).unwrap();
+    fresh["isPaused"] = json!(true);
+    let patch: TaskPatch = serde_json::from_value(fresh.clone()).unwrap();
+    let c = rules::update_task(&w.g, "a", patch, w.now);
+    w.applied(c).unwrap();
+    assert!(w.task("a").is_paused);
+    // Another task of that id: refused.
+    fresh["createdAt"] = json!("2000-01-01T00:00:00Z");
+    let patch: TaskPatch = serde_json::from_value(fresh).unwrap();
+    assert_conflict(rules::update_task(&w.g, "a", patch, w.now));
+}
+
 /// crew-go clients pause by PUT with the whole task: on a running task,
 /// that is a pause after the attempt, as POST .../pause is; a real change
 /// of another field is still refused.
@@ -553,6 +582,8 @@ fn a_put_that_only_pauses_a_running_task_is_a_pause() {
         input: Some(t.input.clone()),
         output: Some(t.output.clone()),
         parent_ids: Some(t.parent_ids.clone()),
+        created_at: Some(t.created_at),
+        busy_executing: Some(true),
     };
     let c = rules::update_task(&w.g, "a", whole.clone(), w.now);
     w.applied(c).unwrap();
