@@ -9,22 +9,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-async fn group(d: &TestDaemon, id: &str, tasks: Value) {
-    let (s, v) = d
-        .post(
-            "/task_groups",
-            json!({"id": id, "name": id, "tasks": tasks}),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-}
-
 #[tokio::test]
 async fn a_diamond_runs_in_order_with_parent_outputs() {
     let w = TestWorkers::start(echo()).await;
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
-    group(
-        &d,
+    d.create_group(
         "g",
         json!([
             {"id": "a", "worker": "w", "input": {"n": 1}},
@@ -76,7 +65,8 @@ async fn continuations_are_created_with_the_completion() {
     }))
     .await;
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
-    group(&d, "g", json!([{"id": "s", "worker": "spawn"}])).await;
+    d.create_group("g", json!([{"id": "s", "worker": "spawn"}]))
+        .await;
     let c2 = d.wait_task("c2", 10, |t| t["isComplete"] == true).await;
     let mut parents: Vec<String> = serde_json::from_value(c2["parentIds"].clone()).unwrap();
     parents.sort();
@@ -100,8 +90,7 @@ fn fails_first_attempt() -> common::Behaviour {
 async fn a_failure_is_recorded_and_retried_after_the_delay() {
     let w = TestWorkers::start(fails_first_attempt()).await;
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
-    group(
-        &d,
+    d.create_group(
         "g",
         json!([{"id": "t", "worker": "w", "errorDelayInSeconds": 1}]),
     )
@@ -123,8 +112,7 @@ async fn a_task_out_of_attempts_is_failed() {
     }))
     .await;
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
-    group(
-        &d,
+    d.create_group(
         "g",
         json!([{"id": "t", "worker": "w", "remainingAttempts": 2, "errorDelayInSeconds": 0},
                {"id": "child", "worker": "w", "parentIds": ["t"]}]),
@@ -150,12 +138,8 @@ async fn a_rate_limit_pauses_the_workgroup_without_burning_attempts() {
     }))
     .await;
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
-    group(
-        &d,
-        "g",
-        json!([{"id": "a", "worker": "w", "workgroup": "api"}]),
-    )
-    .await;
+    d.create_group("g", json!([{"id": "a", "worker": "w", "workgroup": "api"}]))
+        .await;
     // The 429 carries no Retry-After: the default pause is long, so shorten
     // it through the operator API once it is in force.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -179,8 +163,7 @@ async fn a_rate_limit_pauses_the_workgroup_without_burning_attempts() {
     assert_eq!(t["remainingAttempts"], 5, "a rate limit burns no attempt");
     assert_eq!(t["status"], "delayed");
     // Another task of the workgroup, in another group, waits too.
-    group(
-        &d,
+    d.create_group(
         "g2",
         json!([{"id": "b", "worker": "w", "workgroup": "api"}]),
     )
@@ -201,8 +184,7 @@ async fn a_rate_limit_pauses_the_workgroup_without_burning_attempts() {
 async fn duplicates_by_key_run_once_and_share_the_output() {
     let w = TestWorkers::start_with_delay(echo(), Duration::from_millis(100)).await;
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
-    group(
-        &d,
+    d.create_group(
         "g",
         json!([
             {"id": "x1", "worker": "w", "key": "k"},
@@ -256,7 +238,7 @@ async fn worker_concurrency_limits_hold() {
     let tasks: Vec<Value> = (0..20)
         .map(|i| json!({"id": format!("t{i}"), "worker": "w"}))
         .collect();
-    group(&d, "g", Value::Array(tasks)).await;
+    d.create_group("g", Value::Array(tasks)).await;
     d.wait_group_complete("g", 20).await;
     assert!(
         peak.load(Ordering::SeqCst) <= 2,
@@ -286,7 +268,7 @@ async fn tasks_are_dispatched_in_the_order_they_were_created() {
         .iter()
         .map(|id| json!({"id": id, "worker": "w"}))
         .collect();
-    group(&d, "g", Value::Array(tasks)).await;
+    d.create_group("g", Value::Array(tasks)).await;
     d.wait_group_complete("g", 10).await;
     let calls: Vec<String> = w.calls().into_iter().map(|c| c.task_id).collect();
     assert_eq!(calls, order);
@@ -308,7 +290,7 @@ async fn tasks_are_dispatched_in_the_order_they_were_created() {
             .iter()
             .map(|id| json!({"id": id, "worker": "w", "parentIds": ["root"]})),
     );
-    group(&d, "g2", Value::Array(tasks)).await;
+    d.create_group("g2", Value::Array(tasks)).await;
     d.wait_group_complete("g2", 10).await;
     let calls: Vec<String> = w.calls().into_iter().map(|c| c.task_id).collect();
     assert_eq!(calls[order.len()..], ["root", "c2", "c10", "c1"]);
@@ -340,8 +322,7 @@ async fn state_survives_a_restart() {
     let w = TestWorkers::start(echo()).await;
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
     let later = crew_core::Timestamp::now().plus_seconds(1.5).to_string();
-    group(
-        &d,
+    d.create_group(
         "g",
         json!([{"id": "now", "worker": "w"}, {"id": "later", "worker": "w", "runAfter": later}]),
     )
@@ -367,12 +348,8 @@ async fn an_operator_workgroup_pause_holds_tasks_until_resumed() {
         .post("/workgroup/api/pause", json!({"seconds": 600}))
         .await;
     assert_eq!(s, 200, "{v}");
-    group(
-        &d,
-        "g",
-        json!([{"id": "t", "worker": "w", "workgroup": "api"}]),
-    )
-    .await;
+    d.create_group("g", json!([{"id": "t", "worker": "w", "workgroup": "api"}]))
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(w.calls().is_empty());
     assert_eq!(d.task("t").await["status"], "paused");
@@ -414,7 +391,8 @@ async fn retention_deletes_finished_groups_beyond_the_count() {
     assert_eq!(s, 201, "{v}");
     d.wait_group_complete("nightly", 10).await;
     for g in ["old", "new"] {
-        group(&d, g, json!([{"id": format!("{g}-t"), "worker": "w"}])).await;
+        d.create_group(g, json!([{"id": format!("{g}-t"), "worker": "w"}]))
+            .await;
         d.wait_group_complete(g, 10).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -544,12 +522,8 @@ async fn a_refused_scheduled_reset_shows_on_the_group_until_it_runs() {
     });
     let w = TestWorkers::start(behaviour).await;
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
-    group(
-        &d,
-        "g",
-        json!([{"id": "root", "worker": "w", "isSeed": true}]),
-    )
-    .await;
+    d.create_group("g", json!([{"id": "root", "worker": "w", "isSeed": true}]))
+        .await;
     d.wait_group_complete("g", 10).await;
     let (s, v) = d
         .put("/task_group/g", json!({"schedule": "* * * * * *"}))
@@ -589,8 +563,7 @@ async fn a_refused_scheduled_reset_shows_on_the_group_until_it_runs() {
 async fn a_task_timeout_applies_and_a_running_call_can_be_cancelled() {
     let w = TestWorkers::start_with_delay(echo(), Duration::from_secs(3)).await;
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
-    group(
-        &d,
+    d.create_group(
         "g",
         json!([
             {"id": "quick", "worker": "w", "timeoutInSeconds": 1, "remainingAttempts": 1},
@@ -656,8 +629,7 @@ async fn webhook_ids_hold_across_retries_and_change_with_a_reset() {
         c.worker_signing_secret = Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into());
     })
     .await;
-    group(
-        &d,
+    d.create_group(
         "g",
         json!([{"id": "t", "worker": "w", "errorDelayInSeconds": 0}]),
     )
@@ -696,8 +668,7 @@ async fn webhook_ids_hold_across_retries_and_change_with_a_reset() {
     // worker dropping duplicates by id skipped it.
     let (s, v) = d.delete("/task_group/g").await;
     assert_eq!(s, 200, "{v}");
-    group(
-        &d,
+    d.create_group(
         "g",
         json!([{"id": "t", "worker": "w", "errorDelayInSeconds": 0}]),
     )
@@ -732,12 +703,14 @@ async fn a_deleted_tasks_late_answer_does_not_complete_its_namesake() {
         let old_child =
             json!([{"id": format!("{g}-old-child"), "worker": "w", "input": {"answer": 1}}]);
         let old = json!({"answer": "OLD", "children": old_child, "sleepMs": old_ms});
-        group(&d, g, json!([{"id": id, "worker": "w", "input": old}])).await;
+        d.create_group(g, json!([{"id": id, "worker": "w", "input": old}]))
+            .await;
         d.wait_task(&id, 10, |t| t["status"] == "running").await;
         let (s, v) = d.delete(&format!("/task_group/{g}")).await;
         assert_eq!(s, 200, "{v}");
         let new = json!({"answer": "NEW", "sleepMs": new_ms});
-        group(&d, g, json!([{"id": id, "worker": "w", "input": new}])).await;
+        d.create_group(g, json!([{"id": id, "worker": "w", "input": new}]))
+            .await;
         let t = d.wait_task(&id, 10, |t| t["isComplete"] == true).await;
         assert_eq!(t["output"], "NEW", "{t}");
         // Both calls have answered: the old one changed nothing.
@@ -771,7 +744,8 @@ async fn a_stored_worker_limit_of_zero_is_ignored() {
     }
     let workers = TestWorkers::start(echo()).await;
     let d = TestDaemon::start_in(dir, &workers.base_url, |_| {}).await;
-    group(&d, "z", json!([{"id": "z1", "worker": "w"}])).await;
+    d.create_group("z", json!([{"id": "z1", "worker": "w"}]))
+        .await;
     d.wait_task("z1", 10, |t| t["isComplete"] == true).await;
     d.stop().await;
 }
@@ -786,12 +760,8 @@ async fn a_shorter_workgroup_pause_wakes_its_tasks_sooner() {
         .post("/workgroup/ws/pause", json!({"seconds": 3600}))
         .await;
     assert_eq!(s, 200, "{v}");
-    group(
-        &d,
-        "g",
-        json!([{"id": "t", "worker": "w", "workgroup": "ws"}]),
-    )
-    .await;
+    d.create_group("g", json!([{"id": "t", "worker": "w", "workgroup": "ws"}]))
+        .await;
     d.wait_task("t", 5, |t| t["status"] == "paused").await;
     let (s, v) = d.post("/workgroup/ws/pause", json!({"seconds": 1})).await;
     assert_eq!(s, 200, "{v}");
@@ -996,44 +966,34 @@ async fn retention_spares_a_group_given_work_after_it_was_chosen() {
         .execute(&actor, Op::DeleteTask { id: "new".into() })
         .await
         .unwrap();
-    let patch = crew_core::wire::TaskGroupPatch {
-        schedule: Some("0 2 * * *".into()),
-        ..Default::default()
+    // Given a schedule `expr` ("" removes it), then pruned: tasks deleted.
+    let schedule_then_prune = |expr: &'static str| {
+        let (engine, actor) = (&engine, &actor);
+        async move {
+            let patch = crew_core::wire::TaskGroupPatch {
+                schedule: Some(expr.into()),
+                ..Default::default()
+            };
+            let id = "g".to_string();
+            engine
+                .execute(
+                    actor,
+                    Op::UpdateGroup {
+                        id: id.clone(),
+                        patch,
+                    },
+                )
+                .await
+                .unwrap();
+            engine
+                .execute(actor, Op::PruneGroup { id })
+                .await
+                .unwrap()
+                .deleted
+        }
     };
-    engine
-        .execute(
-            &actor,
-            Op::UpdateGroup {
-                id: "g".into(),
-                patch,
-            },
-        )
-        .await
-        .unwrap();
-    let out = engine
-        .execute(&actor, Op::PruneGroup { id: "g".into() })
-        .await
-        .unwrap();
-    assert_eq!(out.deleted, 0);
+    assert_eq!(schedule_then_prune("0 2 * * *").await, 0);
     // Finished and unscheduled again, it goes.
-    let patch = crew_core::wire::TaskGroupPatch {
-        schedule: Some(String::new()),
-        ..Default::default()
-    };
-    engine
-        .execute(
-            &actor,
-            Op::UpdateGroup {
-                id: "g".into(),
-                patch,
-            },
-        )
-        .await
-        .unwrap();
-    let out = engine
-        .execute(&actor, Op::PruneGroup { id: "g".into() })
-        .await
-        .unwrap();
-    assert_eq!(out.deleted, 1);
+    assert_eq!(schedule_then_prune("").await, 1);
     thread.shutdown().await;
 }

@@ -9,16 +9,6 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
-async fn group(d: &TestDaemon, id: &str, tasks: Value) {
-    let (s, v) = d
-        .post(
-            "/task_groups",
-            json!({"id": id, "name": id, "tasks": tasks}),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-}
-
 #[tokio::test]
 async fn failing_duplicates_make_one_call_per_error_delay() {
     let w = TestWorkers::start(Arc::new(|_: &Call| {
@@ -32,7 +22,7 @@ async fn failing_duplicates_make_one_call_per_error_delay() {
                    "errorDelayInSeconds": 60, "remainingAttempts": 3})
         })
         .collect();
-    group(&d, "g", Value::Array(tasks)).await;
+    d.create_group("g", Value::Array(tasks)).await;
     // The first call fails; every duplicate then waits out its delay.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while w.calls().is_empty() {
@@ -51,12 +41,8 @@ async fn failing_duplicates_make_one_call_per_error_delay() {
 async fn retry_and_reset_with_zero_attempts_are_refused() {
     let w = TestWorkers::start(echo()).await;
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
-    group(
-        &d,
-        "g",
-        json!([{"id": "a", "worker": "w", "isPaused": true}]),
-    )
-    .await;
+    d.create_group("g", json!([{"id": "a", "worker": "w", "isPaused": true}]))
+        .await;
     for path in [
         "/task_group/g/task/a/retry",
         "/task_group/g/task/a/reset",
@@ -85,8 +71,7 @@ async fn a_whole_task_put_back_with_is_paused_pauses_a_running_task() {
     )
     .await;
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
-    group(
-        &d,
+    d.create_group(
         "g",
         json!([{"id": "slow", "worker": "w", "errorDelayInSeconds": 1}]),
     )
@@ -117,8 +102,7 @@ async fn a_whole_task_put_back_with_is_paused_pauses_a_running_task() {
 async fn a_task_completed_by_hand_completes_its_duplicates() {
     let w = TestWorkers::start(echo()).await;
     let d = TestDaemon::start(&w.base_url, |_| {}).await;
-    group(
-        &d,
+    d.create_group(
         "g",
         json!([
             {"id": "a", "worker": "w", "key": "k", "isPaused": true},

@@ -230,6 +230,17 @@ impl TestDaemon {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Creates group `id` (named `id`) with `tasks`; asserts the 201.
+    pub async fn create_group(&self, id: &str, tasks: Value) {
+        let (s, v) = self
+            .post(
+                "/task_groups",
+                serde_json::json!({"id": id, "name": id, "tasks": tasks}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+
     pub async fn task(&self, id: &str) -> Value {
         let (s, v) = self.get(&format!("/task/{id}")).await;
         assert_eq!(s, 200, "task {id}: {v}");
