@@ -279,7 +279,8 @@ async fn console_pauses_and_resets_the_demo_group() {
     assert!(idle.is_some(), "tasks kept running in the paused group");
 
     // Open it, find the seed with the text filter, reset it: a confirm
-    // dialog that opens on No; switch to Yes and confirm.
+    // dialog that opens on No and, since the reset reaches the seed's
+    // descendants, asks for their count or "yes" typed; then Yes.
     tmux.send(&["Enter"]);
     tmux.wait_for("groups › demo", PATIENCE);
     tmux.send(&["/"]);
@@ -288,6 +289,7 @@ async fn console_pauses_and_resets_the_demo_group() {
     let screen = tmux.wait_for("Confirm", Duration::from_secs(5));
     assert!(screen.contains("Reset task"), "{screen}");
     assert!(screen.contains(&seed_name), "{screen}");
+    tmux.send(&["-l", "yes"]);
     tmux.send(&["Tab", "Enter"]);
     tmux.wait_for("reset task", PATIENCE);
 
