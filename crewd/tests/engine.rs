@@ -811,40 +811,54 @@ async fn engine_alone(
     (engine, thread, store, dir)
 }
 
+/// Creates a group from its JSON spec through an engine on its own.
+async fn create_group_alone(engine: &crewd::engine::EngineHandle, spec: Value) {
+    let spec = serde_json::from_value(spec).unwrap();
+    let op = crewd::engine::Op::CreateGroup(Box::new(spec));
+    engine
+        .execute(&crewd::engine::Actor::new("test"), op)
+        .await
+        .unwrap();
+}
+
+/// Creates `tasks` (JSON) in `group` through an engine on its own.
+async fn create_tasks_alone(
+    engine: &crewd::engine::EngineHandle,
+    group: &str,
+    tasks: Value,
+) -> crewd::engine::OpOutcome {
+    let op = crewd::engine::Op::CreateTasks {
+        group: group.into(),
+        tasks: serde_json::from_value(tasks).unwrap(),
+    };
+    engine
+        .execute(&crewd::engine::Actor::new("test"), op)
+        .await
+        .unwrap()
+}
+
 /// A create of one task answers with the task as committed: the API
 /// answers with it when the task is deleted before it can be read back
 /// (it answered 404, hiding that the create was committed).
 #[tokio::test]
 async fn a_create_of_one_task_hands_back_the_task_as_committed() {
-    use crewd::engine::{Actor, Op};
     let w = TestWorkers::start(echo()).await;
     let (engine, thread, _store, _dir) = engine_alone(&w).await;
-    let actor = Actor::new("test");
-    let spec = serde_json::from_value(json!({"id": "g", "isPaused": true})).unwrap();
-    engine
-        .execute(&actor, Op::CreateGroup(Box::new(spec)))
-        .await
-        .unwrap();
-    let create = |tasks: Value| Op::CreateTasks {
-        group: "g".into(),
-        tasks: serde_json::from_value(tasks).unwrap(),
-    };
-    let one = engine
-        .execute(
-            &actor,
-            create(json!([{"id": "x", "worker": "w", "input": 7}])),
-        )
-        .await
-        .unwrap();
+    create_group_alone(&engine, json!({"id": "g", "isPaused": true})).await;
+    let one = create_tasks_alone(
+        &engine,
+        "g",
+        json!([{"id": "x", "worker": "w", "input": 7}]),
+    )
+    .await;
     let t = one.created_task.expect("the task as committed");
     assert_eq!((t.id.as_str(), &t.input), ("x", &json!(7)));
-    let two = engine
-        .execute(
-            &actor,
-            create(json!([{"id": "y", "worker": "w"}, {"id": "z", "worker": "w"}])),
-        )
-        .await
-        .unwrap();
+    let two = create_tasks_alone(
+        &engine,
+        "g",
+        json!([{"id": "y", "worker": "w"}, {"id": "z", "worker": "w"}]),
+    )
+    .await;
     assert!(two.created_task.is_none(), "kept for a create of one only");
     thread.shutdown().await;
 }
@@ -860,23 +874,9 @@ async fn a_task_command_through_a_group_never_reaches_another_groups_task() {
     let (engine, thread, store, _dir) = engine_alone(&w).await;
     let actor = Actor::new("test");
     for (group, paused) in [("a", false), ("b", true)] {
-        let spec = serde_json::from_value(json!({"id": group, "isPaused": paused})).unwrap();
-        engine
-            .execute(&actor, Op::CreateGroup(Box::new(spec)))
-            .await
-            .unwrap();
+        create_group_alone(&engine, json!({"id": group, "isPaused": paused})).await;
     }
-    let tasks = serde_json::from_value(json!([{"id": "x", "worker": "w"}])).unwrap();
-    engine
-        .execute(
-            &actor,
-            Op::CreateTasks {
-                group: "b".into(),
-                tasks,
-            },
-        )
-        .await
-        .unwrap();
+    create_tasks_alone(&engine, "b", json!([{"id": "x", "worker": "w"}])).await;
     let ops = || {
         [
             Op::SetTaskPaused {
@@ -926,12 +926,11 @@ async fn retention_spares_a_group_given_work_after_it_was_chosen() {
     let w = TestWorkers::start(echo()).await;
     let (engine, thread, store, _dir) = engine_alone(&w).await;
     let actor = Actor::new("test");
-    let spec =
-        serde_json::from_value(json!({"id": "g", "tasks": [{"id": "t", "worker": "w"}]})).unwrap();
-    engine
-        .execute(&actor, Op::CreateGroup(Box::new(spec)))
-        .await
-        .unwrap();
+    create_group_alone(
+        &engine,
+        json!({"id": "g", "tasks": [{"id": "t", "worker": "w"}]}),
+    )
+    .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !crew_core::GraphRead::task(&store.read().unwrap(), "t")
         .unwrap()
@@ -941,18 +940,12 @@ async fn retention_spares_a_group_given_work_after_it_was_chosen() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // New work arrives after the sweep read the group as finished.
-    let tasks =
-        serde_json::from_value(json!([{"id": "new", "worker": "w", "isPaused": true}])).unwrap();
-    engine
-        .execute(
-            &actor,
-            Op::CreateTasks {
-                group: "g".into(),
-                tasks,
-            },
-        )
-        .await
-        .unwrap();
+    create_tasks_alone(
+        &engine,
+        "g",
+        json!([{"id": "new", "worker": "w", "isPaused": true}]),
+    )
+    .await;
     let out = engine
         .execute(&actor, Op::PruneGroup { id: "g".into() })
         .await
